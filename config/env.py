@@ -1,0 +1,159 @@
+"""Reading configuration from the environment (12-factor) and the demo's local files.
+
+Nothing here generates a secret silently: the demo's local files under ``var/`` are
+created only when ``BAOMI_ENV`` is ``development`` (the default for ``make demo``) and
+the operator is told. In ``production`` a missing secret stops the process.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+ENVIRONMENTS = ("development", "test", "production")
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env_str(name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {value!r}.")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    value = env_str(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}.") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}.")
+    return number
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = env_str(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def baomi_environment() -> str:
+    value = env_str("BAOMI_ENV", "development") or "development"
+    if value not in ENVIRONMENTS:
+        raise ImproperlyConfigured(
+            f"BAOMI_ENV must be one of {', '.join(ENVIRONMENTS)}; got {value!r}."
+        )
+    return value
+
+
+def _write_private_file(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_EXCL: two processes starting at once (web, worker, beat) must not both write.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+    print(f"baomi: created {path} (development only; never used in production)", file=sys.stderr)
+
+
+def local_file_secret(path: Path, make: Callable[[], str]) -> str:
+    """Read a development secret from ``path``, creating it once with ``make()``."""
+    if not path.exists():
+        _write_private_file(path, make())
+    return path.read_text().strip()
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(50)
+
+
+def new_master_key_line(version: int = 1) -> str:
+    return f"{version}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
+
+
+def parse_master_key_ring(text: str, *, source: str) -> dict[int, bytes]:
+    """Parse ``"2:<base64>,1:<base64>"`` into ``{version: 32-byte key}``.
+
+    The highest version encrypts; older versions only decrypt until re-wrapped.
+    """
+    ring: dict[int, bytes] = {}
+    entries = [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+    if not entries:
+        raise ImproperlyConfigured(f"{source} holds no master key.")
+    for position, entry in enumerate(entries, start=1):
+        version_text, sep, key_text = entry.partition(":")
+        if not sep:
+            raise ImproperlyConfigured(
+                f"{source}: entry {position} must look like '<version>:<base64 key>'."
+            )
+        try:
+            version = int(version_text)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{source}: entry {position} has a non-numeric version."
+            ) from None
+        if version < 1:
+            raise ImproperlyConfigured(f"{source}: entry {position} has a version below 1.")
+        if version in ring:
+            raise ImproperlyConfigured(f"{source}: version {version} appears twice.")
+        try:
+            key = base64.b64decode(key_text, validate=True)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{source}: the key of version {version} is not valid base64."
+            ) from None
+        if len(key) != 32:
+            raise ImproperlyConfigured(
+                f"{source}: the key of version {version} must be 32 bytes (AES-256), "
+                f"got {len(key)}."
+            )
+        ring[version] = key
+    return ring
+
+
+def load_master_key_ring(*, environment: str, var_dir: Path) -> dict[int, bytes]:
+    inline = env_str("BAOMI_MASTER_KEYS")
+    path_text = env_str("BAOMI_MASTER_KEYS_FILE")
+    if inline and path_text:
+        raise ImproperlyConfigured(
+            "Set either BAOMI_MASTER_KEYS or BAOMI_MASTER_KEYS_FILE, not both."
+        )
+    if inline:
+        return parse_master_key_ring(inline, source="BAOMI_MASTER_KEYS")
+    if path_text:
+        path = Path(path_text)
+        if not path.is_file():
+            raise ImproperlyConfigured(f"BAOMI_MASTER_KEYS_FILE {path} does not exist.")
+        return parse_master_key_ring(path.read_text(), source=f"BAOMI_MASTER_KEYS_FILE {path}")
+    if environment == "production":
+        raise ImproperlyConfigured(
+            "No privacy master key is configured. Set BAOMI_MASTER_KEYS or "
+            "BAOMI_MASTER_KEYS_FILE (see docs/architecture.md); production never generates one."
+        )
+    path = var_dir / "master_keys"
+    return parse_master_key_ring(
+        local_file_secret(path, new_master_key_line), source=f"the development key file {path}"
+    )

@@ -1,0 +1,207 @@
+"""The back office: the Django admin, scoped to the logged-in user's tenant.
+
+Every tenant-owned admin derives from ``TenantScopedModelAdmin``: its querysets come from
+scoped managers (the request runs inside the user's tenant scope), new rows get the
+request's tenant, the ``tenant`` field is never offered to tenant staff, and an object
+outside the scope is a 404 (Django's default would redirect with "does not exist").
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Model, QuerySet
+from django.forms import BaseInlineFormSet
+from django.http import Http404, HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from tenants.models import Membership, Tenant, User
+from tenants.services import grant_role, revoke_role
+
+admin.site.site_header = _("Baomi back office")
+admin.site.site_title = _("Baomi")
+admin.site.index_title = _("Confidential delivery operations")
+
+
+def _acting_user(request: HttpRequest) -> User:
+    # The admin only lets active, logged-in staff this far.
+    return cast(User, request.user)
+
+
+def _is_operator(request: HttpRequest) -> bool:
+    return bool(request.user.is_superuser and getattr(request, "tenant", None) is None)
+
+
+class NotFoundInsteadOfRedirect:
+    """Another tenant's object, or one the user may not see, must look like no object: a
+    404 before any permission check (Django would answer 403, or redirect with "does not
+    exist")."""
+
+    def _require_visible(self, request: HttpRequest, object_id: str | None) -> None:
+        if object_id is not None and self.get_object(request, unquote(object_id)) is None:  # type: ignore[attr-defined]
+            raise Http404(_("No such object."))
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str):
+        raise Http404(_("No such object."))
+
+    def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
+        self._require_visible(request, object_id)
+        return super().change_view(request, object_id, *args, **kwargs)  # type: ignore[misc]
+
+    def delete_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
+        self._require_visible(request, object_id)
+        return super().delete_view(request, object_id, *args, **kwargs)  # type: ignore[misc]
+
+    def history_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
+        self._require_visible(request, object_id)
+        return super().history_view(request, object_id, *args, **kwargs)  # type: ignore[misc]
+
+
+class TenantScopedInline(admin.TabularInline):
+    def get_exclude(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        return ["tenant"]
+
+
+class TenantScopedModelAdmin(NotFoundInsteadOfRedirect, admin.ModelAdmin):
+    def get_exclude(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        excluded = list(super().get_exclude(request, obj) or [])
+        if not _is_operator(request):
+            excluded.append("tenant")
+        return excluded
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        filters = list(super().get_list_filter(request))
+        return [*filters, "tenant"] if _is_operator(request) else filters
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change and not _is_operator(request):
+            obj.tenant = request.tenant  # type: ignore[attr-defined]
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        _assign_tenant_to_new_rows(formset, form.instance.tenant)
+        super().save_formset(request, form, formset, change)
+
+
+def _assign_tenant_to_new_rows(formset: BaseInlineFormSet, tenant: Tenant | None) -> None:
+    for inline_form in formset.forms:
+        instance = inline_form.instance
+        if instance.pk is None and hasattr(instance, "tenant_id"):
+            instance.tenant = tenant
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    """Tenants are managed by platform operators only."""
+
+    list_display = ["slug", "name", "is_active", "created_at"]
+    search_fields = ["slug", "name"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_operator(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_operator(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _is_operator(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_operator(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # tenants are deactivated, never deleted: their records must remain
+
+
+class MembershipInline(TenantScopedInline):
+    model = Membership
+    extra = 1
+    fields = ["role"]
+
+
+@admin.register(User)
+class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
+    """Users of the request's tenant. Superuser flags, groups and global permissions are
+    platform matters and are not offered to tenant administrators."""
+
+    list_display = ["username", "is_active", "is_staff", "last_login"]
+    list_filter = ["is_active", "is_staff"]
+    search_fields = ["username"]
+    tenant_fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        (_("Status"), {"fields": ("is_active", "is_staff")}),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    readonly_fields = ["last_login", "date_joined"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        queryset = super().get_queryset(request)
+        if _is_operator(request):
+            return queryset
+        return queryset.filter(tenant=request.tenant, is_superuser=False)  # type: ignore[attr-defined]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None or _is_operator(request):
+            fieldsets = super().get_fieldsets(request, obj)
+            if _is_operator(request) and obj is not None:
+                return [*fieldsets, (_("Tenant"), {"fields": ("tenant",)})]
+            return fieldsets
+        return self.tenant_fieldsets
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
+        return [MembershipInline] if obj is not None and obj.tenant_id else []
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change and not _is_operator(request):
+            obj.tenant = request.tenant  # type: ignore[attr-defined]
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not Membership:
+            super().save_formset(request, form, formset, change)
+            return
+        # Roles change through the services, which keep is_staff right and emit events.
+        user = form.instance
+        changed = formset.save(commit=False)
+        for membership in formset.deleted_objects:
+            revoke_role(user=user, role=membership.role, actor=_acting_user(request))
+        for membership in changed:
+            if membership.pk is not None:
+                old_role = Membership.objects.get(pk=membership.pk).role
+                if old_role != membership.role:
+                    revoke_role(user=user, role=old_role, actor=_acting_user(request))
+            grant_role(user=user, role=membership.role, actor=_acting_user(request))
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedModelAdmin):
+    list_display = ["user", "role", "created_at"]
+    list_filter = ["role"]
+    list_select_related = ["user"]
+    search_fields = ["user__username"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["user"] if obj is not None else []
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "user" and not _is_operator(request):
+            kwargs["queryset"] = User.objects.filter(tenant=request.tenant)  # type: ignore[attr-defined]
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            old_role = Membership.objects.get(pk=obj.pk).role
+            if old_role != obj.role:
+                revoke_role(user=obj.user, role=old_role, actor=_acting_user(request))
+        membership = grant_role(user=obj.user, role=obj.role, actor=_acting_user(request))
+        obj.pk, obj.tenant = membership.pk, membership.tenant
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        revoke_role(user=obj.user, role=obj.role, actor=_acting_user(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for membership in queryset.select_related("user"):
+            revoke_role(user=membership.user, role=membership.role, actor=_acting_user(request))

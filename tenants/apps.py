@@ -1,0 +1,25 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TenantsConfig(AppConfig):
+    name = "tenants"
+    verbose_name = _("Tenants and staff")
+
+    def ready(self) -> None:
+        from tenants.models import Role
+        from tenants.roles import grant_permissions
+
+        # What each role may do with this app's models in the back office. Other apps
+        # register theirs in their own ready(); tenants imports none of them.
+        grant_permissions(
+            Role.TENANT_ADMIN,
+            "tenants.view_user",
+            "tenants.add_user",
+            "tenants.change_user",
+            "tenants.view_membership",
+            "tenants.add_membership",
+            "tenants.change_membership",
+            "tenants.delete_membership",
+        )
+        grant_permissions(Role.SUPERVISOR, "tenants.view_user", "tenants.view_membership")

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from tenants.actors import SystemActor
+from tenants.models import Role, Tenant, User
+from tenants.services import create_staff_user, create_tenant
+
+DEMO_SLUG = "demo"
+DEMO_NAME = "Demo Delivery Co."
+OPERATOR = "platform-operator"
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Command(BaseCommand):
+    help = (
+        "Seed the demo: tenant 'Demo Delivery Co.' with one user per role and a platform "
+        "operator. Idempotent; refuses to run in production. Passwords are generated on "
+        "first run, kept in var/demo-credentials.json (mode 600) and printed."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if settings.PRODUCTION:
+            raise CommandError("seed_demo never runs in production (BAOMI_ENV=production).")
+        path = Path(settings.VAR_DIR) / "demo-credentials.json"
+        credentials: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        actor = SystemActor("seed-demo")
+        with transaction.atomic():
+            tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
+            if tenant is None:
+                tenant = create_tenant(slug=DEMO_SLUG, name=DEMO_NAME, actor=actor)
+            for role in Role:
+                username = f"demo-{role.value.replace('_', '-')}"
+                if not User.objects.filter(username=username).exists():
+                    credentials[username] = _new_password()
+                    create_staff_user(
+                        tenant=tenant,
+                        username=username,
+                        password=credentials[username],
+                        roles=[role],
+                        actor=actor,
+                    )
+            if not User.objects.filter(username=OPERATOR).exists():
+                credentials[OPERATOR] = _new_password()
+                User.objects.create_superuser(OPERATOR, "", credentials[OPERATOR])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(credentials, handle, indent=2)
+        self.stdout.write(f"Demo tenant: {tenant.name} ({tenant.slug})")
+        self.stdout.write("Log in at http://127.0.0.1:8000/admin/ as:")
+        for username, password in sorted(credentials.items()):
+            self.stdout.write(f"  {username:32} {password}")

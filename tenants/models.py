@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from tenants.scoping import ScopeError, TenantScopedManager, active_tenant_id, scopes_are_disabled
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
+    _("Use 1-50 lowercase letters, digits and hyphens, not starting or ending with a hyphen."),
+)
+
+
+class Tenant(models.Model):
+    """A delivery company or restaurant group. The root of tenancy: not itself scoped."""
+
+    slug = models.CharField(_("slug"), max_length=50, unique=True, validators=[slug_validator])
+    name = models.CharField(_("name"), max_length=200)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("tenant")
+        verbose_name_plural = _("tenants")
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantOwnedModel(models.Model):
+    """Base of every tenant-owned model.
+
+    - ``tenant`` is required (no default): no row silently belongs to a "root" tenant.
+    - ``objects`` only answers inside ``tenant_scope(tenant)``; outside, every query raises.
+    - Writes check the scope too: saving or deleting a row of another tenant than the active
+      scope's, or with no scope at all, raises ``ScopeError``.
+    - The base manager is the scoped one too, so following a foreign key to a tenant-owned
+      row (``anomaly.order``) cannot fetch another tenant's row: Django follows forward
+      keys through the base manager, which django-scopes leaves unfiltered.
+    - Subclasses declare ``class Meta(TenantOwnedModel.Meta)`` to keep this, and their
+      indexes lead with ``tenant``; ``tests/tenants/test_scoping.py`` walks every subclass
+      and checks both, against the database's real indexes.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, related_name="+", verbose_name=_("tenant")
+    )
+
+    objects = TenantScopedManager()
+
+    class Meta:
+        abstract = True
+        base_manager_name = "objects"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._check_write_scope("Saving")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        self._check_write_scope("Deleting")
+        return super().delete(*args, **kwargs)
+
+    def _check_write_scope(self, verb: str) -> None:
+        if scopes_are_disabled():
+            return
+        active = active_tenant_id()
+        if active is None:
+            raise ScopeError(f"{verb} {type(self).__name__} needs an active tenant scope.")
+        if self.tenant_id != active:
+            raise ScopeError(
+                f"{verb} {type(self).__name__}: the row belongs to another tenant than the "
+                "active scope."
+            )
+
+
+class Role(models.TextChoices):
+    TENANT_ADMIN = "tenant_admin", _("Tenant administrator")
+    CUSTOMER_SERVICE = "customer_service", _("Customer service")
+    DISPATCHER = "dispatcher", _("Dispatcher")
+    KITCHEN = "kitchen", _("Kitchen")
+    PACKER = "packer", _("Packer")
+    RIDER = "rider", _("Rider")
+    SUPERVISOR = "supervisor", _("Supervisor")
+    PRIVACY_OFFICER = "privacy_officer", _("Privacy officer")
+
+
+class User(AbstractUser):
+    """A person who logs in: staff and riders of exactly one tenant, or a platform operator.
+
+    Users are looked up at login before any tenant is known, so this model is not scoped;
+    every screen that lists users filters by the request's tenant (tenants.admin).
+    """
+
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("tenant"),
+    )
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            # Superusers are platform operators and belong to no tenant; everyone else
+            # belongs to exactly one.
+            models.CheckConstraint(
+                condition=Q(is_superuser=True, tenant__isnull=True)
+                | Q(is_superuser=False, tenant__isnull=False),
+                name="user_tenant_xor_superuser",
+                violation_error_message=_(
+                    "A platform operator has no tenant; every other user belongs to one."
+                ),
+            ),
+        ]
+
+
+class Membership(TenantOwnedModel):
+    """One role of one user in the user's tenant. A user may hold several roles."""
+
+    user = models.ForeignKey(
+        User,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        db_index=False,  # covered by the (tenant, user) index
+        verbose_name=_("user"),
+    )
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+    created_at = models.DateTimeField(_("granted at"), auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("role membership")
+        verbose_name_plural = _("role memberships")
+        ordering = ["user_id", "role"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "role"],
+                name="membership_unique_role",
+                violation_error_message=_("This user already holds this role."),
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "role"], name="membership_tenant_role")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.role}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A staff user belongs to one tenant: enforced on every save, not only in forms.
+        self.clean()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        if self.user_id is not None and self.tenant_id is not None:
+            user_tenant_id = (
+                User.objects.filter(pk=self.user_id).values_list("tenant_id", flat=True).first()
+            )
+            if user_tenant_id != self.tenant_id:
+                raise ValidationError(
+                    {"user": _("A user can only hold roles in the tenant they belong to.")}
+                )

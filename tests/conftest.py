@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if REQUIRE_SERVICES:
+        engine = settings.DATABASES["default"]["ENGINE"]
+        if "postgresql" not in engine:
+            raise pytest.UsageError(
+                "REQUIRE_SERVICES=1 but DATABASE_URL does not point at PostgreSQL "
+                f"(engine {engine})."
+            )
+        if not settings.REDIS_URL:
+            raise pytest.UsageError("REQUIRE_SERVICES=1 but REDIS_URL is not set.")
+
+
+def _redis_problem() -> str | None:
+    if not settings.REDIS_URL:
+        return "REDIS_URL is not set"
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        return f"Redis at REDIS_URL is unreachable ({type(error).__name__})"
+    return None
+
+
+@pytest.fixture
+def redis_service() -> Iterator[str]:
+    """Redis for tests that need it: skipped without it, a failure under REQUIRE_SERVICES=1."""
+    problem = _redis_problem()
+    if problem is not None:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{problem}, and REQUIRE_SERVICES=1 forbids skipping.")
+        pytest.skip(f"needs Redis: {problem}")
+    yield settings.REDIS_URL
+
+
+@pytest.fixture(autouse=True)
+def english_messages() -> Iterator[None]:
+    """Messages outside requests are asserted in English (the site defaults to zh-Hans;
+    requests choose their own language through LocaleMiddleware)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield

@@ -1,0 +1,206 @@
+"""The back office is scoped to the user's tenant: another tenant's rows are never listed,
+opened, changed or deleted, and looking for them is a 404."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django_scopes import scopes_disabled
+
+from tenants.models import Membership, Role, User
+from tests.factories import OperatorFactory, TenantFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+OBJECT_VIEWS = ["change", "delete", "history"]
+
+
+@pytest.fixture
+def tenant_a_admin() -> User:
+    return UserFactory(tenant=TenantFactory(slug="tenant-a"), roles=[Role.TENANT_ADMIN])
+
+
+@pytest.fixture
+def admin_client_a(client: Client, tenant_a_admin: User) -> Client:
+    client.force_login(tenant_a_admin)
+    return client
+
+
+@pytest.fixture
+def tenant_b_staff() -> User:
+    return UserFactory(tenant=TenantFactory(slug="tenant-b"), roles=[Role.KITCHEN])
+
+
+def _membership_of(user: User) -> Membership:
+    with scopes_disabled():  # test setup reads across tenants on purpose
+        return Membership.objects.get(user=user)
+
+
+@pytest.mark.parametrize("view", OBJECT_VIEWS)
+def test_tenant_admin_gets_404_for_another_tenants_membership(
+    admin_client_a: Client, tenant_b_staff: User, view: str
+) -> None:
+    url = reverse(f"admin:tenants_membership_{view}", args=[_membership_of(tenant_b_staff).pk])
+    assert admin_client_a.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("view", OBJECT_VIEWS)
+def test_tenant_admin_gets_404_for_another_tenants_user(
+    admin_client_a: Client, tenant_b_staff: User, view: str
+) -> None:
+    url = reverse(f"admin:tenants_user_{view}", args=[tenant_b_staff.pk])
+    assert admin_client_a.get(url).status_code == 404
+
+
+def test_tenant_admin_cannot_change_another_tenants_user(
+    admin_client_a: Client, tenant_b_staff: User
+) -> None:
+    url = reverse("admin:tenants_user_change", args=[tenant_b_staff.pk])
+    response = admin_client_a.post(url, {"username": "renamed", "is_active": ""})
+    tenant_b_staff.refresh_from_db()
+    assert (response.status_code, tenant_b_staff.username, tenant_b_staff.is_active) == (
+        404,
+        tenant_b_staff.username,
+        True,
+    )
+
+
+def test_tenant_admin_cannot_delete_another_tenants_membership(
+    admin_client_a: Client, tenant_b_staff: User
+) -> None:
+    membership = _membership_of(tenant_b_staff)
+    url = reverse("admin:tenants_membership_delete", args=[membership.pk])
+    response = admin_client_a.post(url, {"post": "yes"})
+    with scopes_disabled():
+        still_there = Membership.objects.filter(pk=membership.pk).exists()
+    assert (response.status_code, still_there) == (404, True)
+
+
+def test_bulk_delete_action_ignores_another_tenants_rows(
+    admin_client_a: Client, tenant_b_staff: User
+) -> None:
+    membership = _membership_of(tenant_b_staff)
+    admin_client_a.post(
+        reverse("admin:tenants_membership_changelist"),
+        {"action": "delete_selected", "_selected_action": [membership.pk], "post": "yes"},
+    )
+    with scopes_disabled():
+        assert Membership.objects.filter(pk=membership.pk).exists()
+
+
+def test_membership_list_shows_only_own_tenant(
+    admin_client_a: Client, tenant_a_admin: User, tenant_b_staff: User
+) -> None:
+    response = admin_client_a.get(reverse("admin:tenants_membership_changelist"))
+    listed = {m.pk for m in response.context["cl"].result_list}
+    assert listed == {_membership_of(tenant_a_admin).pk}
+
+
+def test_user_list_shows_only_own_tenant(
+    admin_client_a: Client, tenant_a_admin: User, tenant_b_staff: User
+) -> None:
+    OperatorFactory()
+    response = admin_client_a.get(reverse("admin:tenants_user_changelist"))
+    assert [u.pk for u in response.context["cl"].result_list] == [tenant_a_admin.pk]
+
+
+def test_tenant_admin_can_open_own_tenants_user(
+    admin_client_a: Client, tenant_a_admin: User
+) -> None:
+    colleague = UserFactory(tenant=tenant_a_admin.tenant, roles=[Role.PACKER])
+    url = reverse("admin:tenants_user_change", args=[colleague.pk])
+    assert admin_client_a.get(url).status_code == 200
+
+
+def test_tenant_admin_is_not_offered_superuser_or_tenant_fields(
+    admin_client_a: Client, tenant_a_admin: User
+) -> None:
+    colleague = UserFactory(tenant=tenant_a_admin.tenant, roles=[Role.PACKER])
+    form = (
+        admin_client_a.get(reverse("admin:tenants_user_change", args=[colleague.pk]))
+        .context["adminform"]
+        .form
+    )
+    assert {"is_superuser", "tenant", "groups", "user_permissions"} & set(form.fields) == set()
+
+
+def test_user_added_by_tenant_admin_belongs_to_their_tenant(
+    admin_client_a: Client, tenant_a_admin: User
+) -> None:
+    admin_client_a.post(
+        reverse("admin:tenants_user_add"),
+        {
+            "username": "new-cs",
+            "password1": "a-Long-pass-phrase-9",
+            "password2": "a-Long-pass-phrase-9",
+            "usable_password": "true",
+        },
+    )
+    assert User.objects.get(username="new-cs").tenant_id == tenant_a_admin.tenant_id
+
+
+def test_role_granted_in_admin_inline_is_in_the_users_tenant(
+    admin_client_a: Client, tenant_a_admin: User
+) -> None:
+    colleague = UserFactory(tenant=tenant_a_admin.tenant)
+    prefix = "memberships"
+    admin_client_a.post(
+        reverse("admin:tenants_user_change", args=[colleague.pk]),
+        {
+            "username": colleague.username,
+            "is_active": "on",
+            f"{prefix}-TOTAL_FORMS": "1",
+            f"{prefix}-INITIAL_FORMS": "0",
+            f"{prefix}-0-role": Role.DISPATCHER,
+            f"{prefix}-0-user": colleague.pk,
+        },
+    )
+    colleague.refresh_from_db()
+    with scopes_disabled():
+        memberships = list(Membership.objects.filter(user=colleague).values_list("tenant", "role"))
+    assert (memberships, colleague.is_staff) == (
+        [(tenant_a_admin.tenant_id, Role.DISPATCHER.value)],
+        True,
+    )
+
+
+def test_tenant_admin_cannot_open_tenants(admin_client_a: Client) -> None:
+    assert admin_client_a.get(reverse("admin:tenants_tenant_changelist")).status_code == 403
+
+
+def test_kitchen_staff_cannot_list_memberships(client: Client) -> None:
+    client.force_login(UserFactory(roles=[Role.KITCHEN]))
+    assert client.get(reverse("admin:tenants_membership_changelist")).status_code == 403
+
+
+def test_rider_cannot_log_in_to_the_back_office(client: Client) -> None:
+    rider = UserFactory(roles=[Role.RIDER])
+    response = client.post(
+        reverse("admin:login"),
+        {"username": rider.username, "password": "correct-horse-battery-staple"},
+    )
+    assert response.status_code == 200  # the form again, not a redirect into the admin
+
+
+def test_user_of_deactivated_tenant_cannot_log_in(client: Client) -> None:
+    tenant = TenantFactory(is_active=False)
+    user = UserFactory(tenant=tenant, roles=[Role.TENANT_ADMIN])
+    assert not client.login(username=user.username, password="correct-horse-battery-staple")
+
+
+def test_platform_operator_lists_every_tenants_memberships(
+    client: Client, tenant_a_admin: User, tenant_b_staff: User
+) -> None:
+    client.force_login(OperatorFactory())
+    response = client.get(reverse("admin:tenants_membership_changelist"))
+    assert len(response.context["cl"].result_list) == 2
+
+
+def test_tenant_admin_cannot_delete_users_of_own_tenant(
+    admin_client_a: Client, tenant_a_admin: User
+) -> None:
+    colleague = UserFactory(tenant=tenant_a_admin.tenant, roles=[Role.PACKER])
+    url = reverse("admin:tenants_user_delete", args=[colleague.pk])
+    # Users are deactivated, never deleted: the records they signed must keep their author.
+    assert admin_client_a.get(url).status_code == 403

@@ -1,0 +1,133 @@
+"""Production refuses to start without its secrets; with them, check --deploy is clean."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import parse_master_key_ring
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("BAOMI_", "DJANGO_")) and key not in {"SECRET_KEY", "DEBUG"}
+    }
+    env.update(
+        BAOMI_ENV="production",
+        BAOMI_VAR_DIR=str(tmp_path),
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="baomi.example.com",
+        BAOMI_MASTER_KEYS=f"2:{_key()},1:{_key()}",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_deploy_with_production_values_reports_no_issues(tmp_path: Path) -> None:
+    result = manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "DEBUG")
+    assert (result.returncode, result.stdout.strip()) == (
+        0,
+        "System check identified no issues (0 silenced).",
+    )
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("SECRET_KEY", "SECRET_KEY is not set. Production never generates one"),
+        ("BAOMI_MASTER_KEYS", "No privacy master key is configured."),
+        ("ALLOWED_HOSTS", "ALLOWED_HOSTS must name the hosts this site serves."),
+    ],
+)
+def test_production_refuses_to_start_without(tmp_path: Path, missing: str, message: str) -> None:
+    result = manage(production_env(tmp_path, **{missing: None}), "check")
+    assert (result.returncode != 0, message in result.stderr) == (True, True)
+
+
+def test_production_generates_no_local_secret_files(tmp_path: Path) -> None:
+    manage(production_env(tmp_path, SECRET_KEY=None, BAOMI_MASTER_KEYS=None), "check")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_production_refuses_debug(tmp_path: Path) -> None:
+    result = manage(production_env(tmp_path, DEBUG="true"), "check")
+    assert "DEBUG must be off in production." in result.stderr
+
+
+def test_production_reads_the_master_keys_from_a_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys"
+    key_file.write_text(f"1:{_key()}\n")
+    env = production_env(tmp_path, BAOMI_MASTER_KEYS=None, BAOMI_MASTER_KEYS_FILE=str(key_file))
+    assert manage(env, "check").returncode == 0
+
+
+def test_development_creates_its_key_files_under_var(tmp_path: Path) -> None:
+    env = production_env(tmp_path, BAOMI_ENV="development", SECRET_KEY=None, BAOMI_MASTER_KEYS=None)
+    manage(env, "check")
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.is_file()}
+    assert {k: v for k, v in modes.items() if k != "db.sqlite3"} == {
+        "master_keys": 0o600,
+        "secret_key": 0o600,
+    }
+
+
+def test_master_key_ring_parses_versions() -> None:
+    one, two = secrets.token_bytes(32), secrets.token_bytes(32)
+    text = f"2:{base64.b64encode(two).decode()}, 1:{base64.b64encode(one).decode()}"
+    assert parse_master_key_ring(text, source="test") == {1: one, 2: two}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "test holds no master key."),
+        ("abc", "test: entry 1 must look like '<version>:<base64 key>'."),
+        ("x:AAAA", "test: entry 1 has a non-numeric version."),
+        ("0:" + base64.b64encode(bytes(32)).decode(), "test: entry 1 has a version below 1."),
+        ("1:%%%", "test: the key of version 1 is not valid base64."),
+        (
+            "1:" + base64.b64encode(bytes(16)).decode(),
+            "test: the key of version 1 must be 32 bytes (AES-256), got 16.",
+        ),
+        (
+            f"1:{base64.b64encode(bytes(32)).decode()},1:{base64.b64encode(bytes(32)).decode()}",
+            "test: version 1 appears twice.",
+        ),
+    ],
+)
+def test_master_key_ring_rejects_bad_input(text: str, message: str) -> None:
+    with pytest.raises(ImproperlyConfigured) as error:
+        parse_master_key_ring(text, source="test")
+    assert str(error.value) == message
