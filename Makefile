@@ -20,7 +20,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	BAOMI_ENV=development $(PY) manage.py migrate --noinput
 	BAOMI_ENV=development $(PY) manage.py seed_demo
-	BAOMI_ENV=development $(PY) scripts/demo.py
+	BAOMI_ENV=development exec $(PY) scripts/demo.py
 
 ## Set up and run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL say so).
 test: $(STAMP)
@@ -42,11 +42,14 @@ messages: $(STAMP)
 	BAOMI_ENV=test $(PY) manage.py makemessages -l zh_Hans --no-location --no-wrap --no-obsolete --ignore=.venv --ignore=var --ignore=tests
 	BAOMI_ENV=test $(PY) manage.py compilemessages -l zh_Hans --ignore=.venv
 
-## Re-resolve the locked dependency set from pyproject.toml.
+## Re-resolve the locked dependency sets from pyproject.toml (lock.txt: with dev tools;
+## prod.txt: the production image's).
 lock: $(STAMP)
 	$(PY) -m pip install --quiet uv
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
 		--generate-hashes --no-header -o requirements/lock.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+		--generate-hashes --no-header -o requirements/prod.txt
 
 clean:
 	rm -rf $(VENV) var

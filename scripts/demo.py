@@ -53,7 +53,11 @@ def main() -> int:
         print(f"demo: started {name} (pid {children[name].pid})", flush=True)
     print("demo: http://127.0.0.1:8000/admin/ — press Ctrl-C to stop everything", flush=True)
     exit_code = 0
+    parent = os.getppid()
     while not stopping:
+        if os.getppid() != parent:
+            print("demo: the launching process went away; stopping", flush=True)
+            break
         for name, child in children.items():
             if child.poll() is not None:
                 print(f"demo: {name} exited with {child.returncode}; stopping the rest", flush=True)
