@@ -19,6 +19,7 @@ venv: $(STAMP)
 ## Set up and run the product on embedded defaults (SQLite, filesystem broker).
 demo: $(STAMP)
 	BAOMI_ENV=development $(PY) manage.py migrate --noinput
+	BAOMI_ENV=development $(PY) manage.py migrate --noinput --database keystore
 	BAOMI_ENV=development $(PY) manage.py seed_demo
 	BAOMI_ENV=development exec $(PY) scripts/demo.py
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "audits.context.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -112,25 +114,49 @@ TEMPLATES = [
     },
 ]
 
+
 # --- Database -----------------------------------------------------------------------
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'baomi.sqlite3'}") or "",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if DEBUG else 60),
-        conn_health_checks=True,
+def _database(url: str) -> dict[str, Any]:
+    config: dict[str, Any] = dict(
+        dj_database_url.parse(
+            url,
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if DEBUG else 60),
+            conn_health_checks=True,
+        )
     )
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        # The demo's web server, Celery worker and beat write at once: WAL, IMMEDIATE
+        # transactions and a busy timeout keep "database is locked" away (GUIDE.md §6).
+        config["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+        config["CONN_MAX_AGE"] = 0
+        config.pop("CONN_HEALTH_CHECKS", None)
+    return config
+
+
+DATABASES = {
+    "default": _database(env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'baomi.sqlite3'}") or ""),
+    # The key store: subject data keys, never in the main database or its backups, so
+    # that destroying a key erases the subject everywhere (docs/privacy.md).
+    "keystore": _database(
+        env_str("KEYSTORE_DATABASE_URL", f"sqlite:///{VAR_DIR / 'keystore.sqlite3'}") or ""
+    ),
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    # The demo's web server, Celery worker and beat write at once: WAL, IMMEDIATE
-    # transactions and a busy timeout keep "database is locked" away (GUIDE.md §6).
-    DATABASES["default"]["OPTIONS"] = {
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].pop("CONN_HEALTH_CHECKS", None)
+if PRODUCTION and env_str("KEYSTORE_DATABASE_URL") is None:
+    raise ImproperlyConfigured(
+        "KEYSTORE_DATABASE_URL is not set: production keeps subject keys in their own database."
+    )
+if DATABASES["keystore"]["NAME"] == DATABASES["default"]["NAME"] and (
+    DATABASES["keystore"].get("HOST") == DATABASES["default"].get("HOST")
+):
+    raise ImproperlyConfigured(
+        "KEYSTORE_DATABASE_URL must name another database than DATABASE_URL."
+    )
+DATABASE_ROUTERS = ["privacy.routers.KeystoreRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, Celery ------------------------------------------------------------
@@ -178,6 +204,10 @@ CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {
         "task": "tenants.tasks.clear_expired_sessions",
         "schedule": timedelta(seconds=env_int("BAOMI_HOUSEKEEPING_SECONDS", 900, minimum=5)),
+    },
+    "collect-orphaned-subject-keys": {
+        "task": "privacy.tasks.collect_orphaned_subject_keys",
+        "schedule": timedelta(hours=6),
     },
 }
 

@@ -5,3 +5,16 @@ from django.utils.translation import gettext_lazy as _
 class PrivacyConfig(AppConfig):
     name = "privacy"
     verbose_name = _("Privacy vault")
+
+    def ready(self) -> None:
+        from privacy import receivers
+        from privacy.models import DataSubject
+        from privacy.registry import register
+        from tenants.models import Role
+        from tenants.roles import grant_permissions
+
+        register(DataSubject, fields=DataSubject.ENCRYPTED_FIELDS, subject_id=lambda s: s.id)
+        receivers.connect()
+        for role in (Role.TENANT_ADMIN, Role.PRIVACY_OFFICER):
+            grant_permissions(role, "privacy.view_privacynotice", "privacy.add_privacynotice")
+        grant_permissions(Role.PRIVACY_OFFICER, "privacy.view_datasubject")

@@ -66,6 +66,12 @@ class UnscopedQuerySet(DisabledQuerySet):
         return f"<UnscopedQuerySet of {self.model.__name__}: no tenant scope is active>"
 
 
+# Everything django-scopes already disables raises with this class's message too.
+for _name, _value in list(vars(DisabledQuerySet).items()):
+    if _value is DisabledQuerySet.error and _name != "error":
+        setattr(UnscopedQuerySet, _name, UnscopedQuerySet.error)
+
+
 def _manager_base() -> type[models.Manager[Any]]:
     return type(ScopedManager(tenant="tenant"))
 

@@ -12,6 +12,11 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 def pytest_configure(config: pytest.Config) -> None:
     if REQUIRE_SERVICES:
         engine = settings.DATABASES["default"]["ENGINE"]
+        keystore_engine = settings.DATABASES["keystore"]["ENGINE"]
+        if "postgresql" not in keystore_engine:
+            raise pytest.UsageError(
+                "REQUIRE_SERVICES=1 but KEYSTORE_DATABASE_URL does not point at PostgreSQL."
+            )
         if "postgresql" not in engine:
             raise pytest.UsageError(
                 "REQUIRE_SERVICES=1 but DATABASE_URL does not point at PostgreSQL "
@@ -52,3 +57,13 @@ def english_messages() -> Iterator[None]:
 
     with translation.override("en"):
         yield
+
+
+@pytest.fixture(autouse=True)
+def fresh_key_caches() -> Iterator[None]:
+    """Unwrapped keys are cached per process; each test starts without them."""
+    from privacy.keys import clear_key_caches
+
+    clear_key_caches()
+    yield
+    clear_key_caches()

@@ -5,6 +5,9 @@ from typing import Any
 import factory
 from factory.django import DjangoModelFactory
 
+from privacy.models import DataSubject, PrivacyNotice
+from privacy.services import create_subject, publish_notice
+from tenants.actors import SystemActor
 from tenants.models import Membership, Role, Tenant, User
 from tenants.scoping import tenant_scope
 
@@ -78,3 +81,42 @@ class MembershipFactory(TenantOwnedFactory):
 
     user = factory.SubFactory(UserFactory, tenant=factory.SelfAttribute("..tenant"))
     role = Role.CUSTOMER_SERVICE
+
+
+class DataSubjectFactory(factory.Factory):
+    """A customer stored through the vault (keys, ciphertext, masks, blind index)."""
+
+    class Meta:
+        model = DataSubject
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Faker("name", locale="zh_CN")
+    phone = factory.Faker("phone_number", locale="zh_CN")
+    address = factory.Faker("address", locale="zh_CN")
+    note = factory.Faker("sentence", locale="zh_CN")
+
+    @classmethod
+    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        return create_subject(actor=SystemActor("tests"), **kwargs)
+
+    @classmethod
+    def _build(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("Data subjects exist only as stored by the vault; use create().")
+
+
+class PrivacyNoticeFactory(factory.Factory):
+    class Meta:
+        model = PrivacyNotice
+
+    tenant = factory.SubFactory(TenantFactory)
+    retention_days = 7
+    purpose_zh = "仅用于配送您的订单。"
+    purpose_en = "Only to deliver your order."
+    scope_zh = "姓名、电话、地址和订单内容。"
+    scope_en = "Name, phone, address and order contents."
+    use_zh = "不复制、不导出、不出售。"
+    use_en = "Never copied, exported or sold."
+
+    @classmethod
+    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        return publish_notice(actor=SystemActor("tests"), **kwargs)

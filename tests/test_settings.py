@@ -34,6 +34,7 @@ def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
         ALLOWED_HOSTS="baomi.example.com",
         BAOMI_MASTER_KEYS=f"2:{_key()},1:{_key()}",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        KEYSTORE_DATABASE_URL=f"sqlite:///{tmp_path / 'keys.sqlite3'}",
     )
     for key, value in overrides.items():
         if value is None:
@@ -69,6 +70,7 @@ def test_check_deploy_with_production_values_reports_no_issues(tmp_path: Path) -
         ("SECRET_KEY", "SECRET_KEY is not set. Production never generates one"),
         ("BAOMI_MASTER_KEYS", "No privacy master key is configured."),
         ("ALLOWED_HOSTS", "ALLOWED_HOSTS must name the hosts this site serves."),
+        ("KEYSTORE_DATABASE_URL", "KEYSTORE_DATABASE_URL is not set"),
     ],
 )
 def test_production_refuses_to_start_without(tmp_path: Path, missing: str, message: str) -> None:
@@ -97,7 +99,7 @@ def test_development_creates_its_key_files_under_var(tmp_path: Path) -> None:
     env = production_env(tmp_path, BAOMI_ENV="development", SECRET_KEY=None, BAOMI_MASTER_KEYS=None)
     manage(env, "check")
     modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.is_file()}
-    assert {k: v for k, v in modes.items() if k != "db.sqlite3"} == {
+    assert {k: v for k, v in modes.items() if not k.endswith(".sqlite3")} == {
         "master_keys": 0o600,
         "secret_key": 0o600,
     }
@@ -131,3 +133,11 @@ def test_master_key_ring_rejects_bad_input(text: str, message: str) -> None:
     with pytest.raises(ImproperlyConfigured) as error:
         parse_master_key_ring(text, source="test")
     assert str(error.value) == message
+
+
+def test_key_store_must_not_be_the_main_database(tmp_path: Path) -> None:
+    same = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    result = manage(
+        production_env(tmp_path, DATABASE_URL=same, KEYSTORE_DATABASE_URL=same), "check"
+    )
+    assert "KEYSTORE_DATABASE_URL must name another database than DATABASE_URL." in result.stderr

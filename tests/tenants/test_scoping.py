@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.db import connection, models
+from django.db import connections, models, router
 from django_scopes import scope, scopes_disabled
 
 from tenants.models import Membership, TenantOwnedModel
@@ -55,7 +55,7 @@ def test_the_project_has_tenant_owned_models() -> None:
     assert Membership in SCOPED_MODELS
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases="__all__")
 @pytest.mark.parametrize("query", list(UNSCOPED_QUERIES), ids=list(UNSCOPED_QUERIES))
 @pytest.mark.parametrize("model", SCOPED_MODELS, ids=MODEL_IDS)
 def test_query_on_tenant_owned_model_outside_a_scope_raises(
@@ -89,11 +89,12 @@ def test_tenant_owned_model_managers_are_scoped(model: type[models.Model]) -> No
     assert isinstance(model._base_manager, TenantScopedManager)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases="__all__")
 @pytest.mark.parametrize("model", SCOPED_MODELS, ids=MODEL_IDS)
 def test_every_index_of_a_tenant_owned_table_leads_with_tenant_id(
     model: type[models.Model],
 ) -> None:
+    connection = connections[router.db_for_write(model)]
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
     leading = {

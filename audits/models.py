@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from tenants.models import TenantOwnedModel
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(TenantOwnedModel):
+    """One entry of a tenant's append-only, hash-chained event log.
+
+    ``hash`` is SHA-256 over the event's canonical form, which includes ``prev_hash``, the
+    hash of the tenant's previous event (``GENESIS_HASH`` for the first). Editing, deleting
+    or reordering an event breaks the chain from there on (``verify_audit_chain``). On
+    PostgreSQL a trigger rejects UPDATE and DELETE. Events hold ids and labels, never
+    personal data.
+    """
+
+    sequence = models.PositiveBigIntegerField(_("sequence"))
+    occurred_at = models.DateTimeField(_("time"))
+    actor = models.CharField(_("actor"), max_length=64)  # "user:12", "system:retention"
+    action = models.CharField(_("action"), max_length=64)
+    object_type = models.CharField(_("object type"), max_length=64, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    fields = models.JSONField(_("fields"), default=list, blank=True)
+    purpose = models.CharField(_("purpose"), max_length=64, blank=True)
+    request_id = models.CharField(_("request id"), max_length=64, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    hash = models.CharField(_("hash"), max_length=64)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["tenant", "-sequence"]
+        constraints = [
+            # Two writers can never both append sequence N: the chain cannot fork.
+            models.UniqueConstraint(fields=["tenant", "sequence"], name="audit_event_sequence"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "occurred_at"], name="audit_event_time"),
+            models.Index(fields=["tenant", "object_type", "object_id"], name="audit_event_object"),
+            models.Index(fields=["tenant", "action"], name="audit_event_action"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}#{self.sequence} {self.action}"
+
+
+class AuditChainHead(TenantOwnedModel):
+    """The last event of each tenant's chain: appending locks this row, so concurrent writers
+    take turns, and verification can tell that the newest events were not cut off."""
+
+    sequence = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("audit chain head")
+        verbose_name_plural = _("audit chain heads")
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="audit_chain_head_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}#{self.sequence}"

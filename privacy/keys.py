@@ -1,0 +1,236 @@
+"""Envelope keys: master key ring -> tenant keys -> subject keys.
+
+- Master keys come from configuration (settings.BAOMI_MASTER_KEY_RING), never the database.
+- Tenant keys (``TenantKey``) are stored wrapped by a master key version.
+- Subject keys (``SubjectKey``, key store database) are stored wrapped by a tenant data key.
+Nothing is derived from SECRET_KEY. ``AESGCM`` objects are built once per key and reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from threading import Lock
+from uuid import UUID
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from privacy.crypto import field_binding, header_version, new_key, open_sealed, seal
+from privacy.errors import DecryptionIntegrityError, KeyRetiredError, SubjectErasedError
+from privacy.models import KeyPurpose, SubjectKey, TenantKey
+from privacy.routers import KEYSTORE
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope
+
+
+class _LRU:
+    """A small bounded cache of unwrapped keys (process memory only, never Redis)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.items, self.lock = size, OrderedDict[object, object](), Lock()
+
+    def get(self, key: object) -> object | None:
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key: object, value: object) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+_master_ciphers = _LRU(16)
+_tenant_keys = _LRU(4096)
+
+
+def clear_key_caches() -> None:
+    """Forget every unwrapped key (tests; after retiring keys)."""
+    _master_ciphers.clear()
+    _tenant_keys.clear()
+
+
+# --- master keys -------------------------------------------------------------------------
+
+
+def master_ring() -> dict[int, bytes]:
+    return settings.BAOMI_MASTER_KEY_RING
+
+
+def current_master_version() -> int:
+    return max(master_ring())
+
+
+def master_cipher(version: int) -> AESGCM:
+    key = master_ring().get(version)
+    if key is None:
+        raise KeyRetiredError(f"master key version {version} is not in the configured ring")
+    cache_key = (version, hashlib.sha256(key).digest())
+    cipher = _master_ciphers.get(cache_key)
+    if cipher is None:
+        cipher = AESGCM(key)
+        _master_ciphers.put(cache_key, cipher)
+    return cipher  # type: ignore[return-value]
+
+
+# --- tenant keys -------------------------------------------------------------------------
+
+
+def tenant_key_binding(tenant_id: int, purpose: str, version: int) -> bytes:
+    return f"baomi-tenant-key|{tenant_id}|{purpose}|{version}".encode()
+
+
+def wrap_tenant_key(tenant_id: int, purpose: str, version: int, raw: bytes) -> tuple[int, bytes]:
+    master_version = current_master_version()
+    binding = tenant_key_binding(tenant_id, purpose, version)
+    return master_version, seal(master_cipher(master_version), master_version, binding, raw)
+
+
+def create_tenant_key(tenant: Tenant, purpose: str, version: int) -> TenantKey:
+    master_version, wrapped = wrap_tenant_key(tenant.pk, purpose, version, new_key())
+    key = TenantKey(
+        tenant=tenant,
+        purpose=purpose,
+        version=version,
+        master_version=master_version,
+        wrapped_key=wrapped,
+    )
+    with tenant_scope(tenant):
+        key.save()
+    return key
+
+
+def ensure_tenant_keys(tenant: Tenant) -> None:
+    """Create version 1 of the tenant's data and index keys if they do not exist yet."""
+    with tenant_scope(tenant):
+        existing = set(TenantKey.objects.values_list("purpose", flat=True))
+        for purpose in KeyPurpose.values:
+            if purpose in existing:
+                continue
+            try:
+                with transaction.atomic():
+                    create_tenant_key(tenant, purpose, 1)
+            except IntegrityError:
+                pass  # a concurrent request created it first
+
+
+def unwrap_tenant_key(key: TenantKey) -> bytes:
+    if key.retired_at is not None or not key.wrapped_key:
+        raise KeyRetiredError(f"tenant key {key.purpose} v{key.version} is retired")
+    wrapped = bytes(key.wrapped_key)
+    cache_key = (key.tenant_id, key.purpose, key.version, hashlib.sha256(wrapped).digest())
+    raw = _tenant_keys.get(cache_key)
+    if raw is None:
+        if header_version(wrapped, layer="tenant_key") != key.master_version:
+            raise DecryptionIntegrityError("tenant_key", "master version does not match its row")
+        binding = tenant_key_binding(key.tenant_id, key.purpose, key.version)
+        raw = open_sealed(master_cipher(key.master_version), wrapped, binding, layer="tenant_key")
+        _tenant_keys.put(cache_key, raw)
+    return raw  # type: ignore[return-value]
+
+
+_data_ciphers = _LRU(4096)
+
+
+def tenant_data_cipher(key: TenantKey) -> AESGCM:
+    raw = unwrap_tenant_key(key)
+    cache_key = hashlib.sha256(raw).digest()
+    cipher = _data_ciphers.get(cache_key)
+    if cipher is None:
+        cipher = AESGCM(raw)
+        _data_ciphers.put(cache_key, cipher)
+    return cipher  # type: ignore[return-value]
+
+
+def tenant_key(tenant: Tenant, purpose: str, version: int | None = None) -> TenantKey:
+    """The tenant's key of ``purpose`` at ``version`` (default: the newest)."""
+    with tenant_scope(tenant):
+        keys = TenantKey.objects.filter(purpose=purpose)
+        key = (keys.filter(version=version) if version else keys.order_by("-version")).first()
+        if key is None and version is None:
+            ensure_tenant_keys(tenant)
+            key = keys.order_by("-version").first()
+    if key is None:
+        raise KeyRetiredError(f"tenant {tenant.pk} has no {purpose} key v{version}")
+    return key
+
+
+def tenant_index_key(tenant: Tenant) -> bytes:
+    return unwrap_tenant_key(tenant_key(tenant, KeyPurpose.INDEX))
+
+
+# --- subject keys ------------------------------------------------------------------------
+
+
+def subject_key_binding(tenant_id: int, subject_id: UUID, tenant_key_version: int) -> bytes:
+    return f"baomi-subject-key|{tenant_id}|{subject_id}|{tenant_key_version}".encode()
+
+
+class SubjectCipher:
+    """Seals and opens one subject's fields. Built once per operation (one unwrap)."""
+
+    def __init__(self, tenant_id: int, subject_id: UUID, raw_key: bytes) -> None:
+        self.tenant_id, self.subject_id = tenant_id, subject_id
+        self._cipher = AESGCM(raw_key)
+
+    def seal(self, table: str, field: str, row_pk: object, text: str) -> bytes:
+        binding = field_binding(self.tenant_id, table, field, row_pk)
+        return seal(self._cipher, 1, binding, text.encode("utf-8"))
+
+    def open(self, table: str, field: str, row_pk: object, blob: bytes) -> str:
+        binding = field_binding(self.tenant_id, table, field, row_pk)
+        return open_sealed(self._cipher, bytes(blob), binding, layer="field").decode("utf-8")
+
+
+def wrap_subject_key(tenant: Tenant, subject_id: UUID, raw: bytes, key: TenantKey) -> bytes:
+    binding = subject_key_binding(tenant.pk, subject_id, key.version)
+    return seal(tenant_data_cipher(key), key.version, binding, raw)
+
+
+def create_subject_key(tenant: Tenant, subject_id: UUID) -> SubjectCipher:
+    """Write a new subject key to the key store (committed before any row that needs it)."""
+    key = tenant_key(tenant, KeyPurpose.DATA)
+    raw = new_key()
+    row = SubjectKey(
+        id=subject_id,
+        tenant_id=tenant.pk,
+        tenant_key_version=key.version,
+        wrapped_key=wrap_subject_key(tenant, subject_id, raw, key),
+    )
+    with tenant_scope(tenant), transaction.atomic(using=KEYSTORE):
+        row.save(using=KEYSTORE, force_insert=True)
+    return SubjectCipher(tenant.pk, subject_id, raw)
+
+
+def unwrap_subject_key(tenant: Tenant, row: SubjectKey) -> bytes:
+    key = tenant_key(tenant, KeyPurpose.DATA, row.tenant_key_version)
+    wrapped = bytes(row.wrapped_key)
+    if header_version(wrapped, layer="subject_key") != row.tenant_key_version:
+        raise DecryptionIntegrityError("subject_key", "tenant key version does not match its row")
+    binding = subject_key_binding(tenant.pk, row.id, row.tenant_key_version)
+    return open_sealed(tenant_data_cipher(key), wrapped, binding, layer="subject_key")
+
+
+def subject_cipher(tenant: Tenant, subject_id: UUID) -> SubjectCipher:
+    with tenant_scope(tenant):
+        row = SubjectKey.objects.filter(pk=subject_id).first()
+    if row is None:
+        raise SubjectErasedError(f"subject {subject_id} has no key: it was erased")
+    return SubjectCipher(tenant.pk, subject_id, unwrap_subject_key(tenant, row))
+
+
+def destroy_subject_key(tenant: Tenant, subject_id: UUID) -> bool:
+    """Crypto-shred: delete the subject's key from the key store. True if one existed."""
+    with tenant_scope(tenant), transaction.atomic(using=KEYSTORE):
+        deleted, _ = SubjectKey.objects.filter(pk=subject_id).delete()
+    return deleted > 0

@@ -1,0 +1,63 @@
+"""Who may see which personal field in clear, and for which purpose.
+
+One table, read by the reveal service and tested as a matrix. Roles not named here (tenant
+administrators, dispatchers, supervisors) see masks only. Rows marked ``object_permission``
+also need django-guardian's permission on the record itself (a rider on their own order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from tenants.models import Role
+
+
+class Purpose(models.TextChoices):
+    DELIVERY = "delivery", _("Delivering the order")
+    CUSTOMER_SERVICE_CALL = "customer_service_call", _("Customer-service call")
+    ERASURE_REQUEST = "erasure_request", _("Handling an erasure request")
+    INCIDENT_INVESTIGATION = "incident_investigation", _("Incident investigation")
+    FOOD_PREPARATION = "food_preparation", _("Preparing the food")
+    PACKING = "packing", _("Packing the order")
+    IDENTITY_VERIFICATION = "identity_verification", _("Sending a verification code")
+    CALL_RELAY = "call_relay", _("Connecting a relay call")
+
+
+@dataclass(frozen=True)
+class RevealRule:
+    fields: frozenset[str]
+    purposes: frozenset[str]
+    object_permission: bool = False
+
+
+def _rule(fields: str, purposes: list[Purpose], *, object_permission: bool = False) -> RevealRule:
+    return RevealRule(frozenset(fields.split()), frozenset(purposes), object_permission)
+
+
+REVEAL_RULES: dict[str, RevealRule] = {
+    Role.CUSTOMER_SERVICE: _rule("name phone address note", [Purpose.CUSTOMER_SERVICE_CALL]),
+    Role.PRIVACY_OFFICER: _rule(
+        "name phone address note items",
+        [Purpose.ERASURE_REQUEST, Purpose.INCIDENT_INVESTIGATION],
+    ),
+    # Order contents: the kitchen cooks from them, packers check the bag against them.
+    Role.KITCHEN: _rule("items note", [Purpose.FOOD_PREPARATION]),
+    Role.PACKER: _rule("items", [Purpose.PACKING]),
+    # A rider sees the full address of their own assigned order only, never the phone
+    # (calls go through the relay).
+    Role.RIDER: _rule("address", [Purpose.DELIVERY], object_permission=True),
+}
+
+# Scheduled jobs and backends (a SystemActor) use the phone to send a code or bridge a call.
+SYSTEM_RULE = _rule("phone", [Purpose.IDENTITY_VERIFICATION, Purpose.CALL_RELAY])
+
+
+def rules_allowing(roles: frozenset[str], field: str, purpose: str) -> list[RevealRule]:
+    return [
+        rule
+        for role, rule in REVEAL_RULES.items()
+        if role in roles and field in rule.fields and purpose in rule.purposes
+    ]

@@ -1,0 +1,370 @@
+"""The vault's use cases: store a customer, find one by phone, reveal fields, notices.
+
+Personal data is in clear only inside these functions' frames. Every reveal, search and
+failure is written to the audit log with its purpose; denied and failed attempts too.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audits.services import record_event
+from privacy.blind_index import phone_index
+from privacy.errors import (
+    DecryptionIntegrityError,
+    KeyRetiredError,
+    RevealDenied,
+    SubjectErasedError,
+)
+from privacy.keys import create_subject_key, subject_cipher, tenant_index_key
+from privacy.masking import mask_address, mask_name, mask_phone
+from privacy.models import DataSubject, NoticeChannel, NoticeRecord, PrivacyNotice
+from privacy.permissions import SYSTEM_RULE, Purpose, rules_allowing
+from privacy.phone import normalise_phone
+from privacy.registry import sealed_model
+from tenants.actors import Actor, SystemActor, actor_label
+from tenants.models import Role, Tenant, User
+from tenants.roles import has_role, roles_of
+from tenants.scoping import tenant_scope
+
+logger = logging.getLogger(__name__)
+
+LIMITS = {"name": 100, "address": 300, "note": 500}
+
+
+def clean_text(field: str, value: Any, *, required: bool) -> str:
+    """Validate one free-text personal field; errors name the field."""
+    if not isinstance(value, str):
+        raise ValidationError({field: _("Must be text.")})
+    text = unicodedata.normalize("NFC", value).strip()
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
+        raise ValidationError({field: _("Must not contain control characters.")})
+    if required and not text:
+        raise ValidationError({field: _("This field is required.")})
+    if len(text) > LIMITS[field]:
+        raise ValidationError(
+            {field: _("At most %(limit)d characters.") % {"limit": LIMITS[field]}}
+        )
+    return text
+
+
+def clean_contact(*, name: Any, phone: Any, address: Any, note: Any = "") -> dict[str, str]:
+    errors: dict[str, Any] = {}
+    values: dict[str, str] = {}
+    for field, value, required in (
+        ("name", name, True),
+        ("address", address, True),
+        ("note", note, False),
+    ):
+        try:
+            values[field] = clean_text(field, value, required=required)
+        except ValidationError as error:
+            errors.update(error.message_dict)
+    try:
+        if not isinstance(phone, str):
+            raise ValidationError(_("Must be text."))
+        values["phone"] = normalise_phone(phone)
+    except ValidationError as error:
+        errors["phone"] = error.messages
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+def _table(model: type[models.Model]) -> str:
+    return model._meta.db_table
+
+
+def create_subject(
+    *, tenant: Tenant, name: str, phone: str, address: str, note: str = "", actor: Actor
+) -> DataSubject:
+    """Store a new customer: key first (key store), then the sealed row (main database)."""
+    values = clean_contact(name=name, phone=phone, address=address, note=note)
+    subject_id = uuid.uuid4()
+    cipher = create_subject_key(tenant, subject_id)
+    table = _table(DataSubject)
+    subject = DataSubject(
+        id=subject_id,
+        tenant=tenant,
+        phone_bidx=phone_index(tenant_index_key(tenant), values["phone"]),
+        name_masked=mask_name(values["name"]),
+        phone_masked=mask_phone(values["phone"]),
+        address_masked=mask_address(values["address"]),
+        **{
+            f"{field}_ct": cipher.seal(table, field, subject_id, values[field])
+            for field in DataSubject.ENCRYPTED_FIELDS
+        },
+    )
+    with tenant_scope(tenant), transaction.atomic():
+        subject.save(force_insert=True)
+        record_event(
+            tenant=tenant,
+            actor=actor,
+            action="privacy.subject_created",
+            target=subject,
+            fields=DataSubject.ENCRYPTED_FIELDS,
+        )
+    return subject
+
+
+def _may_use(actor: Actor, fields: Iterable[str], purpose: str) -> bool:
+    """Role-level check (object permissions are checked by reveal)."""
+    if isinstance(actor, SystemActor):
+        return set(fields) <= SYSTEM_RULE.fields and purpose in SYSTEM_RULE.purposes
+    roles = roles_of(actor)
+    return all(rules_allowing(roles, field, purpose) for field in fields)
+
+
+def _check_purpose(purpose: str) -> None:
+    if purpose not in Purpose.values:
+        raise ValidationError({"purpose": _("Unknown purpose %(purpose)r.") % {"purpose": purpose}})
+
+
+def find_subjects_by_phone(
+    *, tenant: Tenant, phone: str, actor: Actor, purpose: str
+) -> list[DataSubject]:
+    """Customers of ``tenant`` with exactly this phone, via the blind index."""
+    _check_purpose(purpose)
+    normalised = normalise_phone(phone)
+    if not _may_use(actor, ["phone"], purpose):
+        record_event(
+            tenant=tenant,
+            actor=actor,
+            action="privacy.search_denied",
+            object_type="privacy.datasubject",
+            fields=["phone"],
+            purpose=purpose,
+        )
+        raise RevealDenied(_("You may not search customers by phone for this purpose."))
+    table = _table(DataSubject)
+    with tenant_scope(tenant):
+        candidates = list(
+            DataSubject.objects.filter(
+                phone_bidx=phone_index(tenant_index_key(tenant), normalised), erased_at__isnull=True
+            )
+        )
+        matches = []
+        for subject in candidates:
+            try:
+                cipher = subject_cipher(tenant, subject.id)
+                if cipher.open(table, "phone", subject.id, subject.phone_ct) == normalised:
+                    matches.append(subject)
+            except SubjectErasedError:
+                continue  # erased between the query and the key lookup
+            except DecryptionIntegrityError as error:
+                _record_failure(tenant, actor, subject, ["phone"], purpose, error)
+                raise
+        record_event(
+            tenant=tenant,
+            actor=actor,
+            action="privacy.search",
+            object_type="privacy.datasubject",
+            fields=["phone"],
+            purpose=purpose,
+            details={"candidates": len(candidates), "matches": [str(s.id) for s in matches]},
+        )
+    return matches
+
+
+def _record_failure(
+    tenant: Tenant,
+    actor: Actor,
+    record: models.Model,
+    fields: Iterable[str],
+    purpose: str,
+    error: Exception,
+) -> None:
+    details: dict[str, Any] = {"error": type(error).__name__}
+    if isinstance(error, DecryptionIntegrityError):
+        details["layer"] = error.layer
+    action = (
+        "privacy.integrity_failure"
+        if isinstance(error, DecryptionIntegrityError)
+        else "privacy.reveal_failed"
+    )
+    logger.error("%s on %s %s (tenant %s)", action, record._meta.label_lower, record.pk, tenant.pk)
+    record_event(
+        tenant=tenant,
+        actor=actor,
+        action=action,
+        target=record,
+        fields=fields,
+        purpose=purpose,
+        details=details,
+    )
+
+
+def _check_reveal_permission(
+    actor: Actor,
+    record: models.Model,
+    fields: list[str],
+    purpose: str,
+    object_permission: str | None,
+) -> None:
+    if isinstance(actor, SystemActor):
+        if not _may_use(actor, fields, purpose):
+            raise RevealDenied(_("This system job may not reveal these fields for this purpose."))
+        return
+    if not isinstance(actor, User) or not actor.is_active:
+        raise RevealDenied(_("Only an active user may reveal personal data."))
+    roles = roles_of(actor)
+    denied = [f for f in fields if not rules_allowing(roles, f, purpose)]
+    if denied:
+        raise RevealDenied(
+            _("Your roles may not reveal %(fields)s for this purpose.")
+            % {"fields": ", ".join(denied)}
+        )
+    needs_object = [
+        f for f in fields if all(r.object_permission for r in rules_allowing(roles, f, purpose))
+    ]
+    if needs_object and not (object_permission and actor.has_perm(object_permission, record)):
+        raise RevealDenied(_("You are not assigned to this record."))
+
+
+def reveal(
+    record: models.Model, *, fields: Iterable[str], actor: Actor, purpose: str
+) -> dict[str, str]:
+    """Decrypt the named fields of ``record`` for ``actor``, for ``purpose``, and record it.
+
+    Raises ``RevealDenied`` (recorded), ``DecryptionIntegrityError`` (recorded; never returns
+    garbage), ``SubjectErasedError``/``KeyRetiredError`` (recorded), or the record's
+    ``DoesNotExist`` when the actor belongs to another tenant.
+    """
+    spec = sealed_model(type(record))
+    wanted = sorted(set(fields))
+    unknown = [f for f in wanted if f not in spec.fields]
+    if not wanted or unknown:
+        raise ValidationError(
+            {"fields": _("Choose among: %(allowed)s.") % {"allowed": ", ".join(spec.fields)}}
+        )
+    _check_purpose(purpose)
+    tenant_id = record.tenant_id  # type: ignore[attr-defined]
+    if isinstance(actor, User) and actor.tenant_id != tenant_id:
+        # Another tenant's record looks like no record at all.
+        raise type(record).DoesNotExist()  # type: ignore[attr-defined]
+    tenant = Tenant.objects.get(pk=tenant_id)
+    try:
+        _check_reveal_permission(actor, record, wanted, purpose, spec.object_permission)
+    except RevealDenied:
+        record_event(
+            tenant=tenant,
+            actor=actor,
+            action="privacy.reveal_denied",
+            target=record,
+            fields=wanted,
+            purpose=purpose,
+        )
+        raise
+    subject_id = spec.subject_id(record)
+    table = _table(type(record))
+    try:
+        cipher = subject_cipher(tenant, subject_id)
+        values = {
+            f: cipher.open(table, f, record.pk, getattr(record, spec.column(f))) for f in wanted
+        }
+    except (DecryptionIntegrityError, SubjectErasedError, KeyRetiredError) as error:
+        _record_failure(tenant, actor, record, wanted, purpose, error)
+        raise
+    record_event(
+        tenant=tenant,
+        actor=actor,
+        action="privacy.reveal",
+        target=record,
+        fields=wanted,
+        purpose=purpose,
+        details={"subject": str(subject_id)},
+    )
+    return values
+
+
+# --- privacy notices -----------------------------------------------------------------------
+
+NOTICE_TEXT_FIELDS = ("purpose_zh", "purpose_en", "scope_zh", "scope_en", "use_zh", "use_en")
+
+
+def publish_notice(
+    *, tenant: Tenant, actor: Actor, retention_days: int, **texts: str
+) -> PrivacyNotice:
+    """Publish the next version of ``tenant``'s privacy notice (versions never change)."""
+    if isinstance(actor, User) and (
+        actor.tenant_id != tenant.pk or not has_role(actor, Role.TENANT_ADMIN, Role.PRIVACY_OFFICER)
+    ):
+        raise RevealDenied(_("Only a tenant administrator or privacy officer may publish notices."))
+    missing = [f for f in NOTICE_TEXT_FIELDS if not str(texts.get(f, "")).strip()]
+    unknown = set(texts) - set(NOTICE_TEXT_FIELDS)
+    errors: dict[str, Any] = {f: _("This field is required.") for f in missing}
+    errors.update({f: _("Unknown field.") for f in unknown})
+    if not isinstance(retention_days, int) or not 0 <= retention_days <= 365:
+        errors["retention_days"] = _("Between 0 and 365 days.")
+    if errors:
+        raise ValidationError(errors)
+    with tenant_scope(tenant), transaction.atomic():
+        # Lock the existing versions; the unique constraint settles a race for version 1.
+        latest = max(
+            PrivacyNotice.objects.select_for_update().values_list("version", flat=True), default=0
+        )
+        notice = PrivacyNotice(
+            tenant=tenant,
+            version=latest + 1,
+            retention_days=retention_days,
+            published_by=actor_label(actor),
+            **{f: texts[f].strip() for f in NOTICE_TEXT_FIELDS},
+        )
+        notice.save(force_insert=True)
+        record_event(
+            tenant=tenant,
+            actor=actor,
+            action="privacy.notice_published",
+            target=notice,
+            details={"version": notice.version},
+        )
+    return notice
+
+
+def current_notice(tenant: Tenant) -> PrivacyNotice | None:
+    with tenant_scope(tenant):
+        return PrivacyNotice.objects.order_by("-version").first()
+
+
+def record_notice_shown(
+    *,
+    tenant: Tenant,
+    version: Any,
+    subject: DataSubject | None,
+    channel: str,
+    actor: Actor,
+    shown_at: Any = None,
+) -> NoticeRecord:
+    """Record that the customer was shown notice ``version``; unknown versions are refused."""
+    if channel not in NoticeChannel.values:
+        raise ValidationError({"channel": _("Unknown channel.")})
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValidationError({"privacy_notice_version": _("Must be a whole number.")})
+    with tenant_scope(tenant):
+        notice = PrivacyNotice.objects.filter(version=version).first()
+        if notice is None:
+            raise ValidationError(
+                {
+                    "privacy_notice_version": _("Unknown privacy notice version %(v)s.")
+                    % {"v": version}
+                }
+            )
+        record = NoticeRecord(
+            tenant=tenant,
+            notice=notice,
+            subject=subject,
+            channel=channel,
+            shown_at=shown_at or timezone.now(),
+            recorded_by=actor_label(actor),
+        )
+        record.save(force_insert=True)
+    return record

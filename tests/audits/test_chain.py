@@ -1,0 +1,217 @@
+"""The audit log is one hash chain per tenant: appends never fork it, and verification finds
+the first edited, deleted or reordered event."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, connections, transaction
+
+from audits.models import GENESIS_HASH, AuditEvent
+from audits.services import record_event
+from audits.verification import verify_tenant_chain
+from tenants.actors import SystemActor
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope
+from tests.factories import TenantFactory
+
+SYSTEM = SystemActor("tests")
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the append-only trigger exists on PostgreSQL only"
+)
+
+
+def _append(tenant: Tenant, count: int) -> list[AuditEvent]:
+    return [
+        record_event(
+            tenant=tenant,
+            actor=SYSTEM,
+            action="test.event",
+            object_id=str(n),
+            details={"n": n, "label": "标签"},
+        )
+        for n in range(count)
+    ]
+
+
+@contextmanager
+def _trigger_disabled() -> Iterator[None]:
+    """Tamper the way a database owner could: with the append-only trigger switched off."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Django's foreign keys are deferred; ALTER TABLE needs them checked first.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(
+                "ALTER TABLE audits_auditevent DISABLE TRIGGER audits_auditevent_append_only"
+            )
+    try:
+        yield
+    finally:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute(
+                    "ALTER TABLE audits_auditevent ENABLE TRIGGER audits_auditevent_append_only"
+                )
+
+
+def _sql(statement: str, params: list[object]) -> None:
+    with _trigger_disabled(), connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+@pytest.mark.django_db
+def test_events_form_an_intact_chain() -> None:
+    tenant = TenantFactory()
+    events = _append(tenant, 5)
+    assert (verify_tenant_chain(tenant), events[0].prev_hash, events[1].prev_hash) == (
+        (5, None),
+        GENESIS_HASH,
+        events[0].hash,
+    )
+
+
+@pytest.mark.django_db
+def test_each_tenant_has_its_own_chain() -> None:
+    first, second = TenantFactory(), TenantFactory()
+    _append(first, 2)
+    event = _append(second, 1)[0]
+    assert (event.sequence, event.prev_hash) == (1, GENESIS_HASH)
+
+
+@pytest.mark.django_db
+def test_an_edited_event_is_the_first_broken_link() -> None:
+    tenant = TenantFactory()
+    events = _append(tenant, 5)
+    _sql("UPDATE audits_auditevent SET action = %s WHERE id = %s", ["test.forged", events[2].pk])
+    count, chain_break = verify_tenant_chain(tenant)
+    assert (count, chain_break.sequence, chain_break.reason) == (
+        2,
+        3,
+        "content does not match its hash (edited)",
+    )
+
+
+@pytest.mark.django_db
+def test_a_deleted_event_is_detected() -> None:
+    tenant = TenantFactory()
+    events = _append(tenant, 5)
+    _sql("DELETE FROM audits_auditevent WHERE id = %s", [events[1].pk])
+    _, chain_break = verify_tenant_chain(tenant)
+    assert (chain_break.sequence, chain_break.event_id) == (2, events[2].pk)
+
+
+@pytest.mark.django_db
+def test_reordered_events_are_detected() -> None:
+    tenant = TenantFactory()
+    events = _append(tenant, 5)
+    with transaction.atomic():
+        _sql("UPDATE audits_auditevent SET sequence = 0 WHERE id = %s", [events[1].pk])
+        _sql("UPDATE audits_auditevent SET sequence = 2 WHERE id = %s", [events[2].pk])
+        _sql("UPDATE audits_auditevent SET sequence = 3 WHERE id = %s", [events[1].pk])
+    _, chain_break = verify_tenant_chain(tenant)
+    assert (chain_break.sequence, chain_break.event_id) == (2, events[2].pk)
+
+
+@pytest.mark.django_db
+def test_removing_the_newest_events_is_detected_by_the_chain_head() -> None:
+    tenant = TenantFactory()
+    events = _append(tenant, 4)
+    _sql("DELETE FROM audits_auditevent WHERE id = %s", [events[3].pk])
+    _, chain_break = verify_tenant_chain(tenant)
+    assert (chain_break.sequence, chain_break.event_id) == (4, None)
+
+
+@pytest.mark.django_db
+def test_a_recomputed_forgery_still_breaks_at_the_chain_head() -> None:
+    tenant = TenantFactory()
+    events = _append(tenant, 3)
+    _sql("DELETE FROM audits_auditevent WHERE id = %s", [events[2].pk])
+    _, chain_break = verify_tenant_chain(tenant)
+    assert "newest events were removed" in chain_break.reason
+
+
+@on_postgresql
+@pytest.mark.django_db
+def test_the_database_rejects_updates_of_events() -> None:
+    event = _append(TenantFactory(), 1)[0]
+    with (
+        pytest.raises(DatabaseError, match="audit events are append-only: UPDATE"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE audits_auditevent SET action = 'x' WHERE id = %s", [event.pk])
+
+
+@on_postgresql
+@pytest.mark.django_db
+def test_the_database_rejects_deletes_of_events() -> None:
+    event = _append(TenantFactory(), 1)[0]
+    with (
+        pytest.raises(DatabaseError, match="audit events are append-only: DELETE"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM audits_auditevent WHERE id = %s", [event.pk])
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_never_fork_the_chain() -> None:
+    tenant = TenantFactory()
+    writers, per_writer, errors = 4, 25, []
+    barrier = threading.Barrier(writers)
+
+    def write() -> None:
+        try:
+            barrier.wait()
+            _append(tenant, per_writer)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=write) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with tenant_scope(tenant):
+        sequences = list(AuditEvent.objects.order_by("sequence").values_list("sequence", flat=True))
+    assert (errors, sequences, verify_tenant_chain(tenant)) == (
+        [],
+        list(range(1, writers * per_writer + 1)),
+        (writers * per_writer, None),
+    )
+
+
+@pytest.mark.django_db
+def test_verify_command_reports_intact_chains() -> None:
+    tenant = TenantFactory(slug="acme")
+    _append(tenant, 3)
+    out = io.StringIO()
+    call_command("verify_audit_chain", "--tenant", "acme", stdout=out)
+    assert out.getvalue().startswith("acme: 3 events, chain intact")
+
+
+@pytest.mark.django_db
+def test_verify_command_fails_on_a_broken_chain_and_names_the_link() -> None:
+    tenant = TenantFactory(slug="acme")
+    events = _append(tenant, 3)
+    _sql("UPDATE audits_auditevent SET purpose = %s WHERE id = %s", ["forged", events[1].pk])
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="1 tenant chain\\(s\\) broken."):
+        call_command("verify_audit_chain", stderr=err)
+    assert err.getvalue().strip() == (
+        f"acme: BROKEN after 1 good events: tenant {tenant.pk}: first broken link at sequence 2 "
+        f"(event {events[1].pk}): content does not match its hash (edited)"
+    )
+
+
+@pytest.mark.django_db
+def test_verify_command_refuses_an_unknown_tenant() -> None:
+    with pytest.raises(CommandError, match="No tenant with slug 'nope'."):
+        call_command("verify_audit_chain", "--tenant", "nope")
