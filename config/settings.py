@@ -146,10 +146,14 @@ DATABASES = {
         env_str("KEYSTORE_DATABASE_URL", f"sqlite:///{VAR_DIR / 'keystore.sqlite3'}") or ""
     ),
 }
-if PRODUCTION and env_str("KEYSTORE_DATABASE_URL") is None:
-    raise ImproperlyConfigured(
-        "KEYSTORE_DATABASE_URL is not set: production keeps subject keys in their own database."
-    )
+if PRODUCTION:
+    for _name, _why in (
+        ("DATABASE_URL", "production runs on PostgreSQL, not the demo's SQLite file"),
+        ("KEYSTORE_DATABASE_URL", "production keeps subject keys in their own database"),
+        ("REDIS_URL", "production's Celery broker and cache are Redis"),
+    ):
+        if env_str(_name) is None:
+            raise ImproperlyConfigured(f"{_name} is not set: {_why}.")
 if DATABASES["keystore"]["NAME"] == DATABASES["default"]["NAME"] and (
     DATABASES["keystore"].get("HOST") == DATABASES["default"].get("HOST")
 ):
@@ -183,12 +187,13 @@ if REDIS_URL:
 else:
     # Kombu's filesystem transport runs a real worker and beat without Redis (the demo).
     CELERY_BROKER_URL = "filesystem://"
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (CELERY_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
 CELERY_TASK_SERIALIZER = "json"

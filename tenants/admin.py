@@ -19,7 +19,12 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Membership, Tenant, User
-from tenants.services import grant_role, revoke_role
+from tenants.services import (
+    grant_role,
+    record_password_change,
+    revoke_role,
+    save_user_account,
+)
 
 admin.site.site_header = _("Baomi back office")
 admin.site.site_title = _("Baomi")
@@ -125,7 +130,8 @@ class MembershipInline(TenantScopedInline):
 @admin.register(User)
 class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
     """Users of the request's tenant. Superuser flags, groups and global permissions are
-    platform matters and are not offered to tenant administrators."""
+    platform matters and are not offered to tenant administrators; staff status follows
+    the user's roles. A user's tenant is chosen once, when the user is created."""
 
     list_display = ["username", "is_active", "is_staff", "last_login"]
     list_filter = ["is_active", "is_staff"]
@@ -135,7 +141,17 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
         (_("Status"), {"fields": ("is_active", "is_staff")}),
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
-    readonly_fields = ["last_login", "date_joined"]
+    operator_add_fieldsets = (
+        (None, {"fields": ("tenant", "username", "usable_password", "password1", "password2")}),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = ["last_login", "date_joined"]
+        if obj is not None:
+            readonly.append("tenant")
+        if not _is_operator(request):
+            readonly.append("is_staff")  # follows the roles (grant_role/revoke_role)
+        return readonly
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         queryset = super().get_queryset(request)
@@ -144,12 +160,18 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
         return queryset.filter(tenant=request.tenant, is_superuser=False)  # type: ignore[attr-defined]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        if obj is None or _is_operator(request):
-            fieldsets = super().get_fieldsets(request, obj)
-            if _is_operator(request) and obj is not None:
-                return [*fieldsets, (_("Tenant"), {"fields": ("tenant",)})]
-            return fieldsets
+        if obj is None:
+            return self.operator_add_fieldsets if _is_operator(request) else self.add_fieldsets
+        if _is_operator(request):
+            return [*super().get_fieldsets(request, obj), (_("Tenant"), {"fields": ("tenant",)})]
         return self.tenant_fieldsets
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None and "tenant" in form.base_fields:
+            # Platform operators are made with createsuperuser; the admin adds tenant users.
+            form.base_fields["tenant"].required = True
+        return form
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
         return [MembershipInline] if obj is not None and obj.tenant_id else []
@@ -157,7 +179,18 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if not change and not _is_operator(request):
             obj.tenant = request.tenant  # type: ignore[attr-defined]
-        super().save_model(request, obj, form, change)
+        save_user_account(
+            user=obj,
+            actor=_acting_user(request),
+            created=not change,
+            changed_fields=list(form.changed_data),
+        )
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        # The password form saves outside save_model; its change is recorded here.
+        if request.path_info.endswith("/password/"):
+            record_password_change(user=obj, actor=_acting_user(request))
+        return super().log_change(request, obj, message)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         if formset.model is not Membership:

@@ -40,7 +40,7 @@ class TenantScopeMiddleware:
                     tenant = Tenant.objects.get(pk=user.tenant_id)
                     request.tenant = tenant  # type: ignore[attr-defined]
                     stack.enter_context(tenant_scope(tenant))
-                elif user.is_superuser and request.path.startswith("/admin/"):
+                elif user.is_superuser and request.path_info.startswith("/admin/"):
                     # Platform-operator code: the operator's admin spans tenants.
                     stack.enter_context(scopes_disabled())
             return self.get_response(request)

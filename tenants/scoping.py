@@ -40,6 +40,9 @@ class UnscopedQuerySet(DisabledQuerySet):
         )
 
     # django-scopes leaves these running unfiltered.
+    bulk_create = error
+    abulk_create = error
+    abulk_update = error
     exists = error
     aexists = error
     explain = error
@@ -72,8 +75,35 @@ for _name, _value in list(vars(DisabledQuerySet).items()):
         setattr(UnscopedQuerySet, _name, UnscopedQuerySet.error)
 
 
+class TenantQuerySet(models.QuerySet[Any]):
+    """Inside a scope: bulk writes check every row's tenant, and no row changes tenant."""
+
+    def _check_rows(self, objs: list[Any]) -> None:
+        for obj in objs:
+            obj._check_write_scope("Saving")
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        objs = list(objs)
+        self._check_rows(objs)
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
+        objs = list(objs)
+        if {"tenant", "tenant_id"} & set(fields):
+            raise ScopeError("A row never moves to another tenant.")
+        self._check_rows(objs)
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+    def update(self, **kwargs: Any) -> int:
+        if {"tenant", "tenant_id"} & set(kwargs):
+            raise ScopeError("A row never moves to another tenant.")
+        return super().update(**kwargs)
+
+
 def _manager_base() -> type[models.Manager[Any]]:
-    return type(ScopedManager(tenant="tenant"))
+    return type(
+        ScopedManager(_manager_class=models.Manager.from_queryset(TenantQuerySet), tenant="tenant")
+    )
 
 
 class TenantScopedManager(_manager_base()):  # type: ignore[misc]

@@ -124,3 +124,35 @@ def revoke_role(*, user: User, role: Role | str, actor: Actor) -> None:
             target=membership,
         )
     forget_roles(user)
+
+
+def save_user_account(
+    *, user: User, actor: Actor, created: bool, changed_fields: Iterable[str]
+) -> User:
+    """Save a user edited in the back office (new users get their roles afterwards)."""
+    if user.tenant is None:
+        raise ValidationError({"tenant": _("Choose the tenant this user belongs to.")})
+    _require_tenant_admin(actor, user.tenant)
+    user.full_clean(exclude=["password"])
+    with transaction.atomic(), tenant_scope(user.tenant):
+        user.save()
+        tenant_change.send(
+            sender=User,
+            action="user.created" if created else "user.changed",
+            actor=actor,
+            tenant=user.tenant,
+            target=user,
+            details={"fields": sorted(f for f in changed_fields if f not in PASSWORD_FIELDS)},
+        )
+    return user
+
+
+PASSWORD_FIELDS = {"password", "password1", "password2", "usable_password"}
+
+
+def record_password_change(*, user: User, actor: Actor) -> None:
+    if user.tenant is None:
+        return  # platform operators' accounts are outside any tenant's log
+    tenant_change.send(
+        sender=User, action="user.password_changed", actor=actor, tenant=user.tenant, target=user
+    )

@@ -61,7 +61,11 @@ class TenantTask(DjangoTask):
             logger.warning("task %s skipped: tenant %s is deactivated", self.name, tenant_id)
             return None
         with tenant_scope(tenant):
-            return super().__call__(tenant, *args, **kwargs)
+            if self.request.id is not None:
+                # On a worker (or apply()): the tracer has pushed the real request, whose
+                # args still hold the tenant's id, so retry() re-sends ids, not a Tenant.
+                return self.run(tenant, *args, **kwargs)
+            return super().__call__(tenant, *args, **kwargs)  # called directly
 
     def apply_async(self, args: Any = None, kwargs: Any = None, *rest: Any, **options: Any) -> Any:
         call_args = tuple(args or ())

@@ -35,6 +35,7 @@ def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
         BAOMI_MASTER_KEYS=f"2:{_key()},1:{_key()}",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         KEYSTORE_DATABASE_URL=f"sqlite:///{tmp_path / 'keys.sqlite3'}",
+        REDIS_URL="redis://127.0.0.1:6379/15",
     )
     for key, value in overrides.items():
         if value is None:
@@ -71,6 +72,8 @@ def test_check_deploy_with_production_values_reports_no_issues(tmp_path: Path) -
         ("BAOMI_MASTER_KEYS", "No privacy master key is configured."),
         ("ALLOWED_HOSTS", "ALLOWED_HOSTS must name the hosts this site serves."),
         ("KEYSTORE_DATABASE_URL", "KEYSTORE_DATABASE_URL is not set"),
+        ("DATABASE_URL", "DATABASE_URL is not set"),
+        ("REDIS_URL", "REDIS_URL is not set"),
     ],
 )
 def test_production_refuses_to_start_without(tmp_path: Path, missing: str, message: str) -> None:

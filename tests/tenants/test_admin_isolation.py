@@ -9,7 +9,7 @@ from django.urls import reverse
 from django_scopes import scopes_disabled
 
 from tenants.models import Membership, Role, User
-from tests.factories import OperatorFactory, TenantFactory, UserFactory
+from tests.factories import MembershipFactory, OperatorFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -77,16 +77,20 @@ def test_tenant_admin_cannot_delete_another_tenants_membership(
     assert (response.status_code, still_there) == (404, True)
 
 
-def test_bulk_delete_action_ignores_another_tenants_rows(
-    admin_client_a: Client, tenant_b_staff: User
+def test_bulk_delete_action_deletes_own_rows_but_not_another_tenants(
+    admin_client_a: Client, tenant_a_admin: User, tenant_b_staff: User
 ) -> None:
-    membership = _membership_of(tenant_b_staff)
+    ours = MembershipFactory(tenant=tenant_a_admin.tenant, role=Role.KITCHEN)
+    theirs = _membership_of(tenant_b_staff)
     admin_client_a.post(
         reverse("admin:tenants_membership_changelist"),
-        {"action": "delete_selected", "_selected_action": [membership.pk], "post": "yes"},
+        {"action": "delete_selected", "_selected_action": [ours.pk, theirs.pk], "post": "yes"},
     )
     with scopes_disabled():
-        assert Membership.objects.filter(pk=membership.pk).exists()
+        remaining = set(
+            Membership.objects.filter(pk__in=[ours.pk, theirs.pk]).values_list("pk", flat=True)
+        )
+    assert remaining == {theirs.pk}
 
 
 def test_membership_list_shows_only_own_tenant(
@@ -204,3 +208,87 @@ def test_tenant_admin_cannot_delete_users_of_own_tenant(
     url = reverse("admin:tenants_user_delete", args=[colleague.pk])
     # Users are deactivated, never deleted: the records they signed must keep their author.
     assert admin_client_a.get(url).status_code == 403
+
+
+BACK_OFFICE_ROLES = [role for role in Role if role != Role.RIDER]
+
+
+@pytest.mark.parametrize("role", BACK_OFFICE_ROLES)
+@pytest.mark.parametrize("view", ["changelist", "change"])
+def test_every_back_office_role_gets_404_or_403_never_another_tenants_row(
+    client: Client, tenant_b_staff: User, role: Role, view: str
+) -> None:
+    client.force_login(UserFactory(roles=[role]))
+    if view == "changelist":
+        response = client.get(reverse("admin:tenants_membership_changelist"))
+        listed = (
+            [m.pk for m in response.context["cl"].result_list]
+            if response.status_code == 200
+            else []
+        )
+        assert _membership_of(tenant_b_staff).pk not in listed
+    else:
+        url = reverse("admin:tenants_membership_change", args=[_membership_of(tenant_b_staff).pk])
+        assert client.get(url).status_code == 404
+
+
+def test_tenant_admin_cannot_make_a_rider_staff(
+    admin_client_a: Client, tenant_a_admin: User
+) -> None:
+    rider = UserFactory(tenant=tenant_a_admin.tenant, roles=[Role.RIDER])
+    admin_client_a.post(
+        reverse("admin:tenants_user_change", args=[rider.pk]),
+        {
+            "username": rider.username,
+            "is_active": "on",
+            "is_staff": "on",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    rider.refresh_from_db()
+    assert rider.is_staff is False
+
+
+def test_operator_adds_a_user_to_a_chosen_tenant(client: Client) -> None:
+    tenant = TenantFactory()
+    client.force_login(OperatorFactory())
+    client.post(
+        reverse("admin:tenants_user_add"),
+        {
+            "tenant": tenant.pk,
+            "username": "new-admin",
+            "usable_password": "true",
+            "password1": "a-Long-pass-phrase-9",
+            "password2": "a-Long-pass-phrase-9",
+        },
+    )
+    assert User.objects.get(username="new-admin").tenant_id == tenant.pk
+
+
+def test_operator_adding_a_user_without_tenant_gets_a_form_error(client: Client) -> None:
+    client.force_login(OperatorFactory())
+    response = client.post(
+        reverse("admin:tenants_user_add"),
+        {
+            "username": "new-admin",
+            "usable_password": "true",
+            "password1": "a-Long-pass-phrase-9",
+            "password2": "a-Long-pass-phrase-9",
+        },
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert (response.status_code, response.context["adminform"].form.errors["tenant"]) == (
+        200,
+        ["This field is required."],
+    )
+
+
+def test_a_users_tenant_cannot_be_changed_afterwards(client: Client, tenant_b_staff: User) -> None:
+    client.force_login(OperatorFactory())
+    form = (
+        client.get(reverse("admin:tenants_user_change", args=[tenant_b_staff.pk]))
+        .context["adminform"]
+        .form
+    )
+    assert "tenant" not in form.fields

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.apps import apps
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 
@@ -131,20 +132,16 @@ ALLOWED = {
         "tenants.change_user",
         "tenants.view_membership",
         "tenants.add_membership",
+        "tenants.change_membership",
         "tenants.delete_membership",
     },
     Role.SUPERVISOR: {"tenants.view_user", "tenants.view_membership"},
 }
+# Every model permission of the app, so a permission granted later without a row shows up.
 PERMISSIONS = [
-    "tenants.view_user",
-    "tenants.add_user",
-    "tenants.change_user",
-    "tenants.delete_user",
-    "tenants.view_membership",
-    "tenants.add_membership",
-    "tenants.delete_membership",
-    "tenants.view_tenant",
-    "tenants.change_tenant",
+    f"tenants.{action}_{model._meta.model_name}"
+    for model in apps.get_app_config("tenants").get_models()
+    for action in model._meta.default_permissions
 ]
 PERMISSION_MATRIX = [
     (role, perm, perm in ALLOWED.get(role, set())) for role in Role for perm in PERMISSIONS

@@ -48,6 +48,9 @@ UNSCOPED_QUERIES: dict[str, Callable[[type[models.Model]], Any]] = {
         m._meta.get_field("tenant").related_model.objects.filter(pk__in=m.objects.exclude(pk=0))
     ),
     "base-manager": lambda m: m._base_manager.count(),
+    "bulk_create": lambda m: m.objects.bulk_create([]),
+    "bulk_update": lambda m: m.objects.bulk_update([], ["pk"]),
+    "get_or_create": lambda m: m.objects.get_or_create(pk=1),
 }
 
 
@@ -156,3 +159,29 @@ def test_unscoped_queryset_repr_does_not_query() -> None:
     assert repr(Membership.objects.get_queryset()) == (
         "<UnscopedQuerySet of Membership: no tenant scope is active>"
     )
+
+
+@pytest.mark.django_db
+def test_bulk_create_inside_another_tenants_scope_raises() -> None:
+    theirs = MembershipFactory()
+    row = Membership(tenant=theirs.tenant, user=theirs.user, role="kitchen")
+    with tenant_scope(TenantFactory()), pytest.raises(ScopeError, match="another tenant"):
+        Membership.objects.bulk_create([row])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["tenant", "tenant_id"])
+def test_update_never_moves_rows_to_another_tenant(field: str) -> None:
+    ours = MembershipFactory()
+    other = TenantFactory()
+    value = other if field == "tenant" else other.pk
+    with tenant_scope(ours.tenant), pytest.raises(ScopeError, match="never moves"):
+        Membership.objects.filter(pk=ours.pk).update(**{field: value})
+
+
+@pytest.mark.django_db
+def test_bulk_update_never_moves_rows_to_another_tenant() -> None:
+    ours = MembershipFactory()
+    ours.tenant = TenantFactory()
+    with tenant_scope(ours.tenant), pytest.raises(ScopeError, match="never moves"):
+        Membership.objects.bulk_update([ours], ["tenant"])

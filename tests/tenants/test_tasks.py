@@ -27,6 +27,14 @@ def report_tenant_scope(tenant: Tenant, token: str) -> None:
     cache.set(f"test-task:{token}", [tenant.slug, Membership.objects.count()], 60)
 
 
+@celery_app.task(base=TenantTask, bind=True, name="tests.retry_once", max_retries=2)
+def retry_once(self: TenantTask, tenant: Tenant, token: str) -> None:
+    """Test-only task: fails on its first run, succeeds on the retry."""
+    if self.request.retries == 0:
+        raise self.retry(countdown=0)
+    cache.set(f"test-task:{token}", [tenant.slug, self.request.retries], 60)
+
+
 @pytest.fixture
 def worker(redis_service: str, transactional_db: None) -> Iterator[str]:
     queue = f"test-{uuid.uuid4().hex}"
@@ -53,6 +61,14 @@ def test_tenant_task_runs_in_its_tenants_scope_on_a_real_worker(worker: str) -> 
     report_tenant_scope.apply_async(args=[ours.tenant_id, token], queue=worker)
     seen = _wait_for(lambda: cache.get(f"test-task:{token}"))
     assert seen == [ours.tenant.slug, 2]
+
+
+def test_tenant_task_retry_resends_the_tenant_id(worker: str) -> None:
+    tenant = TenantFactory()
+    token = str(uuid.uuid4())
+    retry_once.apply_async(args=[tenant.pk, token], queue=worker)
+    seen = _wait_for(lambda: cache.get(f"test-task:{token}"))
+    assert seen == [tenant.slug, 1]
 
 
 def test_clear_expired_sessions_runs_on_a_real_worker(worker: str) -> None:
