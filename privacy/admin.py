@@ -59,7 +59,14 @@ class DataSubjectAdmin(TenantScopedModelAdmin):
         "erased_at",
     ]
     fields = ["id", "name_masked", "phone_masked", "address_masked", "created_at", "erased_at"]
-    readonly_fields = fields
+    readonly_fields = [
+        "id",
+        "name_masked",
+        "phone_masked",
+        "address_masked",
+        "created_at",
+        "erased_at",
+    ]
     actions = None
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -30,7 +30,9 @@ def rotate_tenant_subject_keys(self: TenantTask, tenant: Tenant, batch_size: int
     )
     logger.info("tenant %s key rotation: %d subject keys remaining", tenant.pk, remaining)
     if remaining:
-        self.apply_async(args=[tenant.pk, batch_size])
+        # The next batch goes to the queue this one came from.
+        queue = (self.request.delivery_info or {}).get("routing_key")
+        self.apply_async(args=[tenant.pk, batch_size], queue=queue)
     return remaining
 
 

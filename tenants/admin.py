@@ -166,8 +166,10 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
             return [*super().get_fieldsets(request, obj), (_("Tenant"), {"fields": ("tenant",)})]
         return self.tenant_fieldsets
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, **kwargs)
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
         if obj is None and "tenant" in form.base_fields:
             # Platform operators are made with createsuperuser; the admin adds tenant users.
             form.base_fields["tenant"].required = True

@@ -10,6 +10,9 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Argon2 is deliberately slow; tests log in hundreds of factory users. The configured
+    # hasher is asserted in tests/test_settings.py.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     if REQUIRE_SERVICES:
         engine = settings.DATABASES["default"]["ENGINE"]
         keystore_engine = settings.DATABASES["keystore"]["ENGINE"]
@@ -67,3 +70,19 @@ def fresh_key_caches() -> Iterator[None]:
     clear_key_caches()
     yield
     clear_key_caches()
+
+
+@pytest.fixture
+def worker(redis_service: str, transactional_db: None) -> Iterator[str]:
+    """A real Celery worker (solo pool, in a thread) on Redis, consuming a private queue."""
+    import uuid
+
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app as celery_app
+
+    queue = f"test-{uuid.uuid4().hex}"
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=10
+    ):
+        yield queue

@@ -144,3 +144,9 @@ def test_key_store_must_not_be_the_main_database(tmp_path: Path) -> None:
         production_env(tmp_path, DATABASE_URL=same, KEYSTORE_DATABASE_URL=same), "check"
     )
     assert "KEYSTORE_DATABASE_URL must name another database than DATABASE_URL." in result.stderr
+
+
+def test_passwords_are_hashed_with_argon2() -> None:
+    import config.settings as configured
+
+    assert configured.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.utils import timezone
@@ -33,15 +31,6 @@ def retry_once(self: TenantTask, tenant: Tenant, token: str) -> None:
     if self.request.retries == 0:
         raise self.retry(countdown=0)
     cache.set(f"test-task:{token}", [tenant.slug, self.request.retries], 60)
-
-
-@pytest.fixture
-def worker(redis_service: str, transactional_db: None) -> Iterator[str]:
-    queue = f"test-{uuid.uuid4().hex}"
-    with start_worker(
-        celery_app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=10
-    ):
-        yield queue
 
 
 def _wait_for(predicate: Any, timeout: float = 20.0) -> Any:

@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
-            "--version",
+            "--key-version",
             dest="key_version",
             type=int,
             help="version number (default: one above the configured ring's highest)",
