@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from privacy.models import DataSubject, PrivacyNotice
 from privacy.services import NOTICE_TEXT_FIELDS, publish_notice
-from tenants.admin import TenantScopedModelAdmin
+from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
 from tenants.models import User
 
 
@@ -47,7 +47,7 @@ class PrivacyNoticeAdmin(TenantScopedModelAdmin):
 
 
 @admin.register(DataSubject)
-class DataSubjectAdmin(TenantScopedModelAdmin):
+class DataSubjectAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
     """Customers as masks only; revealing goes through the audited reveal service."""
 
     list_display = [
@@ -68,12 +68,3 @@ class DataSubjectAdmin(TenantScopedModelAdmin):
         "erased_at",
     ]
     actions = None
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

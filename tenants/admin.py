@@ -65,6 +65,19 @@ class NotFoundInsteadOfRedirect:
         return super().history_view(request, object_id, *args, **kwargs)  # type: ignore[misc]
 
 
+class ReadOnlyAdminMixin:
+    """Rows that only services write (and some that nobody may change): view only."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class TenantScopedInline(admin.TabularInline):
     def get_exclude(self, request: HttpRequest, obj: Model | None = None) -> Any:
         return ["tenant"]

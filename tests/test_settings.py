@@ -6,13 +6,13 @@ import base64
 import os
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import parse_master_key_ring
+from tests.subprocess_manage import run_manage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,15 +46,7 @@ def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
 
 
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_manage(*args, env=env)
 
 
 def test_check_deploy_with_production_values_reports_no_issues(tmp_path: Path) -> None:

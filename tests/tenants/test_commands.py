@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +10,7 @@ from django.core.management import CommandError, call_command
 from tenants.models import Role, Tenant, User
 from tenants.roles import roles_of
 from tests.factories import TenantFactory, UserFactory
+from tests.subprocess_manage import run_manage
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_PASSWORD = "a-Long-pass-phrase-9"
@@ -164,27 +163,16 @@ def test_create_staff_user_refuses_a_deactivated_tenant() -> None:
         )
 
 
-def _manage(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BAOMI_ENV": "test"}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_create_staff_user_names_the_valid_roles_for_an_unknown_role() -> None:
-    result = _manage("create_staff_user", "--tenant", "acme", "--username", "li", "--role", "cook")
+    result = run_manage(
+        "create_staff_user", "--tenant", "acme", "--username", "li", "--role", "cook"
+    )
     assert (result.returncode, "invalid choice: 'cook'" in result.stderr) == (2, True)
 
 
 @pytest.mark.parametrize("command", ["create_tenant", "create_staff_user", "seed_demo"])
 def test_operator_commands_have_help(command: str) -> None:
-    result = _manage(command, "--help")
+    result = run_manage(command, "--help")
     assert (result.returncode, "usage:" in result.stdout) == (0, True)
 
 
