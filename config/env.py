@@ -157,3 +157,40 @@ def load_master_key_ring(*, environment: str, var_dir: Path) -> dict[int, bytes]
     return parse_master_key_ring(
         local_file_secret(path, new_master_key_line), source=f"the development key file {path}"
     )
+
+
+def _decode_key(text: str, *, source: str) -> bytes:
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        raise ImproperlyConfigured(f"{source} is not valid base64.") from None
+    if len(key) < 32:
+        raise ImproperlyConfigured(f"{source} must hold at least 32 random bytes, got {len(key)}.")
+    return key
+
+
+def load_hmac_key(*, environment: str, var_dir: Path) -> bytes:
+    """The key of the keyed hashes of tokens, delivery PINs and one-time codes.
+
+    Kept outside the database (a plain hash of a 6-digit PIN falls to brute force from a
+    dump in seconds); separate from SECRET_KEY and from the master key ring.
+    """
+    inline = env_str("BAOMI_HMAC_KEY")
+    path_text = env_str("BAOMI_HMAC_KEY_FILE")
+    if inline and path_text:
+        raise ImproperlyConfigured("Set either BAOMI_HMAC_KEY or BAOMI_HMAC_KEY_FILE, not both.")
+    if inline:
+        return _decode_key(inline, source="BAOMI_HMAC_KEY")
+    if path_text:
+        path = Path(path_text)
+        if not path.is_file():
+            raise ImproperlyConfigured(f"BAOMI_HMAC_KEY_FILE {path} does not exist.")
+        return _decode_key(path.read_text(), source=f"BAOMI_HMAC_KEY_FILE {path}")
+    if environment == "production":
+        raise ImproperlyConfigured(
+            "No hashing key is configured. Set BAOMI_HMAC_KEY or BAOMI_HMAC_KEY_FILE "
+            "(base64 of 32 random bytes); production never generates one."
+        )
+    path = var_dir / "hmac_key"
+    new = lambda: base64.b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
+    return _decode_key(local_file_secret(path, new), source=f"the development key file {path}")

@@ -25,6 +25,7 @@ from config.env import (
     env_int,
     env_list,
     env_str,
+    load_hmac_key,
     load_master_key_ring,
     local_file_secret,
     new_secret_key,
@@ -60,6 +61,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # The privacy vault's master key ring: {version: 32-byte key}, the highest version
 # encrypting. Never stored in the database and never derived from SECRET_KEY.
 BAOMI_MASTER_KEY_RING = load_master_key_ring(environment=BAOMI_ENV, var_dir=VAR_DIR)
+# Keys the hashes of API tokens, delivery PINs and one-time codes (config/env.py).
+BAOMI_HMAC_KEY = load_hmac_key(environment=BAOMI_ENV, var_dir=VAR_DIR)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -281,8 +284,19 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")) or VAR_DIR / 
 # --- REST API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenants.authentication.IntegrationTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "tenants.throttling.IntegrationTokenThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env_str("BAOMI_API_TOKEN_RATE", "600/min"),
+        "user": env_str("BAOMI_API_USER_RATE", "1200/min"),
+    },
+    "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.IsTenantMember"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -294,6 +308,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Confidential food-delivery operations: the partner and staff API.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.Status"},
 }
 
 # --- Logging: ids only, never personal data -------------------------------------------

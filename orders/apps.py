@@ -5,3 +5,32 @@ from django.utils.translation import gettext_lazy as _
 class OrdersConfig(AppConfig):
     name = "orders"
     verbose_name = _("Orders")
+
+    def ready(self) -> None:
+        from orders.demo import seed_orders
+        from orders.models import Order
+        from privacy.registry import register
+        from tenants.demo import register_demo_seeder
+        from tenants.models import Role
+        from tenants.roles import grant_permissions
+
+        register(
+            Order,
+            fields=Order.SEALED_FIELDS,
+            subject_id=lambda order: order.subject_id,
+            object_permission="orders.deliver_order",
+        )
+        # Back-office (admin) model permissions; what each role may do with an order beyond
+        # viewing it is decided by orders.permissions.
+        for role in (
+            Role.TENANT_ADMIN,
+            Role.CUSTOMER_SERVICE,
+            Role.DISPATCHER,
+            Role.KITCHEN,
+            Role.PACKER,
+            Role.SUPERVISOR,
+            Role.PRIVACY_OFFICER,
+        ):
+            grant_permissions(role, "orders.view_order")
+        grant_permissions(Role.CUSTOMER_SERVICE, "orders.add_order")
+        register_demo_seeder(seed_orders)

@@ -199,3 +199,19 @@ def mask_address(address: str) -> str:
             words.append(word)
             hide_next = word.lower().rstrip(",") in _LATIN_UNIT_WORDS
     return " ".join(words)
+
+
+def district_of(address: str) -> str:
+    """The district-level part of an address, for package labels: 上海市浦东新区张江路1号 ->
+    上海市浦东新区; "221B Baker Street, London" -> "London". Never a street or number."""
+    text = " ".join(unicodedata.normalize("NFKC", address or "").split())
+    if not text:
+        return ""
+    if any(_is_han(c) for c in text[:12]):
+        match = _DISTRICT.match(text)
+        if match:
+            return match.group(0)
+        return "".join(graphemes(text)[:3]) + _stars(1)
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    tail = [p for p in parts[1:] if not _HAS_DIGIT.search(p)]
+    return tail[-1] if tail else _stars(4)

@@ -89,6 +89,10 @@ def create_subject(
 ) -> DataSubject:
     """Store a new customer: key first (key store), then the sealed row (main database)."""
     values = clean_contact(name=name, phone=phone, address=address, note=note)
+    return _create_subject(tenant, values, actor)
+
+
+def _create_subject(tenant: Tenant, values: dict[str, str], actor: Actor) -> DataSubject:
     subject_id = uuid.uuid4()
     cipher = create_subject_key(tenant, subject_id)
     table = _table(DataSubject)
@@ -114,6 +118,43 @@ def create_subject(
             fields=DataSubject.ENCRYPTED_FIELDS,
         )
     return subject
+
+
+def _subjects_with_phone(tenant: Tenant, normalised: str) -> tuple[int, list[DataSubject]]:
+    """(candidate count, exact matches) of the blind index; false positives discarded."""
+    table = _table(DataSubject)
+    with tenant_scope(tenant):
+        candidates = list(
+            DataSubject.objects.filter(
+                phone_bidx=phone_index(tenant_index_key(tenant), normalised), erased_at__isnull=True
+            )
+        )
+    matches = []
+    for subject in candidates:
+        try:
+            cipher = subject_cipher(tenant, subject.id)
+        except SubjectErasedError:
+            continue  # erased between the query and the key lookup
+        if cipher.open(table, "phone", subject.id, subject.phone_ct) == normalised:
+            matches.append(subject)
+    return len(candidates), matches
+
+
+def subject_for_contact(
+    *, tenant: Tenant, name: str, phone: str, address: str, note: str = "", actor: Actor
+) -> tuple[DataSubject, bool]:
+    """The tenant's customer with this phone, or a new one: (subject, created).
+
+    Intake uses this: a returning customer keeps one subject (one key, one erasure). The
+    match is made inside the vault and recorded; nothing is revealed to the caller.
+    """
+    values = clean_contact(name=name, phone=phone, address=address, note=note)
+    _, matches = _subjects_with_phone(tenant, values["phone"])
+    if matches:
+        subject = matches[0]
+        record_event(tenant=tenant, actor=actor, action="privacy.subject_matched", target=subject)
+        return subject, False
+    return _create_subject(tenant, values, actor), True
 
 
 def _may_use(actor: Actor, fields: Iterable[str], purpose: str) -> bool:
@@ -145,24 +186,20 @@ def find_subjects_by_phone(
             purpose=purpose,
         )
         raise RevealDenied(_("You may not search customers by phone for this purpose."))
-    table = _table(DataSubject)
-    with tenant_scope(tenant):
-        candidates = list(
-            DataSubject.objects.filter(
-                phone_bidx=phone_index(tenant_index_key(tenant), normalised), erased_at__isnull=True
-            )
+    try:
+        candidates, matches = _subjects_with_phone(tenant, normalised)
+    except DecryptionIntegrityError as error:
+        record_event(
+            tenant=tenant,
+            actor=actor,
+            action="privacy.integrity_failure",
+            object_type="privacy.datasubject",
+            fields=["phone"],
+            purpose=purpose,
+            details={"error": type(error).__name__, "layer": error.layer},
         )
-        matches = []
-        for subject in candidates:
-            try:
-                cipher = subject_cipher(tenant, subject.id)
-                if cipher.open(table, "phone", subject.id, subject.phone_ct) == normalised:
-                    matches.append(subject)
-            except SubjectErasedError:
-                continue  # erased between the query and the key lookup
-            except DecryptionIntegrityError as error:
-                _record_failure(tenant, actor, subject, ["phone"], purpose, error)
-                raise
+        raise
+    with tenant_scope(tenant):
         record_event(
             tenant=tenant,
             actor=actor,
@@ -170,7 +207,7 @@ def find_subjects_by_phone(
             object_type="privacy.datasubject",
             fields=["phone"],
             purpose=purpose,
-            details={"candidates": len(candidates), "matches": [str(s.id) for s in matches]},
+            details={"candidates": candidates, "matches": [str(s.id) for s in matches]},
         )
     return matches
 

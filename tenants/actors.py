@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tenants.models import User
+from tenants.models import IntegrationToken, User
 
 
 @dataclass(frozen=True)
@@ -23,11 +23,14 @@ class SystemActor:
         return f"system:{self.name}"
 
 
-Actor = User | SystemActor
+# Who did something: a person, a scheduled job, or a partner system's token.
+Actor = User | SystemActor | IntegrationToken
 
 
 def actor_label(actor: Actor) -> str:
     """A stable, non-personal label for logs and events: ids, never names."""
     if isinstance(actor, SystemActor):
         return str(actor)
+    if isinstance(actor, IntegrationToken):
+        return f"token:{actor.pk}"
     return f"user:{actor.pk}"

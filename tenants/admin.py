@@ -16,12 +16,15 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import Model, QuerySet
 from django.forms import BaseInlineFormSet
 from django.http import Http404, HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from tenants.models import Membership, Tenant, User
+from tenants.models import IntegrationToken, Membership, Tenant, User
 from tenants.services import (
     grant_role,
+    issue_api_token,
     record_password_change,
+    revoke_api_token,
     revoke_role,
     save_user_account,
 )
@@ -253,3 +256,63 @@ class MembershipAdmin(TenantScopedModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
         for membership in queryset.select_related("user"):
             revoke_role(user=membership.user, role=membership.role, actor=_acting_user(request))
+
+
+@admin.register(IntegrationToken)
+class IntegrationTokenAdmin(TenantScopedModelAdmin):
+    """Tokens are created here by tenant administrators and shown once; they are revoked,
+    never deleted."""
+
+    list_display = ["name", "prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+    fields = ["name"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (
+            ["name", "prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+            if obj
+            else []
+        )
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.get_readonly_fields(request, obj) if obj else ["name"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        token, raw = issue_api_token(
+            tenant=request.tenant,  # type: ignore[attr-defined]
+            name=form.cleaned_data["name"],
+            actor=_acting_user(request),
+        )
+        obj.pk = token.pk
+        request._baomi_new_token = raw  # type: ignore[attr-defined]
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
+        # The token is rendered into this one response and stored nowhere (not in a message,
+        # the session or a cache).
+        response = TemplateResponse(
+            request,
+            "admin/tenants/integrationtoken/created.html",
+            {
+                **self.admin_site.each_context(request),
+                "token": request._baomi_new_token,  # type: ignore[attr-defined]
+                "object": obj,
+                "opts": self.opts,
+                "title": _("Integration token created"),
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description=_("Revoke the selected tokens"), permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[IntegrationToken]) -> None:
+        for token in queryset:
+            revoke_api_token(token=token, actor=_acting_user(request))
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("tenants.add_integrationtoken")

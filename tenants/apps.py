@@ -7,6 +7,7 @@ class TenantsConfig(AppConfig):
     verbose_name = _("Tenants and staff")
 
     def ready(self) -> None:
+        from tenants import schema  # noqa: F401 - registers the token scheme with drf-spectacular
         from tenants.models import Role
         from tenants.roles import grant_permissions
 
@@ -21,5 +22,7 @@ class TenantsConfig(AppConfig):
             "tenants.add_membership",
             "tenants.change_membership",
             "tenants.delete_membership",
+            "tenants.view_integrationtoken",
+            "tenants.add_integrationtoken",
         )
         grant_permissions(Role.SUPERVISOR, "tenants.view_user", "tenants.view_membership")

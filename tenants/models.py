@@ -168,3 +168,28 @@ class Membership(TenantOwnedModel):
                 raise ValidationError(
                     {"user": _("A user can only hold roles in the tenant they belong to.")}
                 )
+
+
+class IntegrationToken(TenantOwnedModel):
+    """A partner system's credential for the API. The token is shown once, at creation;
+    only its keyed hash is stored. Revoked tokens stay listed (who had access, until when)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("token starts with"), max_length=16)
+    token_hash = models.CharField(max_length=64)
+    created_by = models.CharField(_("created by"), max_length=64)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("integration token")
+        verbose_name_plural = _("integration tokens")
+        ordering = ["tenant", "-created_at"]
+        constraints = [
+            # The hash is unique on its own; leading with tenant keeps the rule for indexes.
+            models.UniqueConstraint(fields=["tenant", "token_hash"], name="token_hash_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

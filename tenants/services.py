@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from tenants.actors import Actor, SystemActor
-from tenants.models import Membership, Role, Tenant, User
+from tenants.actors import Actor, SystemActor, actor_label
+from tenants.hashing import keyed_hash, keyed_hash_matches
+from tenants.models import IntegrationToken, Membership, Role, Tenant, User
 from tenants.roles import forget_roles, has_role, works_in_back_office
 from tenants.scoping import tenant_scope
 from tenants.signals import tenant_change
@@ -19,12 +23,16 @@ from tenants.signals import tenant_change
 def _require_platform_actor(actor: Actor) -> None:
     if isinstance(actor, SystemActor):
         return
-    if not (actor.is_active and actor.is_superuser):
+    if not isinstance(actor, User) or not (actor.is_active and actor.is_superuser):
         raise PermissionDenied(_("Only a platform operator may do this."))
 
 
 def _require_tenant_admin(actor: Actor, tenant: Tenant) -> None:
-    if isinstance(actor, SystemActor) or (actor.is_active and actor.is_superuser):
+    if isinstance(actor, SystemActor):
+        return
+    if not isinstance(actor, User):  # integration tokens administer nothing
+        raise PermissionDenied(_("Only an administrator of this tenant may do this."))
+    if actor.is_active and actor.is_superuser:
         return
     if actor.tenant_id != tenant.pk or not has_role(actor, Role.TENANT_ADMIN):
         raise PermissionDenied(_("Only an administrator of this tenant may do this."))
@@ -156,3 +164,71 @@ def record_password_change(*, user: User, actor: Actor) -> None:
     tenant_change.send(
         sender=User, action="user.password_changed", actor=actor, tenant=user.tenant, target=user
     )
+
+
+TOKEN_PURPOSE = "api-token"  # noqa: S105 - a hash domain label, not a secret
+
+
+def issue_api_token(*, tenant: Tenant, name: str, actor: Actor) -> tuple[IntegrationToken, str]:
+    """Create an integration token; the clear token is returned once and never stored."""
+    _require_tenant_admin(actor, tenant)
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationError({"name": _("Give the token a name of 1 to 100 characters.")})
+    # The tenant id in the token lets authentication look it up inside that tenant's scope.
+    raw = f"bmt_{tenant.pk}_{secrets.token_urlsafe(32)}"
+    token = IntegrationToken(
+        tenant=tenant,
+        name=name,
+        prefix=raw[: raw.rindex("_") + 5],
+        token_hash=keyed_hash(TOKEN_PURPOSE, raw),
+        created_by=actor_label(actor),
+    )
+    with transaction.atomic(), tenant_scope(tenant):
+        token.save(force_insert=True)
+        tenant_change.send(
+            sender=IntegrationToken,
+            action="api_token.issued",
+            actor=actor,
+            tenant=tenant,
+            target=token,
+        )
+    return token, raw
+
+
+def revoke_api_token(*, token: IntegrationToken, actor: Actor) -> None:
+    _require_tenant_admin(actor, token.tenant)
+    with transaction.atomic(), tenant_scope(token.tenant):
+        if token.revoked_at is not None:
+            return
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        tenant_change.send(
+            sender=IntegrationToken,
+            action="api_token.revoked",
+            actor=actor,
+            tenant=token.tenant,
+            target=token,
+        )
+
+
+def authenticate_api_token(raw: str) -> IntegrationToken | None:
+    """The live token matching ``raw``, or None. Looked up by keyed hash inside the tenant
+    named by the token; never a query across tenants."""
+    parts = raw.split("_", 2)
+    if len(parts) != 3 or parts[0] != "bmt" or not parts[1].isdigit() or len(raw) > 200:
+        return None
+    tenant = Tenant.objects.filter(pk=int(parts[1]), is_active=True).first()
+    if tenant is None:
+        return None
+    with tenant_scope(tenant):
+        token = IntegrationToken.objects.filter(
+            token_hash=keyed_hash(TOKEN_PURPOSE, raw), revoked_at__isnull=True
+        ).first()
+        if token is None or not keyed_hash_matches(token.token_hash, TOKEN_PURPOSE, raw):
+            return None
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+            IntegrationToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.tenant = tenant
+    return token

@@ -21,8 +21,12 @@ def test_me_names_the_callers_tenant_and_roles(client: Client) -> None:
     }
 
 
-def test_anonymous_caller_is_refused(client: Client) -> None:
-    assert client.get("/api/v1/me/").status_code == 403
+def test_anonymous_caller_is_asked_to_authenticate(client: Client) -> None:
+    response = client.get("/api/v1/me/")
+    assert (response.status_code, response.headers["WWW-Authenticate"]) == (
+        401,
+        'Bearer realm="api"',
+    )
 
 
 def test_platform_operator_without_tenant_is_refused_by_the_api(client: Client) -> None:
@@ -34,9 +38,9 @@ def test_platform_operator_without_tenant_is_refused_by_the_api(client: Client) 
     )
 
 
-def test_user_of_deactivated_tenant_is_refused_by_the_api(client: Client) -> None:
+def test_user_of_deactivated_tenant_is_logged_out_of_the_api(client: Client) -> None:
     client.force_login(UserFactory(tenant=TenantFactory(is_active=False), roles=[Role.KITCHEN]))
-    assert client.get("/api/v1/me/").status_code == 403
+    assert client.get("/api/v1/me/").status_code == 401
 
 
 def test_openapi_schema_is_published(client: Client) -> None:

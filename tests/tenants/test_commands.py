@@ -176,7 +176,7 @@ def test_operator_commands_have_help(command: str) -> None:
     assert (result.returncode, "usage:" in result.stdout) == (0, True)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases="__all__")
 def test_seed_demo_creates_one_user_per_role_and_is_idempotent(settings, tmp_path) -> None:
     settings.VAR_DIR = tmp_path
     _run("seed_demo")

@@ -134,6 +134,8 @@ ALLOWED = {
         "tenants.add_membership",
         "tenants.change_membership",
         "tenants.delete_membership",
+        "tenants.view_integrationtoken",
+        "tenants.add_integrationtoken",
     },
     Role.SUPERVISOR: {"tenants.view_user", "tenants.view_membership"},
 }

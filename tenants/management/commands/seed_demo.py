@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from tenants.actors import SystemActor
+from tenants.demo import demo_seeders
 from tenants.models import Role, Tenant, User
 from tenants.services import create_staff_user, create_tenant
 
@@ -54,6 +55,10 @@ class Command(BaseCommand):
             if not User.objects.filter(username=OPERATOR).exists():
                 credentials[OPERATOR] = _new_password()
                 User.objects.create_superuser(OPERATOR, "", credentials[OPERATOR])
+        for seeder in demo_seeders():
+            summary = seeder(tenant, actor)
+            if summary:
+                self.stdout.write(summary)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:

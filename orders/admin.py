@@ -1,0 +1,253 @@
+"""Orders in the back office: intake by customer service, masked lists and details, the
+audited Reveal, status changes. No export, no bulk actions, no deletion."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+
+from orders.forms import FIELD_LABELS, OrderIntakeForm, RevealForm
+from orders.models import Order, OrderTransition
+from orders.permissions import NEXT_STATUSES, Action, may, may_transition_to
+from orders.selectors import get_order_for, orders_visible_to
+from orders.services import create_order, transition_order
+from privacy.errors import (
+    DecryptionIntegrityError,
+    KeyRetiredError,
+    RevealDenied,
+    SubjectErasedError,
+)
+from privacy.services import current_notice, reveal
+from tenants.admin import TenantScopedModelAdmin
+from tenants.errors import Conflict
+from tenants.models import User
+
+
+def _user(request: HttpRequest) -> User:
+    return cast(User, request.user)
+
+
+@admin.register(Order)
+class OrderAdmin(TenantScopedModelAdmin):
+    list_display = [
+        "code",
+        "status",
+        "recipient_masked",
+        "phone_masked",
+        "address_masked",
+        "item_count",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["code"]
+    date_hierarchy = "created_at"
+    actions = None  # no bulk delete, no export
+    show_full_result_count = False
+    change_form_template = "admin/orders/order/change_form.html"
+    readonly_fields = [
+        "code",
+        "status",
+        "recipient_masked",
+        "phone_masked",
+        "address_masked",
+        "district",
+        "item_count",
+        "seal_number",
+        "kitchen_ready_at",
+        "created_at",
+        "status_changed_at",
+        "notice",
+    ]
+
+    @admin.display(description=_("Privacy notice shown"))
+    def notice(self, order: Order) -> str:
+        record = order.notice_record
+        return f"v{record.notice.version} · {record.get_channel_display()} · {record.shown_at:%Y-%m-%d %H:%M}"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
+        if getattr(request, "tenant", None) is None:
+            return super().get_queryset(request)  # platform operator: masks only, all tenants
+        return orders_visible_to(_user(request)).select_related("notice_record__notice")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return [
+                "customer_name",
+                "customer_phone",
+                "delivery_address",
+                "items",
+                "note",
+                "channel",
+                "notice_confirmed",
+            ]
+        return self.readonly_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly_fields if obj is not None else []
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is not None:
+            return super().get_form(request, obj, change=change, **kwargs)
+        notice = current_notice(request.tenant) if getattr(request, "tenant", None) else None  # type: ignore[attr-defined]
+        return type("BoundIntakeForm", (OrderIntakeForm,), {"notice": notice})
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return getattr(request, "tenant", None) is not None and may(_user(request), Action.CREATE)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # orders change through their lifecycle only
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        created = create_order(
+            tenant=request.tenant,  # type: ignore[attr-defined]
+            actor=_user(request),
+            customer={
+                "name": form.cleaned_data["customer_name"],
+                "phone": form.cleaned_data["customer_phone"],
+                "address": form.cleaned_data["delivery_address"],
+            },
+            items=form.cleaned_data["parsed_items"],
+            note=form.cleaned_data.get("note", ""),
+            privacy_notice_version=form.notice.version,
+            channel=form.cleaned_data["channel"],
+        )
+        obj.pk = created.order.pk
+        request._baomi_new_order = created  # type: ignore[attr-defined]
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        return None  # the audit log has the event; Django's admin log would hold no more
+
+    def response_add(
+        self, request: HttpRequest, obj: Any, post_url_continue: Any = None
+    ) -> HttpResponse:
+        created = request._baomi_new_order  # type: ignore[attr-defined]
+        response = TemplateResponse(
+            request,
+            "admin/orders/order/created.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "order": created.order,
+                "pin": created.pin,
+                "title": _("Order taken"),
+            },
+        )
+        response["Cache-Control"] = "no-store"  # the PIN is shown in this response only
+        return response
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        extra = dict(extra_context or {})
+        if getattr(request, "tenant", None) is not None:
+            order = self.get_object(request, object_id)
+            if order is not None:
+                user = _user(request)
+                extra.update(
+                    {
+                        "reveal_form": RevealForm(),
+                        "next_statuses": [
+                            s for s in NEXT_STATUSES[order.status] if may_transition_to(user, s)
+                        ],
+                        "may_print_label": may(user, Action.PRINT_LABEL, order),
+                        "transitions": OrderTransition.objects.filter(order=order).order_by("at"),
+                    }
+                )
+        return super().change_view(request, object_id, form_url, extra)
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<uuid:order_id>/reveal/",
+                self.admin_site.admin_view(self.reveal_view),
+                name="orders_order_reveal",
+            ),
+            path(
+                "<uuid:order_id>/transition/",
+                self.admin_site.admin_view(self.transition_view),
+                name="orders_order_transition",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _order_or_404(self, request: HttpRequest, order_id: Any) -> Order:
+        try:
+            return get_order_for(_user(request), order_id, for_write=False)
+        except Order.DoesNotExist:
+            from django.http import Http404
+
+            raise Http404(_("No such order.")) from None
+
+    def _back(self, order: Order) -> HttpResponseRedirect:
+        return redirect(reverse("admin:orders_order_change", args=[order.pk]))
+
+    def reveal_view(self, request: HttpRequest, order_id: Any) -> HttpResponse:
+        order = self._order_or_404(request, order_id)
+        if request.method != "POST":
+            return self._back(order)
+        form = RevealForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _("Choose the fields to show and the purpose."))
+            return self._back(order)
+        fields = form.cleaned_data["reveal_fields"]
+        try:
+            values = reveal(
+                order, fields=fields, actor=_user(request), purpose=form.cleaned_data["purpose"]
+            )
+        except (RevealDenied, PermissionDenied) as error:
+            messages.error(request, str(error))
+            return self._back(order)
+        except SubjectErasedError:
+            messages.error(request, _("This customer's personal data has been erased."))
+            return self._back(order)
+        except (DecryptionIntegrityError, KeyRetiredError):
+            messages.error(
+                request, _("The stored data could not be opened; the failure was recorded.")
+            )
+            return self._back(order)
+        response = TemplateResponse(
+            request,
+            "admin/orders/order/reveal.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "order": order,
+                "values": [(FIELD_LABELS[f], values[f]) for f in fields],
+                "purpose": form.cleaned_data["purpose"],
+                "title": _("Revealed for this view only"),
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def transition_view(self, request: HttpRequest, order_id: Any) -> HttpResponse:
+        order = self._order_or_404(request, order_id)
+        if request.method == "POST":
+            try:
+                transition_order(
+                    order=order,
+                    to=request.POST.get("to", ""),
+                    actor=_user(request),
+                    seal_number=request.POST.get("seal_number", ""),
+                )
+                messages.success(request, _("Status changed."))
+            except Conflict as error:
+                messages.error(request, error.message)
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            except PermissionDenied as error:
+                messages.error(request, str(error) or _("Not allowed."))
+        return self._back(order)

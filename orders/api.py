@@ -1,0 +1,138 @@
+"""The orders API: thin views over orders.services and orders.selectors."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from orders.permissions import Action, may
+from orders.selectors import get_order_for, orders_visible_to
+from orders.serializers import (
+    OrderCreatedOut,
+    OrderFilterIn,
+    OrderIn,
+    OrderOut,
+    RevealIn,
+    TransitionIn,
+)
+from orders.services import create_order, transition_order
+from privacy.models import NoticeChannel
+from privacy.services import reveal
+from tenants.models import IntegrationToken
+
+
+def _actor(request: Request) -> Any:
+    return request.auth if isinstance(request.auth, IntegrationToken) else request.user
+
+
+class OrderListView(APIView):
+    @extend_schema(
+        parameters=[OrderFilterIn],
+        responses=OrderOut(many=True),
+        summary="List orders (masked)",
+    )
+    def get(self, request: Request) -> Response:
+        filters = OrderFilterIn(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        actor = _actor(request)
+        orders = orders_visible_to(actor).order_by("-created_at")
+        if "status" in filters.validated_data:
+            orders = orders.filter(status=filters.validated_data["status"])
+        if "created_after" in filters.validated_data:
+            orders = orders.filter(created_at__gte=filters.validated_data["created_after"])
+        if "created_before" in filters.validated_data:
+            orders = orders.filter(created_at__lt=filters.validated_data["created_before"])
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(orders, request, view=self)
+        return paginator.get_paginated_response(OrderOut(page, many=True).data)
+
+    @extend_schema(request=OrderIn, responses={201: OrderCreatedOut}, summary="Take an order")
+    def post(self, request: Request) -> Response:
+        actor = _actor(request)
+        if not may(actor, Action.CREATE):
+            raise PermissionDenied()
+        payload = OrderIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        channel = NoticeChannel.API if isinstance(actor, IntegrationToken) else NoticeChannel.PHONE
+        created = create_order(
+            tenant=request.tenant,
+            actor=actor,
+            customer=data["customer"],
+            items=[dict(item) for item in data["items"]],
+            note=data.get("note", ""),
+            privacy_notice_version=data["privacy_notice_version"],
+            channel=channel,
+        )
+        response = Response(OrderCreatedOut(created).data, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class OrderDetailView(APIView):
+    @extend_schema(responses=OrderOut, summary="One order (masked)")
+    def get(self, request: Request, order_id: UUID) -> Response:
+        return Response(OrderOut(get_order_for(_actor(request), order_id, for_write=False)).data)
+
+
+class OrderRevealView(APIView):
+    @extend_schema(
+        request=RevealIn,
+        responses=inline_serializer(
+            "Revealed", {"values": serializers.DictField(child=serializers.CharField())}
+        ),
+        summary="Reveal fields in clear (staff sessions; audited)",
+    )
+    def post(self, request: Request, order_id: UUID) -> Response:
+        actor = _actor(request)
+        if isinstance(actor, IntegrationToken):
+            raise PermissionDenied("Integration tokens never reveal personal data.")
+        order = get_order_for(actor, order_id, for_write=False)
+        payload = RevealIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        values = reveal(
+            order,
+            fields=payload.validated_data["fields"],
+            actor=actor,
+            purpose=payload.validated_data["purpose"],
+        )
+        response = Response({"values": values})
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class OrderTransitionView(APIView):
+    @extend_schema(
+        request=TransitionIn,
+        responses={
+            200: OrderOut,
+            409: inline_serializer(
+                "TransitionConflict",
+                {
+                    "detail": serializers.CharField(),
+                    "allowed": serializers.ListField(child=serializers.CharField()),
+                },
+            ),
+        },
+        summary="Move an order to another status",
+    )
+    def post(self, request: Request, order_id: UUID) -> Response:
+        actor = _actor(request)
+        order = get_order_for(actor, order_id, for_write=False)
+        payload = TransitionIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        order = transition_order(
+            order=order,
+            to=payload.validated_data["to"],
+            actor=actor,
+            seal_number=payload.validated_data.get("seal_number", ""),
+        )
+        return Response(OrderOut(order).data)

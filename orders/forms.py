@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from orders.models import Order
+from orders.services import clean_items
+from privacy.models import NoticeChannel, PrivacyNotice
+from privacy.permissions import Purpose
+from privacy.services import LIMITS, clean_contact
+
+_ITEM_LINE = re.compile(r"^(?P<name>.+?)\s*(?:[x×*]\s*(?P<quantity>\d+))?\s*$", re.IGNORECASE)
+
+
+def parse_item_lines(text: str) -> list[dict[str, Any]]:
+    """One item per line, "name × quantity" (× or x or *; quantity 1 when omitted)."""
+    items = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _ITEM_LINE.match(line.strip())
+        if match is None:
+            raise ValidationError(_("Line %(n)d: write “name × quantity”.") % {"n": number})
+        quantity = int(match.group("quantity")) if match.group("quantity") else 1
+        items.append({"name": match.group("name").strip(), "quantity": quantity})
+    return items
+
+
+class OrderIntakeForm(forms.ModelForm):
+    """Customer service takes an order: only the allowed fields, and the notice shown."""
+
+    customer_name = forms.CharField(label=_("Customer name"), max_length=LIMITS["name"])
+    customer_phone = forms.CharField(label=_("Phone"), max_length=32)
+    delivery_address = forms.CharField(
+        label=_("Delivery address"),
+        max_length=LIMITS["address"],
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    items = forms.CharField(
+        label=_("Items"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("One item per line: name × quantity."),
+    )
+    note = forms.CharField(
+        label=_("Delivery note"),
+        max_length=LIMITS["note"],
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    channel = forms.ChoiceField(
+        label=_("Notice shown"),
+        initial=NoticeChannel.PHONE,
+        choices=[
+            (NoticeChannel.PHONE, NoticeChannel.PHONE.label),
+            (NoticeChannel.BACK_OFFICE, NoticeChannel.BACK_OFFICE.label),
+        ],
+    )
+    notice_confirmed = forms.BooleanField(label=_("The customer was shown the privacy notice"))
+
+    class Meta:
+        model = Order
+        fields: list[str] = []
+
+    notice: PrivacyNotice | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.notice is not None:
+            self.fields["notice_confirmed"].label = _(
+                "The customer was shown privacy notice v%(version)d"
+            ) % {"version": self.notice.version}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.notice is None:
+            raise ValidationError(_("Publish a privacy notice before taking orders."))
+        try:
+            data["parsed_items"] = clean_items(parse_item_lines(data.get("items", "")))
+        except ValidationError as error:
+            self.add_error(
+                "items",
+                error.messages
+                if not hasattr(error, "error_dict")
+                else [m for ms in error.message_dict.values() for m in ms],
+            )
+        if {"customer_name", "customer_phone", "delivery_address"} <= set(data):
+            try:
+                clean_contact(
+                    name=data["customer_name"],
+                    phone=data["customer_phone"],
+                    address=data["delivery_address"],
+                    note=data.get("note", ""),
+                )
+            except ValidationError as error:
+                names = {
+                    "name": "customer_name",
+                    "phone": "customer_phone",
+                    "address": "delivery_address",
+                    "note": "note",
+                }
+                for field, messages in error.message_dict.items():
+                    self.add_error(names[field], messages)
+        return data
+
+
+FIELD_LABELS = {
+    "name": _("Name"),
+    "phone": _("Phone"),
+    "address": _("Address"),
+    "note": _("Note"),
+    "items": _("Items"),
+}
+
+
+class RevealForm(forms.Form):
+    reveal_fields = forms.MultipleChoiceField(
+        label=_("Show"),
+        choices=[(f, FIELD_LABELS[f]) for f in Order.SEALED_FIELDS],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    purpose = forms.ChoiceField(label=_("Purpose"), choices=Purpose.choices)

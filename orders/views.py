@@ -1,0 +1,163 @@
+"""Staff pages for the kitchen and packing, and the package label. Thin: each POST calls one
+service; each page shows only what its role needs (docs/privacy.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, cast
+from uuid import UUID
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from orders.models import Order, Status
+from orders.permissions import Action, may
+from orders.selectors import get_order_for, orders_visible_to
+from orders.services import items_of, mark_food_ready, transition_order
+from privacy.permissions import Purpose
+from privacy.services import reveal
+from tenants.errors import Conflict
+from tenants.models import Role, User
+from tenants.roles import has_role
+
+KITCHEN_PAGE_SIZE = 50
+
+
+def role_required(
+    *roles: Role,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        @login_required(login_url="admin:login")
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not has_role(_staff(request), *roles):
+                raise PermissionDenied(_("This page is for another role."))
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def _staff(request: HttpRequest) -> User:
+    # Every view here is behind login_required.
+    return cast(User, request.user)
+
+
+def _order(request: HttpRequest, order_id: UUID) -> Order:
+    try:
+        return get_order_for(_staff(request), order_id, for_write=False)
+    except Order.DoesNotExist:
+        raise Http404(_("No such order.")) from None
+
+
+def _with_items(
+    request: HttpRequest, orders: list[Order], fields: list[str], purpose: str
+) -> list[dict[str, Any]]:
+    """Each order with the fields its role reveals (one audited reveal per order shown)."""
+    rows = []
+    for order in orders:
+        revealed = reveal(order, fields=fields, actor=_staff(request), purpose=purpose)
+        rows.append({"order": order, "items": items_of(revealed), "note": revealed.get("note", "")})
+    return rows
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@role_required(Role.KITCHEN)
+def kitchen(request: HttpRequest) -> HttpResponse:
+    orders = list(
+        orders_visible_to(_staff(request))
+        .filter(status__in=[Status.RECEIVED, Status.PREPARING])
+        .order_by("created_at")[:KITCHEN_PAGE_SIZE]
+    )
+    rows = _with_items(request, orders, ["items", "note"], Purpose.FOOD_PREPARATION)
+    return _no_store(TemplateResponse(request, "orders/kitchen.html", {"rows": rows}))
+
+
+def _run(request: HttpRequest, action: Callable[[], Any], success: str) -> None:
+    try:
+        action()
+        messages.success(request, success)
+    except (Conflict, ValidationError) as error:
+        text = error.message if isinstance(error, Conflict) else " ".join(error.messages)
+        messages.error(request, text)
+
+
+@require_POST
+@role_required(Role.KITCHEN)
+def kitchen_start(request: HttpRequest, order_id: UUID) -> HttpResponse:
+    order = _order(request, order_id)
+    _run(
+        request,
+        lambda: transition_order(order=order, to=Status.PREPARING, actor=_staff(request)),
+        _("Order %(code)s: preparing.") % {"code": order.code},
+    )
+    return redirect("orders:kitchen")
+
+
+@require_POST
+@role_required(Role.KITCHEN)
+def kitchen_ready(request: HttpRequest, order_id: UUID) -> HttpResponse:
+    order = _order(request, order_id)
+    _run(
+        request,
+        lambda: mark_food_ready(order=order, actor=_staff(request)),
+        _("Order %(code)s: food ready for packing.") % {"code": order.code},
+    )
+    return redirect("orders:kitchen")
+
+
+@role_required(Role.PACKER)
+def packing(request: HttpRequest) -> HttpResponse:
+    visible = orders_visible_to(_staff(request))
+    ready = list(
+        visible.filter(status=Status.PREPARING, kitchen_ready_at__isnull=False).order_by(
+            "kitchen_ready_at"
+        )[:KITCHEN_PAGE_SIZE]
+    )
+    packed = list(visible.filter(status=Status.PACKED).order_by("-status_changed_at")[:20])
+    rows = _with_items(request, ready, ["items"], Purpose.PACKING)
+    return _no_store(
+        TemplateResponse(request, "orders/packing.html", {"rows": rows, "packed": packed})
+    )
+
+
+@require_POST
+@role_required(Role.PACKER)
+def pack(request: HttpRequest, order_id: UUID) -> HttpResponse:
+    order = _order(request, order_id)
+    seal = request.POST.get("seal_number", "")
+    _run(
+        request,
+        lambda: transition_order(
+            order=order, to=Status.PACKED, actor=_staff(request), seal_number=seal
+        ),
+        _("Order %(code)s packed; print its label.") % {"code": order.code},
+    )
+    return redirect("orders:packing")
+
+
+def qr_data_uri(text: str) -> str:
+    """A PNG QR code as a data URI (printed labels need no external request)."""
+    return segno.make(text, error="m").png_data_uri(scale=6, border=2)
+
+
+@login_required(login_url="admin:login")
+def label(request: HttpRequest, order_id: UUID) -> HttpResponse:
+    order = _order(request, order_id)
+    if not may(_staff(request), Action.PRINT_LABEL, order):
+        raise PermissionDenied(_("Only packers and dispatchers print labels."))
+    context = {"order": order, "qr": qr_data_uri(order.code)}
+    return TemplateResponse(request, "orders/label.html", context)
