@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -93,9 +94,9 @@ class OrderRevealView(APIView):
     )
     def post(self, request: Request, order_id: UUID) -> Response:
         actor = _actor(request)
+        order = get_order_for(actor, order_id, for_write=False)  # 404 first: never confirm
         if isinstance(actor, IntegrationToken):
-            raise PermissionDenied("Integration tokens never reveal personal data.")
-        order = get_order_for(actor, order_id, for_write=False)
+            raise PermissionDenied(_("Integration tokens never reveal personal data."))
         payload = RevealIn(data=request.data)
         payload.is_valid(raise_exception=True)
         values = reveal(

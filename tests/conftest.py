@@ -86,3 +86,12 @@ def worker(redis_service: str, transactional_db: None) -> Iterator[str]:
         celery_app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=10
     ):
         yield queue
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> Iterator[None]:
+    """Throttle counters and other cached state never leak from one test into another."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

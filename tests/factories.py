@@ -5,11 +5,14 @@ from typing import Any
 import factory
 from factory.django import DjangoModelFactory
 
+from orders.models import Order
+from orders.services import create_order
 from privacy.models import DataSubject, PrivacyNotice
-from privacy.services import create_subject, publish_notice
+from privacy.services import create_subject, current_notice, publish_notice
 from tenants.actors import SystemActor
-from tenants.models import Membership, Role, Tenant, User
+from tenants.models import IntegrationToken, Membership, Role, Tenant, User
 from tenants.scoping import tenant_scope
+from tenants.services import issue_api_token
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -120,3 +123,52 @@ class PrivacyNoticeFactory(factory.Factory):
     @classmethod
     def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
         return publish_notice(actor=SystemActor("tests"), **kwargs)
+
+
+class IntegrationTokenFactory(factory.Factory):
+    """A live integration token; ``token.raw`` holds the clear token (tests only)."""
+
+    class Meta:
+        model = IntegrationToken
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = "partner POS"
+
+    @classmethod
+    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        token, raw = issue_api_token(actor=SystemActor("tests"), **kwargs)
+        token.raw = raw
+        return token
+
+
+class OrderFactory(factory.Factory):
+    """An order taken by a customer-service agent through the intake service;
+    ``order.delivery_pin`` holds the PIN the customer was given (tests only)."""
+
+    class Meta:
+        model = Order
+
+    tenant = factory.SubFactory(TenantFactory)
+    customer = factory.LazyFunction(
+        lambda: {
+            "name": "欧阳娜娜",
+            "phone": "13912345678",
+            "address": "上海市浦东新区张江路88号7栋1201室",
+        }
+    )
+    items = factory.LazyFunction(
+        lambda: [{"name": "宫保鸡丁", "quantity": 2}, {"name": "米饭", "quantity": 1}]
+    )
+    note = "放门口"
+    channel = "phone"
+
+    @classmethod
+    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        tenant = kwargs.pop("tenant")
+        notice = current_notice(tenant) or PrivacyNoticeFactory(tenant=tenant)
+        agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+        created = create_order(
+            tenant=tenant, actor=agent, privacy_notice_version=notice.version, **kwargs
+        )
+        created.order.delivery_pin = created.pin
+        return created.order

@@ -1,0 +1,178 @@
+"""The kitchen page, the packing page and the privacy label show only what their role needs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from typing import Any
+
+import pytest
+import zxingcpp
+from django.test import Client
+from django.urls import reverse
+from PIL import Image
+
+from orders.models import Order, Status
+from orders.services import transition_order
+from privacy.permissions import Purpose
+from privacy.services import reveal
+from tenants.management.commands.seed_demo import Command as SeedDemo
+from tenants.models import Role, Tenant
+from tenants.scoping import tenant_scope
+from tests.factories import OrderFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+@pytest.fixture
+def seeded(settings: Any, tmp_path: Any) -> Tenant:
+    settings.VAR_DIR = tmp_path
+    SeedDemo().handle()
+    return Tenant.objects.get(slug="demo")
+
+
+def _clear(order: Order) -> dict[str, str]:
+    officer = UserFactory(tenant=order.tenant, roles=[Role.PRIVACY_OFFICER])
+    return reveal(
+        order,
+        fields=["name", "phone", "address", "items"],
+        actor=officer,
+        purpose=Purpose.INCIDENT_INVESTIGATION,
+    )
+
+
+def _packed(tenant: Tenant) -> Order:
+    with tenant_scope(tenant):
+        return Order.objects.filter(status=Status.PACKED).first()
+
+
+def test_demo_seeds_dozens_of_orders_in_various_states(seeded: Tenant) -> None:
+    with tenant_scope(seeded):
+        statuses = set(Order.objects.values_list("status", flat=True))
+        count = Order.objects.count()
+    assert (count >= 24, statuses) == (True, {"received", "preparing", "packed", "cancelled"})
+
+
+def test_label_of_a_seeded_order_has_no_full_name_phone_or_items(
+    client: Client, seeded: Tenant
+) -> None:
+    order = _packed(seeded)
+    clear = _clear(order)
+    client.force_login(UserFactory(tenant=seeded, roles=[Role.PACKER]))
+    html = client.get(reverse("orders:label", args=[order.pk])).content.decode()
+    item_names = re.findall(r'"name": "([^"]+)"', clear["items"])
+    leaked = [
+        v for v in [clear["name"], clear["phone"], clear["address"], *item_names] if v in html
+    ]
+    assert (leaked, order.code in html, order.recipient_masked in html, order.district in html) == (
+        [],
+        True,
+        True,
+        True,
+    )
+
+
+def test_label_qr_code_decodes_to_the_order_code(client: Client, seeded: Tenant) -> None:
+    order = _packed(seeded)
+    client.force_login(UserFactory(tenant=seeded, roles=[Role.PACKER]))
+    html = client.get(reverse("orders:label", args=[order.pk])).content.decode()
+    data = re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1)
+    image = Image.open(io.BytesIO(base64.b64decode(data))).convert("L")
+    assert [result.text for result in zxingcpp.read_barcodes(image)] == [order.code]
+
+
+def test_label_prints_on_a_label_sized_page(client: Client, seeded: Tenant) -> None:
+    client.force_login(UserFactory(tenant=seeded, roles=[Role.DISPATCHER]))
+    html = client.get(reverse("orders:label", args=[_packed(seeded).pk])).content.decode()
+    assert "@page { size: 62mm 40mm" in html
+
+
+def test_kitchen_page_shows_items_and_notes_but_no_customer_data(
+    client: Client, seeded: Tenant
+) -> None:
+    cook = UserFactory(tenant=seeded, roles=[Role.KITCHEN])
+    client.force_login(cook)
+    html = client.get(reverse("orders:kitchen")).content.decode()
+    with tenant_scope(seeded):
+        shown = list(Order.objects.filter(status__in=[Status.RECEIVED, Status.PREPARING]))
+    clears = [_clear(order) for order in shown]
+    leaked = [v for c in clears for v in (c["name"], c["phone"], c["address"]) if v in html]
+    masks = [o.recipient_masked for o in shown if o.recipient_masked in html]
+    first_item = re.search(r'"name": "([^"]+)"', clears[0]["items"]).group(1)
+    assert (leaked, masks, first_item in html, len(shown) > 0) == ([], [], True, True)
+
+
+def test_kitchen_page_records_each_order_it_shows(client: Client) -> None:
+    order = OrderFactory()
+    client.force_login(UserFactory(tenant=order.tenant, roles=[Role.KITCHEN]))
+    client.get(reverse("orders:kitchen"))
+    from audits.models import AuditEvent
+
+    with tenant_scope(order.tenant):
+        event = AuditEvent.objects.filter(action="privacy.reveal").get()
+    assert (event.object_id, event.fields, event.purpose) == (
+        str(order.pk),
+        ["items", "note"],
+        "food_preparation",
+    )
+
+
+@pytest.mark.parametrize("role", [r for r in Role if r != Role.KITCHEN])
+def test_kitchen_page_is_for_the_kitchen_only(client: Client, role: Role) -> None:
+    client.force_login(UserFactory(roles=[role]))
+    assert client.get(reverse("orders:kitchen")).status_code == 403
+
+
+def test_kitchen_starts_and_readies_an_order(client: Client) -> None:
+    order = OrderFactory()
+    client.force_login(UserFactory(tenant=order.tenant, roles=[Role.KITCHEN]))
+    client.post(reverse("orders:kitchen-start", args=[order.pk]))
+    client.post(reverse("orders:kitchen-ready", args=[order.pk]))
+    with tenant_scope(order.tenant):
+        order.refresh_from_db()
+    assert (order.status, order.kitchen_ready_at is not None) == ("preparing", True)
+
+
+def test_packer_packs_a_ready_order_with_its_seal(client: Client) -> None:
+    order = OrderFactory()
+    cook = UserFactory(tenant=order.tenant, roles=[Role.KITCHEN])
+    transition_order(order=order, to=Status.PREPARING, actor=cook)
+    client.force_login(UserFactory(tenant=order.tenant, roles=[Role.PACKER]))
+    client.post(reverse("orders:pack", args=[order.pk]), {"seal_number": "SEAL-7781"})
+    with tenant_scope(order.tenant):
+        order.refresh_from_db()
+    assert (order.status, order.seal_number) == ("packed", "SEAL-7781")
+
+
+def test_packing_with_a_bad_seal_number_says_why_and_changes_nothing(client: Client) -> None:
+    order = OrderFactory()
+    transition_order(
+        order=order,
+        to=Status.PREPARING,
+        actor=UserFactory(tenant=order.tenant, roles=[Role.KITCHEN]),
+    )
+    client.force_login(UserFactory(tenant=order.tenant, roles=[Role.PACKER]))
+    response = client.post(
+        reverse("orders:pack", args=[order.pk]),
+        {"seal_number": "!"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    with tenant_scope(order.tenant):
+        order.refresh_from_db()
+    assert (order.status, "4 to 32 letters" in response.content.decode()) == ("preparing", True)
+
+
+def test_staff_pages_404_for_another_tenants_order(client: Client) -> None:
+    theirs = OrderFactory()
+    client.force_login(UserFactory(roles=[Role.KITCHEN]))
+    assert client.post(reverse("orders:kitchen-start", args=[theirs.pk])).status_code == 404
+
+
+def test_seeding_twice_adds_no_orders(seeded: Tenant) -> None:
+    with tenant_scope(seeded):
+        before = Order.objects.count()
+    SeedDemo().handle()
+    with tenant_scope(seeded):
+        assert Order.objects.count() == before
