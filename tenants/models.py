@@ -175,7 +175,7 @@ class IntegrationToken(TenantOwnedModel):
     only its keyed hash is stored. Revoked tokens stay listed (who had access, until when)."""
 
     name = models.CharField(_("name"), max_length=100)
-    prefix = models.CharField(_("token starts with"), max_length=16)
+    prefix = models.CharField(_("token starts with"), max_length=40)
     token_hash = models.CharField(max_length=64)
     created_by = models.CharField(_("created by"), max_length=64)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

@@ -176,11 +176,12 @@ def issue_api_token(*, tenant: Tenant, name: str, actor: Actor) -> tuple[Integra
     if not name or len(name) > 100:
         raise ValidationError({"name": _("Give the token a name of 1 to 100 characters.")})
     # The tenant id in the token lets authentication look it up inside that tenant's scope.
-    raw = f"bmt_{tenant.pk}_{secrets.token_urlsafe(32)}"
+    secret = secrets.token_urlsafe(32)
+    raw = f"bmt_{tenant.pk}_{secret}"
     token = IntegrationToken(
         tenant=tenant,
         name=name,
-        prefix=raw[: raw.rindex("_") + 5],
+        prefix=f"bmt_{tenant.pk}_{secret[:4]}",
         token_hash=keyed_hash(TOKEN_PURPOSE, raw),
         created_by=actor_label(actor),
     )

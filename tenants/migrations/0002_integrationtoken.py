@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('prefix', models.CharField(max_length=16, verbose_name='token starts with')),
+                ('prefix', models.CharField(max_length=40, verbose_name='token starts with')),
                 ('token_hash', models.CharField(max_length=64)),
                 ('created_by', models.CharField(max_length=64, verbose_name='created by')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+
+from tenants.models import IntegrationToken, Role
+from tenants.scoping import tenant_scope
+from tenants.services import authenticate_api_token
+from tests.factories import IntegrationTokenFactory, TenantFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+def test_create_api_token_prints_a_working_token_once() -> None:
+    tenant = TenantFactory(slug="acme")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("create_api_token", "--tenant", "acme", "--name", "POS", stdout=out, stderr=err)
+    raw = out.getvalue().strip()
+    token = authenticate_api_token(raw)
+    assert (
+        token is not None and token.tenant_id == tenant.pk,
+        "shown only now" in err.getvalue(),
+    ) == (True, True)
+
+
+def test_only_a_keyed_hash_of_the_token_is_stored() -> None:
+    token = IntegrationTokenFactory()
+    with tenant_scope(token.tenant):
+        stored = IntegrationToken.objects.values_list("token_hash", "prefix").get()
+    assert (token.raw in stored[0], len(stored[0]), token.raw.startswith(stored[1])) == (
+        False,
+        64,
+        True,
+    )
+
+
+def test_tokens_with_underscores_in_their_secret_still_authenticate() -> None:
+    tokens = [IntegrationTokenFactory() for _ in range(20)]
+    assert all(authenticate_api_token(t.raw) is not None for t in tokens)
+
+
+def test_a_token_names_its_tenant_and_cannot_be_used_for_another() -> None:
+    token = IntegrationTokenFactory()
+    other = TenantFactory()
+    forged = re.sub(r"^bmt_\d+_", f"bmt_{other.pk}_", token.raw)
+    assert authenticate_api_token(forged) is None
+
+
+def test_tenant_admin_creates_a_token_in_the_admin_and_sees_it_once(client: Client) -> None:
+    admin = UserFactory(roles=[Role.TENANT_ADMIN])
+    client.force_login(admin)
+    response = client.post(reverse("admin:tenants_integrationtoken_add"), {"name": "POS"})
+    raw = re.search(r'id="api-token"[^>]*>([^<]+)<', response.content.decode()).group(1)
+    listing = client.get(reverse("admin:tenants_integrationtoken_changelist")).content.decode()
+    assert (
+        authenticate_api_token(raw).tenant_id,
+        raw in listing,
+        "no-store" in response["Cache-Control"],
+    ) == (
+        admin.tenant_id,
+        False,
+        True,
+    )
+
+
+def test_tenant_admin_revokes_tokens_in_the_admin(client: Client) -> None:
+    token = IntegrationTokenFactory()
+    client.force_login(UserFactory(tenant=token.tenant, roles=[Role.TENANT_ADMIN]))
+    client.post(
+        reverse("admin:tenants_integrationtoken_changelist"),
+        {"action": "revoke", "_selected_action": [token.pk]},
+    )
+    assert authenticate_api_token(token.raw) is None
+
+
+@pytest.mark.parametrize("role", [r for r in Role if r not in (Role.TENANT_ADMIN, Role.RIDER)])
+def test_only_tenant_admins_manage_tokens(client: Client, role: Role) -> None:
+    client.force_login(UserFactory(roles=[role]))
+    assert client.get(reverse("admin:tenants_integrationtoken_add")).status_code == 403
+
+
+def test_riders_are_sent_to_the_login_page_instead(client: Client) -> None:
+    client.force_login(UserFactory(roles=[Role.RIDER]))
+    assert client.get(reverse("admin:tenants_integrationtoken_add")).status_code == 302
