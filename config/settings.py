@@ -266,6 +266,9 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY", PRODUCTION):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- Outside services behind interfaces (console backends in development) ----------------
+BAOMI_CALL_RELAY_BACKEND = env_str("BAOMI_CALL_RELAY_BACKEND", "riders.relay.ConsoleRelayBackend")
+
 # --- Languages -----------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]

@@ -8,6 +8,7 @@ from tenants.api import MeView
 api_v1 = [
     path("me/", MeView.as_view(), name="me"),
     path("", include("orders.urls_api")),
+    path("", include("riders.urls_api")),
 ]
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("orders/", include("orders.urls")),
+    path("rider/", include("riders.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path(

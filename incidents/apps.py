@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class IncidentsConfig(AppConfig):
     name = "incidents"
     verbose_name = _("Incidents")
+
+    def ready(self) -> None:
+        from tenants.models import Role
+        from tenants.roles import grant_permissions
+
+        for role in (Role.CUSTOMER_SERVICE, Role.DISPATCHER, Role.SUPERVISOR, Role.PRIVACY_OFFICER):
+            grant_permissions(role, "incidents.view_orderanomaly")

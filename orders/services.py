@@ -203,8 +203,11 @@ def _check_lifecycle(order: Order, to: str) -> None:
         )
 
 
-def _apply_transition(order: Order, to: str, actor: Actor, **changes: Any) -> Order:
-    """Move a locked order to ``to`` (lifecycle checked), recording who and when."""
+def apply_transition(order: Order, to: str, actor: Actor, **changes: Any) -> Order:
+    """Move a locked order to ``to`` (lifecycle checked), recording who and when.
+
+    For flows that check their own permissions under the order's row lock (the rider
+    flow); everything else goes through ``transition_order``."""
     _check_lifecycle(order, to)
     previous = order.status
     order.status = to
@@ -255,7 +258,7 @@ def transition_order(*, order: Order, to: str, actor: Actor, seal_number: str = 
             )
         if not may_transition_to(actor, to):
             raise PermissionDenied(_("Your roles may not move an order to %(to)s.") % {"to": to})
-        return _apply_transition(
+        return apply_transition(
             locked, to, actor, **({"seal_number": seal} if to == Status.PACKED else {})
         )
 

@@ -5,3 +5,30 @@ from django.utils.translation import gettext_lazy as _
 class RidersConfig(AppConfig):
     name = "riders"
     verbose_name = _("Riders")
+
+    def ready(self) -> None:
+        from orders.signals import order_transitioned
+        from riders.demo import seed_riders
+        from riders.services import end_assignment_of_finished_order
+        from tenants.demo import register_demo_seeder
+        from tenants.models import Role
+        from tenants.roles import grant_permissions
+
+        order_transitioned.connect(
+            end_assignment_of_finished_order, dispatch_uid="riders.end_assignment"
+        )
+        register_demo_seeder(seed_riders)
+        for role in (Role.TENANT_ADMIN, Role.DISPATCHER):
+            grant_permissions(role, "riders.view_rider", "riders.change_rider")
+        grant_permissions(
+            Role.TENANT_ADMIN,
+            "riders.view_confidentialityagreement",
+            "riders.add_confidentialityagreement",
+            "riders.view_agreementsignature",
+        )
+        grant_permissions(
+            Role.SUPERVISOR,
+            "riders.view_rider",
+            "riders.view_agreementsignature",
+            "riders.view_confidentialityagreement",
+        )

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tenants.models import IntegrationToken, Membership, Tenant, User
 from tenants.services import (
+    end_sessions,
     grant_role,
     issue_api_token,
     record_password_change,
@@ -157,6 +158,7 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
         (_("Status"), {"fields": ("is_active", "is_staff")}),
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
+    actions = ["end_all_sessions"]
     operator_add_fieldsets = (
         (None, {"fields": ("tenant", "username", "usable_password", "password1", "password2")}),
     )
@@ -203,6 +205,14 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
             created=not change,
             changed_fields=list(form.changed_data),
         )
+
+    @admin.action(
+        description=_("End all sessions of the selected users (lost phone, stolen login)"),
+        permissions=["change"],
+    )
+    def end_all_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        ended = sum(end_sessions(user=user, actor=_acting_user(request)) for user in queryset)
+        self.message_user(request, _("%(n)d sessions ended.") % {"n": ended})
 
     def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         # The password form saves outside save_model; its change is recorded here.

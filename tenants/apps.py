@@ -7,10 +7,11 @@ class TenantsConfig(AppConfig):
     verbose_name = _("Tenants and staff")
 
     def ready(self) -> None:
-        from tenants import schema  # noqa: F401 - registers the token scheme with drf-spectacular
+        from tenants import receivers, schema  # noqa: F401 - schema registers the token scheme
         from tenants.models import Role
         from tenants.roles import grant_permissions
 
+        receivers.connect()
         # What each role may do with this app's models in the back office. Other apps
         # register theirs in their own ready(); tenants imports none of them.
         grant_permissions(

@@ -193,3 +193,20 @@ class IntegrationToken(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class LoginSession(TenantOwnedModel):
+    """A live login of a user of the tenant, so that an administrator can end a stolen
+    session (the Django session row is deleted with it)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, db_index=False, related_name="+")
+    session_key = models.CharField(max_length=40)
+    started_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("login session")
+        verbose_name_plural = _("login sessions")
+        indexes = [models.Index(fields=["tenant", "user"], name="login_session_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.started_at:%Y-%m-%d %H:%M}"

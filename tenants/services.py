@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.contrib.auth import password_validation
+from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -14,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from tenants.actors import Actor, SystemActor, actor_label
 from tenants.hashing import keyed_hash, keyed_hash_matches
-from tenants.models import IntegrationToken, Membership, Role, Tenant, User
+from tenants.models import IntegrationToken, LoginSession, Membership, Role, Tenant, User
 from tenants.roles import forget_roles, has_role, works_in_back_office
 from tenants.scoping import tenant_scope
 from tenants.signals import tenant_change
@@ -233,3 +234,24 @@ def authenticate_api_token(raw: str) -> IntegrationToken | None:
             IntegrationToken.objects.filter(pk=token.pk).update(last_used_at=now)
     token.tenant = tenant
     return token
+
+
+def end_sessions(*, user: User, actor: Actor) -> int:
+    """Log ``user`` out everywhere (a stolen phone or session). Returns sessions ended."""
+    if user.tenant is None:
+        raise ValidationError({"user": _("A platform operator holds no tenant sessions.")})
+    _require_tenant_admin(actor, user.tenant)
+    with transaction.atomic(), tenant_scope(user.tenant):
+        logins = LoginSession.objects.filter(user=user)
+        keys = list(logins.values_list("session_key", flat=True))
+        Session.objects.filter(session_key__in=keys).delete()
+        logins.delete()
+        tenant_change.send(
+            sender=User,
+            action="user.sessions_ended",
+            actor=actor,
+            tenant=user.tenant,
+            target=user,
+            details={"sessions": len(keys)},
+        )
+    return len(keys)

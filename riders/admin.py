@@ -1,0 +1,141 @@
+"""Riders in the back office: profiles, agreements, signatures, and dispatch on the order page."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+
+from orders.admin import OrderAdmin
+from orders.models import Order, Status
+from riders.eligibility import dispatch_blockers
+from riders.models import AgreementSignature, ConfidentialityAgreement, Rider
+from riders.services import assign_rider, auto_assign, publish_agreement, update_rider
+from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
+from tenants.errors import Conflict
+from tenants.models import Role, User
+from tenants.roles import has_role
+
+
+def _user(request: HttpRequest) -> User:
+    return cast(User, request.user)
+
+
+@admin.register(Rider)
+class RiderAdmin(TenantScopedModelAdmin):
+    list_display = ["user", "vehicle", "on_shift", "is_active", "dispatchable"]
+    list_filter = ["on_shift", "is_active", "vehicle"]
+    list_select_related = ["user"]
+    fields = ["user", "vehicle", "on_shift", "is_active"]
+    readonly_fields = ["user"]
+    actions = None
+
+    @admin.display(description=_("Can be dispatched"))
+    def dispatchable(self, rider: Rider) -> str:
+        blockers = dispatch_blockers(rider)
+        return _("yes") if not blockers else "; ".join(blockers)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a rider profile comes with the rider role
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        update_rider(rider=obj, actor=_user(request), changed_fields=list(form.changed_data))
+
+
+@admin.register(ConfidentialityAgreement)
+class AgreementAdmin(TenantScopedModelAdmin):
+    list_display = ["version", "published_at", "published_by"]
+    fields = ["text_zh", "text_en"]
+    actions = None
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["version", "text_zh", "text_en", "published_at", "published_by"] if obj else []
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        agreement = publish_agreement(
+            tenant=request.tenant,  # type: ignore[attr-defined]
+            actor=_user(request),
+            text_zh=form.cleaned_data["text_zh"],
+            text_en=form.cleaned_data["text_en"],
+        )
+        obj.pk = agreement.pk
+
+
+@admin.register(AgreementSignature)
+class SignatureAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
+    list_display = ["rider", "agreement", "language", "signed_at", "ip", "text_sha256"]
+    list_select_related = ["rider__user", "agreement"]
+    actions = None
+
+
+admin.site.unregister(Order)
+
+
+@admin.register(Order)
+class DispatchOrderAdmin(OrderAdmin):
+    """The order page with dispatch controls for dispatchers."""
+
+    change_form_template = "admin/orders/order/dispatch_change_form.html"
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        extra = dict(extra_context or {})
+        if getattr(request, "tenant", None) is not None and has_role(
+            _user(request), Role.DISPATCHER
+        ):
+            order = self.get_object(request, object_id)
+            if order is not None and order.status in (Status.PACKED, Status.ASSIGNED):
+                riders = (
+                    Rider.objects.select_related("user")
+                    .filter(is_active=True)
+                    .order_by("user__username")
+                )
+                extra["dispatch_riders"] = [(rider, dispatch_blockers(rider)) for rider in riders]
+        return super().change_view(request, object_id, form_url, extra)
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<uuid:order_id>/assign/",
+                self.admin_site.admin_view(self.assign_view),
+                name="orders_order_assign",
+            ),
+            *super().get_urls(),
+        ]
+
+    def assign_view(self, request: HttpRequest, order_id: Any) -> HttpResponse:
+        order = self._order_or_404(request, order_id)
+        if request.method == "POST":
+            try:
+                if request.POST.get("auto"):
+                    assignment = auto_assign(order=order, actor=_user(request))
+                else:
+                    rider = (
+                        Rider.objects.filter(pk=request.POST.get("rider") or 0)
+                        .select_related("user")
+                        .first()
+                    )
+                    if rider is None:
+                        raise Conflict(_("Choose a rider."))
+                    assignment = assign_rider(order=order, rider=rider, actor=_user(request))
+                messages.success(request, _("Assigned to %(rider)s.") % {"rider": assignment.rider})
+            except Conflict as error:
+                messages.error(request, error.message)
+            except PermissionDenied as error:
+                messages.error(request, str(error))
+        return redirect(reverse("admin:orders_order_change", args=[order.pk]))

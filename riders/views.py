@@ -1,0 +1,266 @@
+"""The rider page: mobile-first, server-rendered; each POST calls one rider service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, cast
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse_lazy
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from audits.context import current_request_context
+from orders.models import FINISHED, Order, Status
+from orders.selectors import get_order_for, orders_visible_to
+from privacy.errors import SubjectErasedError
+from riders import services
+from riders.models import HeldLocation, Rider
+from tenants.errors import Conflict
+from tenants.models import Role, User
+from tenants.roles import has_role
+
+View = Callable[..., HttpResponse]
+
+
+class RiderLoginView(auth_views.LoginView):
+    template_name = "riders/login.html"
+    redirect_authenticated_user = True
+    next_page = reverse_lazy("riders:home")  # type: ignore[assignment]
+
+
+class RiderLogoutView(auth_views.LogoutView):
+    next_page = reverse_lazy("riders:login")  # type: ignore[assignment]
+
+
+def rider_page(*, needs_signature: bool = True) -> Callable[[View], View]:
+    def decorator(view: View) -> View:
+        @wraps(view)
+        @login_required(login_url="riders:login")
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            user = cast(User, request.user)
+            if not has_role(user, Role.RIDER):
+                raise PermissionDenied(_("This page is for riders."))
+            rider = services.rider_of(user) or services.ensure_rider_profile(user=user, actor=user)
+            if needs_signature and services.agreement_to_sign(rider) is not None:
+                return redirect("riders:agreement")
+            return view(request, rider, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _my_order(rider: Rider, order_id: UUID) -> Order:
+    try:
+        order = get_order_for(rider.user, order_id, for_write=False)
+    except Order.DoesNotExist:
+        raise Http404(_("No such order.")) from None
+    if order.status in FINISHED:
+        raise Http404(_("No such order."))
+    return order
+
+
+@rider_page()
+def home(request: HttpRequest, rider: Rider) -> HttpResponse:
+    orders = list(
+        orders_visible_to(rider.user)
+        .exclude(status__in=FINISHED)
+        .order_by("status_changed_at")[:50]
+    )
+    return _no_store(
+        TemplateResponse(request, "riders/home.html", {"rider": rider, "orders": orders})
+    )
+
+
+@rider_page(needs_signature=False)
+def agreement(request: HttpRequest, rider: Rider) -> HttpResponse:
+    current = services.agreement_to_sign(rider)
+    if current is None:
+        return redirect("riders:home")
+    if request.method == "POST":
+        if request.POST.get("agree") != "yes":
+            messages.error(
+                request, _("Tick the box to confirm you have read and accept the agreement.")
+            )
+        else:
+            try:
+                services.sign_agreement(
+                    rider=rider,
+                    version=int(request.POST.get("version", "0") or 0),
+                    language=get_language() or "zh-hans",
+                    ip=current_request_context().ip,
+                )
+                messages.success(request, _("Thank you: agreement signed."))
+                return redirect("riders:home")
+            except (Conflict, ValueError):
+                messages.error(
+                    request,
+                    _("The agreement changed while you were reading; please read it again."),
+                )
+        current = services.agreement_to_sign(rider) or current
+    text = current.text_for(get_language() or "zh-hans")[1]
+    return TemplateResponse(request, "riders/agreement.html", {"agreement": current, "text": text})
+
+
+@rider_page()
+def order_detail(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
+    order = _my_order(rider, order_id)
+    address = None
+    try:
+        address = services.delivery_address(order=order, user=rider.user)
+    except SubjectErasedError:
+        messages.error(request, _("This customer's data has been erased; call customer service."))
+    context = {
+        "order": order,
+        "address": address,
+        "locations": HeldLocation.choices,
+        "problems": [(k.value, k.label) for k in services.RIDER_PROBLEMS],
+        "on_the_way": order.status in (Status.PICKED_UP, Status.HELD),
+    }
+    return _no_store(TemplateResponse(request, "riders/order.html", context))
+
+
+def _step(request: HttpRequest, order: Order, action: Callable[[], Any], success: str) -> Any:
+    try:
+        result = action()
+        if success:
+            messages.success(request, success)
+        return result
+    except ValidationError as error:
+        for text in error.messages:
+            messages.error(request, text)
+    except Conflict as error:
+        messages.error(request, error.message)
+    return None
+
+
+@require_POST
+@rider_page()
+def pickup(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
+    order = _my_order(rider, order_id)
+    _step(
+        request,
+        order,
+        lambda: services.confirm_pickup(
+            order=order,
+            user=rider.user,
+            code=request.POST.get("code", ""),
+            seal_number=request.POST.get("seal_number", ""),
+        ),
+        _("Pickup confirmed. The full address is shown below."),
+    )
+    return redirect("riders:order", order_id=order.pk)
+
+
+@require_POST
+@rider_page()
+def hold(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
+    order = _my_order(rider, order_id)
+    _step(
+        request,
+        order,
+        lambda: services.hold_order(
+            order=order,
+            user=rider.user,
+            location=request.POST.get("location", ""),
+            note=request.POST.get("note", ""),
+        ),
+        _("Recorded: the package is held."),
+    )
+    return redirect("riders:order", order_id=order.pk)
+
+
+@require_POST
+@rider_page()
+def resume(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
+    order = _my_order(rider, order_id)
+    _step(
+        request,
+        order,
+        lambda: services.resume_delivery(order=order, user=rider.user),
+        _("Back on the way."),
+    )
+    return redirect("riders:order", order_id=order.pk)
+
+
+@require_POST
+@rider_page()
+def call(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
+    order = _my_order(rider, order_id)
+    number = _step(request, order, lambda: services.call_customer(order=order, user=rider.user), "")
+    if number is None:
+        return redirect("riders:order", order_id=order.pk)
+    return _no_store(
+        TemplateResponse(
+            request,
+            "riders/call.html",
+            {"order": order, "number": number, "dial": number.replace(" ", "")},
+        )
+    )
+
+
+@require_POST
+@rider_page()
+def handover(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
+    order = _my_order(rider, order_id)
+    code = request.POST.get("handover_code", "").strip()
+    if code:
+        delivered = _step(
+            request,
+            order,
+            lambda: services.hand_over_with_code(order=order, user=rider.user, code=code),
+            _("Delivered. Thank you!"),
+        )
+        return redirect("riders:home") if delivered else redirect("riders:order", order_id=order.pk)
+    result = _step(
+        request,
+        order,
+        lambda: services.hand_over_with_pin(
+            order=order, user=rider.user, pin=request.POST.get("pin", "")
+        ),
+        "",
+    )
+    if result is None:
+        return redirect("riders:order", order_id=order.pk)
+    delivered, attempts_left = result
+    if delivered:
+        messages.success(request, _("Delivered. Thank you!"))
+        return redirect("riders:home")
+    if attempts_left:
+        messages.error(request, _("Wrong PIN. %(n)d attempts left.") % {"n": attempts_left})
+    else:
+        messages.error(
+            request,
+            _("Wrong PIN. The order is locked; customer service has been told and will call you."),
+        )
+    return redirect("riders:order", order_id=order.pk)
+
+
+@require_POST
+@rider_page()
+def problem(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
+    order = _my_order(rider, order_id)
+    _step(
+        request,
+        order,
+        lambda: services.report_problem(
+            order=order, user=rider.user, kind=request.POST.get("kind", "")
+        ),
+        _("Reported to customer service."),
+    )
+    return redirect("riders:order", order_id=order.pk)
