@@ -24,7 +24,16 @@ demo: $(STAMP)
 	BAOMI_ENV=development exec $(PY) scripts/demo.py
 
 ## Set up and run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL say so).
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+
+# Browser tests need axe-core (npm) and Chromium (/usr/bin/chromium); without them they
+# skip with the reason, unless REQUIRE_SERVICES=1.
+$(AXE): tests/browser/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/browser --no-audit --no-fund --silent; \
+	else echo "npm not found: browser tests will be skipped"; fi
+
 test: $(STAMP)
+	-@$(MAKE) --no-print-directory $(AXE)
 	BAOMI_ENV=test $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -23,6 +23,7 @@ from orders.permissions import (
     may,
     may_transition_to,
 )
+from orders.signals import order_transitioned
 from privacy.keys import subject_cipher
 from privacy.masking import district_of, mask_address, mask_name, mask_phone
 from privacy.services import clean_contact, clean_text, record_notice_shown, subject_for_contact
@@ -222,6 +223,8 @@ def apply_transition(order: Order, to: str, actor: Actor, **changes: Any) -> Ord
         to_status=to,
         actor=actor_label(actor),
     ).save()
+    # Later layers react in this same transaction (riders: end the assignment, revoke access).
+    order_transitioned.send(sender=Order, order=order, previous=previous, to=to, actor=actor)
     record_event(
         tenant=order.tenant,
         actor=actor,

@@ -310,35 +310,36 @@ def _normal_code(text: Any) -> str:
 
 
 def confirm_pickup(*, order: Order, user: User, code: str, seal_number: str) -> Order:
-    """The rider scans or types the order code and the seal number; both must match."""
+    """The rider scans or types the order code and the seal number; both must match. A
+    mismatch is refused, and recorded (audit event and anomaly) even though it is refused."""
     with transaction.atomic(), tenant_scope(order.tenant):
         locked, assignment = _rider_step(order, user)
         if locked.status != Status.ASSIGNED:
             raise Conflict(_("This order was already picked up."), status=locked.status)
         code_ok = _normal_code(code) == _normal_code(locked.code)
         seal_ok = (seal_number or "").strip().upper() == locked.seal_number.upper()
-        if not (code_ok and seal_ok):
-            record_event(
-                tenant=locked.tenant,
-                actor=user,
-                action="order.pickup_mismatch",
-                target=locked,
-                details={"code_ok": code_ok, "seal_ok": seal_ok},
+        if code_ok and seal_ok:
+            assignment.picked_up_at = timezone.now()
+            assignment.save(update_fields=["picked_up_at"])
+            return apply_transition(locked, Status.PICKED_UP, user)
+        record_event(
+            tenant=locked.tenant,
+            actor=user,
+            action="order.pickup_mismatch",
+            target=locked,
+            details={"code_ok": code_ok, "seal_ok": seal_ok},
+        )
+        report_anomaly(order=locked, kind=AnomalyKind.SEAL_MISMATCH, actor=user)
+    # Raised after the commit: the refusal itself stays on record.
+    if not code_ok:
+        raise ValidationError({"code": _("This is not the order code on the package.")})
+    raise ValidationError(
+        {
+            "seal_number": _(
+                "The seal number does not match: do not take the package; call customer service."
             )
-            report_anomaly(order=locked, kind=AnomalyKind.SEAL_MISMATCH, actor=user)
-        if not code_ok:
-            raise ValidationError({"code": _("This is not the order code on the package.")})
-        if not seal_ok:
-            raise ValidationError(
-                {
-                    "seal_number": _(
-                        "The seal number does not match: do not take the package; call customer service."
-                    )
-                }
-            )
-        assignment.picked_up_at = timezone.now()
-        assignment.save(update_fields=["picked_up_at"])
-        return apply_transition(locked, Status.PICKED_UP, user)
+        }
+    )
 
 
 def hold_order(*, order: Order, user: User, location: str, note: str = "") -> Order:

@@ -1,0 +1,75 @@
+"""Real headless Chromium (Debian's /usr/bin/chromium) driven by Playwright, at a phone
+viewport, against pytest-django's live server. Skipped where Chromium or axe-core is not
+installed, unless REQUIRE_SERVICES=1 (CI), where that is a failure."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return "Chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
+    if not AXE.exists():
+        return "axe-core is not installed (npm ci --prefix tests/browser)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    problem = _missing()
+    if problem:
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{problem}, and REQUIRE_SERVICES=1 forbids skipping.")
+        pytest.skip(problem)
+    # Playwright's sync API keeps an event loop in this thread; the test's ORM calls are
+    # synchronous and safe here.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def phone(browser: Any, live_server: Any) -> Iterator[Any]:
+    """A page at 360×740 that records every request it makes."""
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="en-US",
+    )
+    page = context.new_page()
+    page.requests_made = []
+    page.on("request", lambda request: page.requests_made.append(request.url))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def axe_source() -> str:
+    return AXE.read_text()
