@@ -86,6 +86,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "tenants.http.RejectNulBytesMiddleware",
     "audits.context.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -290,7 +291,7 @@ REST_FRAMEWORK = {
         "tenants.authentication.IntegrationTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tenants.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [
         "tenants.throttling.IntegrationTokenThrottle",
         "rest_framework.throttling.UserRateThrottle",

@@ -26,8 +26,6 @@ class OrdersConfig(AppConfig):
             Role.TENANT_ADMIN,
             Role.CUSTOMER_SERVICE,
             Role.DISPATCHER,
-            Role.KITCHEN,
-            Role.PACKER,
             Role.SUPERVISOR,
             Role.PRIVACY_OFFICER,
         ):

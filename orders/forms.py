@@ -13,7 +13,8 @@ from privacy.models import NoticeChannel, PrivacyNotice
 from privacy.permissions import Purpose
 from privacy.services import LIMITS, clean_contact
 
-_ITEM_LINE = re.compile(r"^(?P<name>.+?)\s*(?:[x×*]\s*(?P<quantity>\d+))?\s*$", re.IGNORECASE)
+_QUANTITY = re.compile(r"^\s*[x×*]\s*(\d{1,3})\s*$", re.IGNORECASE)
+ITEMS_TEXT_LIMIT = 5000
 
 
 def parse_item_lines(text: str) -> list[dict[str, Any]]:
@@ -22,11 +23,16 @@ def parse_item_lines(text: str) -> list[dict[str, Any]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        match = _ITEM_LINE.match(line.strip())
-        if match is None:
+        line = line.strip()
+        name, quantity = line, 1
+        cut = max(line.rfind(sign) for sign in "x×*X")
+        if cut > 0:
+            match = _QUANTITY.match(line[cut:])
+            if match:
+                name, quantity = line[:cut].strip(), int(match.group(1))
+        if not name:
             raise ValidationError(_("Line %(n)d: write “name × quantity”.") % {"n": number})
-        quantity = int(match.group("quantity")) if match.group("quantity") else 1
-        items.append({"name": match.group("name").strip(), "quantity": quantity})
+        items.append({"name": name, "quantity": quantity})
     return items
 
 
@@ -43,6 +49,7 @@ class OrderIntakeForm(forms.ModelForm):
     items = forms.CharField(
         label=_("Items"),
         widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=ITEMS_TEXT_LIMIT,
         help_text=_("One item per line: name × quantity."),
     )
     note = forms.CharField(

@@ -54,13 +54,13 @@ FLOW_TARGETS: dict[str, str] = {
 }
 
 ACTION_ROLES: dict[str, frozenset[str]] = {
+    # The kitchen and packers work from their own station pages (items, never the customer),
+    # so they do not list or open orders in the back office or the API.
     Action.LIST: frozenset(
         {
             Role.TENANT_ADMIN,
             Role.CUSTOMER_SERVICE,
             Role.DISPATCHER,
-            Role.KITCHEN,
-            Role.PACKER,
             Role.SUPERVISOR,
             Role.PRIVACY_OFFICER,
             INTEGRATION,

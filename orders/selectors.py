@@ -7,10 +7,10 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from orders.models import Order
+from orders.models import Order, Status
 from orders.permissions import ACTION_ROLES, Action, actor_roles
 from tenants.actors import Actor
-from tenants.models import User
+from tenants.models import Role, User
 
 
 def orders_visible_to(actor: Actor) -> QuerySet[Order]:
@@ -27,6 +27,23 @@ def orders_visible_to(actor: Actor) -> QuerySet[Order]:
             orderuserobjectpermission__permission__codename="deliver_order",
         )
     return orders.none()
+
+
+# What each station page works on.
+STATION_STATUSES: dict[str, tuple[str, ...]] = {
+    Role.KITCHEN: (Status.RECEIVED, Status.PREPARING),
+    Role.PACKER: (Status.PREPARING, Status.PACKED),
+}
+
+
+def orders_at_station(actor: Actor) -> QuerySet[Order]:
+    """The orders the kitchen (received, preparing) or packing (preparing, packed) pages
+    show to ``actor``; nothing for other roles."""
+    roles = actor_roles(actor)
+    statuses = {s for role, group in STATION_STATUSES.items() if role in roles for s in group}
+    if not statuses or (isinstance(actor, User) and not actor.is_active):
+        return Order.objects.none()
+    return Order.objects.filter(status__in=statuses)
 
 
 def get_order_for(actor: Actor, order_id: UUID | str, *, for_write: bool) -> Order:

@@ -194,13 +194,18 @@ def create_order(
     return NewOrder(order=order, pin=pin, items=cleaned_items)
 
 
-def _check_lifecycle(order: Order, to: str) -> None:
+def _check_lifecycle(order: Order, to: str, *, through_flow: bool = True) -> None:
+    """409 for a transition the lifecycle forbids, naming the allowed next statuses (those of
+    the generic transition only, when it is the one asked)."""
     if to not in NEXT_STATUSES.get(order.status, ()):
+        allowed = [
+            s for s in NEXT_STATUSES.get(order.status, ()) if through_flow or s not in FLOW_TARGETS
+        ]
         raise Conflict(
             _("An order that is %(status)s cannot become %(to)s.")
             % {"status": order.status, "to": to},
             status=order.status,
-            allowed=list(NEXT_STATUSES.get(order.status, ())),
+            allowed=allowed,
         )
 
 
@@ -251,13 +256,13 @@ def transition_order(*, order: Order, to: str, actor: Actor, seal_number: str = 
         )
     with transaction.atomic(), tenant_scope(order.tenant):
         locked = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
-        _check_lifecycle(locked, to)
+        _check_lifecycle(locked, to, through_flow=False)
         if to in FLOW_TARGETS:
             raise Conflict(
                 _("Moving an order to %(to)s goes through %(flow)s.")
                 % {"to": to, "flow": FLOW_TARGETS[to]},
                 status=locked.status,
-                allowed=list(NEXT_STATUSES[locked.status]),
+                allowed=[s for s in NEXT_STATUSES[locked.status] if s not in FLOW_TARGETS],
             )
         if not may_transition_to(actor, to):
             raise PermissionDenied(_("Your roles may not move an order to %(to)s.") % {"to": to})

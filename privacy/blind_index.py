@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-BITS = 16
+BITS = 14
 
 
 def phone_index(index_key: bytes, normalised_phone: str) -> int:

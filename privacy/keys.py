@@ -124,8 +124,10 @@ def ensure_tenant_keys(tenant: Tenant) -> None:
                 pass  # a concurrent request created it first
 
 
-def unwrap_tenant_key(key: TenantKey) -> bytes:
-    if key.retired_at is not None or not key.wrapped_key:
+def unwrap_tenant_key(key: TenantKey, *, draining: bool = False) -> bytes:
+    """The raw tenant key. A retired key opens nothing; ``draining`` lets the rotation
+    rewrap stragglers between marking a version retired and erasing it."""
+    if not key.wrapped_key or (key.retired_at is not None and not draining):
         raise KeyRetiredError(f"tenant key {key.purpose} v{key.version} is retired")
     wrapped = bytes(key.wrapped_key)
     cache_key = (key.tenant_id, key.purpose, key.version, hashlib.sha256(wrapped).digest())
@@ -142,8 +144,8 @@ def unwrap_tenant_key(key: TenantKey) -> bytes:
 _data_ciphers = _LRU(4096)
 
 
-def tenant_data_cipher(key: TenantKey) -> AESGCM:
-    raw = unwrap_tenant_key(key)
+def tenant_data_cipher(key: TenantKey, *, draining: bool = False) -> AESGCM:
+    raw = unwrap_tenant_key(key, draining=draining)
     cache_key = hashlib.sha256(raw).digest()
     cipher = _data_ciphers.get(cache_key)
     if cipher is None:
@@ -209,16 +211,30 @@ def create_subject_key(tenant: Tenant, subject_id: UUID) -> SubjectCipher:
     )
     with tenant_scope(tenant), transaction.atomic(using=KEYSTORE):
         row.save(using=KEYSTORE, force_insert=True)
+    # A rotation may have retired this version between our read and our write. Retirement
+    # marks the version first and erases it only after rewrapping stragglers, so either it
+    # saw this row, or we see the mark here and rewrap under the newest version ourselves.
+    with tenant_scope(tenant):
+        retired = TenantKey.objects.filter(pk=key.pk, retired_at__isnull=False).exists()
+    if retired:
+        newest = tenant_key(tenant, KeyPurpose.DATA)
+        with tenant_scope(tenant), transaction.atomic(using=KEYSTORE):
+            SubjectKey.objects.filter(pk=subject_id).update(
+                tenant_key_version=newest.version,
+                wrapped_key=wrap_subject_key(tenant, subject_id, raw, newest),
+            )
     return SubjectCipher(tenant.pk, subject_id, raw)
 
 
-def unwrap_subject_key(tenant: Tenant, row: SubjectKey) -> bytes:
+def unwrap_subject_key(tenant: Tenant, row: SubjectKey, *, draining: bool = False) -> bytes:
     key = tenant_key(tenant, KeyPurpose.DATA, row.tenant_key_version)
     wrapped = bytes(row.wrapped_key)
     if header_version(wrapped, layer="subject_key") != row.tenant_key_version:
         raise DecryptionIntegrityError("subject_key", "tenant key version does not match its row")
     binding = subject_key_binding(tenant.pk, row.id, row.tenant_key_version)
-    return open_sealed(tenant_data_cipher(key), wrapped, binding, layer="subject_key")
+    return open_sealed(
+        tenant_data_cipher(key, draining=draining), wrapped, binding, layer="subject_key"
+    )
 
 
 def subject_cipher(tenant: Tenant, subject_id: UUID) -> SubjectCipher:

@@ -19,6 +19,8 @@ from privacy.phone import normalise_phone
 
 MASK = "*"
 MAX_MASK = 8
+# The widths of the columns that store masks.
+NAME_LIMIT, PHONE_LIMIT, ADDRESS_LIMIT, DISTRICT_LIMIT = 40, 24, 120, 60
 
 # The compound surnames in common use (复姓).
 COMPOUND_SURNAMES = frozenset(
@@ -121,6 +123,21 @@ def _stars(count: int) -> str:
     return MASK * min(max(count, 1), MAX_MASK)
 
 
+def _cap(text: str, limit: int) -> str:
+    """Bound a mask's length (its column's width), cutting at a character boundary."""
+    clusters = graphemes(text)
+    if sum(len(c) for c in clusters) <= limit:
+        return text
+    kept, size = [], 0
+    for cluster in clusters:
+        cluster = cluster[:8]  # a pile of combining marks is not more of a character
+        if size + len(cluster) > limit - 1:
+            break
+        kept.append(cluster)
+        size += len(cluster)
+    return "".join(kept) + "…"
+
+
 def _is_han(cluster: str) -> bool:
     return any(unicodedata.name(c, "").startswith("CJK UNIFIED") for c in cluster)
 
@@ -134,12 +151,14 @@ def mask_name(name: str) -> str:
         surname = 2 if "".join(chars[:2]) in COMPOUND_SURNAMES and len(chars) > 2 else 1
         if len(chars) == 1:
             return MASK
-        return "".join(chars[:surname]) + _stars(len(chars) - surname)
+        return _cap(
+            "".join(c[:8] for c in chars[:surname]) + _stars(len(chars) - surname), NAME_LIMIT
+        )
     words = []
     for word in text.split(" "):
         parts = graphemes(word)
-        words.append(parts[0] + (_stars(len(parts) - 1) if len(parts) > 1 else ""))
-    return " ".join(words)
+        words.append(parts[0][:8] + (_stars(len(parts) - 1) if len(parts) > 1 else ""))
+    return _cap(" ".join(words), NAME_LIMIT)
 
 
 def mask_phone(phone: str) -> str:
@@ -150,10 +169,10 @@ def mask_phone(phone: str) -> str:
     prefix = "+" if digits.startswith("+") else ""
     digits = digits.lstrip("+")
     if len(digits) >= 11:
-        return prefix + digits[:3] + MASK * (len(digits) - 7) + digits[-4:]
+        return _cap(prefix + digits[:3] + MASK * (len(digits) - 7) + digits[-4:], PHONE_LIMIT)
     if len(digits) >= 7:
-        return prefix + digits[:2] + MASK * (len(digits) - 4) + digits[-2:]
-    return MASK * len(digits)
+        return _cap(prefix + digits[:2] + MASK * (len(digits) - 4) + digits[-2:], PHONE_LIMIT)
+    return MASK * min(len(digits), PHONE_LIMIT)
 
 
 # Where a Chinese address stops being public geography: after the street (路/街/道/巷/弄…),
@@ -175,30 +194,39 @@ _LATIN_UNIT_WORDS = {
 }
 
 
+def _public_prefix(text: str) -> str:
+    """The street- or district-level beginning of a Chinese address, without any number."""
+    for pattern in (_STREET, _DISTRICT):
+        match = pattern.match(text)
+        if match and len(match.group(0)) < len(text):
+            prefix = match.group(0)
+            break
+    else:
+        prefix = ""
+    digit = _HAS_DIGIT.search(prefix or text)
+    if digit:
+        prefix = (prefix or text)[: digit.start()]
+    return prefix
+
+
+def _latin_parts(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def mask_address(address: str) -> str:
+    """Chinese addresses keep the street (or district) and hide numbers, buildings, rooms.
+    Other addresses keep only their last comma-separated part (town or region) when it has
+    no number: house names and streets are not public geography."""
     text = " ".join(unicodedata.normalize("NFKC", address or "").split())
     if not text:
         return ""
     if any(_is_han(c) for c in text[:12]):
-        for pattern in (_STREET, _DISTRICT):
-            match = pattern.match(text)
-            if match and len(match.group(0)) < len(text):
-                return match.group(0) + _stars(4)
-        digit = _HAS_DIGIT.search(text)
-        if digit:
-            return text[: digit.start()] + _stars(4)
-        return "".join(graphemes(text)[:2]) + _stars(4)
-    words, hide_next = [], False
-    for word in text.split(" "):
-        if hide_next or _HAS_DIGIT.search(word) or word.startswith("#"):
-            words.append(
-                _stars(len(word)) if not word.endswith(",") else _stars(len(word) - 1) + ","
-            )
-            hide_next = False
-        else:
-            words.append(word)
-            hide_next = word.lower().rstrip(",") in _LATIN_UNIT_WORDS
-    return " ".join(words)
+        prefix = _public_prefix(text) or "".join(graphemes(text)[:2])
+        return _cap(prefix, ADDRESS_LIMIT - 4) + _stars(4)
+    parts = _latin_parts(text)
+    if len(parts) > 1 and not _HAS_DIGIT.search(parts[-1]):
+        return _stars(4) + ", " + _cap(parts[-1], ADDRESS_LIMIT - 6)
+    return _stars(4)
 
 
 def district_of(address: str) -> str:
@@ -209,9 +237,10 @@ def district_of(address: str) -> str:
         return ""
     if any(_is_han(c) for c in text[:12]):
         match = _DISTRICT.match(text)
-        if match:
-            return match.group(0)
-        return "".join(graphemes(text)[:3]) + _stars(1)
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    tail = [p for p in parts[1:] if not _HAS_DIGIT.search(p)]
-    return tail[-1] if tail else _stars(4)
+        if match and not _HAS_DIGIT.search(match.group(0)):
+            return _cap(match.group(0), DISTRICT_LIMIT)
+        return _stars(4)
+    parts = _latin_parts(text)
+    if len(parts) > 1 and not _HAS_DIGIT.search(parts[-1]):
+        return _cap(parts[-1], DISTRICT_LIMIT)
+    return _stars(4)

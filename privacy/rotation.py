@@ -94,15 +94,33 @@ def rewrap_subject_keys(*, tenant: Tenant, actor: Actor, batch_size: int = 500) 
 
 
 def _retire_older_data_keys(tenant: Tenant, actor: Actor, newest: int) -> None:
+    """Retire in three steps, so that a subject key written concurrently under an old version
+    is never lost: mark the old versions retired (intake then rewraps its own new key),
+    rewrap any straggler written before the mark, and only then erase the old keys."""
+    newest_key = tenant_key(tenant, KeyPurpose.DATA, newest)
     with tenant_scope(tenant), transaction.atomic():
-        old = TenantKey.objects.select_for_update().filter(
+        TenantKey.objects.filter(
             purpose=KeyPurpose.DATA, version__lt=newest, retired_at__isnull=True
+        ).update(retired_at=timezone.now())
+    with tenant_scope(tenant), transaction.atomic(using=KEYSTORE):
+        for row in SubjectKey.objects.select_for_update(of=("self",)).filter(
+            tenant_key_version__lt=newest
+        ):
+            raw = unwrap_subject_key(tenant, row, draining=True)
+            row.wrapped_key = wrap_subject_key(tenant, row.id, raw, newest_key)
+            row.tenant_key_version = newest
+            row.save(update_fields=["wrapped_key", "tenant_key_version"])
+    with tenant_scope(tenant), transaction.atomic():
+        old = (
+            TenantKey.objects.select_for_update()
+            .filter(purpose=KeyPurpose.DATA, version__lt=newest)
+            .exclude(wrapped_key=b"")
         )
         for key in old:
             # Erase the wrapped key: nothing sealed under this version can be opened again,
             # not even a subject key restored from an old key-store backup.
-            key.wrapped_key, key.retired_at = b"", timezone.now()
-            key.save(update_fields=["wrapped_key", "retired_at"])
+            key.wrapped_key = b""
+            key.save(update_fields=["wrapped_key"])
             record_event(
                 tenant=tenant,
                 actor=actor,

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -32,6 +32,7 @@ from privacy.permissions import SYSTEM_RULE, Purpose, rules_allowing
 from privacy.phone import normalise_phone
 from privacy.registry import sealed_model
 from tenants.actors import Actor, SystemActor, actor_label
+from tenants.errors import Conflict
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role, roles_of
 from tenants.scoping import tenant_scope
@@ -356,7 +357,13 @@ def publish_notice(
             published_by=actor_label(actor),
             **{f: texts[f].strip() for f in NOTICE_TEXT_FIELDS},
         )
-        notice.save(force_insert=True)
+        try:
+            with transaction.atomic():
+                notice.save(force_insert=True)
+        except IntegrityError:
+            raise Conflict(
+                _("Another version was published at the same moment; publish again.")
+            ) from None
         record_event(
             tenant=tenant,
             actor=actor,

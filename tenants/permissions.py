@@ -42,6 +42,11 @@ class IsTenantMember(BasePermission):
         tenant = tenant_of_caller(request)
         if tenant is None or not tenant.is_active:
             return False
+        session_tenant = getattr(request._request, "tenant", None)
+        if session_tenant is not None and session_tenant.pk != tenant.pk:
+            # A staff session of one tenant and a token of another: refuse, never mix.
+            self.message = _("This token belongs to another tenant than your session.")
+            return False
         enter_request_tenant_scope(request._request, tenant)
         request.tenant = tenant
         return True

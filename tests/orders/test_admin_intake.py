@@ -157,3 +157,31 @@ def test_orders_cannot_be_deleted_in_the_admin(agent_client: Client) -> None:
         ).status_code
         == 403
     )
+
+
+def test_item_lines_parse_without_backtracking() -> None:
+    from orders.forms import parse_item_lines
+
+    assert parse_item_lines("a" + " " * 4000 + "b\n宫保鸡丁 x 3\nrice × 9999999\n米饭") == [
+        {"name": "a" + " " * 4000 + "b", "quantity": 1},
+        {"name": "宫保鸡丁", "quantity": 3},
+        {"name": "rice × 9999999", "quantity": 1},
+        {"name": "米饭", "quantity": 1},
+    ]
+
+
+def test_absurd_item_text_is_a_form_error_not_a_crash(agent_client: Client) -> None:
+    response = agent_client.post(reverse("admin:orders_order_add"), {**FORM, "items": "x" * 6000})
+    assert (response.status_code, "items" in response.context["adminform"].form.errors) == (
+        200,
+        True,
+    )
+
+
+def test_nul_in_an_admin_filter_is_400(agent_client: Client) -> None:
+    assert (
+        agent_client.get(
+            reverse("admin:orders_order_changelist") + "?status__exact=%00"
+        ).status_code
+        == 400
+    )

@@ -286,10 +286,10 @@ def test_staff_session_reveals_and_is_audited(client: Client) -> None:
 
 def test_reveal_refused_for_a_role_names_the_fields(client: Client) -> None:
     order = OrderFactory()
-    client.force_login(UserFactory(tenant=order.tenant, roles=[Role.KITCHEN]))
+    client.force_login(UserFactory(tenant=order.tenant, roles=[Role.SUPERVISOR]))
     response = client.post(
         f"/api/v1/orders/{order.pk}/reveal/",
-        data={"fields": ["phone"], "purpose": "food_preparation"},
+        data={"fields": ["phone"], "purpose": "incident_investigation"},
         content_type="application/json",
         HTTP_ACCEPT_LANGUAGE="en",
     )
@@ -391,3 +391,107 @@ def test_the_schema_documents_the_orders_api(client: Client) -> None:
         "/api/v1/orders/{order_id}/reveal/",
         "/api/v1/orders/{order_id}/transition/",
     } <= set(schema["paths"])
+
+
+MORE_BAD_INPUTS = [
+    (
+        "over-long address",
+        {**GOOD, "customer": {**GOOD["customer"], "address": "上" * 301}},
+        {"customer": {"address": ["Ensure this field has no more than 300 characters."]}},
+    ),
+    (
+        "over-long item name",
+        {**GOOD, "items": [{"name": "饭" * 101, "quantity": 1}]},
+        {"items": {"0": {"name": ["Ensure this field has no more than 100 characters."]}}},
+    ),
+    (
+        "too many items",
+        {**GOOD, "items": [{"name": "a", "quantity": 1}] * 51},
+        {"items": ["Ensure this field has no more than 50 elements."]},
+    ),
+    (
+        "quantity a boolean",
+        {**GOOD, "items": [{"name": "a", "quantity": True}]},
+        {"items": {"0": {"quantity": ["A valid integer is required."]}}},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "errors"), MORE_BAD_INPUTS, ids=[c[0] for c in MORE_BAD_INPUTS]
+)
+def test_more_bad_input_is_400_and_writes_nothing(
+    client: Client, token: Any, case: str, body: Any, errors: dict
+) -> None:
+    response = _post(client, token, body)
+    assert (response.status_code, response.json(), _stored(token.tenant)) == (
+        400,
+        errors,
+        (0, 0, 0),
+    )
+
+
+def test_emoji_and_mixed_scripts_are_accepted_and_masked(client: Client, token: Any) -> None:
+    body = {
+        **GOOD,
+        "customer": {
+            "name": "Zoë 李👍 Smith",
+            "phone": "13812345678",
+            "address": "Flat 2, 10 Rue de l'Église, Montréal",
+        },
+        "note": "🍜 ok",
+    }
+    response = _post(client, token, body)
+    assert (response.status_code, response.json()["customer"]) == (
+        201,
+        {"name": "Z** 李* S****", "phone": "138****5678", "address": "****, Montréal"},
+    )
+
+
+def test_long_free_text_never_overflows_the_mask_columns(client: Client, token: Any) -> None:
+    body = {
+        **GOOD,
+        "customer": {
+            "name": " ".join(["Bartholomew"] * 8),
+            "phone": "13812345678",
+            "address": "Cottage, " + "Very Long Place Name " * 13,
+        },
+    }
+    response = _post(client, token, body)
+    assert (response.status_code, len(response.json()["customer"]["name"]) <= 40) == (201, True)
+
+
+def test_deeply_nested_json_is_400(client: Client, token: Any) -> None:
+    response = _post(client, token, "[" * 100000)
+    assert response.status_code == 400
+
+
+def test_a_session_and_another_tenants_token_are_refused(client: Client, token: Any) -> None:
+    client.force_login(UserFactory(roles=[Role.CUSTOMER_SERVICE]))
+    response = _get(client, token, "/api/v1/orders/")
+    assert (response.status_code, response.json()) == (
+        403,
+        {"detail": "This token belongs to another tenant than your session."},
+    )
+
+
+def test_nul_bytes_in_query_strings_are_400(client: Client, token: Any) -> None:
+    assert _get(client, token, "/api/v1/orders/?status=%00").status_code == 400
+
+
+def test_409_names_only_the_statuses_this_endpoint_can_reach(client: Client, token: Any) -> None:
+    order = OrderFactory(tenant=token.tenant)
+    cook = UserFactory(tenant=token.tenant, roles=[Role.KITCHEN])
+    from orders.services import transition_order
+
+    transition_order(order=order, to="preparing", actor=cook)
+    transition_order(
+        order=order,
+        to="packed",
+        actor=UserFactory(tenant=token.tenant, roles=[Role.PACKER]),
+        seal_number="SEAL-1",
+    )
+    response = _post(
+        client, token, {"to": "assigned"}, path=f"/api/v1/orders/{order.pk}/transition/"
+    )
+    assert (response.status_code, response.json()["allowed"]) == (409, ["cancelled"])

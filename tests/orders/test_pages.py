@@ -176,3 +176,18 @@ def test_seeding_twice_adds_no_orders(seeded: Tenant) -> None:
     SeedDemo().handle()
     with tenant_scope(seeded):
         assert Order.objects.count() == before
+
+
+def test_an_unreadable_order_does_not_take_down_the_kitchen_page(client: Client) -> None:
+    from privacy.keys import destroy_subject_key
+
+    erased, fine = OrderFactory(), None
+    fine = OrderFactory(
+        tenant=erased.tenant,
+        customer={"name": "王五", "phone": "13800001111", "address": "北京市朝阳区A路1号"},
+    )
+    destroy_subject_key(erased.tenant, erased.subject_id)
+    client.force_login(UserFactory(tenant=erased.tenant, roles=[Role.KITCHEN]))
+    response = client.get(reverse("orders:kitchen"), HTTP_ACCEPT_LANGUAGE="en")
+    html = response.content.decode()
+    assert (response.status_code, "cannot be shown" in html, fine.code in html) == (200, True, True)

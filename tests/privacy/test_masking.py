@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from privacy.masking import mask_address, mask_name, mask_phone
+from privacy.masking import district_of, mask_address, mask_name, mask_phone
 
 
 @pytest.mark.parametrize(
@@ -64,9 +64,12 @@ def test_mask_phone(phone: str, masked: str) -> None:
         ("南京市鼓楼区中山北路100号", "南京市鼓楼区中山北路****"),
         ("上海市黄浦区南京东路步行街", "上海市黄浦区南京东路****"),
         ("阳光花园3栋", "阳光花园****"),
-        ("221B Baker Street, London", "**** Baker Street, London"),
-        ("Flat 3, 12 High St, Oxford", "Flat *, ** High St, Oxford"),
-        ("Apt B, Main Street", "Apt *, Main Street"),
+        ("221B Baker Street, London", "****, London"),
+        ("Flat 3, 12 High St, Oxford", "****, Oxford"),
+        ("Rose Cottage, Church Lane, Little Snoring, Norfolk", "****, Norfolk"),
+        ("Rose Cottage", "****"),
+        ("88号院3号楼朝阳区", "88****"),
+        ("Apt B, 12 Main Street", "****"),
         ("", ""),
     ],
 )
@@ -76,3 +79,31 @@ def test_mask_address(address: str, masked: str) -> None:
 
 def test_address_mask_of_a_very_long_address_is_bounded() -> None:
     assert mask_address("上海市浦东新区张江路" + "1" * 5000) == "上海市浦东新区张江路****"
+
+
+@pytest.mark.parametrize(
+    ("function", "value", "limit"),
+    [
+        (mask_name, " ".join(["Bartholomew"] * 12), 40),
+        (mask_name, "Z" + "\u0301" * 500 + "algo", 40),
+        (mask_address, "Some Very Long Town Name " * 20 + ", " + "Region " * 30, 120),
+        (mask_address, "上海市浦东新区" + "长" * 300 + "路1号", 120),
+        (district_of, "x, " + "Region " * 30, 60),
+    ],
+)
+def test_masks_fit_their_columns(function, value: str, limit: int) -> None:
+    assert len(function(value)) <= limit
+
+
+@pytest.mark.parametrize(
+    ("address", "district"),
+    [
+        ("上海市浦东新区张江路123号", "上海市浦东新区"),
+        ("221B Baker Street, London", "London"),
+        ("12 Baker Street, Flat B", "Flat B"),
+        ("88号院3号楼朝阳区", "****"),
+        ("Rose Cottage", "****"),
+    ],
+)
+def test_district_of(address: str, district: str) -> None:
+    assert district_of(address) == district

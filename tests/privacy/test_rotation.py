@@ -173,3 +173,15 @@ def test_tenant_key_rotation_runs_on_a_real_worker(worker: str) -> None:
     with tenant_scope(tenant):
         versions = set(SubjectKey.objects.values_list("tenant_key_version", flat=True))
     assert (versions, [_phone(s) for s in subjects]) == ({2}, before)
+
+
+def test_a_straggler_written_under_the_old_version_is_rewrapped_not_lost() -> None:
+    from privacy.rotation import _retire_older_data_keys
+
+    subject = DataSubjectFactory(phone="13812345678")
+    start_tenant_key_rotation(tenant=subject.tenant, actor=SYSTEM)
+    # As if intake wrote this key under v1 just before retirement began.
+    _retire_older_data_keys(subject.tenant, SYSTEM, 2)
+    with tenant_scope(subject.tenant):
+        version = SubjectKey.objects.get(pk=subject.pk).tenant_key_version
+    assert (version, _phone(subject)) == (2, "13812345678")
