@@ -214,6 +214,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tenants.tasks.clear_expired_sessions",
         "schedule": timedelta(seconds=env_int("BAOMI_HOUSEKEEPING_SECONDS", 900, minimum=5)),
     },
+    "retention-sweep": {
+        "task": "privacy.tasks.retention_sweep",
+        "schedule": timedelta(seconds=env_int("BAOMI_RETENTION_SWEEP_SECONDS", 3600, minimum=5)),
+    },
+    "purge-erasure-challenges": {
+        "task": "privacy.tasks.purge_erasure_challenges",
+        "schedule": timedelta(hours=24),
+    },
     "collect-orphaned-subject-keys": {
         "task": "privacy.tasks.collect_orphaned_subject_keys",
         "schedule": timedelta(hours=6),
@@ -268,6 +276,9 @@ if env_bool("BEHIND_TLS_PROXY", PRODUCTION):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Outside services behind interfaces (console backends in development) ----------------
+# Days to answer a customer's erasure request (the statutory deadline).
+BAOMI_ERASURE_DEADLINE_DAYS = env_int("BAOMI_ERASURE_DEADLINE_DAYS", 15, minimum=1)
+BAOMI_SMS_BACKEND = env_str("BAOMI_SMS_BACKEND", "privacy.sms.ConsoleSmsBackend")
 BAOMI_CALL_RELAY_BACKEND = env_str("BAOMI_CALL_RELAY_BACKEND", "riders.relay.ConsoleRelayBackend")
 
 # --- Languages -----------------------------------------------------------------------

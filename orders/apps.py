@@ -9,7 +9,12 @@ class OrdersConfig(AppConfig):
     def ready(self) -> None:
         from orders.demo import seed_orders
         from orders.models import Order
-        from privacy.registry import register
+        from orders.selectors import order_with_code, subjects_done_before
+        from privacy.registry import (
+            register,
+            register_reference_resolver,
+            register_retention_source,
+        )
         from tenants.demo import register_demo_seeder
         from tenants.models import Role
         from tenants.roles import grant_permissions
@@ -19,7 +24,10 @@ class OrdersConfig(AppConfig):
             fields=Order.SEALED_FIELDS,
             subject_id=lambda order: order.subject_id,
             object_permission="orders.deliver_order",
+            masks=("recipient_masked", "phone_masked", "address_masked", "district"),
         )
+        register_retention_source(subjects_done_before)
+        register_reference_resolver(order_with_code)
         # Back-office (admin) model permissions; what each role may do with an order beyond
         # viewing it is decided by orders.permissions.
         for role in (

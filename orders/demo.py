@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+from datetime import timedelta
+
+from django.utils import timezone
 
 from orders.models import Order, Status
 from orders.services import create_order, mark_food_ready, transition_order
@@ -78,4 +81,10 @@ def seed_orders(tenant: Tenant, actor: SystemActor, count: int = 36) -> str | No
             )
         if stage == 5:
             transition_order(order=order, to=Status.CANCELLED, actor=agent)
+            # Demo only: these were cancelled "ten days ago", so the retention sweep (every
+            # minute in the demo) visibly erases their customers.
+            with tenant_scope(tenant):
+                Order.objects.filter(pk=order.pk).update(
+                    status_changed_at=timezone.now() - timedelta(days=10)
+                )
     return f"{len(created)} demo orders taken."

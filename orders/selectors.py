@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
-from orders.models import Order, Status
+from orders.models import FINISHED, Order, Status
 from orders.permissions import ACTION_ROLES, Action, actor_roles
 from tenants.actors import Actor
 from tenants.models import Role, User
@@ -57,3 +57,26 @@ def get_order_for(actor: Actor, order_id: UUID | str, *, for_write: bool) -> Ord
     if tenant_id != order.tenant_id:  # belt and braces: scope and actor must agree
         raise Order.DoesNotExist()
     return order
+
+
+def subjects_done_before(tenant: Any, cutoff: Any) -> QuerySet[Any]:
+    """Ids of not-yet-erased customers whose orders are all finished, the last before
+    ``cutoff`` (the retention sweep's source; one grouped query, no rows in memory)."""
+    return (
+        Order.objects.filter(subject__erased_at__isnull=True)
+        .values("subject_id")
+        .annotate(
+            open_orders=Count("pk", filter=~Q(status__in=FINISHED)),
+            last_change=Max("status_changed_at"),
+        )
+        .filter(open_orders=0, last_change__lte=cutoff)
+        .values_list("subject_id", flat=True)
+    )
+
+
+def order_with_code(tenant: Any, code: str) -> Order | None:
+    """The tenant's order with this code (the public erasure page's lookup)."""
+    normal = code.strip().upper().replace(" ", "")
+    if len(normal) == 10 and "-" not in normal:
+        normal = f"{normal[:5]}-{normal[5:]}"
+    return Order.objects.filter(code=normal).select_related("tenant").first()

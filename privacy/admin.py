@@ -2,12 +2,27 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from privacy.models import DataSubject, PrivacyNotice
-from privacy.services import NOTICE_TEXT_FIELDS, publish_notice
+from privacy.erasure import record_staff_request, set_retention_days
+from privacy.errors import RevealDenied
+from privacy.models import (
+    DataSubject,
+    ErasureLedgerEntry,
+    ErasureRequest,
+    PrivacyNotice,
+    RequestStatus,
+    RetentionPolicy,
+)
+from privacy.permissions import Purpose
+from privacy.services import NOTICE_TEXT_FIELDS, find_subjects_by_phone, publish_notice
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
 from tenants.models import User
 
@@ -68,3 +83,119 @@ class DataSubjectAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         "erased_at",
     ]
     actions = None
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(TenantScopedModelAdmin):
+    list_display = ["days", "updated_at", "updated_by"]
+    fields = ["days"]
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and not RetentionPolicy.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        policy = set_retention_days(
+            tenant=request.tenant,  # type: ignore[attr-defined]
+            days=form.cleaned_data["days"],
+            actor=cast(User, request.user),
+        )
+        obj.pk = policy.pk
+
+
+@admin.register(ErasureLedgerEntry)
+class ErasureLedgerAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
+    list_display = ["reference", "erased_at", "reason", "actor", "records", "subject_id"]
+    list_filter = ["reason"]
+    search_fields = ["reference"]
+    actions = None
+
+
+class StaffErasureForm(forms.ModelForm):
+    phone = forms.CharField(label=_("Customer's phone"), max_length=32)
+
+    class Meta:
+        model = ErasureRequest
+        fields = ["channel", "evidence"]
+
+
+@admin.register(ErasureRequest)
+class ErasureRequestAdmin(TenantScopedModelAdmin):
+    """Requests with their verification, result and deadline; the privacy officer records
+    requests verified in person or by phone here, and the erasure runs at once."""
+
+    list_display = [
+        "received_at",
+        "channel",
+        "status",
+        "due_at",
+        "overdue",
+        "completed_at",
+        "ledger_entry",
+    ]
+    list_filter = ["status", "channel"]
+    actions = None
+    form = StaffErasureForm
+
+    @admin.display(boolean=True, description=_("Overdue"))
+    def overdue(self, request_row: ErasureRequest) -> bool:
+        return request_row.status == RequestStatus.PENDING and request_row.due_at < timezone.now()
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (
+            ["phone", "channel", "evidence"]
+            if obj is None
+            else self.get_readonly_fields(request, obj)
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return []
+        return [
+            "channel",
+            "status",
+            "evidence",
+            "received_at",
+            "due_at",
+            "completed_at",
+            "handled_by",
+            "ledger_entry",
+        ]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        officer = cast(User, request.user)
+        tenant = request.tenant  # type: ignore[attr-defined]
+        matches = find_subjects_by_phone(
+            tenant=tenant,
+            phone=form.cleaned_data["phone"],
+            actor=officer,
+            purpose=Purpose.ERASURE_REQUEST,
+        )
+        if len(matches) != 1:
+            raise ValidationError(_("No single customer has this phone number."))
+        created = record_staff_request(
+            tenant=tenant,
+            subject_id=matches[0].pk,
+            channel=form.cleaned_data["channel"],
+            evidence=form.cleaned_data["evidence"],
+            actor=officer,
+        )
+        obj.pk = created.pk
+
+    def add_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().add_view(request, *args, **kwargs)
+        except (ValidationError, RevealDenied) as error:
+            self.message_user(
+                request, " ".join(getattr(error, "messages", [str(error)])), level="error"
+            )
+            return redirect(reverse("admin:privacy_erasurerequest_add"))

@@ -15,9 +15,31 @@ class PrivacyConfig(AppConfig):
         from tenants.models import Role
         from tenants.roles import grant_permissions
 
-        register(DataSubject, fields=DataSubject.ENCRYPTED_FIELDS, subject_id=lambda s: s.id)
+        register(
+            DataSubject,
+            fields=DataSubject.ENCRYPTED_FIELDS,
+            subject_id=lambda s: s.id,
+            subject_lookup="id",
+            masks=("name_masked", "phone_masked", "address_masked"),
+        )
         receivers.connect()
         register_demo_seeder(seed_notice)
         for role in (Role.TENANT_ADMIN, Role.PRIVACY_OFFICER):
             grant_permissions(role, "privacy.view_privacynotice", "privacy.add_privacynotice")
-        grant_permissions(Role.PRIVACY_OFFICER, "privacy.view_datasubject")
+        grant_permissions(
+            Role.PRIVACY_OFFICER,
+            "privacy.view_datasubject",
+            "privacy.view_erasurerequest",
+            "privacy.add_erasurerequest",
+            "privacy.view_erasureledgerentry",
+        )
+        for role in (Role.TENANT_ADMIN, Role.PRIVACY_OFFICER):
+            grant_permissions(
+                role,
+                "privacy.view_retentionpolicy",
+                "privacy.add_retentionpolicy",
+                "privacy.change_retentionpolicy",
+            )
+        grant_permissions(
+            Role.SUPERVISOR, "privacy.view_erasureledgerentry", "privacy.view_erasurerequest"
+        )

@@ -160,3 +160,149 @@ class NoticeRecord(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.notice_id}@{self.shown_at:%Y-%m-%d}"
+
+
+class RetentionPolicy(TenantOwnedModel):
+    """How long personal data stays after an order is finished (delivered, failed, cancelled)."""
+
+    days = models.PositiveSmallIntegerField(_("days after completion"), default=7)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    updated_by = models.CharField(_("updated by"), max_length=64)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("retention policy")
+        verbose_name_plural = _("retention policies")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="retention_policy_tenant"),
+            models.CheckConstraint(
+                condition=models.Q(days__lte=365), name="retention_days_at_most_365"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.days}"
+
+
+class ErasureReason(models.TextChoices):
+    RETENTION = "retention", _("Retention period over")
+    CUSTOMER_REQUEST = "customer_request", _("Customer's request (verified online)")
+    STAFF_REQUEST = "staff_request", _("Customer's request (verified by staff)")
+    ADMINISTRATOR = "administrator", _("Administrator")
+
+
+class ErasureLedgerEntry(TenantOwnedModel):
+    """Append-only record that a subject's personal data was erased. The subject id is a
+    random UUID: once the key and ciphertext are gone it identifies nobody. Restores replay
+    this ledger so an erased customer never comes back (docs/privacy.md)."""
+
+    subject_id = models.UUIDField(_("subject"))
+    reference = models.CharField(_("reference"), max_length=16)
+    reason = models.CharField(_("reason"), max_length=24, choices=ErasureReason.choices)
+    actor = models.CharField(_("erased by"), max_length=64)
+    erased_at = models.DateTimeField(_("erased at"), auto_now_add=True)
+    records = models.PositiveIntegerField(_("records cleared"), default=0)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("erasure ledger entry")
+        verbose_name_plural = _("erasure ledger")
+        ordering = ["tenant", "-erased_at"]
+        constraints = [
+            # Each subject is erased exactly once.
+            models.UniqueConstraint(
+                fields=["tenant", "subject_id"], name="erasure_once_per_subject"
+            ),
+            models.UniqueConstraint(fields=["tenant", "reference"], name="erasure_reference"),
+        ]
+        indexes = [models.Index(fields=["tenant", "erased_at"], name="erasure_time")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class RequestChannel(models.TextChoices):
+    WEB = "web", _("Online, verified with a one-time code")
+    IN_PERSON = "in_person", _("In person, identity document checked")
+    PHONE = "phone", _("By phone, verified on a relay call")
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for verification")
+    COMPLETED = "completed", _("Erased")
+    REJECTED = "rejected", _("Not verified")
+
+
+class ErasureRequest(TenantOwnedModel):
+    """A customer's request to erase their data, its verification and its result; the
+    statutory deadline is tracked from receipt."""
+
+    channel = models.CharField(_("channel"), max_length=16, choices=RequestChannel.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING
+    )
+    subject_id = models.UUIDField(_("subject"), null=True, blank=True)
+    evidence = models.CharField(_("evidence"), max_length=200, blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    due_at = models.DateTimeField(_("answer due by"))
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    handled_by = models.CharField(_("handled by"), max_length=64, blank=True)
+    ledger_entry = models.ForeignKey(
+        ErasureLedgerEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("ledger entry"),
+    )
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("erasure request")
+        verbose_name_plural = _("erasure requests")
+        ordering = ["tenant", "-received_at"]
+        indexes = [
+            models.Index(fields=["tenant", "status", "due_at"], name="erasure_request_due"),
+            models.Index(fields=["tenant", "ledger_entry"], name="erasure_request_ledger"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_channel_display()} {self.received_at:%Y-%m-%d}"
+            if self.received_at
+            else str(self.pk)
+        )
+
+
+class ErasureChallenge(models.Model):
+    """One online erasure request before verification. Not tenant-owned yet: the tenant is
+    unknown until the order code and phone are matched, which a task does (so the page
+    answers the same, as fast, whether or not they match). Holds the order code (printed on
+    packages, not personal), a keyed hash of the phone, and a keyed hash of the one-time
+    code once sent."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order_code = models.CharField(max_length=16)
+    phone_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    subject_id = models.UUIDField(null=True, blank=True)
+    otp_hash = models.CharField(max_length=64, blank=True)
+    otp_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    request = models.ForeignKey(
+        "ErasureRequest",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("erasure challenge")
+        verbose_name_plural = _("erasure challenges")
+        indexes = [models.Index(fields=["created_at"], name="erasure_challenge_time")]
+
+    def __str__(self) -> str:
+        return str(self.id)

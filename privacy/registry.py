@@ -21,6 +21,10 @@ class SealedModel:
     subject_id: Callable[[Any], UUID]
     # "app_label.codename" checked with guardian for rules that need an object permission.
     object_permission: str | None = None
+    # How erasure finds a subject's rows ("subject_id", "order__subject_id", ...) and which
+    # display masks it clears with the ciphertext.
+    subject_lookup: str = "subject_id"
+    masks: tuple[str, ...] = ()
 
     def column(self, field: str) -> str:
         return f"{field}_ct"
@@ -35,10 +39,14 @@ def register(
     fields: tuple[str, ...],
     subject_id: Callable[[Any], UUID],
     object_permission: str | None = None,
+    subject_lookup: str = "subject_id",
+    masks: tuple[str, ...] = (),
 ) -> None:
-    for field in fields:
-        model._meta.get_field(f"{field}_ct")  # fails loudly on a typo
-    _registry[model] = SealedModel(model, fields, subject_id, object_permission)
+    for field in (*(f"{f}_ct" for f in fields), *masks):
+        model._meta.get_field(field)  # fails loudly on a typo
+    _registry[model] = SealedModel(
+        model, fields, subject_id, object_permission, subject_lookup, masks
+    )
 
 
 def sealed_model(model: type[models.Model]) -> SealedModel:
@@ -50,3 +58,33 @@ def sealed_model(model: type[models.Model]) -> SealedModel:
 
 def sealed_models() -> list[SealedModel]:
     return list(_registry.values())
+
+
+# Functions (tenant, cutoff) -> ids of subjects whose every record was finished before
+# ``cutoff`` (orders registers one). A subject is due when a source names it.
+RetentionSource = Callable[[Any, Any], Any]
+_retention_sources: list[RetentionSource] = []
+
+
+def register_retention_source(source: RetentionSource) -> None:
+    if source not in _retention_sources:
+        _retention_sources.append(source)
+
+
+def retention_sources() -> list[RetentionSource]:
+    return list(_retention_sources)
+
+
+# Functions (tenant, order code) -> the registered record with that code, or None (orders
+# registers one): the public erasure page finds a customer by an order code.
+ReferenceResolver = Callable[[Any, str], Any]
+_reference_resolvers: list[ReferenceResolver] = []
+
+
+def register_reference_resolver(resolver: ReferenceResolver) -> None:
+    if resolver not in _reference_resolvers:
+        _reference_resolvers.append(resolver)
+
+
+def reference_resolvers() -> list[ReferenceResolver]:
+    return list(_reference_resolvers)

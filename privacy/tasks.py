@@ -6,10 +6,12 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.core.cache import cache
 from django.utils import timezone
 
 from audits.services import record_event
-from privacy.models import DataSubject, SubjectKey
+from privacy.erasure import sweep_tenant
+from privacy.models import DataSubject, ErasureChallenge, SubjectKey
 from privacy.rotation import rewrap_subject_keys
 from tenants.actors import SystemActor
 from tenants.models import Tenant
@@ -78,3 +80,40 @@ def collect_orphaned_subject_keys() -> int:
         total += collect_orphaned_keys_of(tenant)
     logger.info("collect_orphaned_subject_keys deleted %d keys", total)
     return total
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def retention_sweep() -> int:
+    """Hourly beat job: erase every due subject of every active tenant, each inside its
+    scope. A cache lock keeps a second beat or an overlapping run from sweeping at once;
+    SKIP LOCKED keeps them correct even without it."""
+    lock = "baomi:lock:retention-sweep"
+    if not cache.add(lock, "1", timeout=3300):
+        logger.info("retention_sweep: another run holds the lock; skipping")
+        return 0
+    try:
+        total = 0
+        for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
+            total += sweep_tenant(tenant)
+        logger.info("retention_sweep erased %d subjects", total)
+        return total
+    finally:
+        cache.delete(lock)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def match_erasure_challenge(challenge_id: str) -> bool:
+    """Match an online erasure request to a customer and text them a one-time code."""
+    # online_erasure queues this task, so it is imported when the task runs, not before.
+    from privacy.online_erasure import match_challenge
+
+    return match_challenge(challenge_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def purge_erasure_challenges() -> int:
+    """Delete online erasure challenges older than a day (they expire after 10 minutes)."""
+    deleted, _ = ErasureChallenge.objects.filter(
+        created_at__lt=timezone.now() - timedelta(days=1)
+    ).delete()
+    return deleted

@@ -8,12 +8,20 @@ class RidersConfig(AppConfig):
 
     def ready(self) -> None:
         from orders.signals import order_transitioned
+        from privacy.registry import register
         from riders.demo import seed_riders
+        from riders.models import Assignment
         from riders.services import end_assignment_of_finished_order
         from tenants.demo import register_demo_seeder
         from tenants.models import Role
         from tenants.roles import grant_permissions
 
+        register(
+            Assignment,
+            fields=("held_note",),
+            subject_id=lambda a: a.order.subject_id,
+            subject_lookup="order__subject_id",
+        )
         order_transitioned.connect(
             end_assignment_of_finished_order, dispatch_uid="riders.end_assignment"
         )

@@ -37,6 +37,8 @@ def main() -> int:
     env.setdefault("BAOMI_ENV", "development")
     # The demo shows scheduled work happening: housekeeping every 30 s, not every 15 min.
     env.setdefault("BAOMI_HOUSEKEEPING_SECONDS", "30")
+    # ...and the retention sweep every minute, so that expired demo orders visibly go.
+    env.setdefault("BAOMI_RETENTION_SWEEP_SECONDS", "60")
     env["PYTHONUNBUFFERED"] = "1"
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False

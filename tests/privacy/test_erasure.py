@@ -1,0 +1,306 @@
+"""Erasure by retention and by request: keys destroyed, ciphertext and masks cleared,
+non-personal order facts kept, exactly one ledger entry per subject."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from audits.models import AuditEvent
+from orders.models import Order, Status
+from orders.services import transition_order
+from privacy.erasure import erase_subject, record_staff_request, set_retention_days, sweep_tenant
+from privacy.errors import SubjectErasedError
+from privacy.keys import destroy_subject_key
+from privacy.models import DataSubject, ErasureLedgerEntry, ErasureReason, RequestStatus, SubjectKey
+from privacy.permissions import Purpose
+from privacy.services import reveal
+from privacy.tasks import retention_sweep
+from tenants.actors import SystemActor
+from tenants.models import Role
+from tenants.scoping import tenant_scope
+from tests.factories import OrderFactory, TenantFactory, UserFactory
+from tests.rawdb import write_column
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+SYSTEM = SystemActor("tests")
+
+
+def _finish(order: Order, *, days_ago: int) -> Order:
+    agent = UserFactory(tenant=order.tenant, roles=[Role.CUSTOMER_SERVICE])
+    transition_order(order=order, to=Status.CANCELLED, actor=agent)
+    write_column(Order, order.pk, "status_changed_at", timezone.now() - timedelta(days=days_ago))
+    return order
+
+
+def _ledger(tenant) -> list[str]:
+    with tenant_scope(tenant):
+        return [str(s) for s in ErasureLedgerEntry.objects.values_list("subject_id", flat=True)]
+
+
+def test_erasure_destroys_the_key_and_clears_every_sealed_field_and_mask() -> None:
+    order = OrderFactory()
+    entry = erase_subject(
+        tenant=order.tenant,
+        subject_id=order.subject_id,
+        reason=ErasureReason.ADMINISTRATOR,
+        actor=SYSTEM,
+    )
+    with tenant_scope(order.tenant):
+        kept = Order.objects.get(pk=order.pk)
+        subject = DataSubject.objects.get(pk=order.subject_id)
+        key_left = SubjectKey.objects.filter(pk=order.subject_id).exists()
+    sealed = [bytes(getattr(kept, f"{f}_ct")) for f in Order.SEALED_FIELDS] + [
+        bytes(getattr(subject, f"{f}_ct")) for f in DataSubject.ENCRYPTED_FIELDS
+    ]
+    masks = [
+        kept.recipient_masked,
+        kept.phone_masked,
+        kept.address_masked,
+        kept.district,
+        subject.name_masked,
+        subject.phone_masked,
+        subject.address_masked,
+    ]
+    assert (key_left, set(sealed), set(masks), kept.item_count, kept.status, entry.reason) == (
+        False,
+        {b""},
+        {""},
+        3,
+        "received",
+        "administrator",
+    )
+
+
+def test_an_erased_customer_can_no_longer_be_revealed() -> None:
+    order = OrderFactory()
+    erase_subject(
+        tenant=order.tenant,
+        subject_id=order.subject_id,
+        reason=ErasureReason.ADMINISTRATOR,
+        actor=SYSTEM,
+    )
+    with tenant_scope(order.tenant):
+        order = Order.objects.get(pk=order.pk)
+    officer = UserFactory(tenant=order.tenant, roles=[Role.PRIVACY_OFFICER])
+    with pytest.raises(SubjectErasedError):
+        reveal(order, fields=["phone"], actor=officer, purpose=Purpose.INCIDENT_INVESTIGATION)
+
+
+def test_erasing_twice_leaves_one_ledger_entry() -> None:
+    order = OrderFactory()
+    first = erase_subject(
+        tenant=order.tenant,
+        subject_id=order.subject_id,
+        reason=ErasureReason.ADMINISTRATOR,
+        actor=SYSTEM,
+    )
+    second = erase_subject(
+        tenant=order.tenant,
+        subject_id=order.subject_id,
+        reason=ErasureReason.ADMINISTRATOR,
+        actor=SYSTEM,
+    )
+    assert (first.pk, _ledger(order.tenant)) == (second.pk, [str(order.subject_id)])
+
+
+def test_erasure_is_audited_without_personal_data() -> None:
+    order = OrderFactory()
+    entry = erase_subject(
+        tenant=order.tenant,
+        subject_id=order.subject_id,
+        reason=ErasureReason.ADMINISTRATOR,
+        actor=SYSTEM,
+    )
+    with tenant_scope(order.tenant):
+        event = AuditEvent.objects.get(action="privacy.subject_erased")
+    assert event.details == {"reason": "administrator", "reference": entry.reference, "records": 2}
+
+
+def test_sweep_erases_due_subjects_only() -> None:
+    tenant = TenantFactory()
+    old = _finish(
+        OrderFactory(
+            tenant=tenant,
+            customer={"name": "甲", "phone": "13800000001", "address": "北京市朝阳区A路1号"},
+        ),
+        days_ago=8,
+    )
+    recent = _finish(
+        OrderFactory(
+            tenant=tenant,
+            customer={"name": "乙", "phone": "13800000002", "address": "北京市朝阳区A路2号"},
+        ),
+        days_ago=2,
+    )
+    open_order = OrderFactory(
+        tenant=tenant,
+        customer={"name": "丙", "phone": "13800000003", "address": "北京市朝阳区A路3号"},
+    )
+    erased = sweep_tenant(tenant)
+    assert (erased, _ledger(tenant)) == (1, [str(old.subject_id)])
+    assert (recent.subject_id, open_order.subject_id) != (None, None)
+
+
+def test_a_customer_with_an_open_order_is_kept() -> None:
+    tenant = TenantFactory()
+    done = _finish(OrderFactory(tenant=tenant), days_ago=30)
+    OrderFactory(tenant=tenant)  # same customer (same phone), order still open
+    assert (sweep_tenant(tenant), _ledger(tenant), done.subject_id is not None) == (0, [], True)
+
+
+def test_retention_follows_the_tenants_policy() -> None:
+    tenant = TenantFactory()
+    _finish(OrderFactory(tenant=tenant), days_ago=8)
+    set_retention_days(tenant=tenant, days=30, actor=SYSTEM)
+    assert sweep_tenant(tenant) == 0
+
+
+@pytest.mark.parametrize("days", [-1, 366, "7", True])
+def test_retention_days_are_0_to_365(days: object) -> None:
+    with pytest.raises(ValidationError):
+        set_retention_days(tenant=TenantFactory(), days=days, actor=SYSTEM)
+
+
+def test_sweeping_one_tenant_never_touches_another() -> None:
+    ours, theirs = TenantFactory(), TenantFactory()
+    _finish(OrderFactory(tenant=theirs), days_ago=30)
+    sweep_tenant(ours)
+    assert _ledger(theirs) == []
+
+
+def test_a_rerun_after_a_crash_mid_sweep_erases_the_rest_exactly_once() -> None:
+    tenant = TenantFactory()
+    orders = [
+        _finish(
+            OrderFactory(
+                tenant=tenant,
+                customer={
+                    "name": f"客{n}",
+                    "phone": f"1380000{n:04d}",
+                    "address": "北京市朝阳区A路1号",
+                },
+            ),
+            days_ago=9,
+        )
+        for n in range(6)
+    ]
+    # The state a crash leaves: three subjects fully erased, one whose key was destroyed
+    # before the process died (its ciphertext still there), two untouched.
+    for order in orders[:3]:
+        erase_subject(
+            tenant=tenant, subject_id=order.subject_id, reason=ErasureReason.RETENTION, actor=SYSTEM
+        )
+    destroy_subject_key(tenant, orders[3].subject_id)
+    erased = sweep_tenant(tenant)
+    with tenant_scope(tenant):
+        cleared = set(Order.objects.values_list("name_ct", flat=True))
+    assert (erased, sorted(_ledger(tenant)), {bytes(c) for c in cleared}) == (
+        3,
+        sorted(str(o.subject_id) for o in orders),
+        {b""},
+    )
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the append-only trigger exists on PostgreSQL only"
+)
+def test_the_ledger_rejects_updates() -> None:
+    order = OrderFactory()
+    entry = erase_subject(
+        tenant=order.tenant,
+        subject_id=order.subject_id,
+        reason=ErasureReason.ADMINISTRATOR,
+        actor=SYSTEM,
+    )
+    with pytest.raises(DatabaseError, match="append-only"), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE privacy_erasureledgerentry SET reason = 'x' WHERE id = %s", [entry.pk]
+        )
+
+
+def test_privacy_officer_records_a_verified_request_and_it_runs_at_once() -> None:
+    order = OrderFactory()
+    officer = UserFactory(tenant=order.tenant, roles=[Role.PRIVACY_OFFICER])
+    request = record_staff_request(
+        tenant=order.tenant,
+        subject_id=order.subject_id,
+        channel="in_person",
+        evidence="ID card checked at the counter",
+        actor=officer,
+    )
+    assert (
+        request.status,
+        request.ledger_entry.reason,
+        round((request.due_at - request.received_at).total_seconds() / 86400),
+    ) == (
+        RequestStatus.COMPLETED,
+        "staff_request",
+        15,
+    )
+
+
+@pytest.mark.parametrize("role", [r for r in Role if r != Role.PRIVACY_OFFICER])
+def test_only_the_privacy_officer_records_requests(role: Role) -> None:
+    order = OrderFactory()
+    with pytest.raises(PermissionDenied):
+        record_staff_request(
+            tenant=order.tenant,
+            subject_id=order.subject_id,
+            channel="phone",
+            evidence="relay call",
+            actor=UserFactory(tenant=order.tenant, roles=[role]),
+        )
+
+
+@pytest.mark.parametrize(
+    ("channel", "evidence", "field"),
+    [("web", "x", "channel"), ("phone", "", "evidence"), ("phone", "x" * 201, "evidence")],
+)
+def test_bad_staff_requests_are_refused(channel: str, evidence: str, field: str) -> None:
+    order = OrderFactory()
+    officer = UserFactory(tenant=order.tenant, roles=[Role.PRIVACY_OFFICER])
+    with pytest.raises(ValidationError) as error:
+        record_staff_request(
+            tenant=order.tenant,
+            subject_id=order.subject_id,
+            channel=channel,
+            evidence=evidence,
+            actor=officer,
+        )
+    assert list(error.value.message_dict) == [field]
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_the_retention_sweep_runs_on_a_real_worker(worker: str) -> None:
+    tenant = TenantFactory()
+    order = _finish(OrderFactory(tenant=tenant), days_ago=10)
+    retention_sweep.apply_async(queue=worker)
+    deadline = time.monotonic() + 20
+    while not _ledger(tenant) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _ledger(tenant) == [str(order.subject_id)]
+
+
+def test_privacy_officer_records_a_request_in_the_admin(client) -> None:
+    order = OrderFactory()
+    client.force_login(UserFactory(tenant=order.tenant, roles=[Role.PRIVACY_OFFICER]))
+    client.post(
+        "/admin/privacy/erasurerequest/add/",
+        {"phone": "139 1234 5678", "channel": "in_person", "evidence": "ID card checked"},
+    )
+    assert _ledger(order.tenant) == [str(order.subject_id)]
+
+
+def test_tenant_admin_sets_retention_in_the_admin(client) -> None:
+    admin = UserFactory(roles=[Role.TENANT_ADMIN])
+    client.force_login(admin)
+    client.post("/admin/privacy/retentionpolicy/add/", {"days": 30})
+    from privacy.erasure import retention_days
+
+    assert retention_days(admin.tenant) == 30
