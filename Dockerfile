@@ -16,7 +16,11 @@ ARG APP_GID=10001
 RUN groupadd --system --gid "${APP_GID}" baomi \
     && useradd --system --uid "${APP_UID}" --gid baomi --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin baomi \
-    && install -d -o baomi -g baomi -m 0750 /var/lib/baomi
+    && install -d -o baomi -g baomi -m 0750 /var/lib/baomi /var/lib/baomi/backups
+
+# pg_dump/pg_restore for the encrypted backups (privacy/backups.py).
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
 

@@ -134,28 +134,52 @@ def parse_master_key_ring(text: str, *, source: str) -> dict[int, bytes]:
     return ring
 
 
-def load_master_key_ring(*, environment: str, var_dir: Path) -> dict[int, bytes]:
-    inline = env_str("BAOMI_MASTER_KEYS")
-    path_text = env_str("BAOMI_MASTER_KEYS_FILE")
+def load_key_ring(
+    *, name: str, what: str, environment: str, var_dir: Path, dev_file: str
+) -> dict[int, bytes]:
+    """A versioned key ring from ``<name>`` or ``<name>_FILE``; created under var/ outside
+    production, refused in production when missing."""
+    inline = env_str(name)
+    path_text = env_str(f"{name}_FILE")
     if inline and path_text:
-        raise ImproperlyConfigured(
-            "Set either BAOMI_MASTER_KEYS or BAOMI_MASTER_KEYS_FILE, not both."
-        )
+        raise ImproperlyConfigured(f"Set either {name} or {name}_FILE, not both.")
     if inline:
-        return parse_master_key_ring(inline, source="BAOMI_MASTER_KEYS")
+        return parse_master_key_ring(inline, source=name)
     if path_text:
         path = Path(path_text)
         if not path.is_file():
-            raise ImproperlyConfigured(f"BAOMI_MASTER_KEYS_FILE {path} does not exist.")
-        return parse_master_key_ring(path.read_text(), source=f"BAOMI_MASTER_KEYS_FILE {path}")
+            raise ImproperlyConfigured(f"{name}_FILE {path} does not exist.")
+        return parse_master_key_ring(path.read_text(), source=f"{name}_FILE {path}")
     if environment == "production":
         raise ImproperlyConfigured(
-            "No privacy master key is configured. Set BAOMI_MASTER_KEYS or "
-            "BAOMI_MASTER_KEYS_FILE (see docs/architecture.md); production never generates one."
+            f"No {what} is configured. Set {name} or {name}_FILE "
+            "(see docs/architecture.md); production never generates one."
         )
-    path = var_dir / "master_keys"
+    path = var_dir / dev_file
     return parse_master_key_ring(
         local_file_secret(path, new_master_key_line), source=f"the development key file {path}"
+    )
+
+
+def load_master_key_ring(*, environment: str, var_dir: Path) -> dict[int, bytes]:
+    return load_key_ring(
+        name="BAOMI_MASTER_KEYS",
+        what="privacy master key",
+        environment=environment,
+        var_dir=var_dir,
+        dev_file="master_keys",
+    )
+
+
+def load_backup_key_ring(*, environment: str, var_dir: Path) -> dict[int, bytes]:
+    """The keys of backup files: separate from the master key, so that whoever holds the
+    backups and their key still cannot open the vault's tenant keys."""
+    return load_key_ring(
+        name="BAOMI_BACKUP_KEYS",
+        what="backup key",
+        environment=environment,
+        var_dir=var_dir,
+        dev_file="backup_keys",
     )
 
 

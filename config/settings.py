@@ -25,6 +25,7 @@ from config.env import (
     env_int,
     env_list,
     env_str,
+    load_backup_key_ring,
     load_hmac_key,
     load_master_key_ring,
     local_file_secret,
@@ -61,6 +62,14 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # The privacy vault's master key ring: {version: 32-byte key}, the highest version
 # encrypting. Never stored in the database and never derived from SECRET_KEY.
 BAOMI_MASTER_KEY_RING = load_master_key_ring(environment=BAOMI_ENV, var_dir=VAR_DIR)
+BAOMI_BACKUP_KEY_RING = load_backup_key_ring(environment=BAOMI_ENV, var_dir=VAR_DIR)
+BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")) or VAR_DIR / "backups")
+# Pruning: the newest backup of each of the last N days, and of each of the last M weeks.
+BACKUP_KEEP_DAILY = env_int("BACKUP_KEEP_DAILY", 7)
+BACKUP_KEEP_WEEKLY = env_int("BACKUP_KEEP_WEEKLY", 4)
+# Key-store backups hold wrapped subject keys: short retention limits how long an erased
+# customer's key survives in a backup.
+BACKUP_KEYSTORE_KEEP_DAYS = env_int("BACKUP_KEYSTORE_KEEP_DAYS", 3, minimum=1)
 # Keys the hashes of API tokens, delivery PINs and one-time codes (config/env.py).
 BAOMI_HMAC_KEY = load_hmac_key(environment=BAOMI_ENV, var_dir=VAR_DIR)
 
@@ -206,7 +215,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TIMEZONE = "UTC"
+# Celery keeps UTC internally; schedules read in the site's zone, like Django's.
+CELERY_ENABLE_UTC = True
+CELERY_TIMEZONE = env_str("TIME_ZONE", "Asia/Shanghai")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Scheduled jobs; later issues add retention and backups here.
 CELERY_BEAT_SCHEDULE = {
@@ -221,6 +232,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-erasure-challenges": {
         "task": "privacy.tasks.purge_erasure_challenges",
         "schedule": timedelta(hours=24),
+    },
+    "nightly-backup": {
+        "task": "privacy.tasks.nightly_backup",
+        "schedule": timedelta(seconds=env_int("BAOMI_BACKUP_SECONDS", 24 * 3600, minimum=5)),
     },
     "collect-orphaned-subject-keys": {
         "task": "privacy.tasks.collect_orphaned_subject_keys",

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audits.services import record_event
+from privacy.backups import append_ledger_file, iter_ledger_subjects
 from privacy.keys import destroy_subject_key
 from privacy.models import (
     DataSubject,
@@ -68,6 +69,8 @@ def erase_subject(
     reason: ErasureReason,
     actor: Actor,
     skip_locked: bool = False,
+    reference: str | None = None,
+    record_in_file: bool = True,
 ) -> ErasureLedgerEntry | None:
     """Erase one subject (idempotent). Returns its ledger entry; None when ``skip_locked``
     and another run holds the subject right now."""
@@ -90,13 +93,24 @@ def erase_subject(
         entry = done or ErasureLedgerEntry(
             tenant=tenant,
             subject_id=subject_id,
-            reference=_reference(),
+            reference=reference or _reference(),
             reason=reason,
             actor=actor_label(actor),
             records=records,
         )
         if done is None:
             entry.save(force_insert=True)
+            if record_in_file:
+                # The copy beside the backups, written once the erasure is committed.
+                transaction.on_commit(
+                    lambda: append_ledger_file(
+                        tenant_id=tenant.pk,
+                        subject_id=str(subject_id),
+                        reference=entry.reference,
+                        reason=str(entry.reason),
+                        erased_at=entry.erased_at,
+                    )
+                )
         record_event(
             tenant=tenant,
             actor=actor,
@@ -234,3 +248,44 @@ def record_staff_request(
             details={"channel": channel, "reference": entry.reference if entry else ""},
         )
     return request
+
+
+REPLAY = SystemActor("restore-replay")
+
+
+def replay_erasures() -> int:
+    """After a restore: erase again every subject the file ledger records, deleting any
+    ciphertext and key the restored databases brought back. Returns subjects replayed."""
+    replayed = 0
+    for tenant_id, subject_id, reference, reason in iter_ledger_subjects():
+        tenant = Tenant.objects.filter(pk=tenant_id).first()
+        if tenant is None:
+            continue
+        with tenant_scope(tenant):
+            subject = DataSubject.objects.filter(pk=subject_id).first()
+            recorded = ErasureLedgerEntry.objects.filter(subject_id=subject_id).exists()
+        if subject is None:
+            destroy_subject_key(tenant, UUID(subject_id))  # a restored key store may hold it
+            continue
+        if subject.erased_at is not None and recorded:
+            destroy_subject_key(tenant, UUID(subject_id))
+            continue
+        erase_subject(
+            tenant=tenant,
+            subject_id=UUID(subject_id),
+            reason=ErasureReason(reason),
+            actor=REPLAY,
+            reference=reference,
+            record_in_file=False,
+        )
+        with tenant_scope(tenant):
+            record_event(
+                tenant=tenant,
+                actor=REPLAY,
+                action="privacy.erasure_replayed",
+                object_type="privacy.datasubject",
+                object_id=subject_id,
+                details={"reference": reference},
+            )
+        replayed += 1
+    return replayed

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from audits.services import record_event
+from privacy.backups import create_backup, prune_backups
 from privacy.erasure import sweep_tenant
 from privacy.models import DataSubject, ErasureChallenge, SubjectKey
 from privacy.rotation import rewrap_subject_keys
@@ -117,3 +118,20 @@ def purge_erasure_challenges() -> int:
         created_at__lt=timezone.now() - timedelta(days=1)
     ).delete()
     return deleted
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def nightly_backup() -> list[str]:
+    """Nightly beat job: encrypted backups of the main database and of the key store, then
+    pruning. A lock keeps a second beat from backing up at the same time."""
+    lock = "baomi:lock:nightly-backup"
+    if not cache.add(lock, "1", timeout=6 * 3600):
+        logger.info("nightly_backup: another run holds the lock; skipping")
+        return []
+    try:
+        made = [create_backup(kind).id for kind in ("main", "keystore")]
+        removed = prune_backups()
+        logger.info("nightly_backup wrote %s, pruned %d", ", ".join(made), len(removed))
+        return made
+    finally:
+        cache.delete(lock)

@@ -39,6 +39,8 @@ def main() -> int:
     env.setdefault("BAOMI_HOUSEKEEPING_SECONDS", "30")
     # ...and the retention sweep every minute, so that expired demo orders visibly go.
     env.setdefault("BAOMI_RETENTION_SWEEP_SECONDS", "60")
+    # ...and an encrypted backup into var/backups/ every ten minutes.
+    env.setdefault("BAOMI_BACKUP_SECONDS", "600")
     env["PYTHONUNBUFFERED"] = "1"
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -95,3 +96,9 @@ def empty_cache() -> Iterator[None]:
 
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def backups_in_tmp(settings: Any, tmp_path: Any) -> None:
+    """Backups and the erasure-ledger file go to a per-test folder, never the checkout's var/."""
+    settings.BACKUP_DIR = tmp_path / "backups"

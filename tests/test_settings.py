@@ -37,6 +37,7 @@ def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
         KEYSTORE_DATABASE_URL=f"sqlite:///{tmp_path / 'keys.sqlite3'}",
         REDIS_URL="redis://127.0.0.1:6379/15",
         BAOMI_HMAC_KEY=_key(),
+        BAOMI_BACKUP_KEYS=f"1:{_key()}",
     )
     for key, value in overrides.items():
         if value is None:
@@ -68,6 +69,7 @@ def test_check_deploy_with_production_values_reports_no_issues(tmp_path: Path) -
         ("DATABASE_URL", "DATABASE_URL is not set"),
         ("REDIS_URL", "REDIS_URL is not set"),
         ("BAOMI_HMAC_KEY", "No hashing key is configured."),
+        ("BAOMI_BACKUP_KEYS", "No backup key is configured."),
     ],
 )
 def test_production_refuses_to_start_without(tmp_path: Path, missing: str, message: str) -> None:
@@ -99,10 +101,12 @@ def test_development_creates_its_key_files_under_var(tmp_path: Path) -> None:
         SECRET_KEY=None,
         BAOMI_MASTER_KEYS=None,
         BAOMI_HMAC_KEY=None,
+        BAOMI_BACKUP_KEYS=None,
     )
     manage(env, "check")
     modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.is_file()}
     assert {k: v for k, v in modes.items() if not k.endswith(".sqlite3")} == {
+        "backup_keys": 0o600,
         "hmac_key": 0o600,
         "master_keys": 0o600,
         "secret_key": 0o600,

@@ -304,3 +304,23 @@ def test_tenant_admin_sets_retention_in_the_admin(client) -> None:
     from privacy.erasure import retention_days
 
     assert retention_days(admin.tenant) == 30
+
+
+def test_after_the_sweep_raw_sql_finds_no_ciphertext_or_key_of_erased_subjects() -> None:
+    from django.db import connections
+
+    tenant = TenantFactory()
+    order = _finish(OrderFactory(tenant=tenant), days_ago=9)
+    sweep_tenant(tenant)
+    with connections["keystore"].cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM privacy_subjectkey WHERE id = %s",
+            [SubjectKey._meta.pk.get_db_prep_value(order.subject_id, connections["keystore"])],
+        )
+        keys = cursor.fetchone()[0]
+    from tests.rawdb import read_column
+
+    sealed = {read_column(Order, order.pk, f"{f}_ct") for f in Order.SEALED_FIELDS} | {
+        read_column(DataSubject, order.subject_id, f"{f}_ct") for f in DataSubject.ENCRYPTED_FIELDS
+    }
+    assert (keys, sealed) == (0, {b""})
