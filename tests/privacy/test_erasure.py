@@ -324,3 +324,76 @@ def test_after_the_sweep_raw_sql_finds_no_ciphertext_or_key_of_erased_subjects()
         read_column(DataSubject, order.subject_id, f"{f}_ct") for f in DataSubject.ENCRYPTED_FIELDS
     }
     assert (keys, sealed) == (0, {b""})
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the sweep process shares the PostgreSQL test database",
+)
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_a_sweep_killed_mid_run_and_rerun_erases_everyone_exactly_once(tmp_path, settings) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from django.db import connections
+
+    from tests.subprocess_manage import ROOT
+
+    tenant = TenantFactory(slug="sweep-kill")
+    orders = [
+        _finish(
+            OrderFactory(
+                tenant=tenant,
+                customer={
+                    "name": f"客{n}",
+                    "phone": f"1390000{n:04d}",
+                    "address": "北京市朝阳区A路1号",
+                },
+            ),
+            days_ago=9,
+        )
+        for n in range(40)
+    ]
+
+    def url(alias: str) -> str:
+        cfg = connections[alias].settings_dict
+        return f"postgres://{cfg['USER']}@{cfg['HOST']}:{cfg['PORT']}/{cfg['NAME']}"
+
+    env = {
+        **os.environ,
+        "BAOMI_ENV": "test",
+        "DATABASE_URL": url("default"),
+        "KEYSTORE_DATABASE_URL": url("keystore"),
+        "BACKUP_DIR": str(settings.BACKUP_DIR),
+    }
+    sweep = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "retention_sweep",
+            "--tenant",
+            "sweep-kill",
+            "--batch-size",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(_ledger(tenant)) < 5:
+        time.sleep(0.02)
+    sweep.send_signal(signal.SIGKILL)  # a crash mid-sweep, whatever it was doing
+    sweep.wait()
+    killed_after = len(_ledger(tenant))
+    sweep_tenant(tenant)  # the rerun
+    with tenant_scope(tenant):
+        keys = SubjectKey.objects.filter(pk__in=[o.subject_id for o in orders]).count()
+    assert (0 < killed_after < 40, sorted(_ledger(tenant)), keys) == (
+        True,
+        sorted(str(o.subject_id) for o in orders),
+        0,
+    )
