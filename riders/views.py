@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse_lazy
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -135,7 +135,8 @@ def order_detail(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResp
     return _no_store(TemplateResponse(request, "riders/order.html", context))
 
 
-def _step(request: HttpRequest, order: Order, action: Callable[[], Any], success: str) -> Any:
+def _step(request: HttpRequest, action: Callable[[], Any], success: str) -> Any:
+    """Run one service call; its refusal becomes a message on the next page."""
     try:
         result = action()
         if success:
@@ -149,60 +150,54 @@ def _step(request: HttpRequest, order: Order, action: Callable[[], Any], success
     return None
 
 
-@require_POST
-@rider_page()
-def pickup(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
-    order = _my_order(rider, order_id)
-    _step(
-        request,
-        order,
-        lambda: services.confirm_pickup(
-            order=order,
-            user=rider.user,
-            code=request.POST.get("code", ""),
-            seal_number=request.POST.get("seal_number", ""),
-        ),
-        _("Pickup confirmed. The full address is shown below."),
-    )
-    return redirect("riders:order", order_id=order.pk)
+def _order_step(run: Callable[[HttpRequest, Order, User], Any], success: Any) -> View:
+    """A POST-only rider view: one service call on the rider's order, back to the order."""
+
+    @require_POST
+    @rider_page()
+    def view(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
+        order = _my_order(rider, order_id)
+        _step(request, lambda: run(request, order, rider.user), str(success))
+        return redirect("riders:order", order_id=order.pk)
+
+    return view
 
 
-@require_POST
-@rider_page()
-def hold(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
-    order = _my_order(rider, order_id)
-    _step(
-        request,
-        order,
-        lambda: services.hold_order(
-            order=order,
-            user=rider.user,
-            location=request.POST.get("location", ""),
-            note=request.POST.get("note", ""),
-        ),
-        _("Recorded: the package is held."),
-    )
-    return redirect("riders:order", order_id=order.pk)
-
-
-@require_POST
-@rider_page()
-def resume(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
-    order = _my_order(rider, order_id)
-    _step(
-        request,
-        order,
-        lambda: services.resume_delivery(order=order, user=rider.user),
-        _("Back on the way."),
-    )
-    return redirect("riders:order", order_id=order.pk)
+pickup = _order_step(
+    lambda request, order, user: services.confirm_pickup(
+        order=order,
+        user=user,
+        code=request.POST.get("code", ""),
+        seal_number=request.POST.get("seal_number", ""),
+    ),
+    gettext_lazy("Pickup confirmed. The full address is shown below."),
+)
+hold = _order_step(
+    lambda request, order, user: services.hold_order(
+        order=order,
+        user=user,
+        location=request.POST.get("location", ""),
+        note=request.POST.get("note", ""),
+    ),
+    gettext_lazy("Recorded: the package is held."),
+)
+resume = _order_step(
+    lambda request, order, user: services.resume_delivery(order=order, user=user),
+    gettext_lazy("Back on the way."),
+)
+problem = _order_step(
+    lambda request, order, user: services.report_problem(
+        order=order, user=user, kind=request.POST.get("kind", "")
+    ),
+    gettext_lazy("Reported to customer service."),
+)
 
 
 @require_POST
 @rider_page()
 def call(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
     order = _my_order(rider, order_id)
-    number = _step(request, order, lambda: services.call_customer(order=order, user=rider.user), "")
+    number = _step(request, lambda: services.call_customer(order=order, user=rider.user), "")
     if number is None:
         return redirect("riders:order", order_id=order.pk)
     return _no_store(
@@ -222,14 +217,12 @@ def handover(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse
     if code:
         delivered = _step(
             request,
-            order,
             lambda: services.hand_over_with_code(order=order, user=rider.user, code=code),
             _("Delivered. Thank you!"),
         )
         return redirect("riders:home") if delivered else redirect("riders:order", order_id=order.pk)
     result = _step(
         request,
-        order,
         lambda: services.hand_over_with_pin(
             order=order, user=rider.user, pin=request.POST.get("pin", "")
         ),
@@ -248,19 +241,4 @@ def handover(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse
             request,
             _("Wrong PIN. The order is locked; customer service has been told and will call you."),
         )
-    return redirect("riders:order", order_id=order.pk)
-
-
-@require_POST
-@rider_page()
-def problem(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
-    order = _my_order(rider, order_id)
-    _step(
-        request,
-        order,
-        lambda: services.report_problem(
-            order=order, user=rider.user, kind=request.POST.get("kind", "")
-        ),
-        _("Reported to customer service."),
-    )
     return redirect("riders:order", order_id=order.pk)
