@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 
@@ -41,10 +42,11 @@ def request_context(context: RequestContext) -> Iterator[None]:
 
 
 def _client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR is the peer. Behind the deployment's reverse proxy, gunicorn is reachable
-    # only from the proxy, which sets X-Real-IP; a client-supplied X-Forwarded-For is not
-    # trusted.
-    return request.META.get("HTTP_X_REAL_IP") or request.META.get("REMOTE_ADDR") or None
+    # REMOTE_ADDR is the peer. Only behind the deployment's reverse proxy (BEHIND_TLS_PROXY),
+    # which overwrites X-Real-IP and is the only way in, is that header the client's address.
+    if settings.BEHIND_TLS_PROXY and request.META.get("HTTP_X_REAL_IP"):
+        return str(request.META["HTTP_X_REAL_IP"])
+    return request.META.get("REMOTE_ADDR") or None
 
 
 class RequestContextMiddleware:

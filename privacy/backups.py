@@ -16,6 +16,7 @@ erasure ledger; ``restore_backup`` replays it so an erased customer stays erased
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import hmac
 import json
@@ -26,6 +27,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -341,13 +343,31 @@ def _line_mac(previous: str, body: dict[str, Any]) -> str:
     return hmac.new(_derived(max(_ring()), b"ledger"), data, hashlib.sha256).hexdigest()
 
 
+HEAD_FILE = "erasure-ledger.head"
+
+
+@contextmanager
+def _ledger_lock() -> Iterator[None]:
+    """One writer at a time, across processes (sweep workers, web requests)."""
+    with (backup_dir() / "erasure-ledger.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _head_mac(count: int, last: str) -> str:
+    return hmac.new(
+        _derived(max(_ring()), b"ledger-head"), f"{count}|{last}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
 def append_ledger_file(
     *, tenant_id: int, subject_id: str, reference: str, reason: str, erased_at: dt.datetime
 ) -> None:
     """Append one erasure to the file ledger (hash-chained and keyed: an edited, removed or
-    reordered line breaks the chain)."""
-    entries = read_ledger_file()
-    previous = entries[-1]["mac"] if entries else ""
+    reordered line breaks the chain; the signed head file catches lines cut off the end)."""
     body = {
         "tenant": tenant_id,
         "subject": subject_id,
@@ -355,14 +375,38 @@ def append_ledger_file(
         "reason": reason,
         "erased_at": erased_at.isoformat(),
     }
-    with _ledger_path().open("a") as handle:
-        handle.write(json.dumps({**body, "mac": _line_mac(previous, body)}, sort_keys=True) + "\n")
+    with _ledger_lock():
+        entries = read_ledger_file()
+        if any(
+            entry["subject"] == subject_id and entry["tenant"] == tenant_id for entry in entries
+        ):
+            return
+        previous = entries[-1]["mac"] if entries else ""
+        mac = _line_mac(previous, body)
+        with _ledger_path().open("a") as handle:
+            handle.write(json.dumps({**body, "mac": mac}, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        head = backup_dir() / HEAD_FILE
+        partial = head.with_suffix(".partial")
+        partial.write_text(
+            json.dumps(
+                {"count": len(entries) + 1, "last": mac, "mac": _head_mac(len(entries) + 1, mac)}
+            )
+        )
+        partial.replace(head)
 
 
 def read_ledger_file() -> list[dict[str, Any]]:
-    path = _ledger_path()
-    if not path.exists():
+    """Every line of the file ledger, authenticated and checked against its signed head;
+    raises BackupError if anything was altered, removed or cut off."""
+    path, head_path = _ledger_path(), backup_dir() / HEAD_FILE
+    if not path.exists() and not head_path.exists():
         return []
+    if not path.exists() or not head_path.exists():
+        raise BackupError(
+            f"{LEDGER_FILE} or its head file is missing: the ledger was tampered with"
+        )
     entries, previous = [], ""
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         try:
@@ -376,6 +420,26 @@ def read_ledger_file() -> list[dict[str, Any]]:
             )
         entries.append({**entry, "mac": mac})
         previous = mac
+    try:
+        head = json.loads(head_path.read_text())
+        valid = hmac.compare_digest(head["mac"], _head_mac(head["count"], head["last"]))
+    except (ValueError, KeyError, TypeError):
+        valid = False
+    if not valid or head["count"] != len(entries) or head["last"] != previous:
+        raise BackupError(f"{LEDGER_FILE} does not match its signed head: entries were removed")
+    return entries
+
+
+def check_ledger_covers(manifests: list[Manifest]) -> list[dict[str, Any]]:
+    """The ledger only grows: it must hold at least as many entries as when each backup was
+    taken. Raises BackupError otherwise (before anything is restored)."""
+    entries = read_ledger_file()
+    for manifest in manifests:
+        if len(entries) < manifest.ledger_entries:
+            raise BackupError(
+                f"the erasure ledger holds {len(entries)} entries but had {manifest.ledger_entries} "
+                f"when {manifest.id} was taken: it was truncated"
+            )
     return entries
 
 

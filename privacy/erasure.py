@@ -26,6 +26,7 @@ from privacy.backups import append_ledger_file, iter_ledger_subjects
 from privacy.keys import destroy_subject_key
 from privacy.models import (
     DataSubject,
+    ErasureChallenge,
     ErasureLedgerEntry,
     ErasureReason,
     ErasureRequest,
@@ -90,6 +91,10 @@ def erase_subject(
         # Key before ciphertext: from here on the data is unreadable even if we crash.
         destroy_subject_key(tenant, subject_id)
         records = _clear_records(subject_id)
+        # Pending online requests for this customer hold a keyed hash of the phone: gone too.
+        ErasureChallenge.objects.filter(tenant=tenant, subject_id=subject_id).update(
+            phone_hash="", otp_hash="", subject_id=None
+        )
         entry = done or ErasureLedgerEntry(
             tenant=tenant,
             subject_id=subject_id,

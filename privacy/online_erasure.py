@@ -147,6 +147,10 @@ def verify_request(*, challenge_id: UUID | str, code: Any) -> str:
             and re.fullmatch(r"\d{6}", candidate) is not None
             and keyed_hash_matches(challenge.otp_hash, "erasure-otp", challenge.pk, candidate)
         )
+        if valid:
+            # Single use: the code is spent before the erasure runs, under the row lock.
+            challenge.otp_hash, challenge.phone_hash = "", ""
+            challenge.save(update_fields=["otp_hash", "phone_hash"])
     if not valid or challenge.tenant is None or challenge.subject_id is None:
         left = MAX_ATTEMPTS - challenge.attempts
         raise ValidationError(
@@ -177,5 +181,5 @@ def verify_request(*, challenge_id: UUID | str, code: Any) -> str:
             entry,
         )
         request.save(update_fields=["status", "completed_at", "ledger_entry"])
-        ErasureChallenge.objects.filter(pk=challenge.pk).update(otp_hash="", request=request)
+        ErasureChallenge.objects.filter(pk=challenge.pk).update(request=request, subject_id=None)
     return entry.reference if entry else ""

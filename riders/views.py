@@ -147,6 +147,8 @@ def _step(request: HttpRequest, action: Callable[[], Any], success: str) -> Any:
             messages.error(request, text)
     except Conflict as error:
         messages.error(request, error.message)
+    except SubjectErasedError:
+        messages.error(request, _("This customer's data has been erased; call customer service."))
     return None
 
 

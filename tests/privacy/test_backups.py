@@ -171,3 +171,26 @@ def test_restoring_a_backup_taken_before_an_erasure_does_not_resurrect_the_custo
     )
     assert "replayed 1 erasure(s)" in out.getvalue()
     assert [line["subject"] for line in read_ledger_file()] == [str(erased.subject_id)]
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_restore_refuses_when_the_ledger_lost_entries_the_backup_saw() -> None:
+    from django.utils import timezone
+
+    from privacy.backups import LEDGER_FILE, append_ledger_file, backup_dir
+
+    append_ledger_file(
+        tenant_id=1,
+        subject_id="00000000-0000-0000-0000-000000000001",
+        reference="ER-1",
+        reason="retention",
+        erased_at=timezone.now(),
+    )
+    OrderFactory()
+    manifest = create_backup("main")
+    (backup_dir() / LEDGER_FILE).unlink()
+    (backup_dir() / "erasure-ledger.head").unlink()
+    with pytest.raises(
+        CommandError, match="Nothing was restored: the erasure ledger holds 0 entries but had 1"
+    ):
+        call_command("restore_backup", "--main", manifest.id)

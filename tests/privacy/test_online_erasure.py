@@ -166,3 +166,25 @@ def test_nothing_personal_is_stored_with_the_challenge(client: Client, outbox: l
     _start(client, order.code, "13912345678")
     row = ErasureChallenge.objects.values().get()
     assert "13912345678" not in str(row)
+
+
+def test_after_erasure_the_challenge_keeps_no_phone_hash_or_subject(
+    client: Client, outbox: list
+) -> None:
+    order = OrderFactory()
+    _start(client, order.code, "13912345678")
+    _verify(client, _code(outbox))
+    row = ErasureChallenge.objects.values("phone_hash", "otp_hash", "subject_id").get()
+    assert row == {"phone_hash": "", "otp_hash": "", "subject_id": None}
+
+
+def test_x_real_ip_is_ignored_unless_behind_the_proxy(settings: Any) -> None:
+    from django.test import RequestFactory
+
+    from audits.context import _client_ip
+
+    request = RequestFactory().get("/", HTTP_X_REAL_IP="198.51.100.1", REMOTE_ADDR="203.0.113.5")
+    settings.BEHIND_TLS_PROXY = False
+    direct = _client_ip(request)
+    settings.BEHIND_TLS_PROXY = True
+    assert (direct, _client_ip(request)) == ("203.0.113.5", "198.51.100.1")

@@ -297,3 +297,30 @@ def test_order_status_after_the_full_flow_is_recorded(
         Status.PICKED_UP,
         Status.DELIVERED,
     ]
+
+
+def test_a_customer_erased_mid_delivery_gets_a_message_not_an_error(
+    rider_client: Client, delivery: Delivery
+) -> None:
+    from privacy.erasure import erase_subject
+    from privacy.models import ErasureReason
+    from tenants.actors import SystemActor
+
+    _pick_up(rider_client, delivery)
+    erase_subject(
+        tenant=delivery.tenant,
+        subject_id=delivery.order.subject_id,
+        reason=ErasureReason.ADMINISTRATOR,
+        actor=SystemActor("tests"),
+    )
+    responses = [
+        rider_client.post(
+            _url(step, delivery), {"location": "parcel_locker"}, HTTP_ACCEPT_LANGUAGE="en"
+        )
+        for step in ("call", "hold")
+    ]
+    page = rider_client.get(_url("order", delivery), HTTP_ACCEPT_LANGUAGE="en")
+    assert ([r.status_code for r in responses], "has been erased" in page.content.decode()) == (
+        [302, 302],
+        True,
+    )

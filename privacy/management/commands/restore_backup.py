@@ -5,7 +5,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from privacy.backups import BackupError, find_backup, restore_backup, verify_backup
+from privacy.backups import (
+    BackupError,
+    check_ledger_covers,
+    find_backup,
+    restore_backup,
+    verify_backup,
+)
 from privacy.erasure import replay_erasures
 
 
@@ -25,15 +31,28 @@ class Command(BaseCommand):
         if not chosen:
             raise CommandError("Name at least one backup: --main ID and/or --keystore ID.")
         try:
+            # Every file and the ledger are checked before anything is touched.
             manifests = [find_backup(backup_id, kind) for kind, backup_id in chosen]
-            for manifest in manifests:  # every file is checked before anything is touched
-                verify_backup(manifest)
             for manifest in manifests:
-                restore_backup(manifest)
-                self.stdout.write(f"restored {manifest.id} ({manifest.kind})")
+                verify_backup(manifest)
+            check_ledger_covers(manifests)
         except BackupError as error:
             raise CommandError(f"Nothing was restored: {error}.") from None
-        replayed = replay_erasures()
-        self.stdout.write(
-            f"replayed {replayed} erasure(s) from the ledger; the system may serve again."
-        )
+        restored, failure = [], None
+        for manifest in manifests:
+            try:
+                restore_backup(manifest)
+                restored.append(manifest)
+                self.stdout.write(f"restored {manifest.id} ({manifest.kind})")
+            except BackupError as error:
+                failure = f"{manifest.id} ({manifest.kind}) failed: {error}"
+                break
+        # Whatever was restored, erased customers must not come back with it.
+        replayed = replay_erasures() if restored else 0
+        self.stdout.write(f"replayed {replayed} erasure(s) from the ledger")
+        if failure:
+            raise CommandError(
+                f"Restore incomplete: {failure}. Erasures were replayed on what was restored; "
+                "do not serve until both stores are restored."
+            )
+        self.stdout.write("the system may serve again.")
