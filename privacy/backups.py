@@ -425,7 +425,11 @@ def read_ledger_file() -> list[dict[str, Any]]:
         valid = hmac.compare_digest(head["mac"], _head_mac(head["count"], head["last"]))
     except (ValueError, KeyError, TypeError):
         valid = False
-    if not valid or head["count"] != len(entries) or head["last"] != previous:
+    # The head is written after the line, so a crash in between leaves the file one line
+    # longer than its head (those lines are authenticated by the chain); a shorter file, or
+    # one whose line at the head's position differs, lost entries.
+    count = head["count"] if valid else -1
+    if count < 0 or count > len(entries) or (count and entries[count - 1]["mac"] != head["last"]):
         raise BackupError(f"{LEDGER_FILE} does not match its signed head: entries were removed")
     return entries
 

@@ -78,3 +78,13 @@ def test_concurrent_appends_keep_the_chain_intact() -> None:
     for thread in threads:
         thread.join()
     assert (len(read_ledger_file()), (backup_dir() / HEAD_FILE).exists()) == (40, True)
+
+
+def test_a_crash_between_the_line_and_its_head_leaves_a_readable_ledger() -> None:
+    _append(2)
+    head = backup_dir() / HEAD_FILE
+    saved = head.read_text()
+    _append(1)
+    head.write_text(saved)  # as if the process died after writing the line, before the head
+    _append(1)
+    assert len(read_ledger_file()) == 4
