@@ -10,7 +10,7 @@ class RidersConfig(AppConfig):
         from orders.signals import order_transitioned
         from privacy.registry import register
         from riders.demo import seed_riders
-        from riders.models import Assignment
+        from riders.models import Assignment, HandoverCode
         from riders.services import end_assignment_of_finished_order
         from tenants.demo import register_demo_seeder
         from tenants.models import Role
@@ -21,6 +21,14 @@ class RidersConfig(AppConfig):
             fields=("held_note",),
             subject_id=lambda a: a.order.subject_id,
             subject_lookup="order__subject_id",
+        )
+        # Customer service's free-text reason for a handover code is cleared on erasure too.
+        register(
+            HandoverCode,
+            fields=(),
+            subject_id=lambda code: code.order.subject_id,
+            subject_lookup="order__subject_id",
+            masks=("reason",),
         )
         order_transitioned.connect(
             end_assignment_of_finished_order, dispatch_uid="riders.end_assignment"

@@ -324,3 +324,27 @@ def test_a_customer_erased_mid_delivery_gets_a_message_not_an_error(
         [302, 302],
         True,
     )
+
+
+def test_erasure_clears_the_handover_reason_and_the_storage_note(
+    rider_client: Client, delivery: Delivery
+) -> None:
+    from privacy.erasure import erase_subject
+    from privacy.models import ErasureReason
+    from riders.models import Assignment, HandoverCode
+    from tenants.actors import SystemActor
+
+    _pick_up(rider_client, delivery)
+    rider_client.post(_url("hold", delivery), {"location": "parcel_locker", "note": "柜 12"})
+    agent = UserFactory(tenant=delivery.tenant, roles=[Role.CUSTOMER_SERVICE])
+    issue_handover_code(order=delivery.order, actor=agent, reason="客户王先生电话核验")
+    erase_subject(
+        tenant=delivery.tenant,
+        subject_id=delivery.order.subject_id,
+        reason=ErasureReason.ADMINISTRATOR,
+        actor=SystemActor("tests"),
+    )
+    with tenant_scope(delivery.tenant):
+        reasons = set(HandoverCode.objects.values_list("reason", flat=True))
+        notes = {bytes(n) for n in Assignment.objects.values_list("held_note_ct", flat=True)}
+    assert (reasons, notes) == ({""}, {b""})
