@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_rider_flow import _check_page, _shot
+from tests.browser.test_rider_flow import _check_page
 from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
 
-def test_a_customer_reaches_the_code_page_in_chromium(phone: Any, live_server: Any, axe_source: str) -> None:
+def test_a_customer_reaches_the_code_page_in_chromium(
+    phone: Any, live_server: Any, axe_source: str
+) -> None:
     order = OrderFactory()
     phone.goto(f"{live_server.url}/privacy/erasure/")
     _check_page(phone, axe_source, "10-erasure-start")
@@ -22,4 +24,7 @@ def test_a_customer_reaches_the_code_page_in_chromium(phone: Any, live_server: A
     phone.fill("#phone", "13912345678")
     phone.click("button[type=submit]")
     _check_page(phone, axe_source, "11-erasure-verify")
-    assert (phone.url, phone.locator("#code").count()) == (f"{live_server.url}/privacy/erasure/verify/", 1)
+    assert (phone.url, phone.locator("#code").count()) == (
+        f"{live_server.url}/privacy/erasure/verify/",
+        1,
+    )
