@@ -185,3 +185,13 @@ def test_nul_in_an_admin_filter_is_400(agent_client: Client) -> None:
         ).status_code
         == 400
     )
+
+
+def test_the_order_list_needs_a_bounded_number_of_queries(
+    agent_client: Client, django_assert_max_num_queries
+) -> None:
+    for _ in range(12):
+        OrderFactory(tenant=agent_client.tenant)
+    with django_assert_max_num_queries(12):
+        response = agent_client.get(reverse("admin:orders_order_changelist"))
+    assert len(response.context["cl"].result_list) == 12

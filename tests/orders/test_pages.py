@@ -191,3 +191,17 @@ def test_an_unreadable_order_does_not_take_down_the_kitchen_page(client: Client)
     response = client.get(reverse("orders:kitchen"), HTTP_ACCEPT_LANGUAGE="en")
     html = response.content.decode()
     assert (response.status_code, "cannot be shown" in html, fine.code in html) == (200, True, True)
+
+
+def test_the_kitchen_page_queries_grow_with_the_orders_shown_not_with_the_tenant(
+    client: Client, django_assert_max_num_queries
+) -> None:
+    # Each order shown is one audited reveal (key lookup + audit append): bounded by the
+    # page size (50), never by how many orders the tenant holds.
+    first = OrderFactory()
+    for _ in range(4):
+        OrderFactory(tenant=first.tenant)
+    client.force_login(UserFactory(tenant=first.tenant, roles=[Role.KITCHEN]))
+    with django_assert_max_num_queries(5 * 12 + 10):
+        response = client.get(reverse("orders:kitchen"))
+    assert response.content.decode().count('class="card"') == 5
