@@ -93,6 +93,11 @@ INSTALLED_APPS = [
     "riders",
 ]
 
+# Benchmarks only (make bench): the plaintext baseline app.
+BAOMI_BENCH = env_bool("BAOMI_BENCH", False)
+if BAOMI_BENCH:
+    INSTALLED_APPS.append("bench")
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "tenants.http.RejectNulBytesMiddleware",

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -5,13 +6,19 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from tenants.api import MeView
 
+if settings.BAOMI_BENCH:
+    from bench.api import PlainOrderCreate
+
 api_v1 = [
     path("me/", MeView.as_view(), name="me"),
     path("", include("orders.urls_api")),
     path("", include("riders.urls_api")),
 ]
 
-urlpatterns = [
+urlpatterns: list = [] if not settings.BAOMI_BENCH else [
+    path("bench/plain-orders/", PlainOrderCreate.as_view()),
+]
+urlpatterns += [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -1,0 +1,639 @@
+#!/usr/bin/env python
+"""Baomi benchmarks: what confidentiality costs, against a plaintext baseline in the same run.
+
+    make bench            # full sizes (PostgreSQL + Redis on localhost)
+    make bench ARGS=--quick
+
+Every ratio is measured side by side: rounds alternate between the product and the
+baseline, and the median of the rounds is reported. Results are printed and written to
+var/bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("BAOMI_ENV", "test")
+os.environ["BAOMI_BENCH"] = "1"
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/baomi_bench")
+os.environ.setdefault(
+    "KEYSTORE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/baomi_bench_keys"
+)
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ["BAOMI_API_TOKEN_RATE"] = "1000000/min"
+os.environ["BAOMI_API_USER_RATE"] = "1000000/min"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, connections  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+ORDER = {
+    "customer": {
+        "name": "张三丰",
+        "phone": "13812345678",
+        "address": "上海市浦东新区张江路88号7栋1201室",
+    },
+    "items": [{"name": "宫保鸡丁", "quantity": 2}, {"name": "米饭", "quantity": 1}],
+    "note": "放门口",
+    "privacy_notice_version": 1,
+}
+PLAIN = {
+    **ORDER["customer"],
+    "items": ORDER["items"],
+    "note": ORDER["note"],
+    "privacy_notice_version": 1,
+}
+
+
+def median_rate(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def interleaved(
+    rounds: int, a: Callable[[], float], b: Callable[[], float]
+) -> tuple[list[float], list[float]]:
+    """Alternate a and b (each returns operations/second) for ``rounds`` rounds."""
+    first, second = [], []
+    for _ in range(rounds):
+        first.append(a())
+        second.append(b())
+    return first, second
+
+
+def timed(operations: int, body: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    body()
+    return operations / (time.perf_counter() - start)
+
+
+class Fixture:
+    """A fresh tenant with a notice, staff of every role, a token and a signed rider."""
+
+    def __init__(self) -> None:
+        from privacy.services import publish_notice
+        from riders.services import ensure_rider_profile, publish_agreement, sign_agreement
+        from tenants.actors import SystemActor
+        from tenants.models import Role
+        from tenants.services import create_staff_user, create_tenant, issue_api_token
+
+        system = SystemActor("bench")
+        slug = f"bench-{uuid.uuid4().hex[:8]}"
+        self.tenant = create_tenant(slug=slug, name="Bench", actor=system)
+        publish_notice(
+            tenant=self.tenant,
+            actor=system,
+            retention_days=7,
+            purpose_zh="配送",
+            purpose_en="Delivery",
+            scope_zh="姓名电话地址",
+            scope_en="Name, phone, address",
+            use_zh="仅配送",
+            use_en="Delivery only",
+        )
+        self.users = {
+            role: create_staff_user(
+                tenant=self.tenant,
+                username=f"{slug}-{role.value}",
+                password="bench-pass-2026!",
+                roles=[role],
+                actor=system,
+            )
+            for role in Role
+        }
+        self.token = issue_api_token(tenant=self.tenant, name="bench", actor=system)[1]
+        self.rider = ensure_rider_profile(user=self.users[Role.RIDER], actor=system)
+        publish_agreement(tenant=self.tenant, actor=system, text_zh="保密", text_en="Secret")
+        sign_agreement(rider=self.rider, version=1, language="en", ip=None)
+
+
+def bench_intake(fx: Fixture, rounds: int, per_round: int) -> dict[str, Any]:
+    client = Client()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {fx.token}"}
+    body, plain = json.dumps(ORDER), json.dumps(PLAIN)
+
+    def product() -> float:
+        def run() -> None:
+            for _ in range(per_round):
+                assert (
+                    client.post(
+                        "/api/v1/orders/", body, content_type="application/json", **auth
+                    ).status_code
+                    == 201
+                )
+
+        return timed(per_round, run)
+
+    def baseline() -> float:
+        def run() -> None:
+            for _ in range(per_round):
+                assert (
+                    client.post(
+                        "/bench/plain-orders/", plain, content_type="application/json"
+                    ).status_code
+                    == 201
+                )
+
+        return timed(per_round, run)
+
+    ours, base = interleaved(rounds, product, baseline)
+    return {
+        "orders_per_s": median_rate(ours),
+        "baseline_per_s": median_rate(base),
+        "ratio": median_rate(ours) / median_rate(base),
+    }
+
+
+def bench_intake_http(fx: Fixture, rounds: int, per_round: int, threads: int = 8) -> dict[str, Any]:
+    port = 8091
+    env = {**os.environ}
+    server = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        for _ in range(100):
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request(
+                    "GET", "/admin/login/"
+                )
+                break
+            except OSError:
+                time.sleep(0.1)
+
+        def load(path: str, body: str, headers: dict[str, str]) -> float:
+            per_thread = max(1, per_round // threads)
+
+            def worker() -> None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                for _ in range(per_thread):
+                    conn.request(
+                        "POST",
+                        path,
+                        body,
+                        {"Content-Type": "application/json", "Host": "localhost", **headers},
+                    )
+                    response = conn.getresponse()
+                    response.read()
+                    assert response.status == 201, response.status
+
+            pool = [threading.Thread(target=worker) for _ in range(threads)]
+            start = time.perf_counter()
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join()
+            return per_thread * threads / (time.perf_counter() - start)
+
+        ours, base = interleaved(
+            rounds,
+            lambda: load(
+                "/api/v1/orders/", json.dumps(ORDER), {"Authorization": f"Bearer {fx.token}"}
+            ),
+            lambda: load("/bench/plain-orders/", json.dumps(PLAIN), {}),
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    return {
+        "orders_per_s": median_rate(ours),
+        "baseline_per_s": median_rate(base),
+        "ratio": median_rate(ours) / median_rate(base),
+        "threads": threads,
+        "workers": 2,
+    }
+
+
+def bench_reveal(fx: Fixture, rounds: int, per_round: int) -> dict[str, Any]:
+    from bench.models import PlainOrder
+    from orders.models import Order
+    from privacy.permissions import Purpose
+    from privacy.services import reveal
+    from tenants.models import Role
+    from tenants.scoping import tenant_scope
+
+    agent = fx.users[Role.CUSTOMER_SERVICE]
+    with tenant_scope(fx.tenant):
+        order = Order.objects.order_by("created_at").first()
+    plain = PlainOrder.objects.order_by("pk").first()
+
+    def product() -> float:
+        def run() -> None:
+            with tenant_scope(fx.tenant):
+                for _ in range(per_round):
+                    reveal(
+                        order, fields=["phone"], actor=agent, purpose=Purpose.CUSTOMER_SERVICE_CALL
+                    )
+
+        return timed(per_round, run)
+
+    def baseline() -> float:
+        def run() -> None:
+            for _ in range(per_round):
+                PlainOrder.objects.only("phone").get(pk=plain.pk)
+
+        return timed(per_round, run)
+
+    ours, base = interleaved(rounds, product, baseline)
+    return {
+        "reveals_per_s": median_rate(ours),
+        "baseline_reads_per_s": median_rate(base),
+        "ratio": median_rate(ours) / median_rate(base),
+    }
+
+
+def _bulk_orders(
+    fx: Fixture, count: int, *, status: str, changed_at: Any, subject: Any = None
+) -> list[Any]:
+    """Insert ``count`` orders fast (COPY), sharing one customer and notice record."""
+    from orders.models import Order
+    from privacy.models import DataSubject, NoticeRecord
+    from tenants.scoping import tenant_scope
+
+    with tenant_scope(fx.tenant):
+        subject = subject or DataSubject.objects.first()
+        record = NoticeRecord.objects.first()
+    ids = [uuid.uuid4() for _ in range(count)]
+    now = timezone.now()
+    columns = (
+        "id",
+        "tenant_id",
+        "code",
+        "status",
+        "subject_id",
+        "notice_record_id",
+        "name_ct",
+        "phone_ct",
+        "address_ct",
+        "note_ct",
+        "items_ct",
+        "recipient_masked",
+        "phone_masked",
+        "address_masked",
+        "district",
+        "item_count",
+        "seal_number",
+        "pin_hash",
+        "pin_attempts",
+        "created_at",
+        "status_changed_at",
+    )
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {Order._meta.db_table} ({', '.join(columns)}) FROM STDIN"  # noqa: S608
+        ) as copy,
+    ):
+        for order_id in ids:
+            copy.write_row(
+                (
+                    order_id,
+                    fx.tenant.pk,
+                    f"Z{uuid.uuid4().hex[:15].upper()}",
+                    status,
+                    subject.pk,
+                    record.pk,
+                    b"x" * 60,
+                    b"x" * 40,
+                    b"x" * 80,
+                    b"x" * 30,
+                    b"x" * 80,
+                    "张*",
+                    "138****5678",
+                    "上海市浦东新区张江路****",
+                    "上海市浦东新区",
+                    3,
+                    "",
+                    "0" * 64,
+                    0,
+                    now,
+                    changed_at,
+                )
+            )
+    return ids
+
+
+def bench_rider_list(fx: Fixture, sizes: list[int], rounds: int) -> dict[str, Any]:
+    from guardian.shortcuts import assign_perm
+
+    from orders.models import Order
+    from tenants.scoping import tenant_scope
+
+    rider_user = fx.rider.user
+    with tenant_scope(fx.tenant):
+        mine = _bulk_orders(fx, 10, status="assigned", changed_at=timezone.now())
+        for order in Order.objects.filter(pk__in=mine):
+            assign_perm("orders.deliver_order", rider_user, order)
+    client = Client()
+    client.force_login(rider_user)
+    results, inserted = {}, 10
+    for size in sizes:
+        if size > inserted:
+            _bulk_orders(fx, size - inserted, status="delivered", changed_at=timezone.now())
+            inserted = size
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE orders_order")
+        times = []
+        for _ in range(rounds * 4):
+            start = time.perf_counter()
+            response = client.get("/rider/")
+            times.append(time.perf_counter() - start)
+            assert (
+                response.status_code == 200 and response.content.decode().count("data-order=") == 10
+            )
+        results[size] = statistics.median(times) * 1000
+    first = results[sizes[0]]
+    return {
+        "ms_by_tenant_orders": results,
+        "ratio_to_smallest": {k: v / first for k, v in results.items()},
+    }
+
+
+def bench_retention(fx: Fixture, subjects: int) -> dict[str, Any]:
+    from privacy.models import DataSubject, SubjectKey
+    from privacy.routers import KEYSTORE
+    from tenants.scoping import tenant_scope
+
+    old = timezone.now() - timedelta(days=30)
+    ids = [uuid.uuid4() for _ in range(subjects)]
+    with tenant_scope(fx.tenant):
+        SubjectKey.objects.bulk_create(
+            [
+                SubjectKey(
+                    id=i, tenant_id=fx.tenant.pk, tenant_key_version=1, wrapped_key=b"k" * 60
+                )
+                for i in ids
+            ],
+            batch_size=5000,
+        )
+        DataSubject.objects.bulk_create(
+            [
+                DataSubject(
+                    id=i,
+                    tenant=fx.tenant,
+                    phone_bidx=1,
+                    name_ct=b"x",
+                    phone_ct=b"x",
+                    address_ct=b"x",
+                    note_ct=b"x",
+                    name_masked="张*",
+                    phone_masked="138****5678",
+                    address_masked="上海市****",
+                )
+                for i in ids
+            ],
+            batch_size=5000,
+        )
+    for chunk in range(0, subjects, 5000):
+        with tenant_scope(fx.tenant):
+            for subject_id in ids[chunk : chunk + 5000]:
+                _bulk_orders(
+                    fx, 1, status="delivered", changed_at=old, subject=DataSubject(id=subject_id)
+                )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "manage.py", "retention_sweep", "--tenant", fx.tenant.slug],  # noqa: S603
+        cwd=ROOT,
+        env=os.environ,
+        check=True,
+        capture_output=True,
+    )
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    with tenant_scope(fx.tenant):
+        left = SubjectKey.objects.using(KEYSTORE).filter(pk__in=ids[:100]).count()
+    assert left == 0
+    return {
+        "subjects": subjects,
+        "subjects_per_s": subjects / elapsed,
+        "seconds": elapsed,
+        "worker_peak_rss_mb": max(peak, before) / 1024,
+    }
+
+
+def bench_audit(fx: Fixture, writers: int, per_writer: int, verify_events: int) -> dict[str, Any]:
+    from audits.chain import GENESIS_HASH, event_hash
+    from audits.models import AuditChainHead, AuditEvent
+    from audits.services import record_event
+    from audits.verification import verify_tenant_chain
+    from tenants.actors import SystemActor
+    from tenants.services import create_tenant
+
+    actor = SystemActor("bench")
+
+    def write() -> None:
+        for n in range(per_writer):
+            record_event(tenant=fx.tenant, actor=actor, action="bench.append", object_id=str(n))
+        connections.close_all()
+
+    pool = [threading.Thread(target=write) for _ in range(writers)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    append_rate = writers * per_writer / (time.perf_counter() - start)
+
+    tenant = create_tenant(slug=f"chain-{uuid.uuid4().hex[:8]}", name="Chain", actor=actor)
+    from tenants.scoping import tenant_scope
+
+    with tenant_scope(tenant):
+        head = AuditChainHead.objects.filter(tenant=tenant).first()
+    first = (head.sequence if head else 0) + 1
+    previous, now = (head.hash if head else GENESIS_HASH), timezone.now()
+    columns = (
+        "tenant_id",
+        "sequence",
+        "occurred_at",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "fields",
+        "purpose",
+        "request_id",
+        "ip",
+        "details",
+        "prev_hash",
+        "hash",
+    )
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {AuditEvent._meta.db_table} ({', '.join(columns)}) FROM STDIN"  # noqa: S608
+        ) as copy,
+    ):
+        for sequence in range(first, first + verify_events):
+            values = {
+                "tenant_id": tenant.pk,
+                "sequence": sequence,
+                "occurred_at": now,
+                "actor": "system:bench",
+                "action": "bench.verify",
+                "object_type": "",
+                "object_id": str(sequence),
+                "fields": [],
+                "purpose": "",
+                "request_id": "",
+                "ip": None,
+                "details": {},
+                "prev_hash": previous,
+            }
+            digest = event_hash(values)
+            copy.write_row(
+                (
+                    tenant.pk,
+                    sequence,
+                    now,
+                    "system:bench",
+                    "bench.verify",
+                    "",
+                    str(sequence),
+                    "[]",
+                    "",
+                    "",
+                    None,
+                    "{}",
+                    previous,
+                    digest,
+                )
+            )
+            previous = digest
+    with tenant_scope(tenant):
+        AuditChainHead.objects.update_or_create(
+            tenant=tenant, defaults={"sequence": first + verify_events - 1, "hash": previous}
+        )
+    start = time.perf_counter()
+    count, broken = verify_tenant_chain(tenant)
+    verify_rate = count / (time.perf_counter() - start)
+    assert broken is None and count == first - 1 + verify_events, broken
+    return {
+        "append_events_per_s": append_rate,
+        "writers": writers,
+        "verify_events": verify_events,
+        "verify_events_per_s": verify_rate,
+    }
+
+
+def bench_backup(rounds: int) -> dict[str, Any]:
+    import tempfile
+
+    from privacy.backups import create_backup
+
+    config = connections["default"].settings_dict
+    ours, plain = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        manifest = create_backup("main")
+        ours.append(manifest.plain_size / (time.perf_counter() - start) / 1e6)
+        manifest.path.unlink()
+        manifest.path.with_suffix(".json").unlink()
+        with tempfile.TemporaryDirectory(dir=Path(manifest.path).parent) as scratch:
+            target = Path(scratch) / "plain.dump"
+            start = time.perf_counter()
+            subprocess.run(
+                [
+                    "pg_dump",
+                    "--format=custom",
+                    "--no-owner",
+                    "--no-privileges",
+                    f"--file={target}",  # noqa: S603, S607
+                    f"--host={config['HOST']}",
+                    f"--port={config['PORT']}",
+                    f"--username={config['USER']}",
+                    config["NAME"],
+                ],
+                check=True,
+                capture_output=True,
+            )
+            plain.append(target.stat().st_size / (time.perf_counter() - start) / 1e6)
+    return {
+        "encrypted_mb_per_s": statistics.median(ours),
+        "pg_dump_mb_per_s": statistics.median(plain),
+        "ratio": statistics.median(ours) / statistics.median(plain),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes (under a minute)")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        print("The benchmarks run on PostgreSQL (DATABASE_URL).", file=sys.stderr)
+        return 2
+    quick = args.quick
+    for alias in ("default", "keystore"):
+        call_command("migrate", database=alias, verbosity=0)
+    fx = Fixture()
+    started = time.perf_counter()
+    results: dict[str, Any] = {"quick": quick, "started": timezone.now().isoformat()}
+    steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("intake_test_client", lambda: bench_intake(fx, 5, 20 if quick else 200)),
+        ("intake_http_gunicorn", lambda: bench_intake_http(fx, 5, 40 if quick else 400)),
+        ("reveal", lambda: bench_reveal(fx, 5, 50 if quick else 500)),
+        (
+            "rider_list",
+            lambda: bench_rider_list(
+                fx, [1000, 5000, 20000] if quick else [10_000, 100_000, 1_000_000], 5
+            ),
+        ),
+        ("retention", lambda: bench_retention(fx, 300 if quick else 20_000)),
+        (
+            "audit_chain",
+            lambda: bench_audit(fx, 4, 50 if quick else 500, 20_000 if quick else 1_000_000),
+        ),
+        ("backup", lambda: bench_backup(3 if quick else 5)),
+    ]
+    for name, step in steps:
+        t0 = time.perf_counter()
+        results[name] = step()
+        print(
+            f"{name:22} {json.dumps(results[name], ensure_ascii=False, default=str)}  ({time.perf_counter() - t0:.1f}s)",
+            flush=True,
+        )
+    results["total_seconds"] = time.perf_counter() - started
+    out = ROOT / "var" / "bench" / ("results-quick.json" if quick else "results.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"total {results['total_seconds']:.0f}s; written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
