@@ -15,9 +15,13 @@ api_v1 = [
     path("", include("riders.urls_api")),
 ]
 
-urlpatterns: list = [] if not settings.BAOMI_BENCH else [
-    path("bench/plain-orders/", PlainOrderCreate.as_view()),
-]
+urlpatterns: list = (
+    []
+    if not settings.BAOMI_BENCH
+    else [
+        path("bench/plain-orders/", PlainOrderCreate.as_view()),
+    ]
+)
 urlpatterns += [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
