@@ -593,6 +593,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="small sizes (under a minute)")
+    parser.add_argument("--only", default="", help="comma-separated steps to run (default: all)")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         print("The benchmarks run on PostgreSQL (DATABASE_URL).", file=sys.stderr)
@@ -620,7 +621,10 @@ def main() -> int:
         ),
         ("backup", lambda: bench_backup(3 if quick else 5)),
     ]
+    wanted = {name for name in args.only.split(",") if name}
     for name, step in steps:
+        if wanted and name not in wanted:
+            continue
         t0 = time.perf_counter()
         results[name] = step()
         print(
