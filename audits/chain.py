@@ -34,13 +34,20 @@ def _canonical_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
+def _hash_payload(payload: list[Any]) -> str:
+    return hashlib.sha256(_ENCODE(payload).encode("utf-8")).hexdigest()
+
+
 def event_hash(values: dict[str, Any]) -> str:
-    payload = [
-        _canonical_time(values[name]) if name == "occurred_at" else values[name]
-        for name in CHAINED_FIELDS
-    ]
-    encoded = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    return _hash_payload(
+        [
+            _canonical_time(values[name]) if name == "occurred_at" else values[name]
+            for name in CHAINED_FIELDS
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -64,20 +71,19 @@ def verify_rows(
     """
     expected_prev, expected_sequence, count = GENESIS_HASH, 1, 0
     for row in rows:
-        event_id, stored_hash, *chained = row
-        values = dict(zip(CHAINED_FIELDS[1:], chained, strict=True))
-        values["tenant_id"] = tenant_id
-        sequence = values["sequence"]
+        # Positional, in CHAINED_FIELDS order: no per-row dict on this hot path.
+        event_id, stored_hash, sequence, occurred_at, *middle, prev_hash = row
         if sequence != expected_sequence:
             reason = (
                 f"expected sequence {expected_sequence}, found {sequence} "
                 "(an event was deleted or reordered)"
             )
             return count, ChainBreak(tenant_id, expected_sequence, event_id, reason)
-        if values["prev_hash"] != expected_prev:
+        if prev_hash != expected_prev:
             reason = "previous-hash link does not match the preceding event (deleted or reordered)"
             return count, ChainBreak(tenant_id, sequence, event_id, reason)
-        if event_hash(values) != stored_hash:
+        payload = [tenant_id, sequence, _canonical_time(occurred_at), *middle, prev_hash]
+        if _hash_payload(payload) != stored_hash:
             return count, ChainBreak(
                 tenant_id, sequence, event_id, "content does not match its hash (edited)"
             )

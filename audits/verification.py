@@ -5,7 +5,7 @@ from audits.models import AuditChainHead, AuditEvent
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
-BATCH = 5000
+BATCH = 20000
 
 
 def verify_tenant_chain(tenant: Tenant) -> tuple[int, ChainBreak | None]:
