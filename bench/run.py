@@ -446,7 +446,7 @@ def bench_retention(fx: Fixture, subjects: int) -> dict[str, Any]:
 
 
 def bench_audit(fx: Fixture, writers: int, per_writer: int, verify_events: int) -> dict[str, Any]:
-    from audits.chain import GENESIS_HASH, event_hash
+    from audits.chain import CHAINED_FIELDS, GENESIS_HASH, event_hash
     from audits.models import AuditChainHead, AuditEvent
     from audits.services import record_event
     from audits.verification import verify_tenant_chain
@@ -475,22 +475,7 @@ def bench_audit(fx: Fixture, writers: int, per_writer: int, verify_events: int) 
         head = AuditChainHead.objects.filter(tenant=tenant).first()
     first = (head.sequence if head else 0) + 1
     previous, now = (head.hash if head else GENESIS_HASH), timezone.now()
-    columns = (
-        "tenant_id",
-        "sequence",
-        "occurred_at",
-        "actor",
-        "action",
-        "object_type",
-        "object_id",
-        "fields",
-        "purpose",
-        "request_id",
-        "ip",
-        "details",
-        "prev_hash",
-        "hash",
-    )
+    columns = (*CHAINED_FIELDS, "hash")
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(

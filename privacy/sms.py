@@ -12,9 +12,8 @@ from functools import cache
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
-
-from privacy.masking import mask_phone
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +24,17 @@ class SmsBackend:
 
 
 class ConsoleSmsBackend(SmsBackend):
+    """Development only: the message goes to the worker's log so the demo's one-time codes
+    can be read there. The number is never logged; production refuses this backend."""
+
+    def __init__(self) -> None:
+        if settings.PRODUCTION:
+            raise ImproperlyConfigured(
+                "ConsoleSmsBackend is for development; set BAOMI_SMS_BACKEND."
+            )
+
     def send(self, *, phone: str, text: str) -> None:
-        logger.info("sms to %s: %s", mask_phone(phone), text)
+        logger.info("sms (development console, recipient not logged): %s", text)
 
 
 class MemorySmsBackend(SmsBackend):

@@ -188,3 +188,13 @@ def test_x_real_ip_is_ignored_unless_behind_the_proxy(settings: Any) -> None:
     direct = _client_ip(request)
     settings.BEHIND_TLS_PROXY = True
     assert (direct, _client_ip(request)) == ("203.0.113.5", "198.51.100.1")
+
+
+def test_the_console_sms_backend_refuses_production(settings: Any) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from privacy.sms import ConsoleSmsBackend
+
+    settings.PRODUCTION = True
+    with pytest.raises(ImproperlyConfigured, match="for development"):
+        ConsoleSmsBackend()
