@@ -63,8 +63,6 @@ lock: $(STAMP)
 
 ## Benchmarks against PostgreSQL and Redis on localhost (ARGS=--quick for small sizes).
 bench: $(STAMP)
-	psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='baomi_bench'" | grep -q 1 || createdb -h 127.0.0.1 -U postgres baomi_bench
-	psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='baomi_bench_keys'" | grep -q 1 || createdb -h 127.0.0.1 -U postgres baomi_bench_keys
 	$(PY) bench/run.py $(ARGS)
 
 clean:

@@ -26,7 +26,7 @@ import struct
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -357,44 +357,89 @@ def _ledger_lock() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _head_mac(count: int, last: str) -> str:
+def _head_mac(count: int, last: str, size: int) -> str:
     return hmac.new(
-        _derived(max(_ring()), b"ledger-head"), f"{count}|{last}".encode(), hashlib.sha256
+        _derived(max(_ring()), b"ledger-head"), f"{count}|{last}|{size}".encode(), hashlib.sha256
     ).hexdigest()
+
+
+def _read_head() -> dict[str, Any] | None:
+    """The signed head ({"count", "last", "size", "mac"}) if present and authentic."""
+    try:
+        head = json.loads((backup_dir() / HEAD_FILE).read_text())
+        if hmac.compare_digest(head["mac"], _head_mac(head["count"], head["last"], head["size"])):
+            return dict(head)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    tenant_id: int
+    subject_id: str
+    reference: str
+    reason: str
+    erased_at: dt.datetime
 
 
 def append_ledger_file(
     *, tenant_id: int, subject_id: str, reference: str, reason: str, erased_at: dt.datetime
 ) -> None:
-    """Append one erasure to the file ledger (hash-chained and keyed: an edited, removed or
-    reordered line breaks the chain; the signed head file catches lines cut off the end)."""
-    body = {
-        "tenant": tenant_id,
-        "subject": subject_id,
-        "reference": reference,
-        "reason": reason,
-        "erased_at": erased_at.isoformat(),
-    }
+    """Append one erasure to the file ledger (see ``append_ledger_lines``)."""
+    append_ledger_lines([LedgerLine(tenant_id, subject_id, reference, reason, erased_at)])
+
+
+def append_ledger_lines(lines: Sequence[LedgerLine]) -> None:
+    """Append erasures to the file ledger (hash-chained and keyed: an edited, removed or
+    reordered line breaks the chain; the signed head file catches lines cut off the end).
+
+    The callers append only entries the database ledger has just recorded (its unique
+    (tenant, subject) makes each erasure appear once). The signed head records the file's
+    size, so an append costs the new lines, not a re-read of the whole ledger; a file that
+    does not end where its head says (a crash between line and head) is read and checked
+    in full first.
+    """
+    if not lines:
+        return
     with _ledger_lock():
-        entries = read_ledger_file()
-        if any(
-            entry["subject"] == subject_id and entry["tenant"] == tenant_id for entry in entries
-        ):
-            return
-        previous = entries[-1]["mac"] if entries else ""
-        mac = _line_mac(previous, body)
-        with _ledger_path().open("a") as handle:
-            handle.write(json.dumps({**body, "mac": mac}, sort_keys=True) + "\n")
+        path, head = _ledger_path(), _read_head()
+        size = path.stat().st_size if path.exists() else 0
+        if head is not None and head["size"] == size:
+            count, previous = head["count"], head["last"]
+        else:
+            entries = read_ledger_file()  # raises if the ledger was tampered with
+            count, previous = len(entries), (entries[-1]["mac"] if entries else "")
+        text = []
+        for line in lines:
+            body = {
+                "tenant": line.tenant_id,
+                "subject": line.subject_id,
+                "reference": line.reference,
+                "reason": line.reason,
+                "erased_at": line.erased_at.isoformat(),
+            }
+            previous = _line_mac(previous, body)
+            text.append(json.dumps({**body, "mac": previous}, sort_keys=True) + "\n")
+        with path.open("a") as handle:
+            handle.write("".join(text))
             handle.flush()
             os.fsync(handle.fileno())
-        head = backup_dir() / HEAD_FILE
-        partial = head.with_suffix(".partial")
+            size = handle.tell()
+        count += len(lines)
+        head_path = backup_dir() / HEAD_FILE
+        partial = head_path.with_suffix(".partial")
         partial.write_text(
             json.dumps(
-                {"count": len(entries) + 1, "last": mac, "mac": _head_mac(len(entries) + 1, mac)}
+                {
+                    "count": count,
+                    "last": previous,
+                    "size": size,
+                    "mac": _head_mac(count, previous, size),
+                }
             )
         )
-        partial.replace(head)
+        partial.replace(head_path)
 
 
 def read_ledger_file() -> list[dict[str, Any]]:
@@ -420,15 +465,11 @@ def read_ledger_file() -> list[dict[str, Any]]:
             )
         entries.append({**entry, "mac": mac})
         previous = mac
-    try:
-        head = json.loads(head_path.read_text())
-        valid = hmac.compare_digest(head["mac"], _head_mac(head["count"], head["last"]))
-    except (ValueError, KeyError, TypeError):
-        valid = False
-    # The head is written after the line, so a crash in between leaves the file one line
-    # longer than its head (those lines are authenticated by the chain); a shorter file, or
-    # one whose line at the head's position differs, lost entries.
-    count = head["count"] if valid else -1
+    head = _read_head()
+    # The head is written after the lines, so a crash in between leaves the file longer
+    # than its head (those lines are authenticated by the chain); a shorter file, or one
+    # whose line at the head's position differs, lost entries.
+    count = head["count"] if head is not None else -1
     if count < 0 or count > len(entries) or (count and entries[count - 1]["mac"] != head["last"]):
         raise BackupError(f"{LEDGER_FILE} does not match its signed head: entries were removed")
     return entries

@@ -247,6 +247,12 @@ def subject_cipher(tenant: Tenant, subject_id: UUID) -> SubjectCipher:
 
 def destroy_subject_key(tenant: Tenant, subject_id: UUID) -> bool:
     """Crypto-shred: delete the subject's key from the key store. True if one existed."""
+    return destroy_subject_keys(tenant, [subject_id]) > 0
+
+
+def destroy_subject_keys(tenant: Tenant, subject_ids: list[UUID]) -> int:
+    """Crypto-shred many subjects at once (one statement, committed on its own). Returns
+    the number of keys that existed."""
     with tenant_scope(tenant), transaction.atomic(using=KEYSTORE):
-        deleted, _ = SubjectKey.objects.filter(pk=subject_id).delete()
-    return deleted > 0
+        deleted, _ = SubjectKey.objects.filter(pk__in=subject_ids).delete()
+    return deleted

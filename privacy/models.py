@@ -95,7 +95,15 @@ class DataSubject(TenantOwnedModel):
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("data subject")
         verbose_name_plural = _("data subjects")
-        indexes = [models.Index(fields=["tenant", "phone_bidx"], name="subject_phone_bidx")]
+        indexes = [
+            models.Index(fields=["tenant", "phone_bidx"], name="subject_phone_bidx"),
+            # The customers still held: what the retention sweep walks.
+            models.Index(
+                fields=["tenant", "id"],
+                condition=models.Q(erased_at__isnull=True),
+                name="subject_live",
+            ),
+        ]
 
     def __str__(self) -> str:
         return str(self.id)

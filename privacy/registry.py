@@ -60,8 +60,9 @@ def sealed_models() -> list[SealedModel]:
     return list(_registry.values())
 
 
-# Functions (tenant, cutoff) -> ids of subjects whose every record was finished before
-# ``cutoff`` (orders registers one). A subject is due when a source names it.
+# Functions (tenant, cutoff) -> a DataSubject ``values_list("pk", flat=True)`` queryset of
+# the subjects whose every record was finished before ``cutoff`` (orders registers one).
+# A subject is due when a source names it; the sweep pages through it by primary key.
 RetentionSource = Callable[[Any, Any], Any]
 _retention_sources: list[RetentionSource] = []
 

@@ -215,3 +215,52 @@ def test_verify_command_fails_on_a_broken_chain_and_names_the_link() -> None:
 def test_verify_command_refuses_an_unknown_tenant() -> None:
     with pytest.raises(CommandError, match="No tenant with slug 'nope'."):
         call_command("verify_audit_chain", "--tenant", "nope")
+
+
+@pytest.mark.django_db
+def test_a_batch_append_chains_every_event_and_stores_what_was_hashed() -> None:
+    from audits.services import Event, record_events
+    from tenants.bulk import COPY_THRESHOLD
+
+    tenant = TenantFactory()
+    _append(tenant, 2)
+    count = COPY_THRESHOLD + 20  # large enough for the COPY path on PostgreSQL
+    record_events(
+        tenant=tenant,
+        actor=SYSTEM,
+        events=[
+            Event(
+                action="test.batch",
+                object_id=str(n),
+                fields=["b", "a"],
+                details={"n": n, "名": "值"},
+            )
+            for n in range(count)
+        ],
+    )
+    _append(tenant, 1)  # a single append continues the batch's chain
+    with tenant_scope(tenant):
+        stored = list(AuditEvent.objects.filter(action="test.batch").order_by("sequence"))
+    assert verify_tenant_chain(tenant) == (count + 3, None)
+    assert [(e.sequence, e.object_id, e.fields, e.details) for e in stored[:2]] == [
+        (3, "0", ["a", "b"], {"n": 0, "名": "值"}),
+        (4, "1", ["a", "b"], {"n": 1, "名": "值"}),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_batch_append_outside_the_tenant_scope_of_its_rows_writes_nothing() -> None:
+    from audits.services import record_events
+    from tenants.bulk import append_rows
+    from tenants.scoping import ScopeError
+
+    ours, other = TenantFactory(), TenantFactory()
+    rows = [
+        AuditEvent(tenant=other, sequence=n + 1, action="x", prev_hash="0", hash="0")
+        for n in range(150)
+    ]
+    with tenant_scope(ours), pytest.raises(ScopeError):
+        append_rows(AuditEvent, rows, ("tenant", "sequence", "action", "prev_hash", "hash"))
+    assert record_events(tenant=ours, actor=SYSTEM, events=[]) == []
+    with tenant_scope(other):
+        assert AuditEvent.objects.filter(action="x").count() == 0

@@ -14,7 +14,13 @@ from django.utils import timezone
 from audits.models import AuditEvent
 from orders.models import Order, Status
 from orders.services import transition_order
-from privacy.erasure import erase_subject, record_staff_request, set_retention_days, sweep_tenant
+from privacy.erasure import (
+    erase_subject,
+    erase_subjects,
+    record_staff_request,
+    set_retention_days,
+    sweep_tenant,
+)
 from privacy.errors import SubjectErasedError
 from privacy.keys import destroy_subject_key
 from privacy.models import DataSubject, ErasureLedgerEntry, ErasureReason, RequestStatus, SubjectKey
@@ -120,6 +126,43 @@ def test_erasure_is_audited_without_personal_data() -> None:
     with tenant_scope(order.tenant):
         event = AuditEvent.objects.get(action="privacy.subject_erased")
     assert event.details == {"reason": "administrator", "reference": entry.reference, "records": 2}
+
+
+def test_a_batch_erases_each_subject_once_with_its_own_records_and_event() -> None:
+    import uuid
+
+    from audits.verification import verify_tenant_chain
+
+    def customer(phone: str) -> dict[str, str]:
+        return {"name": "欧阳娜娜", "phone": phone, "address": "上海市浦东新区张江路88号"}
+
+    tenant = TenantFactory()
+    first = OrderFactory(tenant=tenant, customer=customer("13900000001"))
+    second = OrderFactory(tenant=tenant, customer=customer("13900000002"))
+    again_second = OrderFactory(tenant=tenant, customer=customer("13900000002"))
+    untouched = OrderFactory(tenant=tenant, customer=customer("13900000003"))
+    assert again_second.subject_id == second.subject_id  # two orders, one customer
+    batch = [first.subject_id, second.subject_id, uuid.uuid4()]  # an unknown id is skipped
+    entries = erase_subjects(
+        tenant=tenant, subject_ids=batch, reason=ErasureReason.RETENTION, actor=SYSTEM
+    )
+    again = erase_subjects(
+        tenant=tenant, subject_ids=batch, reason=ErasureReason.RETENTION, actor=SYSTEM
+    )
+    with tenant_scope(tenant):
+        events = {
+            e.object_id: e.details["records"]
+            for e in AuditEvent.objects.filter(action="privacy.subject_erased")
+        }
+        live = list(DataSubject.objects.filter(erased_at__isnull=True).values_list("pk", flat=True))
+    assert (set(entries), {k: v.pk for k, v in again.items()}) == (
+        {first.subject_id, second.subject_id},
+        {k: v.pk for k, v in entries.items()},
+    )
+    # Subject row + its orders: 1 + 1 and 1 + 2; the rerun appended no event.
+    assert events == {str(first.subject_id): 2, str(second.subject_id): 3}
+    assert (live, _ledger(tenant).count(str(second.subject_id))) == ([untouched.subject_id], 1)
+    assert verify_tenant_chain(tenant)[1] is None
 
 
 def test_sweep_erases_due_subjects_only() -> None:

@@ -12,7 +12,9 @@ from privacy.backups import (
     HEAD_FILE,
     LEDGER_FILE,
     BackupError,
+    LedgerLine,
     append_ledger_file,
+    append_ledger_lines,
     backup_dir,
     read_ledger_file,
 )
@@ -36,16 +38,21 @@ def test_entries_read_back_in_order() -> None:
     assert [e["subject"] for e in read_ledger_file()] == subjects
 
 
-def test_the_same_subject_is_recorded_once() -> None:
-    (subject,) = _append(1)
-    append_ledger_file(
-        tenant_id=1,
-        subject_id=subject,
-        reference="ER-TEST",
-        reason="retention",
-        erased_at=timezone.now(),
+def test_a_batch_is_appended_in_order_after_earlier_lines() -> None:
+    first = _append(2)
+    batch = [str(uuid.uuid4()) for _ in range(3)]
+    append_ledger_lines(
+        [LedgerLine(1, subject, "ER-TEST", "retention", timezone.now()) for subject in batch]
     )
-    assert len(read_ledger_file()) == 1
+    assert [e["subject"] for e in read_ledger_file()] == first + batch
+
+
+def test_an_append_refuses_to_extend_a_ledger_that_was_altered_behind_its_head() -> None:
+    _append(2)
+    path = backup_dir() / LEDGER_FILE
+    path.write_text(path.read_text().splitlines(keepends=True)[0])  # a line cut off
+    with pytest.raises(BackupError, match="does not match its signed head"):
+        _append(1)
 
 
 def test_cutting_off_the_newest_lines_is_detected() -> None:

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from privacy.erasure import sweep_tenant
+from privacy.erasure import SWEEP_BATCH, sweep_tenant
 from tenants.models import Tenant
 
 
@@ -14,7 +14,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--tenant", metavar="SLUG", help="only this tenant")
-        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--batch-size", type=int, default=SWEEP_BATCH)
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenants = Tenant.objects.filter(is_active=True).order_by("pk")
