@@ -51,7 +51,7 @@ REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 def _reference() -> str:
     # 30**12 values: no collision in practice however many erasures a tenant records.
     number, digits = secrets.randbelow(len(REFERENCE_ALPHABET) ** 12), []
-    for _ in range(12):
+    for _position in range(12):
         number, digit = divmod(number, len(REFERENCE_ALPHABET))
         digits.append(REFERENCE_ALPHABET[digit])
     return "ER-" + "".join(digits)
