@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +54,7 @@ def _locked_head(tenant: Tenant) -> AuditChainHead:
 @dataclass(frozen=True)
 class Event:
     """One event to append with ``record_events`` (same meaning as ``record_event``'s
-    arguments)."""
+    arguments). ``actor`` overrides the batch's actor; ``row`` is the instance to fill."""
 
     action: str
     target: models.Model | None = None
@@ -61,6 +63,36 @@ class Event:
     fields: Iterable[str] = ()
     purpose: str = ""
     details: Mapping[str, Any] | None = None
+    actor: Actor | None = None
+    row: AuditEvent | None = None
+
+
+_batch: ContextVar[list[tuple[Tenant, Event]] | None] = ContextVar("audit_batch", default=None)
+
+
+@contextmanager
+def batched_events() -> Iterator[None]:
+    """Collect the ``record_event`` calls made inside and append them together when the
+    block ends: one lock of each tenant's chain head for a use case that records several
+    events (intake). Use it inside the transaction the events describe; if the block
+    raises, nothing is appended (the transaction rolls back anyway). Events returned
+    inside the block get their sequence, hash and id when it ends. Nested blocks join
+    the outermost.
+    """
+    if _batch.get() is not None:
+        yield
+        return
+    pending: list[tuple[Tenant, Event]] = []
+    token = _batch.set(pending)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    while pending:
+        tenant = pending[0][0]
+        mine = [event for owner, event in pending if owner.pk == tenant.pk]
+        pending = [(owner, event) for owner, event in pending if owner.pk != tenant.pk]
+        record_events(tenant=tenant, actor=mine[0].actor, events=mine)  # type: ignore[arg-type]
 
 
 def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> list[AuditEvent]:
@@ -68,14 +100,16 @@ def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> l
     three statements whatever their number (a batch erasure, an intake's events). Events
     of a large batch come back without database ids (``tenants.bulk.append_rows``).
 
-    Runs in the caller's transaction (a savepoint), so an event describes only what was
-    committed with it. ``details`` must hold ids and labels, never personal data.
+    Runs in the caller's transaction (no savepoint of its own: if the append fails, the
+    caller's transaction fails with it), so an event describes only what was committed
+    with it. ``details`` must hold ids and labels, never personal data.
     """
     if not events:
         return []
     context = current_request_context()
     label, ip, now = actor_label(actor), _normalised_ip(context.ip), timezone.now()
-    with tenant_scope(tenant), transaction.atomic():
+    labels = {id(spec.actor): actor_label(spec.actor) for spec in events if spec.actor is not None}
+    with tenant_scope(tenant), transaction.atomic(savepoint=False):
         head = _locked_head(tenant)
         rows: list[AuditEvent] = []
         sequence, previous = head.sequence, head.hash
@@ -88,7 +122,7 @@ def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> l
                 "tenant_id": tenant.pk,
                 "sequence": sequence,
                 "occurred_at": now,
-                "actor": label,
+                "actor": labels[id(spec.actor)] if spec.actor is not None else label,
                 "action": spec.action,
                 "object_type": object_type,
                 "object_id": object_id,
@@ -100,7 +134,11 @@ def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> l
                 "prev_hash": previous,
             }
             previous = event_hash(values)
-            rows.append(AuditEvent(**values, hash=previous))
+            row = spec.row if spec.row is not None else AuditEvent()
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.hash = previous
+            rows.append(row)
         if len(rows) == 1:
             rows[0].save(force_insert=True)
         else:
@@ -122,20 +160,22 @@ def record_event(
     purpose: str = "",
     details: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to ``tenant``'s chain and return it (see ``record_events``)."""
-    (event,) = record_events(
-        tenant=tenant,
+    """Append one event to ``tenant``'s chain and return it (see ``record_events``); inside
+    ``batched_events`` the event is appended when the block ends."""
+    event = Event(
+        action=action,
+        target=target,
+        object_type=object_type,
+        object_id=object_id,
+        fields=fields,
+        purpose=purpose,
+        details=details,
         actor=actor,
-        events=[
-            Event(
-                action=action,
-                target=target,
-                object_type=object_type,
-                object_id=object_id,
-                fields=fields,
-                purpose=purpose,
-                details=details,
-            )
-        ],
+        row=AuditEvent(tenant=tenant),
     )
-    return event
+    pending = _batch.get()
+    if pending is not None:
+        pending.append((tenant, event))
+        return event.row  # type: ignore[return-value]
+    (row,) = record_events(tenant=tenant, actor=actor, events=[event])
+    return row

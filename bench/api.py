@@ -22,9 +22,16 @@ class PlainOrderSerializer(serializers.ModelSerializer):
 
 
 class PlainOrderCreate(generics.CreateAPIView):
-    """The plaintext baseline endpoint: a plain ModelSerializer into a plain table."""
+    """The plaintext baseline: a plain ModelSerializer into a plain table, behind the
+    project's default DRF stack (the partner's token, tenant membership, throttling) that
+    the order API sits behind too: the difference is what confidentiality adds."""
 
     serializer_class = PlainOrderSerializer
+
+
+class BarePlainOrderCreate(PlainOrderCreate):
+    """The same without authentication or throttling (reported beside, for reference)."""
+
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
     throttle_classes: list[type] = []

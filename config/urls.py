@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from tenants.api import MeView
 
 if settings.BAOMI_BENCH:
-    from bench.api import PlainOrderCreate
+    from bench.api import BarePlainOrderCreate, PlainOrderCreate
 
 api_v1 = [
     path("me/", MeView.as_view(), name="me"),
@@ -20,6 +20,7 @@ urlpatterns: list = (
     if not settings.BAOMI_BENCH
     else [
         path("bench/plain-orders/", PlainOrderCreate.as_view()),
+        path("bench/bare-plain-orders/", BarePlainOrderCreate.as_view()),
     ]
 )
 urlpatterns += [

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audits.services import record_event
+from audits.services import batched_events, record_event
 from orders.models import PIN_MAX_ATTEMPTS, Order, OrderTransition, Status
 from orders.permissions import (
     FLOW_TARGETS,
@@ -24,9 +24,15 @@ from orders.permissions import (
     may_transition_to,
 )
 from orders.signals import order_transitioned
-from privacy.keys import subject_cipher
 from privacy.masking import district_of, mask_address, mask_name, mask_phone
-from privacy.services import clean_contact, clean_text, record_notice_shown, subject_for_contact
+from privacy.models import NoticeChannel
+from privacy.services import (
+    clean_contact,
+    clean_text,
+    notice_version,
+    record_notice_shown,
+    subject_for_contact,
+)
 from tenants.actors import Actor, actor_label
 from tenants.errors import Conflict
 from tenants.hashing import keyed_hash, keyed_hash_matches
@@ -132,18 +138,17 @@ def create_order(
     if errors:
         raise ValidationError(errors)
 
-    with transaction.atomic(), tenant_scope(tenant):
+    if channel not in NoticeChannel.values:
+        raise ValidationError({"channel": _("Unknown channel.")})
+    # Before any write: an unknown notice version must not leave a customer key behind.
+    shown = notice_version(tenant, privacy_notice_version)
+    # One transaction, and one append to the audit chain for all of the intake's events.
+    with transaction.atomic(), tenant_scope(tenant), batched_events():
+        match = subject_for_contact(tenant=tenant, actor=actor, **contact)
+        subject, cipher = match.subject, match.cipher
         notice = record_notice_shown(
-            tenant=tenant,
-            version=privacy_notice_version,
-            subject=None,
-            channel=channel,
-            actor=actor,
+            tenant=tenant, version=shown, subject=subject, channel=channel, actor=actor
         )
-        subject, _created = subject_for_contact(tenant=tenant, actor=actor, **contact)
-        notice.subject = subject
-        notice.save(update_fields=["subject"])
-        cipher = subject_cipher(tenant, subject.id)
         pin = new_pin()
         for _attempt in range(5):
             order = Order(tenant=tenant, code=_new_code(), subject=subject, notice_record=notice)

@@ -470,7 +470,8 @@ def read_ledger_file() -> list[dict[str, Any]]:
     # than its head (those lines are authenticated by the chain); a shorter file, or one
     # whose line at the head's position differs, lost entries.
     count = head["count"] if head is not None else -1
-    if count < 0 or count > len(entries) or (count and entries[count - 1]["mac"] != head["last"]):
+    last = head["last"] if head is not None else ""
+    if count < 0 or count > len(entries) or (count and entries[count - 1]["mac"] != last):
         raise BackupError(f"{LEDGER_FILE} does not match its signed head: entries were removed")
     return entries
 

@@ -9,6 +9,7 @@ Nothing is derived from SECRET_KEY. ``AESGCM`` objects are built once per key an
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import OrderedDict
 from threading import Lock
 from uuid import UUID
@@ -25,39 +26,59 @@ from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
 
-class _LRU:
-    """A small bounded cache of unwrapped keys (process memory only, never Redis)."""
+class LRU:
+    """A small bounded cache of keys and key rows (process memory only, never Redis).
+    With ``ttl`` (seconds), an entry is forgotten that long after it was stored."""
 
-    def __init__(self, size: int) -> None:
-        self.size, self.items, self.lock = size, OrderedDict[object, object](), Lock()
+    instances: list[LRU] = []
+
+    def __init__(self, size: int, ttl: float | None = None) -> None:
+        self.size, self.ttl = size, ttl
+        self.items, self.lock = OrderedDict[object, tuple[float, object]](), Lock()
+        LRU.instances.append(self)
 
     def get(self, key: object) -> object | None:
         with self.lock:
-            value = self.items.get(key)
-            if value is not None:
-                self.items.move_to_end(key)
-            return value
+            entry = self.items.get(key)
+            if entry is None:
+                return None
+            if self.ttl is not None and time.monotonic() - entry[0] > self.ttl:
+                del self.items[key]
+                return None
+            self.items.move_to_end(key)
+            return entry[1]
 
     def put(self, key: object, value: object) -> None:
         with self.lock:
-            self.items[key] = value
+            self.items[key] = (time.monotonic(), value)
             self.items.move_to_end(key)
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
+
+    def forget(self, key: object) -> None:
+        with self.lock:
+            self.items.pop(key, None)
 
     def clear(self) -> None:
         with self.lock:
             self.items.clear()
 
 
-_master_ciphers = _LRU(16)
-_tenant_keys = _LRU(4096)
+_master_ciphers = LRU(16)
+_tenant_keys = LRU(4096)
+# Tenant key rows by (tenant, purpose, version or None for the newest), for a short while:
+# intake and reveal would otherwise read the same row on every call. Safe to reuse: a
+# row's raw key never changes (master rotation rewraps the same key); a newer data key is
+# picked up within the TTL, and ``create_subject_key`` checks retirement after writing;
+# a version is retired only after every subject key was rewrapped away from it.
+TENANT_KEY_ROW_TTL = 30.0
+_tenant_key_rows = LRU(4096, ttl=TENANT_KEY_ROW_TTL)
 
 
 def clear_key_caches() -> None:
-    """Forget every unwrapped key (tests; after retiring keys)."""
-    _master_ciphers.clear()
-    _tenant_keys.clear()
+    """Forget every cached key and key row in this process (tests; after retiring keys)."""
+    for cache in LRU.instances:
+        cache.clear()
 
 
 # --- master keys -------------------------------------------------------------------------
@@ -107,6 +128,7 @@ def create_tenant_key(tenant: Tenant, purpose: str, version: int) -> TenantKey:
     )
     with tenant_scope(tenant):
         key.save()
+    _tenant_key_rows.forget((tenant.pk, purpose, None))  # this process sees it at once
     return key
 
 
@@ -141,7 +163,7 @@ def unwrap_tenant_key(key: TenantKey, *, draining: bool = False) -> bytes:
     return raw  # type: ignore[return-value]
 
 
-_data_ciphers = _LRU(4096)
+_data_ciphers = LRU(4096)
 
 
 def tenant_data_cipher(key: TenantKey, *, draining: bool = False) -> AESGCM:
@@ -156,6 +178,10 @@ def tenant_data_cipher(key: TenantKey, *, draining: bool = False) -> AESGCM:
 
 def tenant_key(tenant: Tenant, purpose: str, version: int | None = None) -> TenantKey:
     """The tenant's key of ``purpose`` at ``version`` (default: the newest)."""
+    cache_key = (tenant.pk, purpose, version)
+    cached = _tenant_key_rows.get(cache_key)
+    if cached is not None:
+        return cached  # type: ignore[return-value]
     with tenant_scope(tenant):
         keys = TenantKey.objects.filter(purpose=purpose)
         key = (keys.filter(version=version) if version else keys.order_by("-version")).first()
@@ -164,6 +190,8 @@ def tenant_key(tenant: Tenant, purpose: str, version: int | None = None) -> Tena
             key = keys.order_by("-version").first()
     if key is None:
         raise KeyRetiredError(f"tenant {tenant.pk} has no {purpose} key v{version}")
+    if key.retired_at is None:
+        _tenant_key_rows.put(cache_key, key)
     return key
 
 
@@ -217,6 +245,7 @@ def create_subject_key(tenant: Tenant, subject_id: UUID) -> SubjectCipher:
     with tenant_scope(tenant):
         retired = TenantKey.objects.filter(pk=key.pk, retired_at__isnull=False).exists()
     if retired:
+        _tenant_key_rows.forget((tenant.pk, KeyPurpose.DATA, None))  # it was stale
         newest = tenant_key(tenant, KeyPurpose.DATA)
         with tenant_scope(tenant), transaction.atomic(using=KEYSTORE):
             SubjectKey.objects.filter(pk=subject_id).update(

@@ -10,7 +10,8 @@ import logging
 import unicodedata
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
@@ -25,7 +26,7 @@ from privacy.errors import (
     RevealDenied,
     SubjectErasedError,
 )
-from privacy.keys import create_subject_key, subject_cipher, tenant_index_key
+from privacy.keys import LRU, SubjectCipher, create_subject_key, subject_cipher, tenant_index_key
 from privacy.masking import mask_address, mask_name, mask_phone
 from privacy.models import DataSubject, NoticeChannel, NoticeRecord, PrivacyNotice
 from privacy.permissions import SYSTEM_RULE, Purpose, rules_allowing
@@ -94,6 +95,12 @@ def create_subject(
 
 
 def _create_subject(tenant: Tenant, values: dict[str, str], actor: Actor) -> DataSubject:
+    return _create_subject_with_cipher(tenant, values, actor)[0]
+
+
+def _create_subject_with_cipher(
+    tenant: Tenant, values: dict[str, str], actor: Actor
+) -> tuple[DataSubject, SubjectCipher]:
     subject_id = uuid.uuid4()
     cipher = create_subject_key(tenant, subject_id)
     table = _table(DataSubject)
@@ -118,11 +125,14 @@ def _create_subject(tenant: Tenant, values: dict[str, str], actor: Actor) -> Dat
             target=subject,
             fields=DataSubject.ENCRYPTED_FIELDS,
         )
-    return subject
+    return subject, cipher
 
 
-def _subjects_with_phone(tenant: Tenant, normalised: str) -> tuple[int, list[DataSubject]]:
-    """(candidate count, exact matches) of the blind index; false positives discarded."""
+def _subjects_with_phone(
+    tenant: Tenant, normalised: str
+) -> tuple[int, list[tuple[DataSubject, SubjectCipher]]]:
+    """(candidate count, exact matches with their opened keys) of the blind index; false
+    positives discarded."""
     table = _table(DataSubject)
     with tenant_scope(tenant):
         candidates = list(
@@ -137,14 +147,22 @@ def _subjects_with_phone(tenant: Tenant, normalised: str) -> tuple[int, list[Dat
         except SubjectErasedError:
             continue  # erased between the query and the key lookup
         if cipher.open(table, "phone", subject.id, subject.phone_ct) == normalised:
-            matches.append(subject)
+            matches.append((subject, cipher))
     return len(candidates), matches
+
+
+@dataclass(frozen=True)
+class ContactSubject:
+    subject: DataSubject
+    created: bool
+    # The subject's opened key, for sealing the intake's own fields (no second unwrap).
+    cipher: SubjectCipher
 
 
 def subject_for_contact(
     *, tenant: Tenant, name: str, phone: str, address: str, note: str = "", actor: Actor
-) -> tuple[DataSubject, bool]:
-    """The tenant's customer with this phone, or a new one: (subject, created).
+) -> ContactSubject:
+    """The tenant's customer with this phone, or a new one.
 
     Intake uses this: a returning customer keeps one subject (one key, one erasure). The
     match is made inside the vault and recorded; nothing is revealed to the caller.
@@ -152,10 +170,11 @@ def subject_for_contact(
     values = clean_contact(name=name, phone=phone, address=address, note=note)
     _, matches = _subjects_with_phone(tenant, values["phone"])
     if matches:
-        subject = matches[0]
+        subject, cipher = matches[0]
         record_event(tenant=tenant, actor=actor, action="privacy.subject_matched", target=subject)
-        return subject, False
-    return _create_subject(tenant, values, actor), True
+        return ContactSubject(subject, False, cipher)
+    subject, cipher = _create_subject_with_cipher(tenant, values, actor)
+    return ContactSubject(subject, True, cipher)
 
 
 def _may_use(actor: Actor, fields: Iterable[str], purpose: str) -> bool:
@@ -208,9 +227,9 @@ def find_subjects_by_phone(
             object_type="privacy.datasubject",
             fields=["phone"],
             purpose=purpose,
-            details={"candidates": candidates, "matches": [str(s.id) for s in matches]},
+            details={"candidates": candidates, "matches": [str(s.id) for s, _key in matches]},
         )
-    return matches
+    return [subject for subject, _key in matches]
 
 
 def _record_failure(
@@ -379,6 +398,26 @@ def current_notice(tenant: Tenant) -> PrivacyNotice | None:
         return PrivacyNotice.objects.order_by("-version").first()
 
 
+_notices = LRU(1024, ttl=300)
+
+
+def notice_version(tenant: Tenant, version: Any) -> PrivacyNotice:
+    """The tenant's notice ``version``; a ValidationError naming the field otherwise."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValidationError({"privacy_notice_version": _("Must be a whole number.")})
+    notice = cast(PrivacyNotice | None, _notices.get((tenant.pk, version)))
+    if notice is None:
+        with tenant_scope(tenant):
+            notice = PrivacyNotice.objects.filter(version=version).first()
+        if notice is not None:  # published versions never change: keep it for a while
+            _notices.put((tenant.pk, version), notice)
+    if notice is None:
+        raise ValidationError(
+            {"privacy_notice_version": _("Unknown privacy notice version %(v)s.") % {"v": version}}
+        )
+    return notice
+
+
 def record_notice_shown(
     *,
     tenant: Tenant,
@@ -388,20 +427,15 @@ def record_notice_shown(
     actor: Actor,
     shown_at: Any = None,
 ) -> NoticeRecord:
-    """Record that the customer was shown notice ``version``; unknown versions are refused."""
+    """Record that the customer was shown notice ``version`` (a number, or the notice
+    ``notice_version`` returned); unknown versions are refused."""
     if channel not in NoticeChannel.values:
         raise ValidationError({"channel": _("Unknown channel.")})
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise ValidationError({"privacy_notice_version": _("Must be a whole number.")})
+    if isinstance(version, PrivacyNotice) and version.tenant_id == tenant.pk:
+        notice = version
+    else:
+        notice = notice_version(tenant, version)
     with tenant_scope(tenant):
-        notice = PrivacyNotice.objects.filter(version=version).first()
-        if notice is None:
-            raise ValidationError(
-                {
-                    "privacy_notice_version": _("Unknown privacy notice version %(v)s.")
-                    % {"v": version}
-                }
-            )
         record = NoticeRecord(
             tenant=tenant,
             notice=notice,

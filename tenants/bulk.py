@@ -32,10 +32,15 @@ def append_rows(
     if connection.vendor != "postgresql" or len(rows) < COPY_THRESHOLD:
         model._default_manager.db_manager(alias).bulk_create(rows, batch_size=1000)
         return
-    columns = [model._meta.get_field(name) for name in fields]
+    columns: list[models.Field[Any, Any]] = []
+    for name in fields:
+        field = model._meta.get_field(name)
+        if not isinstance(field, models.Field) or field.column is None:
+            raise TypeError(f"{model.__name__}.{name} is not a concrete column")
+        columns.append(field)
     quote = connection.ops.quote_name
     statement = "COPY {} ({}) FROM STDIN".format(
-        quote(model._meta.db_table), ", ".join(quote(c.column) for c in columns)
+        quote(model._meta.db_table), ", ".join(quote(str(c.column)) for c in columns)
     )
     # The driver adapts plain values itself; JSON goes as its text.
     encoders = [_json_encoder(c) if isinstance(c, models.JSONField) else None for c in columns]

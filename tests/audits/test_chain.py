@@ -264,3 +264,40 @@ def test_a_batch_append_outside_the_tenant_scope_of_its_rows_writes_nothing() ->
     assert record_events(tenant=ours, actor=SYSTEM, events=[]) == []
     with tenant_scope(other):
         assert AuditEvent.objects.filter(action="x").count() == 0
+
+
+@pytest.mark.django_db
+def test_events_recorded_in_a_batch_are_appended_together_when_it_ends() -> None:
+    from audits.services import batched_events
+
+    tenant, other = TenantFactory(), TenantFactory()
+    with transaction.atomic(), batched_events():
+        first = record_event(tenant=tenant, actor=SYSTEM, action="test.one")
+        record_event(tenant=other, actor=SystemActor("other"), action="test.elsewhere")
+        record_event(tenant=tenant, actor=SYSTEM, action="test.two")
+        with tenant_scope(tenant):
+            assert AuditEvent.objects.count() == 0  # nothing appended yet
+    with tenant_scope(tenant):
+        ours = list(AuditEvent.objects.order_by("sequence").values_list("action", "actor"))
+    with tenant_scope(other):
+        theirs = list(AuditEvent.objects.values_list("action", "actor"))
+    assert (ours, theirs, first.sequence, first.pk is not None) == (
+        [("test.one", "system:tests"), ("test.two", "system:tests")],
+        [("test.elsewhere", "system:other")],
+        1,
+        True,
+    )
+    assert verify_tenant_chain(tenant) == (2, None)
+
+
+@pytest.mark.django_db
+def test_a_batch_that_raises_appends_nothing() -> None:
+    from audits.services import batched_events
+
+    tenant = TenantFactory()
+    with pytest.raises(ZeroDivisionError), transaction.atomic(), batched_events():
+        record_event(tenant=tenant, actor=SYSTEM, action="test.lost")
+        1 / 0  # noqa: B018
+    record_event(tenant=tenant, actor=SYSTEM, action="test.kept")
+    with tenant_scope(tenant):
+        assert list(AuditEvent.objects.values_list("action", "sequence")) == [("test.kept", 1)]

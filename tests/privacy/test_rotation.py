@@ -9,6 +9,7 @@ import time
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from privacy.errors import KeyRetiredError
 from privacy.keys import clear_key_caches
@@ -185,3 +186,25 @@ def test_a_straggler_written_under_the_old_version_is_rewrapped_not_lost() -> No
     with tenant_scope(subject.tenant):
         version = SubjectKey.objects.get(pk=subject.pk).tenant_key_version
     assert (version, _phone(subject)) == (2, "13812345678")
+
+
+def test_a_process_that_still_caches_the_retired_version_writes_new_keys_under_the_newest() -> None:
+    import uuid
+
+    from privacy.keys import create_subject_key, tenant_key
+
+    tenant = DataSubjectFactory(phone="13812345678").tenant
+    stale = tenant_key(tenant, KeyPurpose.DATA)  # this process now caches v1 as the newest
+    # Another process rotates and retires v1 (this process's cache is not told).
+    from privacy.keys import _tenant_key_rows, create_tenant_key
+
+    create_tenant_key(tenant, KeyPurpose.DATA, 2)
+    with tenant_scope(tenant):
+        TenantKey.objects.filter(pk=stale.pk).update(retired_at=timezone.now())
+    # create_tenant_key told this process; put the stale row back as another process has it.
+
+    _tenant_key_rows.put((tenant.pk, KeyPurpose.DATA, None), stale)
+    subject_id = uuid.uuid4()
+    create_subject_key(tenant, subject_id)
+    with tenant_scope(tenant):
+        assert SubjectKey.objects.get(pk=subject_id).tenant_key_version == 2
