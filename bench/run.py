@@ -70,15 +70,33 @@ def median_rate(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
-def interleaved(
-    rounds: int, a: Callable[[], float], b: Callable[[], float]
-) -> tuple[list[float], list[float]]:
-    """Alternate a and b (each returns operations/second) for ``rounds`` rounds."""
-    first, second = [], []
+def interleaved(rounds: int, *runs: Callable[[], float]) -> list[list[float]]:
+    """Run each of ``runs`` (each returns operations/second) once per round, in turn, for
+    ``rounds`` rounds; the samples of each run."""
+    samples: list[list[float]] = [[] for _ in runs]
     for _ in range(rounds):
-        first.append(a())
-        second.append(b())
-    return first, second
+        for run, out in zip(runs, samples, strict=True):
+            out.append(run())
+    return samples
+
+
+INTAKE_PATHS = (
+    ("orders", "/api/v1/orders/", True),
+    ("baseline", "/bench/plain-orders/", True),
+    ("bare_baseline", "/bench/bare-plain-orders/", False),
+)
+
+
+def _intake_result(samples: list[list[float]]) -> dict[str, Any]:
+    ours, base, bare = (median_rate(s) for s in samples)
+    return {
+        "orders_per_s": ours,
+        "baseline_per_s": base,
+        "ratio": ours / base,
+        "bare_baseline_per_s": bare,
+        "ratio_to_bare": ours / bare,
+        "samples": dict(zip([name for name, _p, _a in INTAKE_PATHS], samples, strict=True)),
+    }
 
 
 def timed(operations: int, body: Callable[[], None]) -> float:
@@ -140,45 +158,30 @@ class Fixture:
 
 
 def bench_intake(fx: Fixture, rounds: int, per_round: int) -> dict[str, Any]:
+    """The order API against the plaintext baseline behind the same DRF stack (token,
+    tenant membership, throttling), and against the bare baseline (none of that)."""
     client = Client()
     auth = {"HTTP_AUTHORIZATION": f"Bearer {fx.token}"}
-    body, plain = json.dumps(ORDER), json.dumps(PLAIN)
+    bodies = {"orders": json.dumps(ORDER), "baseline": json.dumps(PLAIN)}
 
-    def product() -> float:
-        def run() -> None:
+    def run(name: str, path: str, authenticated: bool) -> Callable[[], float]:
+        body = bodies.get(name, bodies["baseline"])
+        headers = auth if authenticated else {}
+
+        def body_() -> None:
             for _ in range(per_round):
-                assert (
-                    client.post(
-                        "/api/v1/orders/", body, content_type="application/json", **auth
-                    ).status_code
-                    == 201
-                )
+                response = client.post(path, body, content_type="application/json", **headers)  # type: ignore[arg-type]
+                assert response.status_code == 201, response.content
 
-        return timed(per_round, run)
+        return lambda: timed(per_round, body_)
 
-    def baseline() -> float:
-        def run() -> None:
-            for _ in range(per_round):
-                assert (
-                    client.post(
-                        "/bench/plain-orders/", plain, content_type="application/json"
-                    ).status_code
-                    == 201
-                )
-
-        return timed(per_round, run)
-
-    ours, base = interleaved(rounds, product, baseline)
-    return {
-        "orders_per_s": median_rate(ours),
-        "baseline_per_s": median_rate(base),
-        "ratio": median_rate(ours) / median_rate(base),
-    }
+    for name, path, authenticated in INTAKE_PATHS:  # warm up every path first
+        run(name, path, authenticated)()
+    return _intake_result(interleaved(rounds, *(run(*spec) for spec in INTAKE_PATHS)))
 
 
 def bench_intake_http(fx: Fixture, rounds: int, per_round: int, threads: int = 8) -> dict[str, Any]:
     port = 8091
-    env = {**os.environ}
     server = subprocess.Popen(  # noqa: S603
         [
             sys.executable,
@@ -193,7 +196,7 @@ def bench_intake_http(fx: Fixture, rounds: int, per_round: int, threads: int = 8
             "warning",
         ],
         cwd=ROOT,
-        env=env,
+        env={**os.environ},
     )
     try:
         for _ in range(100):
@@ -205,47 +208,39 @@ def bench_intake_http(fx: Fixture, rounds: int, per_round: int, threads: int = 8
             except OSError:
                 time.sleep(0.1)
 
-        def load(path: str, body: str, headers: dict[str, str]) -> float:
+        def load(name: str, path: str, authenticated: bool) -> Callable[[], float]:
+            body = json.dumps(ORDER if name == "orders" else PLAIN)
+            headers = {"Content-Type": "application/json", "Host": "localhost"}
+            if authenticated:
+                headers["Authorization"] = f"Bearer {fx.token}"
             per_thread = max(1, per_round // threads)
 
             def worker() -> None:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 for _ in range(per_thread):
-                    conn.request(
-                        "POST",
-                        path,
-                        body,
-                        {"Content-Type": "application/json", "Host": "localhost", **headers},
-                    )
+                    conn.request("POST", path, body, headers)
                     response = conn.getresponse()
                     response.read()
                     assert response.status == 201, response.status
 
-            pool = [threading.Thread(target=worker) for _ in range(threads)]
-            start = time.perf_counter()
-            for t in pool:
-                t.start()
-            for t in pool:
-                t.join()
-            return per_thread * threads / (time.perf_counter() - start)
+            def measure() -> float:
+                pool = [threading.Thread(target=worker) for _ in range(threads)]
+                start = time.perf_counter()
+                for t in pool:
+                    t.start()
+                for t in pool:
+                    t.join()
+                return per_thread * threads / (time.perf_counter() - start)
 
-        ours, base = interleaved(
-            rounds,
-            lambda: load(
-                "/api/v1/orders/", json.dumps(ORDER), {"Authorization": f"Bearer {fx.token}"}
-            ),
-            lambda: load("/bench/plain-orders/", json.dumps(PLAIN), {}),
-        )
+            return measure
+
+        for spec in INTAKE_PATHS:  # warm up both workers on every path
+            load(*spec)()
+        result = _intake_result(interleaved(rounds, *(load(*spec) for spec in INTAKE_PATHS)))
     finally:
         server.terminate()
         server.wait(10)
-    return {
-        "orders_per_s": median_rate(ours),
-        "baseline_per_s": median_rate(base),
-        "ratio": median_rate(ours) / median_rate(base),
-        "threads": threads,
-        "workers": 2,
-    }
+    return {**result, "threads": threads, "workers": 2}
 
 
 def bench_reveal(fx: Fixture, rounds: int, per_round: int) -> dict[str, Any]:
