@@ -16,7 +16,7 @@ from audits.chain import CHAINED_FIELDS, event_hash
 from audits.context import current_request_context
 from audits.models import AuditChainHead, AuditEvent
 from tenants.actors import Actor, actor_label
-from tenants.bulk import COPY_THRESHOLD, append_rows
+from tenants.bulk import COPY_THRESHOLD, append_rows, insert_rows
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
@@ -68,29 +68,6 @@ def _locked_head(tenant: Tenant, cursor: Any, select: str) -> tuple[int, str]:
     cursor.execute(select, [tenant.pk])
     row = cursor.fetchone()
     return int(row[0]), str(row[1])
-
-
-def _insert_events(rows: list[AuditEvent], cursor: Any, connection: Any) -> None:
-    """INSERT ... RETURNING the ids, in one statement (small batches)."""
-    quote, meta = connection.ops.quote_name, AuditEvent._meta
-    fields = [meta.get_field(name) for name in _EVENT_FIELDS]
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    cursor.execute(
-        "INSERT INTO {} ({}) VALUES {} RETURNING {}".format(  # noqa: S608
-            quote(meta.db_table),
-            ", ".join(quote(f.column) for f in fields),  # type: ignore[union-attr]
-            ", ".join([one] * len(rows)),
-            quote(meta.pk.column),  # type: ignore[union-attr]
-        ),
-        [
-            field.get_db_prep_save(getattr(row, field.attname), connection)  # type: ignore[union-attr]
-            for row in rows
-            for field in fields
-        ],
-    )
-    for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
-        row.pk = pk
-        row._state.adding, row._state.db = False, connection.alias
 
 
 @dataclass(frozen=True)
@@ -187,7 +164,7 @@ def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> l
             row.hash = previous
             rows.append(row)
         if len(rows) < COPY_THRESHOLD:
-            _insert_events(rows, cursor, connection)
+            insert_rows(AuditEvent, rows, _EVENT_FIELDS)
         else:
             append_rows(AuditEvent, rows, _EVENT_FIELDS)
         cursor.execute(update, [sequence, previous, tenant.pk])

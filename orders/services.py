@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -34,6 +34,7 @@ from privacy.services import (
     subject_for_contact,
 )
 from tenants.actors import Actor, actor_label
+from tenants.bulk import insert_rows
 from tenants.errors import Conflict
 from tenants.hashing import keyed_hash, keyed_hash_matches
 from tenants.models import Tenant
@@ -168,21 +169,19 @@ def create_order(
             order.district = district_of(contact["address"])
             order.item_count = sum(item["quantity"] for item in cleaned_items)
             order.pin_hash = _pin_hash(order, pin)
-            try:
-                with transaction.atomic():
-                    order.save(force_insert=True)
+            if insert_rows(Order, [order], skip_conflicts=True):
                 break
-            except IntegrityError:
-                continue  # the random code was taken: draw another
+            # The random code was taken (ON CONFLICT DO NOTHING: no savepoint): draw another.
         else:
             raise Conflict(_("Could not allocate an order code; try again."))
-        OrderTransition(
+        first = OrderTransition(
             tenant=tenant,
             order=order,
             from_status="",
             to_status=Status.RECEIVED,
             actor=actor_label(actor),
-        ).save()
+        )
+        insert_rows(OrderTransition, [first])
         record_event(
             tenant=tenant,
             actor=actor,

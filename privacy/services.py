@@ -33,6 +33,7 @@ from privacy.permissions import SYSTEM_RULE, Purpose, rules_allowing
 from privacy.phone import normalise_phone
 from privacy.registry import sealed_model
 from tenants.actors import Actor, SystemActor, actor_label
+from tenants.bulk import insert_rows
 from tenants.errors import Conflict
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role, roles_of
@@ -444,5 +445,5 @@ def record_notice_shown(
             shown_at=shown_at or timezone.now(),
             recorded_by=actor_label(actor),
         )
-        record.save(force_insert=True)
+        insert_rows(NoticeRecord, [record])
     return record

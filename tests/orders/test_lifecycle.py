@@ -138,3 +138,30 @@ def test_returning_customer_keeps_one_subject() -> None:
         },
     )
     assert second.subject_id == first.subject_id
+
+
+def test_a_taken_order_code_is_drawn_again_in_the_same_transaction(monkeypatch) -> None:
+    import orders.services as services
+
+    first = OrderFactory()
+    codes = iter([first.code, "AAAAA-BBBBB"])
+    monkeypatch.setattr(services, "_new_code", lambda: next(codes))
+    second = OrderFactory(tenant=first.tenant)
+    with tenant_scope(first.tenant):
+        stored = Order.objects.get(pk=second.pk)
+        transitions = OrderTransition.objects.filter(order=second).count()
+        created = AuditEvent.objects.filter(action="order.created", object_id=str(second.pk))
+        assert (stored.code, transitions, created.count()) == ("AAAAA-BBBBB", 1, 1)
+
+
+def test_when_no_free_code_is_found_nothing_is_written(monkeypatch) -> None:
+    import orders.services as services
+
+    first = OrderFactory()
+    monkeypatch.setattr(services, "_new_code", lambda: first.code)
+    with tenant_scope(first.tenant):
+        before = (Order.objects.count(), AuditEvent.objects.count())
+    with pytest.raises(Conflict, match="Could not allocate an order code"):
+        OrderFactory(tenant=first.tenant)
+    with tenant_scope(first.tenant):
+        assert (Order.objects.count(), AuditEvent.objects.count()) == before
