@@ -22,6 +22,7 @@ from privacy.crypto import field_binding, header_version, new_key, open_sealed, 
 from privacy.errors import DecryptionIntegrityError, KeyRetiredError, SubjectErasedError
 from privacy.models import KeyPurpose, SubjectKey, TenantKey
 from privacy.routers import KEYSTORE
+from tenants.bulk import fetch_rows
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
@@ -268,9 +269,13 @@ def unwrap_subject_key(tenant: Tenant, row: SubjectKey, *, draining: bool = Fals
 
 def subject_cipher(tenant: Tenant, subject_id: UUID) -> SubjectCipher:
     with tenant_scope(tenant):
-        row = SubjectKey.objects.filter(pk=subject_id).first()
-    if row is None:
+        found = fetch_rows(SubjectKey, ("tenant_key_version", "wrapped_key"), id=subject_id)
+    if not found:
         raise SubjectErasedError(f"subject {subject_id} has no key: it was erased")
+    version, wrapped = found[0]
+    row = SubjectKey(
+        id=subject_id, tenant_id=tenant.pk, tenant_key_version=version, wrapped_key=wrapped
+    )
     return SubjectCipher(tenant.pk, subject_id, unwrap_subject_key(tenant, row))
 
 

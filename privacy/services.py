@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -33,7 +33,7 @@ from privacy.permissions import SYSTEM_RULE, Purpose, rules_allowing
 from privacy.phone import normalise_phone
 from privacy.registry import sealed_model
 from tenants.actors import Actor, SystemActor, actor_label
-from tenants.bulk import insert_rows
+from tenants.bulk import fetch_rows, insert_rows
 from tenants.errors import Conflict
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role, roles_of
@@ -136,11 +136,20 @@ def _subjects_with_phone(
     positives discarded."""
     table = _table(DataSubject)
     with tenant_scope(tenant):
-        candidates = list(
-            DataSubject.objects.filter(
-                phone_bidx=phone_index(tenant_index_key(tenant), normalised), erased_at__isnull=True
-            )
+        found = fetch_rows(
+            DataSubject,
+            ("id", "phone_ct"),
+            phone_bidx=phone_index(tenant_index_key(tenant), normalised),
+            erased_at=None,
         )
+    # Instances with only these fields loaded (the rest load on access, as with only()).
+    alias = router.db_for_read(DataSubject)
+    candidates = []
+    for pk, blob in found:
+        loaded = {"id": pk, "tenant_id": tenant.pk, "phone_ct": blob}
+        # from_db takes the loaded values in the model's field order.
+        names = [f.attname for f in DataSubject._meta.concrete_fields if f.attname in loaded]
+        candidates.append(DataSubject.from_db(alias, names, [loaded[n] for n in names]))
     matches = []
     for subject in candidates:
         try:

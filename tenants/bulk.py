@@ -112,10 +112,66 @@ def insert_rows(
         if len(rows) != 1:
             raise ValueError("skip_conflicts needs one row per statement to tell which one")
         return 0
-    converters = connection.ops.get_db_converters(pk.get_col(meta.db_table))  # type: ignore[arg-type]
+    converters = connection.ops.get_db_converters(pk.get_col(meta.db_table))
     for row, value in zip(rows, returned, strict=True):
         for converter in converters:
             value = converter(value, pk, connection)
         setattr(row, pk.attname, value)
         row._state.adding, row._state.db = False, connection.alias
     return len(returned)
+
+
+def fetch_rows(
+    model: type[models.Model], fields: Sequence[str], *, limit: int | None = None, **equals: Any
+) -> list[tuple[Any, ...]]:
+    """``fields`` of the rows where every ``column = value`` of ``equals`` holds, read with
+    one plain SELECT (hot read paths: the vault's key and blind-index lookups). Always
+    filtered by the active tenant scope, like the scoped managers: outside a scope it
+    raises ``ScopeError``. Values come back converted as the ORM would."""
+    from tenants.scoping import ScopeError, active_tenant_id
+
+    tenant_id = active_tenant_id()
+    if tenant_id is None:
+        raise ScopeError(f"Reading {model.__name__} needs an active tenant scope.")
+    meta = model._meta
+    connection = connections[router.db_for_read(model)]
+    quote = connection.ops.quote_name
+    selected = [meta.get_field(name) for name in fields]
+    conditions = {"tenant": tenant_id, **equals}
+    where = [meta.get_field(name) for name in conditions]
+    # Only quoted identifiers from the model's own metadata; every value is a parameter.
+    statement = "SELECT {} FROM {} WHERE {}{}".format(  # noqa: S608
+        ", ".join(quote(str(f.column)) for f in selected),  # type: ignore[union-attr]
+        quote(meta.db_table),
+        " AND ".join(
+            f"{quote(str(f.column))} IS NULL" if value is None else f"{quote(str(f.column))} = %s"  # type: ignore[union-attr]
+            for f, value in zip(where, conditions.values(), strict=True)
+        ),
+        f" LIMIT {int(limit)}" if limit is not None else "",
+    )
+    params = [
+        f.get_db_prep_value(value, connection)  # type: ignore[union-attr]
+        for f, value in zip(where, conditions.values(), strict=True)
+        if value is not None
+    ]
+    converters = [
+        [
+            *connection.ops.get_db_converters(f.get_col(meta.db_table)),  # type: ignore[union-attr]
+            *f.get_db_converters(connection),  # type: ignore[union-attr]
+        ]
+        for f in selected
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    out = []
+    for row in rows:
+        values = list(row)
+        for index, (value, field, convert) in enumerate(
+            zip(row, selected, converters, strict=True)
+        ):
+            for converter in convert:
+                value = converter(value, field.get_col(meta.db_table), connection)  # type: ignore[union-attr]
+            values[index] = value
+        out.append(tuple(values))
+    return out

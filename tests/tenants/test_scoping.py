@@ -185,3 +185,22 @@ def test_bulk_update_never_moves_rows_to_another_tenant() -> None:
     ours.tenant = TenantFactory()
     with tenant_scope(ours.tenant), pytest.raises(ScopeError, match="never moves"):
         Membership.objects.bulk_update([ours], ["tenant"])
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_the_fast_row_helpers_keep_to_the_active_tenant() -> None:
+    from privacy.models import DataSubject, SubjectKey
+    from tenants.bulk import fetch_rows, insert_rows
+    from tests.factories import DataSubjectFactory
+
+    ours, theirs = DataSubjectFactory(phone="13800000001"), DataSubjectFactory(phone="13800000002")
+    with pytest.raises(ScopeError):
+        fetch_rows(DataSubject, ("id",), id=theirs.pk)
+    with tenant_scope(ours.tenant):
+        # Another tenant's row is never found, even by its exact id (here in the key store).
+        assert fetch_rows(SubjectKey, ("id",), id=theirs.pk) == []
+        assert fetch_rows(SubjectKey, ("id",), id=ours.pk) == [(ours.pk,)]
+        assert fetch_rows(DataSubject, ("id", "erased_at"), erased_at=None) == [(ours.pk, None)]
+        stray = Membership(tenant=theirs.tenant, user=MembershipFactory().user, role="rider")
+        with pytest.raises(ScopeError):
+            insert_rows(Membership, [stray])
