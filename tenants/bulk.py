@@ -65,6 +65,7 @@ def insert_rows(
     fields: Sequence[str] | None = None,
     *,
     skip_conflicts: bool = False,
+    along: tuple[str, list[Any]] | None = None,
 ) -> int:
     """INSERT ``rows`` in one statement that returns their primary keys, as ``save()``
     would (``auto_now_add`` and the other ``pre_save`` values applied, the tenant scope
@@ -72,6 +73,9 @@ def insert_rows(
     column but an auto-increment key. With ``skip_conflicts``, a row that would break a
     unique constraint is left out (``ON CONFLICT DO NOTHING``; its pk stays unset).
     Returns the number of rows inserted. No signals are sent.
+
+    ``along`` is another write (SQL, params) to make with it: in the same round trip on
+    PostgreSQL (a data-modifying WITH), just before it elsewhere.
     """
     if not rows:
         return 0
@@ -106,6 +110,10 @@ def insert_rows(
         for column in columns
     ]
     with connection.cursor() as cursor:
+        if along is not None and connection.vendor == "postgresql":
+            statement, params = f"WITH along AS ({along[0]}) {statement}", [*along[1], *params]
+        elif along is not None:
+            cursor.execute(*along)
         cursor.execute(statement, params)
         returned = [value for (value,) in cursor.fetchall()]
     if skip_conflicts and len(returned) != len(rows):
