@@ -163,7 +163,7 @@ def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> l
                 setattr(row, name, value)
             row.hash = previous
             rows.append(row)
-        move_head = (update, [sequence, previous, tenant.pk])
+        move_head: tuple[str, list[Any]] = (update, [sequence, previous, tenant.pk])
         if len(rows) < COPY_THRESHOLD:
             insert_rows(AuditEvent, rows, _EVENT_FIELDS, along=move_head)  # one round trip
         else:

@@ -34,7 +34,7 @@ from privacy.services import (
     subject_for_contact,
 )
 from tenants.actors import Actor, actor_label
-from tenants.bulk import insert_rows
+from tenants.bulk import insert_rows, insert_statement
 from tenants.errors import Conflict
 from tenants.hashing import keyed_hash, keyed_hash_matches
 from tenants.models import Tenant
@@ -151,29 +151,9 @@ def create_order(
             tenant=tenant, version=shown, subject=subject, channel=channel, actor=actor
         )
         pin = new_pin()
-        for _attempt in range(5):
-            order = Order(tenant=tenant, code=_new_code(), subject=subject, notice_record=notice)
-            table = Order._meta.db_table
-            values = {
-                "name": contact["name"],
-                "phone": contact["phone"],
-                "address": contact["address"],
-                "note": cleaned_note,
-                "items": json.dumps(cleaned_items, ensure_ascii=False),
-            }
-            for field, value in values.items():
-                setattr(order, f"{field}_ct", cipher.seal(table, field, order.pk, value))
-            order.recipient_masked = mask_name(contact["name"])
-            order.phone_masked = mask_phone(contact["phone"])
-            order.address_masked = mask_address(contact["address"])
-            order.district = district_of(contact["address"])
-            order.item_count = sum(item["quantity"] for item in cleaned_items)
-            order.pin_hash = _pin_hash(order, pin)
-            if insert_rows(Order, [order], skip_conflicts=True):
-                break
-            # The random code was taken (ON CONFLICT DO NOTHING: no savepoint): draw another.
-        else:
-            raise Conflict(_("Could not allocate an order code; try again."))
+        order = Order(tenant=tenant, subject=subject, notice_record=notice)
+        # The first status change goes in the same round trip as the order (PostgreSQL),
+        # once: only the code is drawn again if it was taken.
         first = OrderTransition(
             tenant=tenant,
             order=order,
@@ -181,7 +161,31 @@ def create_order(
             to_status=Status.RECEIVED,
             actor=actor_label(actor),
         )
-        insert_rows(OrderTransition, [first])
+        along: tuple[str, list[Any]] | None = insert_statement(OrderTransition, [first])
+        table = Order._meta.db_table
+        values = {
+            "name": contact["name"],
+            "phone": contact["phone"],
+            "address": contact["address"],
+            "note": cleaned_note,
+            "items": json.dumps(cleaned_items, ensure_ascii=False),
+        }
+        for field, value in values.items():
+            setattr(order, f"{field}_ct", cipher.seal(table, field, order.pk, value))
+        order.recipient_masked = mask_name(contact["name"])
+        order.phone_masked = mask_phone(contact["phone"])
+        order.address_masked = mask_address(contact["address"])
+        order.district = district_of(contact["address"])
+        order.item_count = sum(item["quantity"] for item in cleaned_items)
+        order.pin_hash = _pin_hash(order, pin)
+        for _attempt in range(5):
+            order.code = _new_code()
+            if insert_rows(Order, [order], skip_conflicts=True, along=along):
+                break
+            # The random code was taken (ON CONFLICT DO NOTHING: no savepoint): draw another.
+            along = None
+        else:
+            raise Conflict(_("Could not allocate an order code; try again."))
         record_event(
             tenant=tenant,
             actor=actor,

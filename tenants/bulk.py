@@ -59,26 +59,17 @@ def _json_encoder(field: models.JSONField[Any]) -> Any:
     return json.JSONEncoder().encode if field.encoder is None else field.encoder().encode
 
 
-def insert_rows(
+def insert_statement(
     model: type[models.Model],
     rows: Sequence[models.Model],
     fields: Sequence[str] | None = None,
     *,
     skip_conflicts: bool = False,
-    along: tuple[str, list[Any]] | None = None,
-) -> int:
-    """INSERT ``rows`` in one statement that returns their primary keys, as ``save()``
-    would (``auto_now_add`` and the other ``pre_save`` values applied, the tenant scope
-    checked) without the ORM's query building. ``fields`` defaults to every concrete
-    column but an auto-increment key. With ``skip_conflicts``, a row that would break a
-    unique constraint is left out (``ON CONFLICT DO NOTHING``; its pk stays unset).
-    Returns the number of rows inserted. No signals are sent.
-
-    ``along`` is another write (SQL, params) to make with it: in the same round trip on
-    PostgreSQL (a data-modifying WITH), just before it elsewhere.
-    """
-    if not rows:
-        return 0
+) -> tuple[str, list[Any]]:
+    """The INSERT ... RETURNING pk of ``rows`` and its parameters, as ``save()`` would
+    write them (``auto_now_add`` and the other ``pre_save`` values applied, the tenant
+    scope checked). ``fields`` defaults to every concrete column but an auto-increment
+    key."""
     for row in rows:
         row._check_write_scope("Saving")  # type: ignore[attr-defined]
     meta = model._meta
@@ -109,6 +100,33 @@ def insert_rows(
         for row in rows
         for column in columns
     ]
+    return statement, params
+
+
+def insert_rows(
+    model: type[models.Model],
+    rows: Sequence[models.Model],
+    fields: Sequence[str] | None = None,
+    *,
+    skip_conflicts: bool = False,
+    along: tuple[str, list[Any]] | None = None,
+) -> int:
+    """INSERT ``rows`` in one statement (``insert_statement``) and set their primary keys,
+    without the ORM's query building. With ``skip_conflicts``, a row that would break a
+    unique constraint is left out (``ON CONFLICT DO NOTHING``; its pk stays unset).
+    Returns the number of rows inserted. No signals are sent.
+
+    ``along`` is another write (SQL, params; e.g. another ``insert_statement``) to make
+    with it: in the same round trip on PostgreSQL (a data-modifying WITH; foreign keys
+    are checked at commit), just before it elsewhere. It is made even when
+    ``skip_conflicts`` leaves the rows out.
+    """
+    if not rows:
+        return 0
+    statement, params = insert_statement(model, rows, fields, skip_conflicts=skip_conflicts)
+    meta = model._meta
+    pk = meta.pk
+    connection = connections[router.db_for_write(model)]
     with connection.cursor() as cursor:
         if along is not None and connection.vendor == "postgresql":
             statement, params = f"WITH along AS ({along[0]}) {statement}", [*along[1], *params]
