@@ -301,3 +301,75 @@ def test_a_batch_that_raises_appends_nothing() -> None:
     record_event(tenant=tenant, actor=SYSTEM, action="test.kept")
     with tenant_scope(tenant):
         assert list(AuditEvent.objects.values_list("action", "sequence")) == [("test.kept", 1)]
+
+
+@pytest.mark.parametrize(
+    "details",
+    [{}, {"名": "值", "b": [1, 2, {"c": None}], "a": True}, {"q": 'say "hi"\\ \n\t\u0001 🍜'}],
+)
+@pytest.mark.parametrize("ip", [None, "203.0.113.7", "2001:db8::42"])
+def test_the_text_digest_writes_the_same_bytes_as_the_canonical_encoding(details, ip) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from audits.chain import _canonical_time, _text_digest, event_hash
+
+    when = datetime(2026, 11, 29, 10, 0, 0, 123, tzinfo=UTC)
+    values = {
+        "tenant_id": 7,
+        "sequence": 12,
+        "occurred_at": when,
+        "actor": "user:4",
+        "action": "privacy.reveal",
+        "object_type": "orders.order",
+        "object_id": "a-b",
+        "fields": ["address", "phone"],
+        "purpose": "customer_service_call",
+        "request_id": "r\u00e9q",
+        "ip": ip,
+        "details": details,
+        "prev_hash": "f" * 64,
+    }
+    middle = [
+        values["actor"],
+        values["action"],
+        values["object_type"],
+        values["object_id"],
+        json.dumps(values["fields"]),  # as PostgreSQL hands jsonb over: any spacing, order
+        values["purpose"],
+        values["request_id"],
+        ip,
+        json.dumps(details, indent=1, ensure_ascii=True),
+    ]
+    text = _text_digest(7, 12, _canonical_time(when), middle, "f" * 64)
+    assert text == event_hash(values)
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the text path is PostgreSQL's")
+def test_postgresql_text_verification_agrees_with_the_orm_path_and_finds_edits() -> None:
+    from audits.chain import CHAINED_FIELDS, verify_rows
+    from audits.context import RequestContext, request_context
+
+    tenant = TenantFactory()
+    for n, (ip, details) in enumerate(
+        [(None, {}), ("203.0.113.7", {"名": "值", "n": 3}), ("2001:db8::42", {"x": [1, None]})]
+    ):
+        with request_context(RequestContext(request_id=f"r{n}", ip=ip)):
+            record_event(
+                tenant=tenant, actor=SYSTEM, action="test.mixed", fields=["phone"], details=details
+            )
+    with tenant_scope(tenant):
+        orm_rows = AuditEvent.objects.order_by("sequence").values_list(
+            "id", "hash", *CHAINED_FIELDS[1:]
+        )
+        assert verify_rows(tenant.pk, list(orm_rows), None) == (3, None)
+    assert verify_tenant_chain(tenant) == (3, None)
+    with tenant_scope(tenant):
+        second = AuditEvent.objects.get(sequence=2)
+    _sql(
+        "UPDATE audits_auditevent SET details = %s::jsonb WHERE id = %s",
+        ['{"名": "改", "n": 3}', second.pk],
+    )
+    count, broken = verify_tenant_chain(tenant)
+    assert (count, broken.sequence, "edited" in broken.reason) == (1, 2, True)
