@@ -145,7 +145,22 @@ def _schema_version(alias: str) -> dict[str, str]:
     return latest
 
 
-def _dump(alias: str, into: Path) -> None:
+class _HashingWriter:
+    """Writes through to ``target`` and hashes what it wrote (one pass over the backup)."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self.target, self.sha256, self.size = target, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self.target.write(data)
+
+
+@contextmanager
+def _dump_stream(alias: str) -> Iterator[IO[bytes]]:
+    """The plain dump of database ``alias`` as a stream, read while it is written: on
+    PostgreSQL pg_dump's output goes through a pipe, never to disk in the clear."""
     connection = connections[alias]
     config = connection.settings_dict
     if connection.vendor == "postgresql":
@@ -155,23 +170,35 @@ def _dump(alias: str, into: Path) -> None:
             "--format=custom",
             "--no-owner",
             "--no-privileges",
-            f"--file={into}",
             f"--host={config.get('HOST') or 'localhost'}",
             f"--port={config.get('PORT') or 5432}",
             f"--username={config.get('USER') or 'postgres'}",
             str(config["NAME"]),
         ]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
-        if result.returncode != 0:
-            raise BackupError(f"pg_dump failed: {result.stderr.strip()[:300]}")
+        with tempfile.TemporaryFile() as errors:
+            process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=errors)  # noqa: S603
+            assert process.stdout is not None  # noqa: S101 (stdout=PIPE)
+            try:
+                yield process.stdout
+            finally:
+                process.stdout.close()
+                returncode = process.wait()
+            if returncode != 0:
+                errors.seek(0)
+                message = errors.read().decode(errors="replace").strip()[:300]
+                raise BackupError(f"pg_dump failed: {message}")
         return
     if connection.vendor == "sqlite":
-        connection.ensure_connection()
-        target = sqlite3.connect(into)
-        try:
-            connection.connection.backup(target)
-        finally:
-            target.close()
+        with tempfile.TemporaryDirectory() as scratch:
+            into = Path(scratch) / "dump"
+            connection.ensure_connection()
+            target = sqlite3.connect(into)
+            try:
+                connection.connection.backup(target)
+            finally:
+                target.close()
+            with into.open("rb") as dump:
+                yield dump
         return
     raise BackupError(f"backups of {connection.vendor} databases are not supported")
 
@@ -225,27 +252,29 @@ def create_backup(kind: str) -> Manifest:
     backup_id = uuid.uuid4()
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     name = f"{stamp}-{backup_id.hex[:8]}"
-    with tempfile.TemporaryDirectory() as scratch:
-        plain_path = Path(scratch) / "dump"
-        _dump(alias, plain_path)
-        final = backup_dir() / f"{name}.{kind}.bak"
-        partial = final.with_suffix(".partial")
-        with plain_path.open("rb") as source, partial.open("wb") as target:
-            plain_size, version = encrypt_stream(source, target, backup_id=backup_id)
-        os.chmod(partial, 0o600)
-        partial.rename(final)
-    digest = hashlib.sha256(final.read_bytes()).hexdigest()
+    final = backup_dir() / f"{name}.{kind}.bak"
+    partial = final.with_suffix(".partial")
+    try:
+        # Dump, encrypt, write and hash in one pass.
+        with _dump_stream(alias) as source, partial.open("wb") as target:
+            os.chmod(partial, 0o600)
+            written = _HashingWriter(target)
+            plain_size, version = encrypt_stream(source, written, backup_id=backup_id)  # type: ignore[arg-type]
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.rename(final)
     manifest = Manifest(
         id=name,
         kind=kind,
         created_at=timezone.now().isoformat(),
-        size=final.stat().st_size,
+        size=written.size,
         plain_size=plain_size,
-        sha256=digest,
+        sha256=written.sha256.hexdigest(),
         key_version=version,
         engine=connections[alias].vendor,
         schema=_schema_version(alias),
-        ledger_entries=len(read_ledger_file()),
+        ledger_entries=ledger_entry_count(),
     )
     _write_manifest(manifest)
     return manifest
@@ -440,6 +469,16 @@ def append_ledger_lines(lines: Sequence[LedgerLine]) -> None:
             )
         )
         partial.replace(head_path)
+
+
+def ledger_entry_count() -> int:
+    """Entries in the file ledger: its signed head's count when the file ends where the
+    head says, else a full authenticated read (raises BackupError if it was altered)."""
+    head, path = _read_head(), _ledger_path()
+    size = path.stat().st_size if path.exists() else 0
+    if head is not None and head["size"] == size:
+        return int(head["count"])
+    return len(read_ledger_file())
 
 
 def read_ledger_file() -> list[dict[str, Any]]:

@@ -194,3 +194,20 @@ def test_restore_refuses_when_the_ledger_lost_entries_the_backup_saw() -> None:
         CommandError, match="Nothing was restored: the erasure ledger holds 0 entries but had 1"
     ):
         call_command("restore_backup", "--main", manifest.id)
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_a_failed_dump_leaves_no_backup_file_and_names_the_cause() -> None:
+    from django.db import connections
+
+    from privacy.backups import BackupError, backup_dir, list_backups
+
+    settings_dict = connections["default"].settings_dict
+    real = settings_dict["NAME"]
+    settings_dict["NAME"] = "baomi_no_such_database"
+    try:
+        with pytest.raises(BackupError, match="pg_dump failed: .*baomi_no_such_database"):
+            create_backup("main")
+    finally:
+        settings_dict["NAME"] = real
+    assert (list_backups(), sorted(p.name for p in backup_dir().glob("*.partial"))) == ([], [])
