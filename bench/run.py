@@ -105,6 +105,17 @@ def _intake_result(samples: list[list[float]]) -> dict[str, Any]:
     }
 
 
+def _run_threads(target: Callable[[], None], count: int) -> float:
+    """Run ``target`` in ``count`` threads at once; the seconds until all have finished."""
+    pool = [threading.Thread(target=target) for _ in range(count)]
+    start = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return time.perf_counter() - start
+
+
 def timed(operations: int, body: Callable[[], None]) -> float:
     start = time.perf_counter()
     body()
@@ -230,13 +241,7 @@ def bench_intake_http(fx: Fixture, rounds: int, per_round: int, threads: int = 8
                     assert response.status == 201, response.status
 
             def measure() -> float:
-                pool = [threading.Thread(target=worker) for _ in range(threads)]
-                start = time.perf_counter()
-                for t in pool:
-                    t.start()
-                for t in pool:
-                    t.join()
-                return per_thread * threads / (time.perf_counter() - start)
+                return per_thread * threads / _run_threads(worker, threads)
 
             return measure
 
@@ -496,13 +501,7 @@ def bench_audit(fx: Fixture, writers: int, per_writer: int, verify_events: int) 
             record_event(tenant=fx.tenant, actor=actor, action="bench.append", object_id=str(n))
         connections.close_all()
 
-    pool = [threading.Thread(target=write) for _ in range(writers)]
-    start = time.perf_counter()
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    append_rate = writers * per_writer / (time.perf_counter() - start)
+    append_rate = writers * per_writer / _run_threads(write, writers)
 
     tenant = create_tenant(slug=f"chain-{uuid.uuid4().hex[:8]}", name="Chain", actor=actor)
     from tenants.scoping import tenant_scope
