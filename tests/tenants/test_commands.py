@@ -194,3 +194,14 @@ def test_seed_demo_refuses_to_run_in_production(settings) -> None:
     settings.PRODUCTION = True
     with pytest.raises(CommandError, match="never runs in production"):
         _run("seed_demo")
+
+
+def test_demo_passwords_always_pass_the_validators(monkeypatch) -> None:
+    import secrets
+
+    from tenants.management.commands import seed_demo
+
+    # The first draw shares most letters with the username: it must be drawn again.
+    draws = iter(["demo-privacy-officer1", "k7Qz-Xw2_Lm9Pa4R"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(draws))
+    assert seed_demo._new_password("demo-privacy-officer") == "k7Qz-Xw2_Lm9Pa4R"
