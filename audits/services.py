@@ -86,11 +86,32 @@ class Event:
     row: AuditEvent | None = None
 
 
-_batch: ContextVar[list[tuple[Tenant, Event]] | None] = ContextVar("audit_batch", default=None)
+@dataclass
+class EventBatch:
+    """What ``batched_events`` collects: the events, and chain heads the caller already
+    locked in its own statements (``head_lock_sql``)."""
+
+    pending: list[tuple[Tenant, Event]]
+    heads: dict[int, tuple[int, str]]
+
+    def head_locked(self, tenant: Tenant, sequence: int, hash_: str) -> None:
+        """The caller's statement locked ``tenant``'s chain head and read these values in
+        this transaction: the append at the end of the block need not lock it again."""
+        self.heads[tenant.pk] = (sequence, hash_)
+
+
+_batch: ContextVar[EventBatch | None] = ContextVar("audit_batch", default=None)
+
+
+def head_lock_sql(tenant: Tenant) -> tuple[str, list[Any]]:
+    """SELECT (sequence, hash) of ``tenant``'s chain head FOR UPDATE, for a caller to run
+    inside one of its own statements and hand over with ``EventBatch.head_locked``."""
+    select, _update = _head_sql(connections[router.db_for_write(AuditEvent)])
+    return select, [tenant.pk]
 
 
 @contextmanager
-def batched_events() -> Iterator[None]:
+def batched_events() -> Iterator[EventBatch]:
     """Collect the ``record_event`` calls made inside and append them together when the
     block ends: one lock of each tenant's chain head for a use case that records several
     events (intake). Use it inside the transaction the events describe; if the block
@@ -98,23 +119,36 @@ def batched_events() -> Iterator[None]:
     inside the block get their sequence, hash and id when it ends. Nested blocks join
     the outermost.
     """
-    if _batch.get() is not None:
-        yield
+    outer = _batch.get()
+    if outer is not None:
+        yield outer
         return
-    pending: list[tuple[Tenant, Event]] = []
-    token = _batch.set(pending)
+    batch = EventBatch(pending=[], heads={})
+    token = _batch.set(batch)
     try:
-        yield
+        yield batch
     finally:
         _batch.reset(token)
+    pending = batch.pending
     while pending:
         tenant = pending[0][0]
         mine = [event for owner, event in pending if owner.pk == tenant.pk]
         pending = [(owner, event) for owner, event in pending if owner.pk != tenant.pk]
-        record_events(tenant=tenant, actor=mine[0].actor, events=mine)  # type: ignore[arg-type]
+        record_events(
+            tenant=tenant,
+            actor=mine[0].actor,  # type: ignore[arg-type]
+            events=mine,
+            locked_head=batch.heads.get(tenant.pk),
+        )
 
 
-def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> list[AuditEvent]:
+def record_events(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    events: Sequence[Event],
+    locked_head: tuple[int, str] | None = None,
+) -> list[AuditEvent]:
     """Append ``events`` to ``tenant``'s chain, in order, under one lock of the chain head:
     two round trips whatever their number (a batch erasure, an intake's events). Events
     of a large batch come back without database ids (``tenants.bulk.append_rows``).
@@ -135,7 +169,9 @@ def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> l
         transaction.atomic(using=connection.alias, savepoint=False),
         connection.cursor() as cursor,
     ):
-        sequence, previous = _locked_head(tenant, cursor, select)
+        # A head the caller locked in this transaction (EventBatch.head_locked) is still
+        # ours; a wrong one could not fork the chain: (tenant, sequence) is unique.
+        sequence, previous = locked_head or _locked_head(tenant, cursor, select)
         rows: list[AuditEvent] = []
         for spec in events:
             object_type, object_id = spec.object_type, str(spec.object_id)
@@ -197,9 +233,9 @@ def record_event(
         actor=actor,
         row=AuditEvent(tenant=tenant),
     )
-    pending = _batch.get()
-    if pending is not None:
-        pending.append((tenant, event))
+    batch = _batch.get()
+    if batch is not None:
+        batch.pending.append((tenant, event))
         return event.row  # type: ignore[return-value]
     (row,) = record_events(tenant=tenant, actor=actor, events=[event])
     return row

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audits.services import batched_events, record_event
+from audits.services import EventBatch, batched_events, head_lock_sql, record_event
 from orders.models import PIN_MAX_ATTEMPTS, Order, OrderTransition, Status
 from orders.permissions import (
     FLOW_TARGETS,
@@ -25,12 +25,12 @@ from orders.permissions import (
 )
 from orders.signals import order_transitioned
 from privacy.masking import district_of, mask_address, mask_name, mask_phone
-from privacy.models import NoticeChannel
+from privacy.models import NoticeChannel, NoticeRecord
 from privacy.services import (
     clean_contact,
     clean_text,
+    notice_record,
     notice_version,
-    record_notice_shown,
     subject_for_contact,
 )
 from tenants.actors import Actor, actor_label
@@ -104,6 +104,49 @@ class NewOrder:
     items: list[dict[str, Any]]
 
 
+def _write_intake(
+    tenant: Tenant, notice: NoticeRecord, order: Order, first: OrderTransition, events: EventBatch
+) -> bool:
+    """Write the notice record, the order (unless its code is taken: False) and its first
+    status change. On PostgreSQL this is one round trip that also locks the tenant's
+    audit-chain head for the intake's events, appended right after (data-modifying WITH;
+    foreign keys are checked at commit). Elsewhere, the same writes one by one."""
+    connection = connections[router.db_for_write(Order)]
+    if connection.vendor != "postgresql":
+        insert_rows(NoticeRecord, [notice])
+        order.notice_record_id = notice.pk
+        return bool(
+            insert_rows(
+                Order,
+                [order],
+                skip_conflicts=True,
+                along=insert_statement(OrderTransition, [first]),
+            )
+        )
+    notice_sql, notice_params = insert_statement(NoticeRecord, [notice])
+    first_sql, first_params = insert_statement(OrderTransition, [first])
+    order_sql, order_params = insert_statement(
+        Order, [order], skip_conflicts=True, raw={"notice_record": "(SELECT id FROM notice)"}
+    )
+    head_sql, head_params = head_lock_sql(tenant)
+    # Statements built from the models' metadata; every value is a parameter.
+    statement = (
+        f"WITH notice AS ({notice_sql}), first AS ({first_sql}), placed AS ({order_sql}) "  # noqa: S608
+        "SELECT (SELECT id FROM notice), (SELECT count(*) FROM placed), head.sequence, "
+        f"head.hash FROM (SELECT 1) AS one LEFT JOIN ({head_sql}) AS head ON true"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*notice_params, *first_params, *order_params, *head_params])
+        notice_id, placed, sequence, head_hash = cursor.fetchone()
+    notice.pk, order.notice_record_id = notice_id, notice_id
+    notice._state.adding, notice._state.db = False, connection.alias
+    if sequence is not None:  # a tenant's first event creates its head in record_events
+        events.head_locked(tenant, sequence, head_hash)
+    if placed:
+        order._state.adding, order._state.db = False, connection.alias
+    return bool(placed)
+
+
 def create_order(
     *,
     tenant: Tenant,
@@ -144,16 +187,14 @@ def create_order(
     # Before any write: an unknown notice version must not leave a customer key behind.
     shown = notice_version(tenant, privacy_notice_version)
     # One transaction, and one append to the audit chain for all of the intake's events.
-    with transaction.atomic(), tenant_scope(tenant), batched_events():
+    with transaction.atomic(), tenant_scope(tenant), batched_events() as events:
         match = subject_for_contact(tenant=tenant, actor=actor, **contact)
         subject, cipher = match.subject, match.cipher
-        notice = record_notice_shown(
+        notice = notice_record(
             tenant=tenant, version=shown, subject=subject, channel=channel, actor=actor
         )
         pin = new_pin()
         order = Order(tenant=tenant, subject=subject, notice_record=notice)
-        # The first status change goes in the same round trip as the order (PostgreSQL),
-        # once: only the code is drawn again if it was taken.
         first = OrderTransition(
             tenant=tenant,
             order=order,
@@ -161,7 +202,6 @@ def create_order(
             to_status=Status.RECEIVED,
             actor=actor_label(actor),
         )
-        along: tuple[str, list[Any]] | None = insert_statement(OrderTransition, [first])
         table = Order._meta.db_table
         values = {
             "name": contact["name"],
@@ -178,14 +218,16 @@ def create_order(
         order.district = district_of(contact["address"])
         order.item_count = sum(item["quantity"] for item in cleaned_items)
         order.pin_hash = _pin_hash(order, pin)
-        for _attempt in range(5):
-            order.code = _new_code()
-            if insert_rows(Order, [order], skip_conflicts=True, along=along):
-                break
-            # The random code was taken (ON CONFLICT DO NOTHING: no savepoint): draw another.
-            along = None
-        else:
-            raise Conflict(_("Could not allocate an order code; try again."))
+        order.code = _new_code()
+        if not _write_intake(tenant, notice, order, first, events):
+            for _attempt in range(4):
+                # The random code was taken (ON CONFLICT DO NOTHING: no savepoint): draw
+                # another; the notice record and the status change are written already.
+                order.code = _new_code()
+                if insert_rows(Order, [order], skip_conflicts=True):
+                    break
+            else:
+                raise Conflict(_("Could not allocate an order code; try again."))
         record_event(
             tenant=tenant,
             actor=actor,

@@ -439,20 +439,41 @@ def record_notice_shown(
 ) -> NoticeRecord:
     """Record that the customer was shown notice ``version`` (a number, or the notice
     ``notice_version`` returned); unknown versions are refused."""
+    record = notice_record(
+        tenant=tenant,
+        version=version,
+        subject=subject,
+        channel=channel,
+        actor=actor,
+        shown_at=shown_at,
+    )
+    with tenant_scope(tenant):
+        insert_rows(NoticeRecord, [record])
+    return record
+
+
+def notice_record(
+    *,
+    tenant: Tenant,
+    version: Any,
+    subject: DataSubject | None,
+    channel: str,
+    actor: Actor,
+    shown_at: Any = None,
+) -> NoticeRecord:
+    """The checked, unsaved record of ``record_notice_shown``, for a caller that writes it
+    within a statement of its own (intake)."""
     if channel not in NoticeChannel.values:
         raise ValidationError({"channel": _("Unknown channel.")})
     if isinstance(version, PrivacyNotice) and version.tenant_id == tenant.pk:
         notice = version
     else:
         notice = notice_version(tenant, version)
-    with tenant_scope(tenant):
-        record = NoticeRecord(
-            tenant=tenant,
-            notice=notice,
-            subject=subject,
-            channel=channel,
-            shown_at=shown_at or timezone.now(),
-            recorded_by=actor_label(actor),
-        )
-        insert_rows(NoticeRecord, [record])
-    return record
+    return NoticeRecord(
+        tenant=tenant,
+        notice=notice,
+        subject=subject,
+        channel=channel,
+        shown_at=shown_at or timezone.now(),
+        recorded_by=actor_label(actor),
+    )

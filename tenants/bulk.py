@@ -11,7 +11,7 @@ use ``bulk_create``. Every row is checked against the active tenant scope first,
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connections, models, router
@@ -65,11 +65,13 @@ def insert_statement(
     fields: Sequence[str] | None = None,
     *,
     skip_conflicts: bool = False,
+    raw: Mapping[str, str] | None = None,
 ) -> tuple[str, list[Any]]:
     """The INSERT ... RETURNING pk of ``rows`` and its parameters, as ``save()`` would
     write them (``auto_now_add`` and the other ``pre_save`` values applied, the tenant
     scope checked). ``fields`` defaults to every concrete column but an auto-increment
-    key."""
+    key. ``raw`` gives an SQL expression for some fields instead of their values (another
+    part of the same statement, such as ``(SELECT id FROM earlier_cte)``)."""
     for row in rows:
         row._check_write_scope("Saving")  # type: ignore[attr-defined]
     meta = model._meta
@@ -86,8 +88,10 @@ def insert_statement(
         columns = [meta.get_field(name) for name in fields]  # type: ignore[misc]
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
-    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    # Only quoted identifiers from the model's own metadata; every value is a parameter.
+    raw = raw or {}
+    one = "(" + ", ".join(raw.get(c.name, "%s") for c in columns) + ")"
+    # Only quoted identifiers from the model's own metadata and the caller's fixed
+    # expressions; every value is a parameter.
     statement = "INSERT INTO {} ({}) VALUES {}{} RETURNING {}".format(  # noqa: S608
         quote(meta.db_table),
         ", ".join(quote(str(c.column)) for c in columns),
@@ -99,6 +103,7 @@ def insert_statement(
         column.get_db_prep_save(column.pre_save(row, True), connection)
         for row in rows
         for column in columns
+        if column.name not in raw
     ]
     return statement, params
 
