@@ -130,15 +130,22 @@ def _create_subject_with_cipher(
 
 
 def _subjects_with_phone(
-    tenant: Tenant, normalised: str
+    tenant: Tenant, normalised: str, *, for_use: bool = False
 ) -> tuple[int, list[tuple[DataSubject, SubjectCipher]]]:
     """(candidate count, exact matches with their opened keys) of the blind index; false
-    positives discarded."""
+    positives discarded.
+
+    ``for_use`` (intake, inside its transaction): the candidates stay locked FOR KEY SHARE
+    until it commits. An erasure that holds one of them first makes this read wait and
+    then not find it (erased); one that comes after waits, and the retention sweep skips
+    the customer, whose new order is still open. Without it an order could be sealed
+    under a key a concurrent sweep is destroying."""
     table = _table(DataSubject)
     with tenant_scope(tenant):
         found = fetch_rows(
             DataSubject,
             ("id", "phone_ct"),
+            key_share=for_use,
             phone_bidx=phone_index(tenant_index_key(tenant), normalised),
             erased_at=None,
         )
@@ -178,7 +185,7 @@ def subject_for_contact(
     match is made inside the vault and recorded; nothing is revealed to the caller.
     """
     values = clean_contact(name=name, phone=phone, address=address, note=note)
-    _, matches = _subjects_with_phone(tenant, values["phone"])
+    _, matches = _subjects_with_phone(tenant, values["phone"], for_use=True)
     if matches:
         subject, cipher = matches[0]
         record_event(tenant=tenant, actor=actor, action="privacy.subject_matched", target=subject)

@@ -153,12 +153,19 @@ def insert_rows(
 
 
 def fetch_rows(
-    model: type[models.Model], fields: Sequence[str], *, limit: int | None = None, **equals: Any
+    model: type[models.Model],
+    fields: Sequence[str],
+    *,
+    limit: int | None = None,
+    key_share: bool = False,
+    **equals: Any,
 ) -> list[tuple[Any, ...]]:
     """``fields`` of the rows where every ``column = value`` of ``equals`` holds, read with
     one plain SELECT (hot read paths: the vault's key and blind-index lookups). Always
     filtered by the active tenant scope, like the scoped managers: outside a scope it
-    raises ``ScopeError``. Values come back converted as the ORM would."""
+    raises ``ScopeError``. Values come back converted as the ORM would. ``key_share``
+    locks the rows found FOR KEY SHARE until the transaction ends (where the database has
+    row locks): a concurrent ``select_for_update`` waits, or skips them."""
     from tenants.scoping import ScopeError, active_tenant_id
 
     tenant_id = active_tenant_id()
@@ -180,6 +187,8 @@ def fetch_rows(
         ),
         f" LIMIT {int(limit)}" if limit is not None else "",
     )
+    if key_share and connection.features.has_select_for_update:
+        statement += " FOR KEY SHARE"
     params = [
         f.get_db_prep_value(value, connection)  # type: ignore[union-attr]
         for f, value in zip(where, conditions.values(), strict=True)

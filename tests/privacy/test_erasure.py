@@ -440,3 +440,43 @@ def test_a_sweep_killed_mid_run_and_rerun_erases_everyone_exactly_once(tmp_path,
         sorted(str(o.subject_id) for o in orders),
         0,
     )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_the_sweep_passes_over_a_customer_an_intake_is_matching_right_now() -> None:
+    import threading
+
+    from django.db import connections, transaction
+
+    from privacy.phone import normalise_phone
+    from privacy.services import _subjects_with_phone
+
+    order = _finish(OrderFactory(), days_ago=30)  # the customer is due
+    tenant = order.tenant
+    matched, release, seen = threading.Event(), threading.Event(), []
+
+    def intake_in_progress() -> None:
+        try:
+            with transaction.atomic():
+                _count, matches = _subjects_with_phone(
+                    tenant, normalise_phone("13912345678"), for_use=True
+                )
+                seen.append(len(matches))
+                matched.set()
+                release.wait(10)  # the rest of the intake, then its commit
+        finally:
+            connections.close_all()
+
+    intake = threading.Thread(target=intake_in_progress)
+    intake.start()
+    assert matched.wait(10)
+    try:
+        during = sweep_tenant(tenant)  # must not erase a customer being matched
+    finally:
+        release.set()
+        intake.join()
+    after = sweep_tenant(tenant)  # nothing holds the customer any more
+    with tenant_scope(tenant):
+        key_left = SubjectKey.objects.filter(pk=order.subject_id).exists()
+    assert (seen, during, after, key_left) == ([1], 0, 1, False)
