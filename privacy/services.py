@@ -246,7 +246,8 @@ def find_subjects_by_phone(
             purpose=purpose,
             details={"candidates": candidates, "matches": [str(s.id) for s, _key in matches]},
         )
-    return [subject for subject, _key in matches]
+        # The match loaded only what it compared; callers get whole rows, in one query.
+        return list(DataSubject.objects.filter(pk__in=[s.pk for s, _key in matches]))
 
 
 def _record_failure(

@@ -64,3 +64,9 @@ def test_index_values_are_truncated_to_the_documented_width() -> None:
 
 def test_index_depends_on_the_tenants_key() -> None:
     assert phone_index(b"a" * 32, "13812345678") != phone_index(b"b" * 32, "13812345678")
+
+
+def test_search_returns_whole_rows_not_the_partial_ones_it_compared() -> None:
+    subject = DataSubjectFactory(phone="13812345678")
+    (found,) = _search(subject.tenant, "13812345678")
+    assert (found.get_deferred_fields(), found.phone_masked) == (set(), subject.phone_masked)

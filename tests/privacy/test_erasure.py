@@ -44,6 +44,24 @@ def _finish(order: Order, *, days_ago: int) -> Order:
     return order
 
 
+def _due_orders(tenant, count: int, phone_prefix: str) -> list[Order]:
+    """``count`` customers, each with one order finished 9 days ago."""
+    return [
+        _finish(
+            OrderFactory(
+                tenant=tenant,
+                customer={
+                    "name": f"客{n}",
+                    "phone": f"{phone_prefix}{n:04d}",
+                    "address": "北京市朝阳区A路1号",
+                },
+            ),
+            days_ago=9,
+        )
+        for n in range(count)
+    ]
+
+
 def _ledger(tenant) -> list[str]:
     with tenant_scope(tenant):
         return [str(s) for s in ErasureLedgerEntry.objects.values_list("subject_id", flat=True)]
@@ -219,20 +237,7 @@ def test_sweeping_one_tenant_never_touches_another() -> None:
 
 def test_a_rerun_after_a_crash_mid_sweep_erases_the_rest_exactly_once() -> None:
     tenant = TenantFactory()
-    orders = [
-        _finish(
-            OrderFactory(
-                tenant=tenant,
-                customer={
-                    "name": f"客{n}",
-                    "phone": f"1380000{n:04d}",
-                    "address": "北京市朝阳区A路1号",
-                },
-            ),
-            days_ago=9,
-        )
-        for n in range(6)
-    ]
+    orders = _due_orders(tenant, 6, "1380000")
     # The state a crash leaves: three subjects fully erased, one whose key was destroyed
     # before the process died (its ciphertext still there), two untouched.
     for order in orders[:3]:
@@ -385,20 +390,7 @@ def test_a_sweep_killed_mid_run_and_rerun_erases_everyone_exactly_once(tmp_path,
     from tests.subprocess_manage import ROOT
 
     tenant = TenantFactory(slug="sweep-kill")
-    orders = [
-        _finish(
-            OrderFactory(
-                tenant=tenant,
-                customer={
-                    "name": f"客{n}",
-                    "phone": f"1390000{n:04d}",
-                    "address": "北京市朝阳区A路1号",
-                },
-            ),
-            days_ago=9,
-        )
-        for n in range(40)
-    ]
+    orders = _due_orders(tenant, 40, "1390000")
 
     def url(alias: str) -> str:
         cfg = connections[alias].settings_dict
