@@ -153,6 +153,12 @@ def _database(url: str) -> dict[str, Any]:
         }
         config["CONN_MAX_AGE"] = 0
         config.pop("CONN_HEALTH_CHECKS", None)
+    elif env_bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        # The hot paths' fixed statements (tenants.bulk.hot_cursor) are prepared on a
+        # connection after two runs; the ORM's client-binding cursors never are.
+        # DATABASE_PREPARED_STATEMENTS=0 behind a transaction-pooling PgBouncer older
+        # than 1.21 (docs/decisions/0005).
+        config.setdefault("OPTIONS", {})["prepare_threshold"] = 2
     return config
 
 

@@ -10,13 +10,46 @@ use ``bulk_create``. Every row is checked against the active tenant scope first,
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connections, models, router
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.postgresql.base import CursorDebugWrapper as PgDebugCursor
+from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]
+from django.db.backends.utils import CursorWrapper
 
 COPY_THRESHOLD = 100
+
+
+def hot_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
+    """A cursor for the hot paths' fixed statements (intake, the audit append, the vault's
+    lookups). On PostgreSQL it binds parameters on the server, so psycopg prepares a
+    statement it has run ``prepare_threshold`` times on this connection and later runs
+    skip parsing and planning (config/settings.py; docs/decisions/0005). The ORM's own
+    cursors bind on the client and never prepare. It is wrapped like any Django cursor:
+    execute wrappers, query logging and error translation apply."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = ServerBindingCursor(connection.connection)
+    if connection.queries_logged:
+        return _HotDebugCursor(raw, connection)
+    return connection.make_cursor(raw)
+
+
+class _HotDebugCursor(PgDebugCursor):
+    """Logs the statement as written (placeholders, not values): a prepared run leaves
+    no interpolated text behind to log."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(sql, params):
+            return CursorWrapper.execute(self, sql, params)
 
 
 def append_rows(
@@ -66,14 +99,55 @@ def insert_statement(
     *,
     skip_conflicts: bool = False,
     raw: Mapping[str, str] | None = None,
+    source: str | None = None,
+    where: tuple[str, list[Any]] | None = None,
 ) -> tuple[str, list[Any]]:
     """The INSERT ... RETURNING pk of ``rows`` and its parameters, as ``save()`` would
     write them (``auto_now_add`` and the other ``pre_save`` values applied, the tenant
     scope checked). ``fields`` defaults to every concrete column but an auto-increment
     key. ``raw`` gives an SQL expression for some fields instead of their values (another
-    part of the same statement, such as ``(SELECT id FROM earlier_cte)``)."""
+    part of the same statement, such as ``(SELECT id FROM earlier_cte)``).
+
+    With ``source`` (``FROM`` items, such as earlier CTEs) or ``where`` (an SQL condition
+    and its parameters), the one row is inserted with ``INSERT ... SELECT``: once per
+    row of ``source`` (``raw`` may name their columns), and only if ``where`` holds."""
+    if (source is not None or where is not None) and len(rows) != 1:
+        raise ValueError("an INSERT ... SELECT writes one row")
     for row in rows:
         row._check_write_scope("Saving")  # type: ignore[attr-defined]
+    alias = router.db_for_write(model)
+    statement, columns = _insert_plan(
+        model,
+        None if fields is None else tuple(fields),
+        tuple(sorted((raw or {}).items())),
+        source,
+        None if where is None else where[0],
+        len(rows),
+        skip_conflicts,
+        alias,
+    )
+    connection = connections[alias]
+    params = [
+        column.get_db_prep_save(column.pre_save(row, True), connection)
+        for row in rows
+        for column in columns
+    ]
+    return statement, [*params, *(where[1] if where else [])]
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_plan(
+    model: type[models.Model],
+    fields: tuple[str, ...] | None,
+    raw_items: tuple[tuple[str, str], ...],
+    source: str | None,
+    where: str | None,
+    count: int,
+    skip_conflicts: bool,
+    alias: str,
+) -> tuple[str, tuple[models.Field[Any, Any], ...]]:
+    """``insert_statement``'s SQL and the columns its parameters are the values of: built
+    once per shape (the hot paths run the same few shapes all day)."""
     meta = model._meta
     pk = meta.pk
     if pk is None:
@@ -86,26 +160,24 @@ def insert_statement(
         ]
     else:
         columns = [meta.get_field(name) for name in fields]  # type: ignore[misc]
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    raw = raw or {}
-    one = "(" + ", ".join(raw.get(c.name, "%s") for c in columns) + ")"
+    quote = connections[alias].ops.quote_name
+    raw = dict(raw_items)
+    one = ", ".join(raw.get(c.name, "%s") for c in columns)
+    if source is None and where is None:
+        values = "VALUES " + ", ".join([f"({one})"] * count)
+    else:
+        values = f"SELECT {one}" + (f" FROM {source}" if source else "")  # noqa: S608
+        values += f" WHERE {where}" if where else ""
     # Only quoted identifiers from the model's own metadata and the caller's fixed
     # expressions; every value is a parameter.
-    statement = "INSERT INTO {} ({}) VALUES {}{} RETURNING {}".format(  # noqa: S608
+    statement = "INSERT INTO {} ({}) {}{} RETURNING {}".format(  # noqa: S608
         quote(meta.db_table),
         ", ".join(quote(str(c.column)) for c in columns),
-        ", ".join([one] * len(rows)),
+        values,
         " ON CONFLICT DO NOTHING" if skip_conflicts else "",
         quote(str(pk.column)),
     )
-    params = [
-        column.get_db_prep_save(column.pre_save(row, True), connection)
-        for row in rows
-        for column in columns
-        if column.name not in raw
-    ]
-    return statement, params
+    return statement, tuple(c for c in columns if c.name not in raw)
 
 
 def insert_rows(
@@ -132,7 +204,7 @@ def insert_rows(
     meta = model._meta
     pk = meta.pk
     connection = connections[router.db_for_write(model)]
-    with connection.cursor() as cursor:
+    with hot_cursor(connection) as cursor:
         if along is not None and connection.vendor == "postgresql":
             statement, params = f"WITH along AS ({along[0]}) {statement}", [*along[1], *params]
         elif along is not None:
@@ -152,48 +224,93 @@ def insert_rows(
     return len(returned)
 
 
-def fetch_rows(
+def select_statement(
     model: type[models.Model],
     fields: Sequence[str],
     *,
     limit: int | None = None,
     key_share: bool = False,
+    where: tuple[str, list[Any]] | None = None,
     **equals: Any,
-) -> list[tuple[Any, ...]]:
-    """``fields`` of the rows where every ``column = value`` of ``equals`` holds, read with
-    one plain SELECT (hot read paths: the vault's key and blind-index lookups). Always
-    filtered by the active tenant scope, like the scoped managers: outside a scope it
-    raises ``ScopeError``. Values come back converted as the ORM would. ``key_share``
-    locks the rows found FOR KEY SHARE until the transaction ends (where the database has
-    row locks): a concurrent ``select_for_update`` waits, or skips them."""
+) -> tuple[str, list[Any]]:
+    """The plain SELECT of ``fetch_rows`` and its parameters, for a caller that runs it
+    inside a statement of its own (a CTE). ``where`` adds an SQL condition and its
+    parameters; ``key_share`` locks the rows found FOR KEY SHARE until the transaction
+    ends (where the database has row locks: a concurrent ``select_for_update`` waits, or
+    skips them). Filtered by the active tenant scope; outside one it raises."""
     from tenants.scoping import ScopeError, active_tenant_id
 
     tenant_id = active_tenant_id()
     if tenant_id is None:
         raise ScopeError(f"Reading {model.__name__} needs an active tenant scope.")
-    meta = model._meta
-    connection = connections[router.db_for_read(model)]
-    quote = connection.ops.quote_name
-    selected = [meta.get_field(name) for name in fields]
+    alias = router.db_for_read(model)
     conditions = {"tenant": tenant_id, **equals}
-    where = [meta.get_field(name) for name in conditions]
-    # Only quoted identifiers from the model's own metadata; every value is a parameter.
+    statement, tested = _select_plan(
+        model,
+        tuple(fields),
+        tuple((name, value is None) for name, value in conditions.items()),
+        limit,
+        key_share,
+        None if where is None else where[0],
+        alias,
+    )
+    connection = connections[alias]
+    params = [field.get_db_prep_value(conditions[name], connection) for name, field in tested]
+    return statement, [*params, *(where[1] if where else [])]
+
+
+@functools.lru_cache(maxsize=256)
+def _select_plan(
+    model: type[models.Model],
+    fields: tuple[str, ...],
+    conditions: tuple[tuple[str, bool], ...],
+    limit: int | None,
+    key_share: bool,
+    where: str | None,
+    alias: str,
+) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """``select_statement``'s SQL and the (name, field) of each condition that takes a
+    parameter (``conditions``: each name, and whether it tests for NULL)."""
+    meta = model._meta
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    tests, tested = [], []
+    for name, is_null in conditions:
+        field = meta.get_field(name)
+        column = quote(str(field.column))  # type: ignore[union-attr]
+        tests.append(f"{column} IS NULL" if is_null else f"{column} = %s")
+        if not is_null:
+            tested.append((name, field))
+    if where is not None:
+        tests.append(where)
+    # Only quoted identifiers from the model's own metadata and the caller's fixed
+    # condition; every value is a parameter.
     statement = "SELECT {} FROM {} WHERE {}{}".format(  # noqa: S608
-        ", ".join(quote(str(f.column)) for f in selected),  # type: ignore[union-attr]
+        ", ".join(quote(str(meta.get_field(name).column)) for name in fields),  # type: ignore[union-attr]
         quote(meta.db_table),
-        " AND ".join(
-            f"{quote(str(f.column))} IS NULL" if value is None else f"{quote(str(f.column))} = %s"  # type: ignore[union-attr]
-            for f, value in zip(where, conditions.values(), strict=True)
-        ),
+        " AND ".join(tests),
         f" LIMIT {int(limit)}" if limit is not None else "",
     )
     if key_share and connection.features.has_select_for_update:
         statement += " FOR KEY SHARE"
-    params = [
-        f.get_db_prep_value(value, connection)  # type: ignore[union-attr]
-        for f, value in zip(where, conditions.values(), strict=True)
-        if value is not None
-    ]
+    return statement, tuple(tested)
+
+
+def fetch_rows(
+    model: type[models.Model],
+    fields: Sequence[str],
+    *,
+    limit: int | None = None,
+    **equals: Any,
+) -> list[tuple[Any, ...]]:
+    """``fields`` of the rows where every ``column = value`` of ``equals`` holds, read with
+    one plain SELECT (hot read paths: the vault's key and blind-index lookups). Always
+    filtered by the active tenant scope, like the scoped managers: outside a scope it
+    raises ``ScopeError``. Values come back converted as the ORM would."""
+    statement, params = select_statement(model, fields, limit=limit, **equals)
+    meta = model._meta
+    connection = connections[router.db_for_read(model)]
+    selected = [meta.get_field(name) for name in fields]
     converters = [
         [
             *connection.ops.get_db_converters(f.get_col(meta.db_table)),  # type: ignore[union-attr]
@@ -201,7 +318,7 @@ def fetch_rows(
         ]
         for f in selected
     ]
-    with connection.cursor() as cursor:
+    with hot_cursor(connection) as cursor:
         cursor.execute(statement, params)
         rows = cursor.fetchall()
     out = []
