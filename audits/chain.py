@@ -41,6 +41,18 @@ def _hash_payload(payload: list[Any]) -> str:
     return hashlib.sha256(_ENCODE(payload).encode("utf-8")).hexdigest()
 
 
+def payload_parts(values: dict[str, Any]) -> tuple[str, str]:
+    """The canonical payload of ``values`` on either side of its sequence, for a database
+    that chains events itself (``audits.services.chained_append_sql``):
+    ``prefix + str(sequence) + middle + '"' + prev_hash + '"]'`` is exactly the text
+    ``event_hash`` hashes (a hex hash needs no escaping; tests hold the two equal)."""
+    middle = [
+        _ENCODE(_canonical_time(values[name]) if name == "occurred_at" else values[name])
+        for name in CHAINED_FIELDS[2:-1]
+    ]
+    return f"[{_ENCODE(values['tenant_id'])},", "," + ",".join(middle) + ","
+
+
 def event_hash(values: dict[str, Any]) -> str:
     return _hash_payload(
         [

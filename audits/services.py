@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, connections, models, router, transaction
 from django.utils import timezone
 
-from audits.chain import CHAINED_FIELDS, event_hash
+from audits.chain import CHAINED_FIELDS, event_hash, payload_parts
 from audits.context import current_request_context
 from audits.models import AuditChainHead, AuditEvent
 from tenants.actors import Actor, actor_label
-from tenants.bulk import COPY_THRESHOLD, append_rows, insert_rows
+from tenants.bulk import COPY_THRESHOLD, append_rows, hot_cursor, insert_rows
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
@@ -56,17 +57,10 @@ def _locked_head(tenant: Tenant, cursor: Any, select: str) -> tuple[int, str]:
     """The tenant's (sequence, hash), its row locked until the transaction ends."""
     cursor.execute(select, [tenant.pk])
     row = cursor.fetchone()
-    if row is not None:
-        return int(row[0]), str(row[1])
-    try:
-        # The first event of a tenant: two writers may race to create the head; the unique
-        # constraint lets one win and the other lock the winner's row.
-        with transaction.atomic():
-            AuditChainHead(tenant=tenant).save()
-    except IntegrityError:
-        pass
-    cursor.execute(select, [tenant.pk])
-    row = cursor.fetchone()
+    if row is None:  # the tenant's first event
+        ensure_chain_head(tenant)
+        cursor.execute(select, [tenant.pk])
+        row = cursor.fetchone()
     return int(row[0]), str(row[1])
 
 
@@ -88,26 +82,12 @@ class Event:
 
 @dataclass
 class EventBatch:
-    """What ``batched_events`` collects: the events, and chain heads the caller already
-    locked in its own statements (``head_lock_sql``)."""
+    """What ``batched_events`` collects: the events, with the tenant of each."""
 
     pending: list[tuple[Tenant, Event]]
-    heads: dict[int, tuple[int, str]]
-
-    def head_locked(self, tenant: Tenant, sequence: int, hash_: str) -> None:
-        """The caller's statement locked ``tenant``'s chain head and read these values in
-        this transaction: the append at the end of the block need not lock it again."""
-        self.heads[tenant.pk] = (sequence, hash_)
 
 
 _batch: ContextVar[EventBatch | None] = ContextVar("audit_batch", default=None)
-
-
-def head_lock_sql(tenant: Tenant) -> tuple[str, list[Any]]:
-    """SELECT (sequence, hash) of ``tenant``'s chain head FOR UPDATE, for a caller to run
-    inside one of its own statements and hand over with ``EventBatch.head_locked``."""
-    select, _update = _head_sql(connections[router.db_for_write(AuditEvent)])
-    return select, [tenant.pk]
 
 
 @contextmanager
@@ -123,7 +103,7 @@ def batched_events() -> Iterator[EventBatch]:
     if outer is not None:
         yield outer
         return
-    batch = EventBatch(pending=[], heads={})
+    batch = EventBatch(pending=[])
     token = _batch.set(batch)
     try:
         yield batch
@@ -134,21 +114,49 @@ def batched_events() -> Iterator[EventBatch]:
         tenant = pending[0][0]
         mine = [event for owner, event in pending if owner.pk == tenant.pk]
         pending = [(owner, event) for owner, event in pending if owner.pk != tenant.pk]
-        record_events(
-            tenant=tenant,
-            actor=mine[0].actor,  # type: ignore[arg-type]
-            events=mine,
-            locked_head=batch.heads.get(tenant.pk),
-        )
+        record_events(tenant=tenant, actor=mine[0].actor, events=mine)  # type: ignore[arg-type]
 
 
-def record_events(
-    *,
-    tenant: Tenant,
-    actor: Actor,
-    events: Sequence[Event],
-    locked_head: tuple[int, str] | None = None,
-) -> list[AuditEvent]:
+def _event_values(
+    tenant: Tenant, actor: Actor, events: Sequence[Event]
+) -> list[tuple[AuditEvent, dict[str, Any]]]:
+    """Each event's row to fill and its chained values, ``sequence`` and ``prev_hash``
+    left for the append to set."""
+    context = current_request_context()
+    label, ip, now = actor_label(actor), _normalised_ip(context.ip), timezone.now()
+    labels = {id(spec.actor): actor_label(spec.actor) for spec in events if spec.actor is not None}
+    out = []
+    for spec in events:
+        object_type, object_id = spec.object_type, str(spec.object_id)
+        if spec.target is not None:
+            object_type, object_id = object_label(spec.target)
+        values: dict[str, Any] = {
+            "tenant_id": tenant.pk,
+            "sequence": None,
+            "occurred_at": now,
+            "actor": labels[id(spec.actor)] if spec.actor is not None else label,
+            "action": spec.action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "fields": sorted(spec.fields),
+            "purpose": spec.purpose,
+            "request_id": context.request_id,
+            "ip": ip,
+            "details": dict(spec.details or {}),
+            "prev_hash": None,
+        }
+        out.append((spec.row if spec.row is not None else AuditEvent(), values))
+    return out
+
+
+def _fill(row: AuditEvent, values: dict[str, Any], hash_: str) -> AuditEvent:
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.hash = hash_
+    return row
+
+
+def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> list[AuditEvent]:
     """Append ``events`` to ``tenant``'s chain, in order, under one lock of the chain head:
     two round trips whatever their number (a batch erasure, an intake's events). Events
     of a large batch come back without database ids (``tenants.bulk.append_rows``).
@@ -159,46 +167,21 @@ def record_events(
     """
     if not events:
         return []
-    context = current_request_context()
-    label, ip, now = actor_label(actor), _normalised_ip(context.ip), timezone.now()
-    labels = {id(spec.actor): actor_label(spec.actor) for spec in events if spec.actor is not None}
+    built = _event_values(tenant, actor, events)
     connection = connections[router.db_for_write(AuditEvent)]
     select, update = _head_sql(connection)
     with (
         tenant_scope(tenant),
         transaction.atomic(using=connection.alias, savepoint=False),
-        connection.cursor() as cursor,
+        hot_cursor(connection) as cursor,
     ):
-        # A head the caller locked in this transaction (EventBatch.head_locked) is still
-        # ours; a wrong one could not fork the chain: (tenant, sequence) is unique.
-        sequence, previous = locked_head or _locked_head(tenant, cursor, select)
+        sequence, previous = _locked_head(tenant, cursor, select)
         rows: list[AuditEvent] = []
-        for spec in events:
-            object_type, object_id = spec.object_type, str(spec.object_id)
-            if spec.target is not None:
-                object_type, object_id = object_label(spec.target)
+        for row, values in built:
             sequence += 1
-            values: dict[str, Any] = {
-                "tenant_id": tenant.pk,
-                "sequence": sequence,
-                "occurred_at": now,
-                "actor": labels[id(spec.actor)] if spec.actor is not None else label,
-                "action": spec.action,
-                "object_type": object_type,
-                "object_id": object_id,
-                "fields": sorted(spec.fields),
-                "purpose": spec.purpose,
-                "request_id": context.request_id,
-                "ip": ip,
-                "details": dict(spec.details or {}),
-                "prev_hash": previous,
-            }
+            values["sequence"], values["prev_hash"] = sequence, previous
             previous = event_hash(values)
-            row = spec.row if spec.row is not None else AuditEvent()
-            for name, value in values.items():
-                setattr(row, name, value)
-            row.hash = previous
-            rows.append(row)
+            rows.append(_fill(row, values, previous))
         move_head: tuple[str, list[Any]] = (update, [sequence, previous, tenant.pk])
         if len(rows) < COPY_THRESHOLD:
             insert_rows(AuditEvent, rows, _EVENT_FIELDS, along=move_head)  # one round trip
@@ -206,6 +189,132 @@ def record_events(
             append_rows(AuditEvent, rows, _EVENT_FIELDS)
             cursor.execute(*move_head)
     return rows
+
+
+_DB_CHAINED = ("sequence", "prev_hash", "hash")
+
+
+@dataclass(frozen=True)
+class ChainedAppend:
+    """``chained_append_sql``'s part of a caller's statement: ``ctes`` (to follow the
+    caller's own; they start with a comma) and their ``params``. ``appended`` names the
+    CTE returning the new events' (id, sequence, prev_hash, hash): hand the statement's
+    rows of it to ``finish``."""
+
+    ctes: str
+    params: list[Any]
+    appended: str
+    rows: list[tuple[AuditEvent, dict[str, Any]]]
+
+    def finish(self, returned: Sequence[Sequence[Any]]) -> list[AuditEvent]:
+        """The events, filled with what the database chained, in chain order."""
+        alias = router.db_for_write(AuditEvent)
+        out = []
+        for (row, values), (pk, sequence, prev, hash_) in zip(
+            self.rows, sorted(returned, key=lambda r: int(r[1])), strict=True
+        ):
+            values["sequence"], values["prev_hash"] = int(sequence), prev
+            out.append(_fill(row, values, hash_))
+            row.pk = pk
+            row._state.adding, row._state.db = False, alias
+        return out
+
+
+def chained_append_sql(
+    tenant: Tenant, actor: Actor, events: Sequence[Event], *, when: str
+) -> ChainedAppend:
+    """Append ``events`` from inside a caller's own data-modifying statement (PostgreSQL):
+    the database locks ``tenant``'s chain head, hashes each event from its canonical
+    payload (``audits.chain.payload_parts``: the very text ``event_hash`` hashes, so
+    verification cannot tell the two apart), inserts the events and moves the head.
+
+    Nothing is appended, and the head is not locked, unless the caller's CTE ``when``
+    has rows; the lock comes after the caller's own row locks. A tenant without a chain
+    head appends nothing either: the caller checks that it has one first
+    (``chain_head_exists_sql``)."""
+    if not events:
+        raise ValueError("chained_append_sql needs at least one event")
+    alias = router.db_for_write(AuditEvent)
+    ctes, columns = _chain_plan(len(events), when, alias)
+    connection = connections[alias]
+    rows = _event_values(tenant, actor, events)
+    parts: list[Any] = []
+    values_params: list[Any] = []
+    for row, values in rows:
+        parts += payload_parts(values)
+        for name, value in values.items():
+            if name not in _DB_CHAINED:
+                setattr(row, name, value)
+        values_params += [c.get_db_prep_save(c.pre_save(row, True), connection) for c in columns]
+    params = [tenant.pk, *parts, *values_params, tenant.pk]
+    return ChainedAppend(ctes, params, "chain_appended", rows)
+
+
+@functools.lru_cache(maxsize=32)
+def _chain_plan(count: int, when: str, alias: str) -> tuple[str, tuple[Any, ...]]:
+    """``chained_append_sql``'s CTEs for ``count`` events, and the event columns whose
+    values are parameters (in order, for each event)."""
+    connection = connections[alias]
+    quote, meta = connection.ops.quote_name, AuditEvent._meta
+    head = quote(AuditChainHead._meta.db_table)
+    columns = [cast("models.Field[Any, Any]", meta.get_field(name)) for name in _EVENT_FIELDS]
+    # UNION ALL resolves untyped parameters as text: give the others their column's type.
+    casts = [
+        "%s" if isinstance(c, models.CharField) else f"%s::{c.db_type(connection)}" for c in columns
+    ]
+    # Only quoted identifiers from the models' metadata and fixed CTE names; every value
+    # is a parameter.
+    ctes = [
+        f"chain_0 AS (SELECT sequence, hash FROM {head} WHERE tenant_id = %s "  # noqa: S608
+        f"AND EXISTS (SELECT 1 FROM {when}) FOR UPDATE)"
+    ]
+    for index in range(1, count + 1):
+        before = f"chain_{index - 1}"
+        ctes.append(
+            f"chain_{index} AS (SELECT {before}.sequence + 1 AS sequence, "  # noqa: S608
+            f"{before}.hash AS prev_hash, encode(sha256(convert_to(%s || "
+            f"({before}.sequence + 1)::text || %s || '\"' || {before}.hash || '\"]', "
+            f"'UTF8')), 'hex') AS hash FROM {before})"
+        )
+    selects = [
+        "SELECT "  # noqa: S608
+        + ", ".join(
+            f"chain_{index}.{c.attname}" if c.attname in _DB_CHAINED else typed
+            for c, typed in zip(columns, casts, strict=True)
+        )
+        + f" FROM chain_{index}"
+        for index in range(1, count + 1)
+    ]
+    ctes.append(
+        f"chain_appended AS (INSERT INTO {quote(meta.db_table)} "  # noqa: S608
+        f"({', '.join(quote(str(c.column)) for c in columns)}) {' UNION ALL '.join(selects)} "
+        "RETURNING id, sequence, prev_hash, hash)"
+    )
+    last = f"chain_{count}"
+    ctes.append(
+        f"chain_moved AS (UPDATE {head} SET sequence = {last}.sequence, "  # noqa: S608
+        f"hash = {last}.hash FROM {last} WHERE {head}.tenant_id = %s)"
+    )
+    return ", " + ", ".join(ctes), tuple(c for c in columns if c.attname not in _DB_CHAINED)
+
+
+def chain_head_exists_sql(tenant: Tenant) -> tuple[str, list[Any]]:
+    """An SQL condition: ``tenant`` has a chain head (``chained_append_sql`` needs one)."""
+    head = connections[router.db_for_write(AuditEvent)].ops.quote_name(
+        AuditChainHead._meta.db_table
+    )
+    return f"EXISTS (SELECT 1 FROM {head} WHERE tenant_id = %s)", [tenant.pk]  # noqa: S608
+
+
+def ensure_chain_head(tenant: Tenant) -> None:
+    """Create ``tenant``'s chain head if it has none yet (its first event does too)."""
+    with tenant_scope(tenant):
+        if not AuditChainHead.objects.filter(tenant=tenant).exists():
+            try:
+                with transaction.atomic():
+                    AuditChainHead(tenant=tenant).save()
+            except IntegrityError:
+                pass  # created meanwhile by another writer
 
 
 def record_event(

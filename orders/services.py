@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connections, router, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audits.services import EventBatch, batched_events, head_lock_sql, record_event
+from audits.services import (
+    Event,
+    batched_events,
+    chain_head_exists_sql,
+    chained_append_sql,
+    ensure_chain_head,
+    record_event,
+)
 from orders.models import PIN_MAX_ATTEMPTS, Order, OrderTransition, Status
 from orders.permissions import (
     FLOW_TARGETS,
@@ -24,17 +33,22 @@ from orders.permissions import (
     may_transition_to,
 )
 from orders.signals import order_transitioned
+from privacy.keys import SubjectCipher
 from privacy.masking import district_of, mask_address, mask_name, mask_phone
-from privacy.models import NoticeChannel, NoticeRecord
+from privacy.models import DataSubject, NoticeChannel, NoticeRecord
 from privacy.services import (
     clean_contact,
     clean_text,
+    contact_event,
+    live_subject_sql,
+    match_contact,
+    new_subject,
     notice_record,
     notice_version,
     subject_for_contact,
 )
 from tenants.actors import Actor, actor_label
-from tenants.bulk import insert_rows, insert_statement
+from tenants.bulk import hot_cursor, insert_rows, insert_statement
 from tenants.errors import Conflict
 from tenants.hashing import keyed_hash, keyed_hash_matches
 from tenants.models import Tenant
@@ -104,47 +118,213 @@ class NewOrder:
     items: list[dict[str, Any]]
 
 
-def _write_intake(
-    tenant: Tenant, notice: NoticeRecord, order: Order, first: OrderTransition, events: EventBatch
-) -> bool:
-    """Write the notice record, the order (unless its code is taken: False) and its first
-    status change. On PostgreSQL this is one round trip that also locks the tenant's
-    audit-chain head for the intake's events, appended right after (data-modifying WITH;
-    foreign keys are checked at commit). Elsewhere, the same writes one by one."""
-    connection = connections[router.db_for_write(Order)]
-    if connection.vendor != "postgresql":
-        insert_rows(NoticeRecord, [notice])
-        order.notice_record_id = notice.pk
-        return bool(
-            insert_rows(
-                Order,
-                [order],
-                skip_conflicts=True,
-                along=insert_statement(OrderTransition, [first]),
-            )
+@dataclass
+class _Intake:
+    """An intake's unsaved rows: the notice record, the order sealed under the customer's
+    key, its first status change, and its PIN in clear (for the response only)."""
+
+    notice: NoticeRecord
+    order: Order
+    first: OrderTransition
+    pin: str
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        tenant: Tenant,
+        actor: Actor,
+        shown: Any,
+        subject: DataSubject,
+        cipher: SubjectCipher,
+        contact: dict[str, str],
+        items: list[dict[str, Any]],
+        note: str,
+        channel: str,
+    ) -> _Intake:
+        notice = notice_record(
+            tenant=tenant, version=shown, subject=subject, channel=channel, actor=actor
         )
-    notice_sql, notice_params = insert_statement(NoticeRecord, [notice])
-    first_sql, first_params = insert_statement(OrderTransition, [first])
-    order_sql, order_params = insert_statement(
-        Order, [order], skip_conflicts=True, raw={"notice_record": "(SELECT id FROM notice)"}
+        pin = new_pin()
+        order = Order(tenant=tenant, subject=subject, notice_record=notice)
+        table = Order._meta.db_table
+        values = {
+            "name": contact["name"],
+            "phone": contact["phone"],
+            "address": contact["address"],
+            "note": note,
+            "items": json.dumps(items, ensure_ascii=False),
+        }
+        for field, value in values.items():
+            setattr(order, f"{field}_ct", cipher.seal(table, field, order.pk, value))
+        order.recipient_masked = mask_name(contact["name"])
+        order.phone_masked = mask_phone(contact["phone"])
+        order.address_masked = mask_address(contact["address"])
+        order.district = district_of(contact["address"])
+        order.item_count = sum(item["quantity"] for item in items)
+        order.pin_hash = _pin_hash(order, pin)
+        order.code = _new_code()
+        first = OrderTransition(
+            tenant=tenant,
+            order=order,
+            from_status="",
+            to_status=Status.RECEIVED,
+            actor=actor_label(actor),
+        )
+        return cls(notice, order, first, pin)
+
+    def created_event(self, channel: str) -> Event:
+        order = self.order
+        return Event(
+            action="order.created",
+            target=order,
+            details={
+                "code": order.code,
+                "items": order.item_count,
+                "channel": channel,
+                "notice_version": self.notice.notice.version,
+                "subject": str(order.subject_id),
+            },
+        )
+
+
+class _Outcome(enum.Enum):
+    WRITTEN = "written"
+    CODE_TAKEN = "code taken"
+    CUSTOMER_GONE = "customer gone"  # erased between the match and the write
+    NO_CHAIN_HEAD = "no chain head"
+
+
+def _write_in_one_statement(
+    tenant: Tenant, actor: Actor, intake: _Intake, events: list[Event], *, new_customer: bool
+) -> _Outcome:
+    """PostgreSQL: the whole intake in one statement, so one implicit transaction (or part
+    of the caller's): the customer (inserted if new; else locked FOR KEY SHARE, and only
+    if still live), the notice record, the order, its first status change and the audit
+    events, chained by the database (``audits.services.chained_append_sql``). Every
+    write depends on the customer row, so when the customer is gone nothing is written.
+    A taken order code fails the statement (unique constraint): nothing is written
+    either; inside a caller's transaction a savepoint keeps that failure to itself."""
+    order, subject = intake.order, intake.order.subject
+    connection = connections[router.db_for_write(Order)]
+    head = chain_head_exists_sql(tenant)
+    if new_customer:
+        subject_sql, subject_params = insert_statement(DataSubject, [subject], where=head)
+    else:
+        subject_sql, subject_params = live_subject_sql(tenant, subject, head)
+    notice_sql, notice_params = insert_statement(
+        NoticeRecord, [intake.notice], source="subject", raw={"subject": "subject.id"}
     )
-    head_sql, head_params = head_lock_sql(tenant)
+    order_sql, order_params = insert_statement(
+        Order,
+        [order],
+        source="notice, subject",
+        raw={"notice_record": "notice.id", "subject": "subject.id"},
+    )
+    first_sql, first_params = insert_statement(
+        OrderTransition, [intake.first], source="placed", raw={"order": "placed.id"}
+    )
+    chain = chained_append_sql(tenant, actor, events, when="placed")
     # Statements built from the models' metadata; every value is a parameter.
     statement = (
-        f"WITH notice AS ({notice_sql}), first AS ({first_sql}), placed AS ({order_sql}) "  # noqa: S608
-        "SELECT (SELECT id FROM notice), (SELECT count(*) FROM placed), head.sequence, "
-        f"head.hash FROM (SELECT 1) AS one LEFT JOIN ({head_sql}) AS head ON true"
+        f"WITH subject AS ({subject_sql}), notice AS ({notice_sql}), "  # noqa: S608
+        f"placed AS ({order_sql}), first AS ({first_sql}){chain.ctes} "
+        f"SELECT (SELECT count(*) FROM placed), {head[0]}, (SELECT id FROM notice), "
+        "(SELECT id FROM first), (SELECT json_agg(json_build_array("
+        f"id, sequence, prev_hash, hash)) FROM {chain.appended})"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, [*notice_params, *first_params, *order_params, *head_params])
-        notice_id, placed, sequence, head_hash = cursor.fetchone()
-    notice.pk, order.notice_record_id = notice_id, notice_id
-    notice._state.adding, notice._state.db = False, connection.alias
-    if sequence is not None:  # a tenant's first event creates its head in record_events
-        events.head_locked(tenant, sequence, head_hash)
-    if placed:
-        order._state.adding, order._state.db = False, connection.alias
-    return bool(placed)
+    params = [
+        *subject_params,
+        *notice_params,
+        *order_params,
+        *first_params,
+        *chain.params,
+        *head[1],
+    ]
+    try:
+        with (
+            (
+                transaction.atomic(using=connection.alias)
+                if connection.in_atomic_block
+                else nullcontext()
+            ),
+            hot_cursor(connection) as cursor,
+        ):
+            cursor.execute(statement, params)
+            placed, has_head, notice_id, first_id, appended = cursor.fetchone()
+    except IntegrityError as error:
+        if getattr(getattr(error.__cause__, "diag", None), "constraint_name", "") == (
+            "order_code_per_tenant"
+        ):
+            return _Outcome.CODE_TAKEN
+        raise
+    if not placed:
+        return _Outcome.CUSTOMER_GONE if has_head else _Outcome.NO_CHAIN_HEAD
+    intake.notice.pk, order.notice_record_id, intake.first.pk = notice_id, notice_id, first_id
+    for row in (subject, intake.notice, order, intake.first):
+        row._state.adding, row._state.db = False, connection.alias
+    chain.finish(appended)
+    return _Outcome.WRITTEN
+
+
+def _intake_in_one_statement(
+    tenant: Tenant,
+    actor: Actor,
+    contact: dict[str, str],
+    build: Callable[[DataSubject, SubjectCipher], _Intake],
+    channel: str,
+) -> _Intake:
+    """Intake on PostgreSQL: the blind-index match and the key read, then one statement
+    (``_write_in_one_statement``) for every write: 3 round trips for a returning
+    customer, where a transaction around them would add its BEGIN and COMMIT."""
+    with tenant_scope(tenant):
+        found = match_contact(tenant, contact["phone"])
+    subject, cipher = found if found else new_subject(tenant, contact)
+    for _attempt in range(6):
+        intake = build(subject, cipher)
+        events = [contact_event(subject, created=not found), intake.created_event(channel)]
+        with tenant_scope(tenant):
+            outcome = _write_in_one_statement(tenant, actor, intake, events, new_customer=not found)
+        if outcome is _Outcome.WRITTEN:
+            return intake
+        if outcome is _Outcome.NO_CHAIN_HEAD:
+            ensure_chain_head(tenant)
+        elif outcome is _Outcome.CUSTOMER_GONE:  # take the order for a new customer
+            found = None
+            subject, cipher = new_subject(tenant, contact)
+        # CODE_TAKEN: build() draws another code.
+    raise Conflict(_("Could not allocate an order code; try again."))
+
+
+def _intake_row_by_row(
+    tenant: Tenant,
+    actor: Actor,
+    contact: dict[str, str],
+    build: Callable[[DataSubject, SubjectCipher], _Intake],
+    channel: str,
+) -> _Intake:
+    """Intake elsewhere (SQLite): the same rows, one statement each, in a transaction."""
+    with transaction.atomic(), tenant_scope(tenant), batched_events():
+        match = subject_for_contact(tenant=tenant, actor=actor, **contact)
+        intake = build(match.subject, match.cipher)
+        insert_rows(NoticeRecord, [intake.notice])
+        intake.order.notice_record_id = intake.notice.pk
+        for _attempt in range(5):
+            if insert_rows(Order, [intake.order], skip_conflicts=True):
+                break
+            intake.order.code = _new_code()  # taken (ON CONFLICT DO NOTHING: no savepoint)
+        else:
+            raise Conflict(_("Could not allocate an order code; try again."))
+        insert_rows(OrderTransition, [intake.first])
+        event = intake.created_event(channel)
+        record_event(
+            tenant=tenant,
+            actor=actor,
+            target=event.target,
+            action=event.action,
+            details=event.details,
+        )
+    return intake
 
 
 def create_order(
@@ -158,7 +338,8 @@ def create_order(
     channel: str,
 ) -> NewOrder:
     """Take an order: the customer (matched by phone or new), the notice they were shown,
-    the sealed order fields, a delivery PIN, the first status and the audit event."""
+    the sealed order fields, a delivery PIN, the first status and the audit events, all
+    committed together."""
     if not may(actor, Action.CREATE):
         raise PermissionDenied(_("You may not take orders."))
     errors: dict[str, Any] = {}
@@ -186,62 +367,25 @@ def create_order(
         raise ValidationError({"channel": _("Unknown channel.")})
     # Before any write: an unknown notice version must not leave a customer key behind.
     shown = notice_version(tenant, privacy_notice_version)
-    # One transaction, and one append to the audit chain for all of the intake's events.
-    with transaction.atomic(), tenant_scope(tenant), batched_events() as events:
-        match = subject_for_contact(tenant=tenant, actor=actor, **contact)
-        subject, cipher = match.subject, match.cipher
-        notice = notice_record(
-            tenant=tenant, version=shown, subject=subject, channel=channel, actor=actor
-        )
-        pin = new_pin()
-        order = Order(tenant=tenant, subject=subject, notice_record=notice)
-        first = OrderTransition(
-            tenant=tenant,
-            order=order,
-            from_status="",
-            to_status=Status.RECEIVED,
-            actor=actor_label(actor),
-        )
-        table = Order._meta.db_table
-        values = {
-            "name": contact["name"],
-            "phone": contact["phone"],
-            "address": contact["address"],
-            "note": cleaned_note,
-            "items": json.dumps(cleaned_items, ensure_ascii=False),
-        }
-        for field, value in values.items():
-            setattr(order, f"{field}_ct", cipher.seal(table, field, order.pk, value))
-        order.recipient_masked = mask_name(contact["name"])
-        order.phone_masked = mask_phone(contact["phone"])
-        order.address_masked = mask_address(contact["address"])
-        order.district = district_of(contact["address"])
-        order.item_count = sum(item["quantity"] for item in cleaned_items)
-        order.pin_hash = _pin_hash(order, pin)
-        order.code = _new_code()
-        if not _write_intake(tenant, notice, order, first, events):
-            for _attempt in range(4):
-                # The random code was taken (ON CONFLICT DO NOTHING: no savepoint): draw
-                # another; the notice record and the status change are written already.
-                order.code = _new_code()
-                if insert_rows(Order, [order], skip_conflicts=True):
-                    break
-            else:
-                raise Conflict(_("Could not allocate an order code; try again."))
-        record_event(
+
+    def build(subject: DataSubject, cipher: SubjectCipher) -> _Intake:
+        return _Intake.build(
             tenant=tenant,
             actor=actor,
-            action="order.created",
-            target=order,
-            details={
-                "code": order.code,
-                "items": order.item_count,
-                "channel": channel,
-                "notice_version": notice.notice.version,
-                "subject": str(subject.id),
-            },
+            shown=shown,
+            subject=subject,
+            cipher=cipher,
+            contact=contact,
+            items=cleaned_items,
+            note=cleaned_note,
+            channel=channel,
         )
-    return NewOrder(order=order, pin=pin, items=cleaned_items)
+
+    if connections[router.db_for_write(Order)].vendor == "postgresql":
+        intake = _intake_in_one_statement(tenant, actor, contact, build, channel)
+    else:
+        intake = _intake_row_by_row(tenant, actor, contact, build, channel)
+    return NewOrder(order=intake.order, pin=intake.pin, items=cleaned_items)
 
 
 def _check_lifecycle(order: Order, to: str, *, through_flow: bool = True) -> None:

@@ -18,7 +18,7 @@ from django.db import IntegrityError, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audits.services import record_event
+from audits.services import Event, record_event
 from privacy.blind_index import phone_index
 from privacy.errors import (
     DecryptionIntegrityError,
@@ -33,7 +33,7 @@ from privacy.permissions import SYSTEM_RULE, Purpose, rules_allowing
 from privacy.phone import normalise_phone
 from privacy.registry import sealed_model
 from tenants.actors import Actor, SystemActor, actor_label
-from tenants.bulk import fetch_rows, insert_rows
+from tenants.bulk import fetch_rows, insert_rows, select_statement
 from tenants.errors import Conflict
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role, roles_of
@@ -99,9 +99,22 @@ def _create_subject(tenant: Tenant, values: dict[str, str], actor: Actor) -> Dat
     return _create_subject_with_cipher(tenant, values, actor)[0]
 
 
-def _create_subject_with_cipher(
-    tenant: Tenant, values: dict[str, str], actor: Actor
-) -> tuple[DataSubject, SubjectCipher]:
+# The audit event of intake's customer: created (with the fields sealed) or matched.
+_CONTACT_EVENT: dict[bool, dict[str, Any]] = {
+    True: {"action": "privacy.subject_created", "fields": DataSubject.ENCRYPTED_FIELDS},
+    False: {"action": "privacy.subject_matched"},
+}
+
+
+def contact_event(subject: DataSubject, *, created: bool) -> Event:
+    """The event recording that intake created ``subject`` or matched it by phone."""
+    return Event(target=subject, **_CONTACT_EVENT[created])
+
+
+def new_subject(tenant: Tenant, values: dict[str, str]) -> tuple[DataSubject, SubjectCipher]:
+    """A new customer from cleaned ``values``: its key, written to the key store now, and
+    its sealed row, not saved (a caller that inserts it in a statement of its own records
+    ``contact_event`` with it)."""
     subject_id = uuid.uuid4()
     cipher = create_subject_key(tenant, subject_id)
     table = _table(DataSubject)
@@ -117,35 +130,30 @@ def _create_subject_with_cipher(
             for field in DataSubject.ENCRYPTED_FIELDS
         },
     )
+    return subject, cipher
+
+
+def _create_subject_with_cipher(
+    tenant: Tenant, values: dict[str, str], actor: Actor
+) -> tuple[DataSubject, SubjectCipher]:
+    subject, cipher = new_subject(tenant, values)
     with tenant_scope(tenant), transaction.atomic():
         subject.save(force_insert=True)
-        record_event(
-            tenant=tenant,
-            actor=actor,
-            action="privacy.subject_created",
-            target=subject,
-            fields=DataSubject.ENCRYPTED_FIELDS,
-        )
+        record_event(tenant=tenant, actor=actor, target=subject, **_CONTACT_EVENT[True])
     return subject, cipher
 
 
 def _subjects_with_phone(
-    tenant: Tenant, normalised: str, *, for_use: bool = False
+    tenant: Tenant, normalised: str
 ) -> tuple[int, list[tuple[DataSubject, SubjectCipher]]]:
     """(candidate count, exact matches with their opened keys) of the blind index; false
-    positives discarded.
-
-    ``for_use`` (intake, inside its transaction): the candidates stay locked FOR KEY SHARE
-    until it commits. An erasure that holds one of them first makes this read wait and
-    then not find it (erased); one that comes after waits, and the retention sweep skips
-    the customer, whose new order is still open. Without it an order could be sealed
-    under a key a concurrent sweep is destroying."""
+    positives discarded. Nothing is locked: intake locks the customer it uses in its
+    write (``live_subject_sql``)."""
     table = _table(DataSubject)
     with tenant_scope(tenant):
         found = fetch_rows(
             DataSubject,
             ("id", "phone_ct"),
-            key_share=for_use,
             phone_bidx=phone_index(tenant_index_key(tenant), normalised),
             erased_at=None,
         )
@@ -185,13 +193,37 @@ def subject_for_contact(
     match is made inside the vault and recorded; nothing is revealed to the caller.
     """
     values = clean_contact(name=name, phone=phone, address=address, note=note)
-    _, matches = _subjects_with_phone(tenant, values["phone"], for_use=True)
+    _, matches = _subjects_with_phone(tenant, values["phone"])
     if matches:
         subject, cipher = matches[0]
-        record_event(tenant=tenant, actor=actor, action="privacy.subject_matched", target=subject)
+        record_event(tenant=tenant, actor=actor, target=subject, **_CONTACT_EVENT[False])
         return ContactSubject(subject, False, cipher)
     subject, cipher = _create_subject_with_cipher(tenant, values, actor)
     return ContactSubject(subject, True, cipher)
+
+
+def match_contact(tenant: Tenant, phone: str) -> tuple[DataSubject, SubjectCipher] | None:
+    """The tenant's live customer with this normalised phone and its opened key, or None;
+    nothing locked. The caller locks the customer in the statement that uses it
+    (``live_subject_sql``) and starts over when it is gone by then (erased meanwhile:
+    an erasure locks the customer before it destroys the key)."""
+    _count, matches = _subjects_with_phone(tenant, phone)
+    return matches[0] if matches else None
+
+
+def live_subject_sql(
+    tenant: Tenant, subject: DataSubject, where: tuple[str, list[Any]]
+) -> tuple[str, list[Any]]:
+    """SELECT the id of ``subject`` if it is still live and ``where`` holds, for a caller's
+    statement (intake's write). The row stays locked FOR KEY SHARE until that transaction
+    ends: an erasure that locked the customer first makes the statement wait and then
+    find nothing (erased: the caller starts over with a new customer); one that comes
+    after waits, and the retention sweep passes over the customer, whose new order is
+    still open. So no order is ever sealed under a key a concurrent sweep is destroying."""
+    with tenant_scope(tenant):
+        return select_statement(
+            DataSubject, ("id",), key_share=True, where=where, id=subject.id, erased_at=None
+        )
 
 
 def _may_use(actor: Actor, fields: Iterable[str], purpose: str) -> bool:

@@ -308,11 +308,12 @@ def test_a_batch_that_raises_appends_nothing() -> None:
     [{}, {"名": "值", "b": [1, 2, {"c": None}], "a": True}, {"q": 'say "hi"\\ \n\t\u0001 🍜'}],
 )
 @pytest.mark.parametrize("ip", [None, "203.0.113.7", "2001:db8::42"])
+@pytest.mark.django_db
 def test_the_text_digest_writes_the_same_bytes_as_the_canonical_encoding(details, ip) -> None:
     import json
     from datetime import UTC, datetime
 
-    from audits.chain import _canonical_time, _text_digest, event_hash
+    from audits.chain import _canonical_time, _text_digest, event_hash, payload_parts
 
     when = datetime(2026, 11, 29, 10, 0, 0, 123, tzinfo=UTC)
     values = {
@@ -343,6 +344,25 @@ def test_the_text_digest_writes_the_same_bytes_as_the_canonical_encoding(details
     ]
     text = _text_digest(7, 12, _canonical_time(when), middle, "f" * 64)
     assert text == event_hash(values)
+    # And the parts around the sequence that the database hashes when it chains events
+    # itself (intake on PostgreSQL): the same text, so the same hash.
+    prefix, rest = payload_parts(values)
+    assert prefix + "12" + rest + json.dumps("f" * 64) + "]" == json.dumps(
+        [_canonical_time(v) if k == "occurred_at" else v for k, v in values.items()],
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    if connection.vendor == "postgresql":
+        from django.db import connections
+
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT encode(sha256(convert_to(%s || (%s + 1)::text || %s || '\"' || %s "
+                "|| '\"]', 'UTF8')), 'hex')",
+                [prefix, 11, rest, "f" * 64],
+            )
+            assert cursor.fetchone()[0] == event_hash(values)
 
 
 @pytest.mark.django_db

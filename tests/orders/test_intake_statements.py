@@ -3,19 +3,24 @@ A statement count, not a timing: it fails when a change adds a round trip to eve
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
-from audits.models import AuditEvent
+from audits.models import AuditChainHead, AuditEvent
 from audits.verification import verify_tenant_chain
 from orders.models import Order, OrderTransition
 from orders.services import create_order
-from privacy.models import NoticeRecord
-from privacy.services import current_notice
+from privacy.erasure import erase_subjects
+from privacy.models import DataSubject, ErasureReason, NoticeRecord, PrivacyNotice
+from privacy.permissions import Purpose
+from privacy.services import current_notice, reveal
+from tenants.errors import Conflict
 from tenants.models import Role
 from tenants.scoping import tenant_scope
-from tests.factories import OrderFactory, UserFactory
+from tests.factories import OrderFactory, TenantFactory, UserFactory
 
 pytestmark = [
     pytest.mark.django_db(databases="__all__"),
@@ -65,6 +70,175 @@ def test_a_returning_customers_intake_writes_everything_in_few_round_trips() -> 
     )
     assert actions == ["order.created", "privacy.subject_matched"]
     assert verify_tenant_chain(first.tenant)[1] is None
-    # The blind-index match; notice record + order + status change + chain-head lock;
-    # events + head move (BEGIN and COMMIT are not captured). One key read.
-    assert (statements, len(keys.captured_queries)) == (["SELECT", "WITH", "WITH"], 1)
+    # The blind-index match, then one statement: the customer's lock, notice record,
+    # order, status change, the events chained by the database and the head move. One
+    # key read. Outside a test's transaction that statement is its own transaction: no
+    # BEGIN, no COMMIT.
+    assert (statements, len(keys.captured_queries)) == (["SELECT", "WITH"], 1)
+
+
+def _intake(tenant, agent, phone: str = "13912345678") -> dict:
+    return {
+        "tenant": tenant,
+        "actor": agent,
+        "customer": {"name": "欧阳娜娜", "phone": phone, "address": "上海市浦东新区张江路88号"},
+        "items": [{"name": "米饭", "quantity": 1}],
+        "privacy_notice_version": current_notice(tenant).version,
+        "channel": "phone",
+    }
+
+
+def _counts(tenant) -> tuple[int, ...]:
+    with tenant_scope(tenant):
+        return (
+            Order.objects.count(),
+            NoticeRecord.objects.count(),
+            OrderTransition.objects.count(),
+            AuditEvent.objects.count(),
+        )
+
+
+def test_a_new_customers_intake_is_one_statement_after_its_key() -> None:
+    first = OrderFactory()
+    agent = UserFactory(tenant=first.tenant, roles=[Role.CUSTOMER_SERVICE])
+    create_order(**_intake(first.tenant, agent, phone="13700009999"))  # warm caches
+    intake = _intake(first.tenant, agent, phone="13700001111")
+    with (
+        CaptureQueriesContext(connections["default"]) as main,
+        CaptureQueriesContext(connections["keystore"]) as keys,
+    ):
+        new = create_order(**intake).order
+    statements = [
+        q["sql"].split()[0]
+        for q in main.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    with tenant_scope(first.tenant):
+        subject = DataSubject.objects.get(pk=new.subject_id)
+        record = NoticeRecord.objects.get(pk=new.notice_record_id)
+        events = list(
+            AuditEvent.objects.order_by("-sequence").values_list("action", "object_id")[:2]
+        )
+    assert new.subject_id != first.subject_id
+    assert (record.subject_id, subject.erased_at) == (subject.pk, None)
+    assert events == [("order.created", str(new.pk)), ("privacy.subject_created", str(subject.pk))]
+    assert verify_tenant_chain(first.tenant)[1] is None
+    # The blind-index match; the new key written to the key store, then the check that
+    # no rotation retired its wrapping version meanwhile (privacy.keys); one statement,
+    # which inserts the customer too.
+    assert statements == ["SELECT", "SELECT", "WITH"]
+    assert [
+        q["sql"].split()[0]
+        for q in keys.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ] == ["INSERT"]
+    assert reveal(new, fields=["phone"], actor=agent, purpose=Purpose.CUSTOMER_SERVICE_CALL) == {
+        "phone": "13700001111"
+    }
+
+
+def test_a_customer_erased_between_the_match_and_the_write_gets_a_new_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import orders.services as intake_module
+
+    first = OrderFactory()
+    tenant = first.tenant
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+    real_match = intake_module.match_contact
+
+    def match_then_erase(tenant_, phone):  # an erasure commits right after the match
+        found = real_match(tenant_, phone)
+        erase_subjects(
+            tenant=tenant_,
+            subject_ids=[found[0].pk],
+            reason=ErasureReason.STAFF_REQUEST,
+            actor=agent,
+        )
+        return found
+
+    monkeypatch.setattr(intake_module, "match_contact", match_then_erase)
+    new = create_order(**_intake(tenant, agent)).order
+    with tenant_scope(tenant):
+        old = DataSubject.objects.get(pk=first.subject_id)
+        actions = list(
+            AuditEvent.objects.order_by("-sequence").values_list("action", flat=True)[:2]
+        )
+        on_old = Order.objects.filter(subject_id=old.pk).count()
+    assert (old.erased_at is not None, new.subject_id != old.pk, on_old) == (True, True, 1)
+    assert actions == ["order.created", "privacy.subject_created"]
+    assert verify_tenant_chain(tenant)[1] is None
+    assert reveal(new, fields=["name"], actor=agent, purpose=Purpose.CUSTOMER_SERVICE_CALL) == {
+        "name": "欧阳娜娜"
+    }
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+@pytest.mark.parametrize("inside_a_transaction", [False, True])
+def test_a_taken_order_code_is_drawn_again_and_nothing_is_half_written(
+    monkeypatch: pytest.MonkeyPatch, inside_a_transaction: bool
+) -> None:
+    import orders.services as intake_module
+
+    first = OrderFactory()
+    tenant = first.tenant
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+    codes = iter([first.code, first.code, "ZZZZZ-ZZZZZ"])
+    monkeypatch.setattr(intake_module, "_new_code", lambda: next(codes))
+    before = _counts(tenant)
+    with transaction.atomic() if inside_a_transaction else nullcontext():
+        new = create_order(**_intake(tenant, agent, phone="13600002222")).order
+    assert new.code == "ZZZZZ-ZZZZZ"
+    orders, notices, transitions, events = _counts(tenant)
+    # One order, one notice record, one status change, two events (customer, order).
+    assert (orders, notices, transitions, events) == (
+        before[0] + 1,
+        before[1] + 1,
+        before[2] + 1,
+        before[3] + 2,
+    )
+    assert verify_tenant_chain(tenant)[1] is None
+
+
+def test_codes_that_stay_taken_end_in_a_conflict_with_nothing_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import orders.services as intake_module
+
+    first = OrderFactory()
+    tenant = first.tenant
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+    monkeypatch.setattr(intake_module, "_new_code", lambda: first.code)
+    before = _counts(tenant)
+    with pytest.raises(Conflict, match="order code"):
+        create_order(**_intake(tenant, agent))
+    assert _counts(tenant) == before
+
+
+def test_a_tenant_whose_chain_has_no_head_yet_gets_one() -> None:
+    tenant = TenantFactory()
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+    with tenant_scope(tenant):  # a notice written without its event: no event yet at all
+        PrivacyNotice(tenant=tenant, version=1, retention_days=7, published_by="tests").save()
+        assert not AuditChainHead.objects.exists()
+    new = create_order(**_intake(tenant, agent, phone="13500003333")).order
+    with tenant_scope(tenant):
+        head = AuditChainHead.objects.get()
+        actions = list(AuditEvent.objects.order_by("sequence").values_list("action", flat=True))
+    assert (head.sequence, actions) == (2, ["privacy.subject_created", "order.created"])
+    assert verify_tenant_chain(tenant)[1] is None
+    assert new.pk is not None
+
+
+def test_the_intake_statement_is_prepared_after_its_first_runs() -> None:
+    first = OrderFactory()
+    agent = UserFactory(tenant=first.tenant, roles=[Role.CUSTOMER_SERVICE])
+    for _ in range(3):
+        create_order(**_intake(first.tenant, agent))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["WITH subject AS (SELECT%"],
+        )
+        (prepared,) = cursor.fetchone()
+    assert prepared == 1

@@ -441,22 +441,31 @@ def test_the_sweep_passes_over_a_customer_an_intake_is_matching_right_now() -> N
 
     from django.db import connections, transaction
 
-    from privacy.phone import normalise_phone
-    from privacy.services import _subjects_with_phone
+    from orders.services import create_order
+    from privacy.services import current_notice
 
     order = _finish(OrderFactory(), days_ago=30)  # the customer is due
     tenant = order.tenant
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
     matched, release, seen = threading.Event(), threading.Event(), []
 
     def intake_in_progress() -> None:
+        # The intake's write has run (its one statement locks the customer) but its
+        # transaction, the caller's here, has not committed yet.
         try:
             with transaction.atomic():
-                _count, matches = _subjects_with_phone(
-                    tenant, normalise_phone("13912345678"), for_use=True
+                new = create_order(
+                    tenant=tenant,
+                    actor=agent,
+                    customer={"name": "张三", "phone": "13912345678", "address": "上海市88号"},
+                    items=[{"name": "米饭", "quantity": 1}],
+                    privacy_notice_version=current_notice(tenant).version,
+                    channel="phone",
                 )
-                seen.append(len(matches))
+                seen.append(new.order.subject_id == order.subject_id)
                 matched.set()
-                release.wait(10)  # the rest of the intake, then its commit
+                release.wait(10)
+            _finish(new.order, days_ago=30)  # then it too is finished long ago
         finally:
             connections.close_all()
 
@@ -471,4 +480,4 @@ def test_the_sweep_passes_over_a_customer_an_intake_is_matching_right_now() -> N
     after = sweep_tenant(tenant)  # nothing holds the customer any more
     with tenant_scope(tenant):
         key_left = SubjectKey.objects.filter(pk=order.subject_id).exists()
-    assert (seen, during, after, key_left) == ([1], 0, 1, False)
+    assert (seen, during, after, key_left) == ([True], 0, 1, False)
