@@ -134,6 +134,9 @@ TEMPLATES = [
 
 
 # --- Database -----------------------------------------------------------------------
+_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", default=True)
+
+
 def _database(url: str) -> dict[str, Any]:
     config: dict[str, Any] = dict(
         dj_database_url.parse(
@@ -153,7 +156,7 @@ def _database(url: str) -> dict[str, Any]:
         }
         config["CONN_MAX_AGE"] = 0
         config.pop("CONN_HEALTH_CHECKS", None)
-    elif env_bool("DATABASE_PREPARED_STATEMENTS", default=True):
+    elif _PREPARED_STATEMENTS:
         # The hot paths' fixed statements (tenants.bulk.hot_cursor) are prepared on a
         # connection after two runs; the ORM's client-binding cursors never are.
         # DATABASE_PREPARED_STATEMENTS=0 behind a transaction-pooling PgBouncer older

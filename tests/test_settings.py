@@ -155,3 +155,30 @@ def test_passwords_are_hashed_with_argon2() -> None:
     import config.settings as configured
 
     assert configured.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+
+
+@pytest.mark.parametrize(("setting", "threshold"), [(None, "2"), ("0", "None"), ("yes", "2")])
+def test_prepared_statements_on_postgresql_can_be_turned_off(
+    tmp_path: Path, setting: str | None, threshold: str
+) -> None:
+    env = production_env(
+        tmp_path,
+        DATABASE_URL="postgres://baomi@127.0.0.1:5432/baomi",
+        KEYSTORE_DATABASE_URL="postgres://baomi@127.0.0.1:5432/baomi_keys",
+        DATABASE_PREPARED_STATEMENTS=setting,
+    )
+    result = manage(
+        env,
+        "shell",
+        "-c",
+        "from django.conf import settings as s; "
+        "print([s.DATABASES[a].get('OPTIONS', {}).get('prepare_threshold') "
+        "for a in ('default', 'keystore')])",
+    )
+    assert result.stdout.strip().splitlines()[-1] == f"[{threshold}, {threshold}]", result.stderr
+
+
+def test_a_bad_prepared_statements_value_is_refused(tmp_path: Path) -> None:
+    env = production_env(tmp_path, DATABASE_PREPARED_STATEMENTS="sometimes")
+    result = manage(env, "check")
+    assert "DATABASE_PREPARED_STATEMENTS must be a boolean" in result.stderr

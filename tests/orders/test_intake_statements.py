@@ -242,3 +242,52 @@ def test_the_intake_statement_is_prepared_after_its_first_runs() -> None:
         )
         (prepared,) = cursor.fetchone()
     assert prepared == 1
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_concurrent_intakes_and_other_events_never_fork_the_chain() -> None:
+    import threading
+
+    from audits.services import record_event
+
+    first = OrderFactory()
+    tenant = first.tenant
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+    writers, per_writer, errors = 4, 10, []
+    barrier = threading.Barrier(writers + 1)
+
+    def intakes(writer: int) -> None:
+        try:
+            barrier.wait()
+            for n in range(per_writer):  # returning and new customers
+                create_order(**_intake(tenant, agent, phone=f"1380000{writer}{n % 3:03d}"))
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    def other_events() -> None:  # appended by Python meanwhile
+        try:
+            barrier.wait()
+            for _ in range(per_writer):
+                record_event(tenant=tenant, actor=agent, action="test.other")
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=intakes, args=(w,)) for w in range(writers)]
+    threads.append(threading.Thread(target=other_events))
+    before = _counts(tenant)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with tenant_scope(tenant):
+        sequences = list(AuditEvent.objects.order_by("sequence").values_list("sequence", flat=True))
+    orders, _notices, _transitions, events = _counts(tenant)
+    assert errors == []
+    assert orders - before[0] == writers * per_writer
+    assert events - before[3] == writers * per_writer * 2 + per_writer
+    assert sequences == list(range(1, len(sequences) + 1))
+    assert verify_tenant_chain(tenant) == (len(sequences), None)
