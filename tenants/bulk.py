@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -308,27 +309,45 @@ def fetch_rows(
     filtered by the active tenant scope, like the scoped managers: outside a scope it
     raises ``ScopeError``. Values come back converted as the ORM would."""
     statement, params = select_statement(model, fields, limit=limit, **equals)
-    meta = model._meta
     connection = connections[router.db_for_read(model)]
-    selected = [meta.get_field(name) for name in fields]
-    converters = [
-        [
-            *connection.ops.get_db_converters(f.get_col(meta.db_table)),  # type: ignore[union-attr]
-            *f.get_db_converters(connection),  # type: ignore[union-attr]
-        ]
-        for f in selected
-    ]
+    converters = _converters(model, tuple(fields), connection)
     with hot_cursor(connection) as cursor:
         cursor.execute(statement, params)
         rows = cursor.fetchall()
+    if not any(converters):
+        return [tuple(row) for row in rows]
     out = []
     for row in rows:
         values = list(row)
-        for index, (value, field, convert) in enumerate(
-            zip(row, selected, converters, strict=True)
-        ):
-            for converter in convert:
-                value = converter(value, field.get_col(meta.db_table), connection)  # type: ignore[union-attr]
-            values[index] = value
+        for index, convert in enumerate(converters):
+            for converter, expression in convert:
+                values[index] = converter(values[index], expression, connection)
         out.append(tuple(values))
     return out
+
+
+_converter_cache: weakref.WeakKeyDictionary[BaseDatabaseWrapper, dict[Any, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _converters(
+    model: type[models.Model], fields: tuple[str, ...], connection: BaseDatabaseWrapper
+) -> tuple[tuple[tuple[Any, Any], ...], ...]:
+    """For each of ``fields``, the ORM's converters of its column (with the expression
+    each is called with), as a queryset would apply them; kept per connection, whose
+    operations some converters are bound to."""
+    cache = _converter_cache.setdefault(connection, {})
+    found = cache.get((model, fields))
+    if found is None:
+        meta, found = model._meta, []
+        for name in fields:
+            field = meta.get_field(name)
+            column = field.get_col(meta.db_table)  # type: ignore[union-attr]
+            converters = [
+                *connection.ops.get_db_converters(column),
+                *field.get_db_converters(connection),  # type: ignore[union-attr]
+            ]
+            found.append(tuple((converter, column) for converter in converters))
+        found = cache[(model, fields)] = tuple(found)
+    return found
