@@ -40,6 +40,23 @@ def test_false_positives_of_the_truncated_index_are_discarded() -> None:
     assert _search(subject.tenant, "13812345678") == [subject]
 
 
+def test_the_candidates_keys_are_read_in_one_query_and_an_erased_one_is_skipped() -> None:
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    from privacy.keys import destroy_subject_key
+
+    subject = DataSubjectFactory(phone="13812345678")
+    others = [DataSubjectFactory(tenant=subject.tenant, phone=f"1398765432{n}") for n in range(4)]
+    for other in others:  # one bucket for all five, as in a large tenant
+        write_column(DataSubject, other.pk, "phone_bidx", subject.phone_bidx)
+    destroy_subject_key(subject.tenant, others[0].pk)  # erased since: no key any more
+    with CaptureQueriesContext(connections["keystore"]) as keys:
+        found = _search(subject.tenant, "13812345678")
+    reads = [q for q in keys.captured_queries if q["sql"].startswith("SELECT")]
+    assert (found, len(reads)) == ([subject], 1)
+
+
 def test_search_is_audited_with_its_candidate_count() -> None:
     subject = DataSubjectFactory(phone="13812345678")
     _search(subject.tenant, "13812345678")
