@@ -257,11 +257,22 @@ def create_subject_key(tenant: Tenant, subject_id: UUID) -> SubjectCipher:
 
 
 def unwrap_subject_key(tenant: Tenant, row: SubjectKey, *, draining: bool = False) -> bytes:
-    key = tenant_key(tenant, KeyPurpose.DATA, row.tenant_key_version)
-    wrapped = bytes(row.wrapped_key)
-    if header_version(wrapped, layer="subject_key") != row.tenant_key_version:
+    return _unwrap(tenant, row.id, row.tenant_key_version, row.wrapped_key, draining=draining)
+
+
+def _unwrap(
+    tenant: Tenant,
+    subject_id: UUID,
+    version: int,
+    wrapped: bytes | memoryview,
+    *,
+    draining: bool = False,
+) -> bytes:
+    key = tenant_key(tenant, KeyPurpose.DATA, version)
+    wrapped = bytes(wrapped)
+    if header_version(wrapped, layer="subject_key") != version:
         raise DecryptionIntegrityError("subject_key", "tenant key version does not match its row")
-    binding = subject_key_binding(tenant.pk, row.id, row.tenant_key_version)
+    binding = subject_key_binding(tenant.pk, subject_id, version)
     return open_sealed(
         tenant_data_cipher(key, draining=draining), wrapped, binding, layer="subject_key"
     )
@@ -285,17 +296,12 @@ def subject_ciphers(tenant: Tenant, subject_ids: list[UUID]) -> dict[UUID, Subje
         except SubjectErasedError:
             return {}
     with tenant_scope(tenant):
-        rows = SubjectKey.objects.filter(pk__in=subject_ids).values_list(
-            "id", "tenant_key_version", "wrapped_key"
-        )
-        return {pk: _opened(tenant, pk, version, wrapped) for pk, version, wrapped in rows}
+        rows = fetch_rows(SubjectKey, ("id", "tenant_key_version", "wrapped_key"), id=subject_ids)
+    return {pk: _opened(tenant, pk, version, wrapped) for pk, version, wrapped in rows}
 
 
 def _opened(tenant: Tenant, subject_id: UUID, version: int, wrapped: bytes) -> SubjectCipher:
-    row = SubjectKey(
-        id=subject_id, tenant_id=tenant.pk, tenant_key_version=version, wrapped_key=wrapped
-    )
-    return SubjectCipher(tenant.pk, subject_id, unwrap_subject_key(tenant, row))
+    return SubjectCipher(tenant.pk, subject_id, _unwrap(tenant, subject_id, version, wrapped))
 
 
 def destroy_subject_key(tenant: Tenant, subject_id: UUID) -> bool:

@@ -164,23 +164,20 @@ def _subjects_with_phone(
             phone_bidx=phone_index(tenant_index_key(tenant), normalised),
             erased_at=None,
         )
-    # Instances with only these fields loaded (the rest load on access, as with only()).
-    alias = router.db_for_read(DataSubject)
-    candidates = []
-    for pk, blob in found:
-        loaded = {"id": pk, "tenant_id": tenant.pk, "phone_ct": blob}
-        # from_db takes the loaded values in the model's field order.
-        names = [f.attname for f in DataSubject._meta.concrete_fields if f.attname in loaded]
-        candidates.append(DataSubject.from_db(alias, names, [loaded[n] for n in names]))
     # The candidates' keys in one read (the index is truncated: a bucket holds about one
     # customer per 16 384 of the tenant's); a key missing was erased since the query.
-    ciphers = subject_ciphers(tenant, [subject.id for subject in candidates]) if candidates else {}
+    ciphers = subject_ciphers(tenant, [pk for pk, _blob in found]) if found else {}
+    alias = router.db_for_read(DataSubject)
     matches = []
-    for subject in candidates:
-        cipher = ciphers.get(subject.id)
-        if cipher and cipher.open(table, "phone", subject.id, subject.phone_ct) == normalised:
-            matches.append((subject, cipher))
-    return len(candidates), matches
+    for pk, blob in found:
+        cipher = ciphers.get(pk)
+        if cipher and cipher.open(table, "phone", pk, blob) == normalised:
+            # An instance with only these fields loaded (the rest load on access, as
+            # with only()); from_db takes the values in the model's field order.
+            loaded = {"id": pk, "tenant_id": tenant.pk, "phone_ct": blob}
+            names = [f.attname for f in DataSubject._meta.concrete_fields if f.attname in loaded]
+            matches.append((DataSubject.from_db(alias, names, [loaded[n] for n in names]), cipher))
+    return len(found), matches
 
 
 @dataclass(frozen=True)

@@ -249,39 +249,61 @@ def select_statement(
     statement, tested = _select_plan(
         model,
         tuple(fields),
-        tuple((name, value is None) for name, value in conditions.items()),
+        tuple((name, _test_kind(value)) for name, value in conditions.items()),
         limit,
         key_share,
         None if where is None else where[0],
         alias,
     )
     connection = connections[alias]
-    params = [field.get_db_prep_value(conditions[name], connection) for name, field in tested]
+    params: list[Any] = []
+    for name, field in tested:
+        value = conditions[name]
+        if isinstance(value, list | tuple):
+            params += [field.get_db_prep_value(item, connection) for item in value]
+        else:
+            params.append(field.get_db_prep_value(value, connection))
     return statement, [*params, *(where[1] if where else [])]
+
+
+def _test_kind(value: Any) -> str | int:
+    """How a condition tests its column: IS NULL, = a value, or IN (this many values)."""
+    if value is None:
+        return "null"
+    if isinstance(value, list | tuple):
+        if not value:
+            raise ValueError("an IN condition needs at least one value")
+        return len(value)
+    return "equals"
 
 
 @functools.lru_cache(maxsize=256)
 def _select_plan(
     model: type[models.Model],
     fields: tuple[str, ...],
-    conditions: tuple[tuple[str, bool], ...],
+    conditions: tuple[tuple[str, str | int], ...],
     limit: int | None,
     key_share: bool,
     where: str | None,
     alias: str,
 ) -> tuple[str, tuple[tuple[str, Any], ...]]:
-    """``select_statement``'s SQL and the (name, field) of each condition that takes a
-    parameter (``conditions``: each name, and whether it tests for NULL)."""
+    """``select_statement``'s SQL and the (name, field) of each condition that takes
+    parameters (``conditions``: each name and its ``_test_kind``)."""
     meta = model._meta
     connection = connections[alias]
     quote = connection.ops.quote_name
     tests, tested = [], []
-    for name, is_null in conditions:
+    for name, kind in conditions:
         field = meta.get_field(name)
         column = quote(str(field.column))  # type: ignore[union-attr]
-        tests.append(f"{column} IS NULL" if is_null else f"{column} = %s")
-        if not is_null:
-            tested.append((name, field))
+        if kind == "null":
+            tests.append(f"{column} IS NULL")
+            continue
+        if kind == "equals":
+            tests.append(f"{column} = %s")
+        else:
+            tests.append(f"{column} IN ({', '.join(['%s'] * int(kind))})")
+        tested.append((name, field))
     if where is not None:
         tests.append(where)
     # Only quoted identifiers from the model's own metadata and the caller's fixed
@@ -304,8 +326,8 @@ def fetch_rows(
     limit: int | None = None,
     **equals: Any,
 ) -> list[tuple[Any, ...]]:
-    """``fields`` of the rows where every ``column = value`` of ``equals`` holds, read with
-    one plain SELECT (hot read paths: the vault's key and blind-index lookups). Always
+    """``fields`` of the rows where every ``column = value`` of ``equals`` holds (``column
+    IN values`` for a list), read with one plain SELECT (hot read paths: the vault's key and blind-index lookups). Always
     filtered by the active tenant scope, like the scoped managers: outside a scope it
     raises ``ScopeError``. Values come back converted as the ORM would."""
     statement, params = select_statement(model, fields, limit=limit, **equals)

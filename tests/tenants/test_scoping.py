@@ -201,6 +201,10 @@ def test_the_fast_row_helpers_keep_to_the_active_tenant() -> None:
         assert fetch_rows(SubjectKey, ("id",), id=theirs.pk) == []
         assert fetch_rows(SubjectKey, ("id",), id=ours.pk) == [(ours.pk,)]
         assert fetch_rows(DataSubject, ("id", "erased_at"), erased_at=None) == [(ours.pk, None)]
+        # A list is an IN test, still within the tenant; an empty one is refused.
+        assert fetch_rows(SubjectKey, ("id",), id=[ours.pk, theirs.pk]) == [(ours.pk,)]
+        with pytest.raises(ValueError, match="at least one value"):
+            fetch_rows(SubjectKey, ("id",), id=[])
         stray = Membership(tenant=theirs.tenant, user=MembershipFactory().user, role="rider")
         with pytest.raises(ScopeError):
             insert_rows(Membership, [stray])
