@@ -197,6 +197,37 @@ def bench_intake(fx: Fixture, rounds: int, per_round: int) -> dict[str, Any]:
     return _intake_result(interleaved(rounds, *(run(*spec) for spec in INTAKE_PATHS)))
 
 
+def bench_intake_crowded(fx: Fixture, rounds: int, per_round: int, others: int) -> dict[str, Any]:
+    """Intake when the customer's blind-index bucket holds ``others`` more customers, as
+    it does in a tenant of about ``(others + 1) * 2**BITS`` customers: every candidate's
+    key is read and its phone opened to discard the false positives."""
+    from privacy.blind_index import BITS, phone_index
+    from privacy.keys import tenant_index_key
+    from privacy.models import DataSubject
+    from privacy.phone import normalise_phone
+    from privacy.services import create_subject
+    from tenants.actors import SystemActor
+    from tenants.scoping import tenant_scope
+
+    system = SystemActor("bench")
+    crowd = [
+        create_subject(
+            tenant=fx.tenant,
+            name=f"客{n}",
+            phone=f"1390000{n:04d}",
+            address="上海市浦东新区张江路1号",
+            actor=system,
+        ).pk
+        for n in range(others)
+    ]
+    bidx = phone_index(tenant_index_key(fx.tenant), normalise_phone(ORDER["customer"]["phone"]))
+    with tenant_scope(fx.tenant):
+        DataSubject.objects.filter(pk__in=crowd).update(phone_bidx=bidx)
+        bucket = DataSubject.objects.filter(phone_bidx=bidx, erased_at=None).count()
+    result = bench_intake(fx, rounds, per_round)
+    return {**result, "bucket_customers": bucket, "as_in_a_tenant_of": bucket * 2**BITS}
+
+
 def bench_intake_http(fx: Fixture, rounds: int, per_round: int, threads: int = 8) -> dict[str, Any]:
     port = 8091
     server = subprocess.Popen(  # noqa: S603
@@ -667,6 +698,11 @@ def main() -> int:
         (
             "intake_http_gunicorn",
             lambda: bench_intake_http(fx, 5 if quick else 7, 40 if quick else 400),
+        ),
+        # After the intake steps: it crowds their customer's blind-index bucket.
+        (
+            "intake_crowded_bucket",
+            lambda: bench_intake_crowded(fx, 5, 20 if quick else 200, 9 if quick else 60),
         ),
         ("reveal", lambda: bench_reveal(fx, 5, 50 if quick else 500)),
         (
