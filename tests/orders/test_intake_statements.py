@@ -9,6 +9,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
+import orders.services as intake_module
 from audits.models import AuditChainHead, AuditEvent
 from audits.verification import verify_tenant_chain
 from orders.models import Order, OrderTransition
@@ -28,6 +29,12 @@ pytestmark = [
         connection.vendor != "postgresql", reason="the one-round-trip writes are PostgreSQL's"
     ),
 ]
+
+
+def _an_order_and_an_agent() -> tuple[Order, object]:
+    """A tenant with one order (so a notice, a customer and a chain), and an agent."""
+    first = OrderFactory()
+    return first, UserFactory(tenant=first.tenant, roles=[Role.CUSTOMER_SERVICE])
 
 
 def _intake(tenant, agent, phone: str = "13912345678") -> dict:
@@ -61,8 +68,7 @@ def _captured_intake(intake: dict) -> tuple[Order, list[str], list[str]]:
 
 
 def test_a_returning_customers_intake_writes_everything_in_few_round_trips() -> None:
-    first = OrderFactory()
-    agent = UserFactory(tenant=first.tenant, roles=[Role.CUSTOMER_SERVICE])
+    first, agent = _an_order_and_an_agent()
     intake = _intake(first.tenant, agent)
     create_order(**intake)  # warm: key rows and the notice are cached for a while
     again, statements, key_statements = _captured_intake(intake)
@@ -98,8 +104,7 @@ def _counts(tenant) -> tuple[int, ...]:
 
 
 def test_a_new_customers_intake_is_one_statement_after_its_key() -> None:
-    first = OrderFactory()
-    agent = UserFactory(tenant=first.tenant, roles=[Role.CUSTOMER_SERVICE])
+    first, agent = _an_order_and_an_agent()
     create_order(**_intake(first.tenant, agent, phone="13700009999"))  # warm caches
     new, statements, key_statements = _captured_intake(
         _intake(first.tenant, agent, phone="13700001111")
@@ -126,11 +131,8 @@ def test_a_new_customers_intake_is_one_statement_after_its_key() -> None:
 def test_a_customer_erased_between_the_match_and_the_write_gets_a_new_record(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import orders.services as intake_module
-
-    first = OrderFactory()
+    first, agent = _an_order_and_an_agent()
     tenant = first.tenant
-    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
     real_match = intake_module.match_contact
 
     def match_then_erase(tenant_, phone):  # an erasure commits right after the match
@@ -164,11 +166,8 @@ def test_a_customer_erased_between_the_match_and_the_write_gets_a_new_record(
 def test_a_taken_order_code_is_drawn_again_and_nothing_is_half_written(
     monkeypatch: pytest.MonkeyPatch, inside_a_transaction: bool
 ) -> None:
-    import orders.services as intake_module
-
-    first = OrderFactory()
+    first, agent = _an_order_and_an_agent()
     tenant = first.tenant
-    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
     codes = iter([first.code, first.code, "ZZZZZ-ZZZZZ"])
     monkeypatch.setattr(intake_module, "_new_code", lambda: next(codes))
     before = _counts(tenant)
@@ -189,11 +188,8 @@ def test_a_taken_order_code_is_drawn_again_and_nothing_is_half_written(
 def test_codes_that_stay_taken_end_in_a_conflict_with_nothing_written(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import orders.services as intake_module
-
-    first = OrderFactory()
+    first, agent = _an_order_and_an_agent()
     tenant = first.tenant
-    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
     monkeypatch.setattr(intake_module, "_new_code", lambda: first.code)
     before = _counts(tenant)
     with pytest.raises(Conflict, match="order code"):
@@ -217,8 +213,7 @@ def test_a_tenant_whose_chain_has_no_head_yet_gets_one() -> None:
 
 
 def test_the_intake_statement_is_prepared_after_its_first_runs() -> None:
-    first = OrderFactory()
-    agent = UserFactory(tenant=first.tenant, roles=[Role.CUSTOMER_SERVICE])
+    first, agent = _an_order_and_an_agent()
     for _ in range(3):
         create_order(**_intake(first.tenant, agent))
     with connection.cursor() as cursor:
@@ -236,9 +231,8 @@ def test_concurrent_intakes_and_other_events_never_fork_the_chain() -> None:
 
     from audits.services import record_event
 
-    first = OrderFactory()
+    first, agent = _an_order_and_an_agent()
     tenant = first.tenant
-    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
     writers, per_writer, errors = 4, 10, []
     barrier = threading.Barrier(writers + 1)
 
