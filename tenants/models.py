@@ -49,8 +49,15 @@ class TenantOwnedModel(models.Model):
       and checks both, against the database's real indexes.
     """
 
+    # No index of its own: every subclass has indexes that lead with tenant (a test holds
+    # this), and they serve a lookup by tenant alone too. One less index entry per row
+    # written on the hot tables (intake writes five such rows per order).
     tenant = models.ForeignKey(
-        Tenant, on_delete=models.PROTECT, related_name="+", verbose_name=_("tenant")
+        Tenant,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("tenant"),
+        db_index=False,
     )
 
     objects = TenantScopedManager()
