@@ -30,6 +30,10 @@ class Status(models.TextChoices):
 FINISHED = frozenset({Status.DELIVERED, Status.FAILED, Status.CANCELLED})
 
 
+# The unique order code per tenant; intake redraws a code when this constraint refuses it.
+CODE_CONSTRAINT = "order_code_per_tenant"
+
+
 class Order(TenantOwnedModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     code = models.CharField(_("order code"), max_length=16)
@@ -78,9 +82,7 @@ class Order(TenantOwnedModel):
         verbose_name_plural = _("orders")
         ordering = ["-created_at"]
         permissions = [("deliver_order", _("Can deliver this order (object permission)"))]
-        constraints = [
-            models.UniqueConstraint(fields=["tenant", "code"], name="order_code_per_tenant")
-        ]
+        constraints = [models.UniqueConstraint(fields=["tenant", "code"], name=CODE_CONSTRAINT)]
         indexes = [
             models.Index(fields=["tenant", "status", "created_at"], name="order_status_time"),
             models.Index(fields=["tenant", "created_at"], name="order_time"),

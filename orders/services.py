@@ -24,7 +24,7 @@ from audits.services import (
     ensure_chain_head,
     record_event,
 )
-from orders.models import PIN_MAX_ATTEMPTS, Order, OrderTransition, Status
+from orders.models import CODE_CONSTRAINT, PIN_MAX_ATTEMPTS, Order, OrderTransition, Status
 from orders.permissions import (
     FLOW_TARGETS,
     NEXT_STATUSES,
@@ -254,7 +254,7 @@ def _write_in_one_statement(
             placed, has_head, notice_id, first_id, appended = cursor.fetchone()
     except IntegrityError as error:
         if getattr(getattr(error.__cause__, "diag", None), "constraint_name", "") == (
-            "order_code_per_tenant"
+            CODE_CONSTRAINT
         ):
             return _Outcome.CODE_TAKEN
         raise

@@ -279,22 +279,15 @@ def _unwrap(
 
 
 def subject_cipher(tenant: Tenant, subject_id: UUID) -> SubjectCipher:
-    with tenant_scope(tenant):
-        found = fetch_rows(SubjectKey, ("tenant_key_version", "wrapped_key"), id=subject_id)
-    if not found:
+    found = subject_ciphers(tenant, [subject_id])
+    if subject_id not in found:
         raise SubjectErasedError(f"subject {subject_id} has no key: it was erased")
-    version, wrapped = found[0]
-    return _opened(tenant, subject_id, version, wrapped)
+    return found[subject_id]
 
 
 def subject_ciphers(tenant: Tenant, subject_ids: list[UUID]) -> dict[UUID, SubjectCipher]:
     """The opened keys of several subjects, read in one query (the blind index's
     candidates); erased subjects are missing from the result."""
-    if len(subject_ids) == 1:  # the common case: one prepared statement
-        try:
-            return {subject_ids[0]: subject_cipher(tenant, subject_ids[0])}
-        except SubjectErasedError:
-            return {}
     with tenant_scope(tenant):
         rows = fetch_rows(SubjectKey, ("id", "tenant_key_version", "wrapped_key"), id=subject_ids)
     return {pk: _opened(tenant, pk, version, wrapped) for pk, version, wrapped in rows}

@@ -327,9 +327,10 @@ def fetch_rows(
     **equals: Any,
 ) -> list[tuple[Any, ...]]:
     """``fields`` of the rows where every ``column = value`` of ``equals`` holds (``column
-    IN values`` for a list), read with one plain SELECT (hot read paths: the vault's key and blind-index lookups). Always
-    filtered by the active tenant scope, like the scoped managers: outside a scope it
-    raises ``ScopeError``. Values come back converted as the ORM would."""
+    IN values`` for a list), read with one plain SELECT (hot read paths: the vault's key
+    and blind-index lookups). Always filtered by the active tenant scope, like the scoped
+    managers: outside a scope it raises ``ScopeError``. Values come back converted as the
+    ORM would."""
     statement, params = select_statement(model, fields, limit=limit, **equals)
     connection = connections[router.db_for_read(model)]
     converters = _converters(model, tuple(fields), connection)
