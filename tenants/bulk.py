@@ -16,10 +16,11 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg
 from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.base import CursorDebugWrapper as PgDebugCursor
-from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]
+from django.db.backends.postgresql.base import CursorMixin  # type: ignore[attr-defined]
 from django.db.backends.utils import CursorWrapper
 
 COPY_THRESHOLD = 100
@@ -31,17 +32,49 @@ def hot_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     statement it has run ``prepare_threshold`` times on this connection and later runs
     skip parsing and planning (config/settings.py; docs/decisions/0005). The ORM's own
     cursors bind on the client and never prepare. It is wrapped like any Django cursor:
-    execute wrappers, query logging and error translation apply."""
+    execute wrappers, query logging and error translation apply. Statements are written
+    with ``%s`` placeholders, as everywhere in Django."""
     if connection.vendor != "postgresql":
         return connection.cursor()
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
-        raw = ServerBindingCursor(connection.connection)
+        raw = _NativeCursor(connection.connection)
     if connection.queries_logged:
         return _HotDebugCursor(raw, connection)
     return connection.make_cursor(raw)
+
+
+class _NativeCursor(CursorMixin, psycopg.RawCursor):  # type: ignore[misc]
+    """Binds on the server with PostgreSQL's own ``$n`` placeholders, converted from the
+    ``%s`` ones once per statement text (``native_placeholders``): psycopg's own cursor
+    re-parses a statement of over 50 parameters, such as the intake's, on every run."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        if params is not None and isinstance(query, str):
+            query = native_placeholders(query)
+        return super().execute(query, params, **kwargs)
+
+
+@functools.lru_cache(maxsize=512)
+def native_placeholders(statement: str) -> str:
+    """``statement`` with its ``%s`` placeholders numbered ``$1``, ``$2``... and ``%%`` as
+    ``%``, as psycopg reads them; any other ``%`` is refused, as psycopg refuses it."""
+    parts = statement.split("%")
+    out, number, index = [parts[0]], 0, 1
+    while index < len(parts):
+        part = parts[index]
+        if part.startswith("s"):
+            number += 1
+            out.append(f"${number}{part[1:]}")
+        elif part == "" and index + 1 < len(parts):  # "%%"
+            out.append("%" + parts[index + 1])
+            index += 1
+        else:
+            raise ValueError(f"only %s placeholders and %% are allowed: {statement[:80]!r}")
+        index += 1
+    return "".join(out)
 
 
 class _HotDebugCursor(PgDebugCursor):

@@ -208,3 +208,38 @@ def test_the_fast_row_helpers_keep_to_the_active_tenant() -> None:
         stray = Membership(tenant=theirs.tenant, user=MembershipFactory().user, role="rider")
         with pytest.raises(ScopeError):
             insert_rows(Membership, [stray])
+
+
+@pytest.mark.parametrize(
+    ("written", "native"),
+    [
+        ("SELECT %s, %s", "SELECT $1, $2"),
+        ("SELECT 'a%%b' || %s", "SELECT 'a%b' || $1"),
+        ("SELECT '%%s', %s", "SELECT '%s', $1"),
+        ("SELECT 1", "SELECT 1"),
+    ],
+)
+def test_hot_statements_are_numbered_as_psycopg_reads_them(written: str, native: str) -> None:
+    from tenants.bulk import native_placeholders
+
+    assert native_placeholders(written) == native
+
+
+@pytest.mark.parametrize("written", ["SELECT %d", "SELECT 5 %", "SELECT %(name)s"])
+def test_hot_statements_refuse_other_placeholders(written: str) -> None:
+    from tenants.bulk import native_placeholders
+
+    with pytest.raises(ValueError, match="only %s placeholders"):
+        native_placeholders(written)
+
+
+@pytest.mark.django_db
+def test_a_hot_cursor_runs_many_parameters_and_literal_percent_signs() -> None:
+    from tenants.bulk import hot_cursor
+
+    values = list(range(60))  # over the 50 parameters psycopg caches its parsing for
+    statement = "SELECT 'x%%y', " + ", ".join(["%s"] * len(values))
+    with hot_cursor(connections["default"]) as cursor:
+        for _ in range(3):  # prepared from the second run on PostgreSQL
+            cursor.execute(statement, values)
+            assert list(cursor.fetchone()) == ["x%y", *values]
