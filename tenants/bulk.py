@@ -46,7 +46,7 @@ def hot_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     return connection.make_cursor(raw)
 
 
-class _NativeCursor(CursorMixin, psycopg.RawCursor):  # type: ignore[misc]
+class _NativeCursor(CursorMixin, psycopg.RawCursor):
     """Binds on the server with PostgreSQL's own ``$n`` placeholders, converted from the
     ``%s`` ones once per statement text (``native_placeholders``): psycopg's own cursor
     re-parses a statement of over 50 parameters, such as the intake's, on every run."""
