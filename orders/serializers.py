@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -113,9 +114,31 @@ class ItemOut(serializers.Serializer):
     quantity = serializers.IntegerField()
 
 
-class OrderCreatedOut(serializers.Serializer):
+class FieldsBuiltOnce(serializers.Serializer):
+    """An output serializer whose fields are built once per class, not on every instance
+    (DRF deep-copies and binds every declared field, nested ones included, each time).
+    The shared fields are bound to an empty instance of the class, so they hold no data
+    of any request; only for fields that read nothing from the serializer they are bound
+    to (no context, no request), and never for input."""
+
+    @cached_property
+    def fields(self) -> Any:
+        cls = type(self)
+        shared = cls.__dict__.get("_fields_built_once")
+        if shared is None:
+            blank = cls()
+            shared = serializers.Serializer.fields.func(blank)
+            cls._fields_built_once = shared
+        return shared
+
+    def to_internal_value(self, data: Any) -> Any:
+        raise TypeError(f"{type(self).__name__} is for output only")
+
+
+class OrderCreatedOut(FieldsBuiltOnce):
     """The intake response: the only time the delivery PIN is ever shown. Serialises an
-    ``orders.services.NewOrder``."""
+    ``orders.services.NewOrder``; rendered on every order taken, so its fields are built
+    once."""
 
     id = serializers.UUIDField(source="order.id")
     code = serializers.CharField(source="order.code")

@@ -78,6 +78,36 @@ def test_create_returns_masked_customer_items_and_the_pin(client: Client, token:
     )
 
 
+def test_each_intake_response_renders_its_own_order(client: Client, token: Any) -> None:
+    """The response's fields are built once (FieldsBuiltOnce): rendered like any DRF
+    serializer, each response shows its own order, and the shared fields keep no data."""
+    from rest_framework import serializers
+
+    from orders.serializers import OrderCreatedOut
+
+    other = {
+        **GOOD,
+        "customer": {"name": "李四", "phone": "13900001111", "address": "北京市朝阳区1号"},
+        "items": [{"name": "米饭", "quantity": 1}, {"name": "汤", "quantity": 3}],
+    }
+    first, second = _post(client, token, GOOD).json(), _post(client, token, other).json()
+    assert (first["customer"]["name"], second["customer"]["name"]) == ("张*", "李*")
+    assert (len(first["items"]), second["items"][1]) == (1, {"name": "汤", "quantity": 3})
+    plain = type(
+        "PlainCreatedOut", (serializers.Serializer,), dict(OrderCreatedOut._declared_fields)
+    )
+    with tenant_scope(token.tenant):
+        order = Order.objects.get(pk=second["id"])
+    from orders.services import NewOrder
+
+    created = NewOrder(order=order, pin="000000", items=other["items"])
+    assert OrderCreatedOut(created).data == plain(created).data
+    shared = OrderCreatedOut._fields_built_once  # type: ignore[attr-defined]
+    assert shared["customer"].root.instance is None
+    with pytest.raises(TypeError, match="output only"):
+        OrderCreatedOut(data={}).is_valid()
+
+
 def test_the_pin_is_stored_only_as_a_keyed_hash(client: Client, token: Any) -> None:
     body = _post(client, token, GOOD).json()
     with tenant_scope(token.tenant):
