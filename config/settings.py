@@ -156,7 +156,10 @@ def _database(url: str) -> dict[str, Any]:
         }
         config["CONN_MAX_AGE"] = 0
         config.pop("CONN_HEALTH_CHECKS", None)
-    elif _PREPARED_STATEMENTS:
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        # The same backend, with a health check that costs no round trip per request.
+        config["ENGINE"] = "config.postgresql"
+    if config["ENGINE"] == "config.postgresql" and _PREPARED_STATEMENTS:
         # The hot paths' fixed statements (tenants.bulk.hot_cursor) are prepared on a
         # connection after two runs; the ORM's client-binding cursors never are.
         # DATABASE_PREPARED_STATEMENTS=0 behind a transaction-pooling PgBouncer older
