@@ -63,7 +63,7 @@ def _clear_records(subject_ids: list[UUID]) -> dict[UUID, int]:
     cleared: dict[UUID, int] = dict.fromkeys(subject_ids, 0)
     now = timezone.now()
     for spec in sealed_models():
-        rows = spec.model._default_manager.filter(**{f"{spec.subject_lookup}__in": subject_ids})
+        rows = spec.model._default_manager.filter(**{f"{spec.subject_lookup}__any": subject_ids})
         values: dict[str, object] = {f"{field}_ct": b"" for field in spec.fields}
         values.update(dict.fromkeys(spec.masks, ""))
         if spec.model is DataSubject:
@@ -102,12 +102,12 @@ def erase_subjects(
         subjects = {
             s.pk: s
             for s in DataSubject.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-            .filter(pk__in=ids)
+            .filter(pk__any=ids)
             .only("id", "tenant_id", "erased_at")
         }
         entries = {
             e.subject_id: e
-            for e in ErasureLedgerEntry.objects.filter(subject_id__in=list(subjects))
+            for e in ErasureLedgerEntry.objects.filter(subject_id__any=list(subjects))
         }
         todo = [pk for pk, s in subjects.items() if pk not in entries or s.erased_at is None]
         if not todo:
@@ -116,7 +116,7 @@ def erase_subjects(
         destroy_subject_keys(tenant, todo)
         records = _clear_records(todo)
         # Pending online requests for these customers hold a keyed hash of the phone: gone.
-        ErasureChallenge.objects.filter(tenant=tenant, subject_id__in=todo).update(
+        ErasureChallenge.objects.filter(tenant=tenant, subject_id__any=todo).update(
             phone_hash="", otp_hash="", subject_id=None
         )
         label, now = actor_label(actor), timezone.now()

@@ -306,5 +306,5 @@ def destroy_subject_keys(tenant: Tenant, subject_ids: list[UUID]) -> int:
     """Crypto-shred many subjects at once (one statement, committed on its own). Returns
     the number of keys that existed."""
     with tenant_scope(tenant), transaction.atomic(using=KEYSTORE):
-        deleted, _ = SubjectKey.objects.filter(pk__in=subject_ids).delete()
+        deleted, _ = SubjectKey.objects.filter(pk__any=subject_ids).delete()
     return deleted

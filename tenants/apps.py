@@ -7,11 +7,12 @@ class TenantsConfig(AppConfig):
     verbose_name = _("Tenants and staff")
 
     def ready(self) -> None:
-        from tenants import receivers, schema  # noqa: F401 - schema registers the token scheme
+        from tenants import lookups, receivers, schema  # noqa: F401 - schema registers the token scheme
         from tenants.models import Role
         from tenants.roles import grant_permissions
 
         receivers.connect()
+        lookups.register()
         # What each role may do with this app's models in the back office. Other apps
         # register theirs in their own ready(); tenants imports none of them.
         grant_permissions(

@@ -1,0 +1,41 @@
+"""``field__any=[...]``: membership in a list sent as one array parameter on PostgreSQL.
+
+``field__in=[...]`` writes one placeholder per value. For the erasure batches' lists of a
+thousand ids that means a statement psycopg parses again on every run (it caches its
+parsing for 50 parameters at most) and a thousand values prepared one by one by the
+lookup. ``= ANY(%s)`` takes the list as one ``uuid[]`` (or other array) parameter. Other
+databases get the ``IN`` list, as ``__in`` writes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models.lookups import In, Lookup
+
+
+class AnyOf(Lookup):
+    lookup_name = "any"
+    prepare_rhs = False
+
+    def get_prep_lookup(self) -> Any:
+        if isinstance(self.rhs, str) or not hasattr(self.rhs, "__iter__"):
+            raise TypeError(f"{self.lookup_name} takes a list of values")
+        prepare = self.lhs.output_field.get_prep_value
+        return [prepare(value) for value in self.rhs if value is not None]
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        if connection.vendor != "postgresql":
+            if not self.rhs:
+                return "1 = 0", []
+            return In(self.lhs, self.rhs).as_sql(compiler, connection)
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        field = self.lhs.output_field
+        values = [field.get_db_prep_value(v, connection, prepared=True) for v in self.rhs]
+        return f"{lhs} = ANY(%s)", [*lhs_params, values]
+
+
+def register() -> None:
+    models.Field.register_lookup(AnyOf)
+    models.ForeignObject.register_lookup(AnyOf)  # related fields keep lookups of their own

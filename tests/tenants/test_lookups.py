@@ -1,0 +1,46 @@
+"""``field__any``: one array parameter on PostgreSQL, an IN list elsewhere; same rows."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from orders.models import Order
+from privacy.models import DataSubject
+from tenants.scoping import tenant_scope
+from tests.factories import OrderFactory
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_any_finds_what_in_finds_by_key_foreign_key_and_join() -> None:
+    orders = [OrderFactory() for _ in range(3)]
+    tenant = orders[0].tenant
+    mine = [o for o in orders if o.tenant_id == tenant.pk]
+    subjects = [o.subject_id for o in mine]
+    missing = uuid.uuid4()
+    with tenant_scope(tenant):
+        by_key = DataSubject.objects.filter(pk__any=[*subjects, missing, None])
+        by_fk = Order.objects.filter(subject_id__any=subjects)
+        by_join = Order.objects.filter(subject__id__any=subjects)
+        with CaptureQueriesContext(connection) as queries:
+            found = {s.pk for s in by_key}
+        assert found == set(
+            DataSubject.objects.filter(pk__in=subjects).values_list("pk", flat=True)
+        )
+        assert {o.pk for o in by_fk} == {o.pk for o in by_join} == {o.pk for o in mine}
+        assert DataSubject.objects.filter(pk__any=[]).count() == 0
+    sql = queries.captured_queries[0]["sql"]
+    if connection.vendor == "postgresql":
+        assert "= ANY(" in sql and " IN (" not in sql
+    else:
+        assert " IN (" in sql
+
+
+def test_any_refuses_a_string() -> None:
+    from django_scopes import scopes_disabled
+
+    with scopes_disabled(), pytest.raises(TypeError, match="list of values"):
+        DataSubject.objects.filter(pk__any="abc")
