@@ -604,6 +604,37 @@ def bench_audit(fx: Fixture, writers: int, per_writer: int, verify_events: int) 
     }
 
 
+def bench_host(rounds: int) -> dict[str, Any]:
+    """How fast this host is right now, for comparing runs: absolute rates here drift by
+    a factor of three from one day or host to the next, while the side-by-side ratios do
+    not. A fixed CPU-bound Python workload (canonical JSON and SHA-256 of an audit-sized
+    payload, as verification does) and a PostgreSQL round trip."""
+    import hashlib
+
+    payload = [7, 1, "2026-11-29T00:00:00.000000+00:00", "user:42", "order.created"] * 4
+    encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+    def python_ops() -> float:
+        start, count = time.perf_counter(), 20_000
+        for _ in range(count):
+            hashlib.sha256(encode(payload).encode()).hexdigest()
+        return count / (time.perf_counter() - start)
+
+    def round_trips() -> float:
+        with connection.cursor() as cursor:
+            start, count = time.perf_counter(), 500
+            for _ in range(count):
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+            return count / (time.perf_counter() - start)
+
+    python, database = interleaved(rounds, python_ops, round_trips)
+    return {
+        "python_payload_hashes_per_s": median_rate(python),
+        "postgres_round_trips_per_s": median_rate(database),
+    }
+
+
 def bench_backup(rounds: int) -> dict[str, Any]:
     import tempfile
 
@@ -693,6 +724,7 @@ def main() -> int:
     started = time.perf_counter()
     results: dict[str, Any] = {"quick": quick, "started": timezone.now().isoformat()}
     steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("host", lambda: bench_host(5)),
         # Intake, the closest ratio to its target, gets 7 rounds: a steadier median.
         ("intake_test_client", lambda: bench_intake(fx, 5 if quick else 7, 20 if quick else 200)),
         (
