@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -121,18 +122,21 @@ class FieldsBuiltOnce(serializers.Serializer):
     of any request; only for fields that read nothing from the serializer they are bound
     to (no context, no request), and never for input."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if "data" in kwargs:
+            raise TypeError(f"{type(self).__name__} is for output only")
+        super().__init__(*args, **kwargs)
+
     @cached_property
     def fields(self) -> Any:
         cls = type(self)
         shared = cls.__dict__.get("_fields_built_once")
         if shared is None:
             blank = cls()
-            shared = serializers.Serializer.fields.func(blank)
+            # Read-only: a change made through one instance would reach every response.
+            shared = MappingProxyType(serializers.Serializer.fields.func(blank))
             cls._fields_built_once = shared
         return shared
-
-    def to_internal_value(self, data: Any) -> Any:
-        raise TypeError(f"{type(self).__name__} is for output only")
 
 
 class OrderCreatedOut(FieldsBuiltOnce):

@@ -20,10 +20,14 @@ class AnyOf(Lookup):
     prepare_rhs = False
 
     def get_prep_lookup(self) -> Any:
-        if isinstance(self.rhs, str) or not hasattr(self.rhs, "__iter__"):
-            raise TypeError(f"{self.lookup_name} takes a list of values")
+        if isinstance(self.rhs, str | models.QuerySet) or not hasattr(self.rhs, "__iter__"):
+            raise TypeError(f"{self.lookup_name} takes a list of values (not a queryset)")
         prepare = self.lhs.output_field.get_prep_value
-        return [prepare(value) for value in self.rhs if value is not None]
+        return [
+            prepare(value.pk if isinstance(value, models.Model) else value)
+            for value in self.rhs
+            if value is not None
+        ]
 
     def as_sql(self, compiler: Any, connection: Any) -> Any:
         if connection.vendor != "postgresql":

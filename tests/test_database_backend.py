@@ -87,3 +87,20 @@ def test_after_an_error_the_full_check_decides(full_checks: list[int]) -> None:
     finally:
         connection.errors_occurred = False
     assert full_checks == [1]
+
+
+def test_a_live_connection_on_a_high_descriptor_stays_usable(
+    full_checks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """select() refuses descriptors from 1024 on; poll() does not. A busy process (many
+    sockets open) must not drop its healthy connections."""
+    import os
+
+    _backend_pid()
+    raw = connection.connection
+    high = os.dup2(raw.fileno(), 1500)
+    try:
+        monkeypatch.setattr(type(raw), "fileno", lambda self: high)
+        assert (connection.is_usable(), full_checks) == (True, [])
+    finally:
+        os.close(high)

@@ -26,8 +26,10 @@ class DatabaseWrapper(PostgresWrapper):
             return False
         if self.errors_occurred or connection.info.transaction_status != TransactionStatus.IDLE:
             return super().is_usable()
-        try:
-            waiting, _, _ = select.select([connection.fileno()], [], [], 0)
+        try:  # poll(), not select(): it has no limit on the descriptor's number
+            poller = select.poll()
+            poller.register(connection.fileno(), select.POLLIN)
+            waiting = poller.poll(0)
         except (OSError, ValueError):
-            return False
+            return super().is_usable()
         return not waiting or super().is_usable()

@@ -105,7 +105,11 @@ def test_each_intake_response_renders_its_own_order(client: Client, token: Any) 
     shared = OrderCreatedOut._fields_built_once  # type: ignore[attr-defined]
     assert shared["customer"].root.instance is None
     with pytest.raises(TypeError, match="output only"):
-        OrderCreatedOut(data={}).is_valid()
+        OrderCreatedOut(data={})
+    fields = OrderCreatedOut(created).fields  # shared: no instance may change them
+    with pytest.raises(TypeError):
+        del fields["delivery_pin"]
+    assert not hasattr(fields, "pop")
 
 
 def test_the_pin_is_stored_only_as_a_keyed_hash(client: Client, token: Any) -> None:

@@ -32,6 +32,9 @@ def test_any_finds_what_in_finds_by_key_foreign_key_and_join() -> None:
         )
         assert {o.pk for o in by_fk} == {o.pk for o in by_join} == {o.pk for o in mine}
         assert DataSubject.objects.filter(pk__any=[]).count() == 0
+        # Model instances stand for their keys, as with __in.
+        by_instance = Order.objects.filter(subject__any=[o.subject for o in mine])
+        assert {o.pk for o in by_instance} == {o.pk for o in mine}
     sql = queries.captured_queries[0]["sql"]
     if connection.vendor == "postgresql":
         assert "= ANY(" in sql and " IN (" not in sql
@@ -42,5 +45,8 @@ def test_any_finds_what_in_finds_by_key_foreign_key_and_join() -> None:
 def test_any_refuses_a_string() -> None:
     from django_scopes import scopes_disabled
 
-    with scopes_disabled(), pytest.raises(TypeError, match="list of values"):
-        DataSubject.objects.filter(pk__any="abc")
+    with scopes_disabled():
+        with pytest.raises(TypeError, match="list of values"):
+            DataSubject.objects.filter(pk__any="abc")
+        with pytest.raises(TypeError, match="not a queryset"):
+            DataSubject.objects.filter(pk__any=DataSubject.objects.all())
