@@ -98,6 +98,10 @@ def clean_items(items: Any) -> list[dict[str, Any]]:
     return cleaned
 
 
+# Order codes drawn before intake gives up (a taken code is redrawn).
+CODE_ATTEMPTS = 5
+
+
 def _new_code() -> str:
     raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
     return f"{raw[:5]}-{raw[5:]}"
@@ -280,7 +284,7 @@ def _intake_in_one_statement(
     with tenant_scope(tenant):
         found = match_contact(tenant, contact["phone"])
     subject, cipher = found if found else new_subject(tenant, contact)
-    for _attempt in range(6):
+    for _attempt in range(CODE_ATTEMPTS + 1):  # +1: a missing head or erased customer
         intake = build(subject, cipher)
         events = [contact_event(subject, created=not found), intake.created_event(channel)]
         with tenant_scope(tenant):
@@ -293,7 +297,11 @@ def _intake_in_one_statement(
             found = None
             subject, cipher = new_subject(tenant, contact)
         # CODE_TAKEN: build() draws another code.
-    raise Conflict(_("Could not allocate an order code; try again."))
+    raise _no_free_code()
+
+
+def _no_free_code() -> Conflict:
+    return Conflict(_("Could not allocate an order code; try again."))
 
 
 def _intake_row_by_row(
@@ -309,12 +317,12 @@ def _intake_row_by_row(
         intake = build(match.subject, match.cipher)
         insert_rows(NoticeRecord, [intake.notice])
         intake.order.notice_record_id = intake.notice.pk
-        for _attempt in range(5):
+        for _attempt in range(CODE_ATTEMPTS):
             if insert_rows(Order, [intake.order], skip_conflicts=True):
                 break
             intake.order.code = _new_code()  # taken (ON CONFLICT DO NOTHING: no savepoint)
         else:
-            raise Conflict(_("Could not allocate an order code; try again."))
+            raise _no_free_code()
         insert_rows(OrderTransition, [intake.first])
         event = intake.created_event(channel)
         record_event(

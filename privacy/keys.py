@@ -290,11 +290,10 @@ def subject_ciphers(tenant: Tenant, subject_ids: list[UUID]) -> dict[UUID, Subje
     candidates); erased subjects are missing from the result."""
     with tenant_scope(tenant):
         rows = fetch_rows(SubjectKey, ("id", "tenant_key_version", "wrapped_key"), id=subject_ids)
-    return {pk: _opened(tenant, pk, version, wrapped) for pk, version, wrapped in rows}
-
-
-def _opened(tenant: Tenant, subject_id: UUID, version: int, wrapped: bytes) -> SubjectCipher:
-    return SubjectCipher(tenant.pk, subject_id, _unwrap(tenant, subject_id, version, wrapped))
+    return {
+        pk: SubjectCipher(tenant.pk, pk, _unwrap(tenant, pk, version, wrapped))
+        for pk, version, wrapped in rows
+    }
 
 
 def destroy_subject_key(tenant: Tenant, subject_id: UUID) -> bool:

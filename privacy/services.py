@@ -197,9 +197,9 @@ def subject_for_contact(
     match is made inside the vault and recorded; nothing is revealed to the caller.
     """
     values = clean_contact(name=name, phone=phone, address=address, note=note)
-    _, matches = _subjects_with_phone(tenant, values["phone"])
-    if matches:
-        subject, cipher = matches[0]
+    found = match_contact(tenant, values["phone"])
+    if found:
+        subject, cipher = found
         record_event(tenant=tenant, actor=actor, target=subject, **_CONTACT_EVENT[False])
         return ContactSubject(subject, False, cipher)
     subject, cipher = _create_subject_with_cipher(tenant, values, actor)
