@@ -393,3 +393,31 @@ def test_postgresql_text_verification_agrees_with_the_orm_path_and_finds_edits()
     )
     count, broken = verify_tenant_chain(tenant)
     assert (count, broken.sequence, "edited" in broken.reason) == (1, 2, True)
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the text path is PostgreSQL's")
+def test_verification_reads_ahead_across_batches_and_stops_cleanly_at_a_break(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from audits import verification
+
+    def open_cursors() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM pg_cursors WHERE name LIKE 'verify_chain_%%'")
+            return [row[0] for row in cursor.fetchall()]
+
+    def read_ahead_threads() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("verify-read-ahead")]
+
+    monkeypatch.setattr(verification, "BATCH", 2)
+    tenant = TenantFactory()
+    events = _append(tenant, 7)  # four batches: 2, 2, 2, 1
+    assert verify_tenant_chain(tenant) == (7, None)
+    _sql("UPDATE audits_auditevent SET object_id = %s WHERE id = %s", ["forged", events[4].pk])
+    count, broken = verify_tenant_chain(tenant)
+    # The break is in the third batch; the fourth was being read ahead when it was found.
+    assert (count, broken.sequence, broken.event_id) == (4, 5, events[4].pk)
+    assert (open_cursors(), read_ahead_threads()) == ([], [])
+    # The connection is left usable, in the state it was found in.
+    assert verify_tenant_chain(tenant)[0] == 4
