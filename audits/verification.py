@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from typing import Any
@@ -37,7 +37,7 @@ def verify_tenant_chain(tenant: Tenant) -> tuple[int, ChainBreak | None]:
         return verify_rows(tenant.pk, rows, expected)
 
 
-def _text_rows(connection: Any, tenant: Tenant) -> Iterator[tuple[Any, ...]]:
+def _text_rows(connection: Any, tenant: Tenant) -> Generator[tuple[Any, ...], None, None]:
     """The tenant's events as the canonical form needs them, streamed by a server-side
     cursor: PostgreSQL writes the time in its canonical text (UTC, microseconds) and hands
     the JSON columns over as text, so no date-time or ORM conversion runs per row (the
