@@ -59,9 +59,9 @@ def get_order_for(actor: Actor, order_id: UUID | str, *, for_write: bool) -> Ord
     return order
 
 
-def subjects_done_before(tenant: Any, cutoff: Any) -> QuerySet[Any]:
+def subjects_done_before(tenant: Any, cutoff: Any, after: UUID | None = None) -> QuerySet[Any]:
     """Ids of not-yet-erased customers who have orders, all finished, the last before
-    ``cutoff`` (the retention sweep's source).
+    ``cutoff`` (the retention sweep's source); with ``after``, only ids above it.
 
     Driven from the live customers (a partial index holds only those), each checked with
     two index probes on their orders: the cost follows the customers still held, not every
@@ -69,13 +69,17 @@ def subjects_done_before(tenant: Any, cutoff: Any) -> QuerySet[Any]:
     """
     from privacy.models import DataSubject
 
+    subjects = DataSubject.objects.filter(erased_at__isnull=True)
     orders = Order.objects.filter(subject=OuterRef("pk"))
+    if after is not None:
+        # The bound goes on the orders too. PostgreSQL carries equalities across a join,
+        # not ranges: without it, a merge join read the tenant's orders from the first
+        # customer on every page, so a sweep's pages cost more and more (quadratic).
+        subjects = subjects.filter(pk__gt=after)
+        orders = orders.filter(subject__gt=after)
     blocking = orders.filter(~Q(status__in=FINISHED) | Q(status_changed_at__gt=cutoff))
     return (
-        DataSubject.objects.filter(erased_at__isnull=True)
-        .filter(Exists(orders), ~Exists(blocking))
-        .order_by()
-        .values_list("pk", flat=True)
+        subjects.filter(Exists(orders), ~Exists(blocking)).order_by().values_list("pk", flat=True)
     )
 
 

@@ -248,10 +248,7 @@ def sweep_tenant(
         after: UUID | None = None
         while True:
             with tenant_scope(tenant):
-                due = source(tenant, cutoff)
-                if after is not None:
-                    due = due.filter(pk__gt=after)
-                page = list(due.order_by("pk")[:batch_size])
+                page = list(source(tenant, cutoff, after).order_by("pk")[:batch_size])
             if not page:
                 break
             after = page[-1]

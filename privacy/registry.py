@@ -60,10 +60,12 @@ def sealed_models() -> list[SealedModel]:
     return list(_registry.values())
 
 
-# Functions (tenant, cutoff) -> a DataSubject ``values_list("pk", flat=True)`` queryset of
-# the subjects whose every record was finished before ``cutoff`` (orders registers one).
-# A subject is due when a source names it; the sweep pages through it by primary key.
-RetentionSource = Callable[[Any, Any], Any]
+# Functions (tenant, cutoff, after) -> a DataSubject ``values_list("pk", flat=True)``
+# queryset of the subjects whose every record was finished before ``cutoff``, with ids
+# above ``after`` when it is not None (orders registers one). A subject is due when a
+# source names it; the sweep pages through it by primary key, passing the last id of the
+# page before, so the source can bound its own subqueries by it too.
+RetentionSource = Callable[[Any, Any, Any], Any]
 _retention_sources: list[RetentionSource] = []
 
 

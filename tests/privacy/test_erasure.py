@@ -13,11 +13,13 @@ from django.utils import timezone
 
 from audits.models import AuditEvent
 from orders.models import Order, Status
+from orders.selectors import subjects_done_before
 from orders.services import transition_order
 from privacy.erasure import (
     erase_subject,
     erase_subjects,
     record_staff_request,
+    retention_cutoff,
     set_retention_days,
     sweep_tenant,
 )
@@ -206,6 +208,27 @@ def test_sweep_erases_due_subjects_only() -> None:
     erased = sweep_tenant(tenant)
     assert (erased, _ledger(tenant)) == (1, [str(old.subject_id)])
     assert (recent.subject_id, open_order.subject_id) != (None, None)
+
+
+def test_the_sweep_pages_through_every_due_subject_each_page_starting_after_the_last() -> None:
+    tenant = TenantFactory()
+    due = sorted(order.subject_id for order in _due_orders(tenant, 5, "1380001"))
+    kept = OrderFactory(
+        tenant=tenant,
+        customer={"name": "丁", "phone": "13800029999", "address": "北京市朝阳区A路4号"},
+    )
+    cutoff = retention_cutoff(tenant)
+    with tenant_scope(tenant):
+        assert sorted(subjects_done_before(tenant, cutoff, None)) == due
+        assert sorted(subjects_done_before(tenant, cutoff, due[1])) == due[2:]
+        assert list(subjects_done_before(tenant, cutoff, due[-1])) == []
+    assert sweep_tenant(tenant, batch_size=2) == 5
+    assert (sorted(_ledger(tenant)), kept.subject_id is not None) == (
+        sorted(str(subject) for subject in due),
+        True,
+    )
+    with tenant_scope(tenant):
+        assert DataSubject.objects.get(pk=kept.subject_id).erased_at is None
 
 
 def test_a_customer_with_an_open_order_is_kept() -> None:
