@@ -73,6 +73,14 @@ def _text_rows(connection: Any, tenant: Tenant) -> Generator[tuple[Any, ...], No
         # wait releases the GIL), so the server's work overlaps ours instead of
         # alternating with it. Only that thread touches the cursor until it is closed.
         pending = ahead.submit(cursor.fetchmany, BATCH)
-        while batch := pending.result():
-            pending = ahead.submit(cursor.fetchmany, BATCH)
-            yield from batch
+        try:
+            while batch := pending.result():
+                pending = ahead.submit(cursor.fetchmany, BATCH)
+                yield from batch
+        except GeneratorExit:
+            # Closed early (a break was found): the fetch under way still ends before the
+            # cursor closes, and if it failed, its error is raised, not dropped (it left
+            # the transaction aborted, which would otherwise surface later, unexplained).
+            if (error := pending.exception()) is not None:
+                raise error from None
+            raise

@@ -415,9 +415,48 @@ def test_verification_reads_ahead_across_batches_and_stops_cleanly_at_a_break(
     events = _append(tenant, 7)  # four batches: 2, 2, 2, 1
     assert verify_tenant_chain(tenant) == (7, None)
     _sql("UPDATE audits_auditevent SET object_id = %s WHERE id = %s", ["forged", events[4].pk])
-    count, broken = verify_tenant_chain(tenant)
+    # What is left open at the moment verification's transaction (here a savepoint inside
+    # the test's) ends: the cursor and the read-ahead thread must be gone by then.
+    at_end: list[tuple[list[str], list[str]]] = []
+
+    def watch(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if sql.startswith("RELEASE SAVEPOINT") and not at_end:
+            at_end.append((open_cursors(), read_ahead_threads()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        count, broken = verify_tenant_chain(tenant)
     # The break is in the third batch; the fourth was being read ahead when it was found.
     assert (count, broken.sequence, broken.event_id) == (4, 5, events[4].pk)
-    assert (open_cursors(), read_ahead_threads()) == ([], [])
-    # The connection is left usable, in the state it was found in.
+    assert at_end == [([], [])]
+    # The connection is left usable.
     assert verify_tenant_chain(tenant)[0] == 4
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the text path is PostgreSQL's")
+def test_a_failed_read_ahead_is_raised_not_dropped_when_a_break_stops_the_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import psycopg
+
+    from audits import verification
+
+    monkeypatch.setattr(verification, "BATCH", 2)
+    tenant = TenantFactory()
+    events = _append(tenant, 7)
+    _sql("UPDATE audits_auditevent SET object_id = %s WHERE id = %s", ["forged", events[2].pk])
+    fetchmany, calls = psycopg.ServerCursor.fetchmany, []
+
+    def failing_third(cursor, size=0):  # type: ignore[no-untyped-def]
+        calls.append(size)
+        if len(calls) == 3:  # the read-ahead under way when the break (event 3) is found
+            raise psycopg.OperationalError("the server went away")
+        return fetchmany(cursor, size)
+
+    monkeypatch.setattr(psycopg.ServerCursor, "fetchmany", failing_third)
+    with pytest.raises(psycopg.OperationalError, match="went away"):
+        verify_tenant_chain(tenant)
+    monkeypatch.setattr(psycopg.ServerCursor, "fetchmany", fetchmany)
+    count, broken = verify_tenant_chain(tenant)
+    assert (count, broken.sequence) == (2, 3)
