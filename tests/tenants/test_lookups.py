@@ -16,9 +16,19 @@ from tests.factories import OrderFactory
 
 @pytest.mark.django_db(databases="__all__")
 def test_any_finds_what_in_finds_by_key_foreign_key_and_join() -> None:
-    orders = [OrderFactory() for _ in range(3)]
-    tenant = orders[0].tenant
+    first = OrderFactory()
+    tenant = first.tenant
+    # Three customers of one tenant, and another tenant's order the scope leaves out.
+    orders = [first] + [
+        OrderFactory(
+            tenant=tenant,
+            customer={"name": "客", "phone": f"1380000000{n}", "address": "北京市朝阳区A路1号"},
+        )
+        for n in range(2)
+    ]
+    OrderFactory()
     mine = [o for o in orders if o.tenant_id == tenant.pk]
+    assert len({o.subject_id for o in mine}) == 3
     subjects = [o.subject_id for o in mine]
     missing = uuid.uuid4()
     with tenant_scope(tenant):
