@@ -8,67 +8,64 @@ cannot be reordered, dropped, swapped between backups or cut off at the end. The
 the backup key ring's newest version (settings.BAOMI_BACKUP_KEY_RING), never the master key.
 
 Beside each file: ``<id>.<kind>.json``, the manifest (time, size, SHA-256 of the file,
-key version, schema version), authenticated with a key derived from the backup key.
-Beside all of them: ``erasure-ledger.jsonl``, an append-only, hash-chained copy of the
-erasure ledger; ``restore_backup`` replays it so an erased customer stays erased.
+key version and a fingerprint of its key, schema version, and the erasure ledger's length
+and last MAC at backup time), authenticated with a key derived from the backup key; and
+``<id>.<kind>.ledger``, the erasure ledger as of that moment, encrypted like the backup, so
+the ledger survives as long as any backup does. Beside all of them: the live ledger,
+``erasure-ledger.jsonl`` (privacy/ledger_file.py); ``restore_backup`` refuses to restore
+without it and replays it, so an erased customer stays erased.
+
+Every file is created with mode 0600, and a backup id is checked to be one that
+``create_backup`` makes before any file is opened.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import hmac
+import io
 import json
 import os
+import re
 import sqlite3
 import struct
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
+from privacy.backup_store import (
+    BackupError,
+    WrongBackupKey,
+    backup_dir,
+    check_key,
+    derived,
+    key_check,
+    ring,
+    write_private,
+)
+from privacy.ledger_file import LEDGER_FILE, parse_snapshot, snapshot_ledger
+
+__all__ = ["LEDGER_FILE", "BackupError", "WrongBackupKey", "backup_dir"]
+
 MAGIC = b"BAOMIBK1"
 HEADER = struct.Struct(">8sI16s")
 CHUNK = 1024 * 1024
 KINDS = {"main": "default", "keystore": "keystore"}
-LEDGER_FILE = "erasure-ledger.jsonl"
-
-
-class BackupError(Exception):
-    """A backup cannot be made, verified or restored; the message says why."""
-
-
-def backup_dir() -> Path:
-    path = Path(settings.BACKUP_DIR)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _ring() -> dict[int, bytes]:
-    return settings.BAOMI_BACKUP_KEY_RING
-
-
-def _derived(version: int, purpose: bytes) -> bytes:
-    key = _ring().get(version)
-    if key is None:
-        raise BackupError(f"backup key version {version} is not in the configured ring")
-    return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"baomi-backup|" + purpose
-    ).derive(key)
+# What create_backup names its files: <UTC time>-<8 hex digits>.
+BACKUP_ID = re.compile(r"\A\d{8}T\d{6}Z-[0-9a-f]{8}\Z")
 
 
 def _chunk_aad(header: bytes, index: int, final: bool) -> bytes:
@@ -79,8 +76,8 @@ def encrypt_stream(
     source: IO[bytes], target: IO[bytes], *, backup_id: uuid.UUID
 ) -> tuple[int, int]:
     """Encrypt ``source`` into ``target``; returns (plain bytes, key version)."""
-    version = max(_ring())
-    cipher = AESGCM(_derived(version, b"data"))
+    version = max(ring())
+    cipher = AESGCM(derived(version, b"data"))
     header = HEADER.pack(MAGIC, version, backup_id.bytes)
     target.write(header)
     total, index = 0, 0
@@ -106,7 +103,7 @@ def decrypt_stream(source: IO[bytes], target: IO[bytes] | None) -> int:
     magic, version, _raw_id = HEADER.unpack(header)
     if magic != MAGIC:
         raise BackupError("not a Baomi backup file")
-    cipher = AESGCM(_derived(version, b"data"))
+    cipher = AESGCM(derived(version, b"data"))
     total, index = 0, 0
     while True:
         length_bytes = source.read(4)
@@ -124,6 +121,11 @@ def decrypt_stream(source: IO[bytes], target: IO[bytes] | None) -> int:
             except InvalidTag:
                 continue
         if plain is None:
+            if index == 0:
+                raise BackupError(
+                    "chunk 0 failed authentication: the file was altered or corrupted, or the "
+                    f"ring's key version {version} is not the key that wrote it"
+                )
             raise BackupError(
                 f"chunk {index} failed authentication: the file was altered or corrupted"
             )
@@ -215,37 +217,82 @@ class Manifest:
     engine: str
     schema: dict[str, str]
     ledger_entries: int
+    # Since issue 14: the key's fingerprint, the ledger's last MAC at backup time and the
+    # encrypted copy of the ledger beside the backup (empty in older manifests).
+    key_check: str = ""
+    ledger_head: str = ""
+    ledger_sha256: str = ""
 
     @property
     def path(self) -> Path:
         return backup_dir() / f"{self.id}.{self.kind}.bak"
 
+    @property
+    def ledger_path(self) -> Path:
+        return backup_dir() / f"{self.id}.{self.kind}.ledger"
+
+    @property
+    def name(self) -> str:
+        return f"{self.id} ({self.kind})"
+
+
+MANIFEST_FIELDS = {f.name for f in fields(Manifest)}
+
 
 def _manifest_mac(body: dict[str, Any]) -> str:
     data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    return hmac.new(_derived(body["key_version"], b"manifest"), data, hashlib.sha256).hexdigest()
+    return hmac.new(derived(body["key_version"], b"manifest"), data, hashlib.sha256).hexdigest()
 
 
 def _write_manifest(manifest: Manifest) -> None:
     body = manifest.__dict__.copy()
-    (backup_dir() / f"{manifest.id}.{manifest.kind}.json").write_text(
-        json.dumps({**body, "mac": _manifest_mac(body)}, indent=2, sort_keys=True)
-    )
+    text = json.dumps({**body, "mac": _manifest_mac(body)}, indent=2, sort_keys=True)
+    write_private(backup_dir() / f"{manifest.id}.{manifest.kind}.json", text.encode())
 
 
 def read_manifest(path: Path) -> Manifest:
+    """An authentic manifest; ``WrongBackupKey`` when no key of the ring opens it,
+    ``BackupError`` when it is unreadable or was altered."""
     try:
         body = json.loads(path.read_text())
         mac = body.pop("mac")
-    except (OSError, ValueError, KeyError):
+        version = body["key_version"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise BackupError(f"the manifest {path.name} is unreadable") from None
-    if not hmac.compare_digest(mac, _manifest_mac(body)):
+    if not isinstance(version, int) or version not in ring():
+        raise WrongBackupKey(
+            f"no key in the ring opens this backup (it needs key version {version})"
+        )
+    check_key(version, str(body.get("key_check", "")))
+    if not hmac.compare_digest(str(mac), _manifest_mac(body)):
         raise BackupError(f"the manifest {path.name} failed authentication: it was altered")
+    if set(body) - MANIFEST_FIELDS:
+        raise BackupError(f"the manifest {path.name} is unreadable")
     return Manifest(**body)
 
 
+def _encrypt_to(
+    path: Path, source: IO[bytes], *, backup_id: uuid.UUID
+) -> tuple[_HashingWriter, int, int]:
+    """Encrypt ``source`` into ``path`` (mode 0600, written beside then renamed)."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as target:
+            written = _HashingWriter(target)
+            plain_size, version = encrypt_stream(source, written, backup_id=backup_id)  # type: ignore[arg-type]
+            target.flush()
+            os.fsync(target.fileno())
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.rename(path)
+    return written, plain_size, version
+
+
 def create_backup(kind: str) -> Manifest:
-    """Dump the database of ``kind`` (main or keystore), encrypt it, write it and its manifest."""
+    """Dump the database of ``kind`` (main or keystore), encrypt it, write it, the erasure
+    ledger as of the end of the dump, and the manifest of both."""
     if kind not in KINDS:
         raise BackupError(f"unknown backup kind {kind!r}")
     alias = KINDS[kind]
@@ -253,17 +300,20 @@ def create_backup(kind: str) -> Manifest:
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     name = f"{stamp}-{backup_id.hex[:8]}"
     final = backup_dir() / f"{name}.{kind}.bak"
-    partial = final.with_suffix(".partial")
+    ledger_copy = final.with_suffix(".ledger")
     try:
         # Dump, encrypt, write and hash in one pass.
-        with _dump_stream(alias) as source, partial.open("wb") as target:
-            os.chmod(partial, 0o600)
-            written = _HashingWriter(target)
-            plain_size, version = encrypt_stream(source, written, backup_id=backup_id)  # type: ignore[arg-type]
+        with _dump_stream(alias) as source:
+            written, plain_size, version = _encrypt_to(final, source, backup_id=backup_id)
+        # The ledger after the dump: it holds every erasure the dump may lack.
+        snapshot = snapshot_ledger()
+        copy, _plain, _version = _encrypt_to(
+            ledger_copy, io.BytesIO(snapshot.data), backup_id=uuid.uuid4()
+        )
     except BaseException:
-        partial.unlink(missing_ok=True)
+        final.unlink(missing_ok=True)
+        ledger_copy.unlink(missing_ok=True)
         raise
-    partial.rename(final)
     manifest = Manifest(
         id=name,
         kind=kind,
@@ -274,40 +324,96 @@ def create_backup(kind: str) -> Manifest:
         key_version=version,
         engine=connections[alias].vendor,
         schema=_schema_version(alias),
-        ledger_entries=ledger_entry_count(),
+        ledger_entries=snapshot.count,
+        key_check=key_check(version),
+        ledger_head=snapshot.last,
+        ledger_sha256=copy.sha256.hexdigest(),
     )
     _write_manifest(manifest)
     return manifest
 
 
-def list_backups() -> list[Manifest]:
-    manifests = []
+@dataclass(frozen=True)
+class Unreadable:
+    """A manifest in BACKUP_DIR that cannot be used, and why."""
+
+    file: str
+    problem: str
+
+
+def scan_backups() -> tuple[list[Manifest], list[Unreadable]]:
+    """Every manifest in BACKUP_DIR: those that open, and those that don't with the reason
+    (a key missing from the ring, an altered or unreadable manifest)."""
+    manifests, unreadable = [], []
     for path in sorted(backup_dir().glob("*.json")):
         try:
             manifests.append(read_manifest(path))
-        except BackupError:
-            continue
-    return manifests
+        except BackupError as error:
+            unreadable.append(Unreadable(path.name, str(error)))
+    return manifests, unreadable
+
+
+def list_backups() -> list[Manifest]:
+    return scan_backups()[0]
+
+
+def check_backup_id(backup_id: str) -> str:
+    if not isinstance(backup_id, str) or not BACKUP_ID.match(backup_id):
+        raise BackupError(
+            f"{backup_id!r} is not a backup id (ids look like 20261129T031500Z-1a2b3c4d; "
+            "list_backups shows them)"
+        )
+    return backup_id
 
 
 def find_backup(backup_id: str, kind: str) -> Manifest:
+    check_backup_id(backup_id)
+    if kind not in KINDS:
+        raise BackupError(f"unknown backup kind {kind!r}")
     path = backup_dir() / f"{backup_id}.{kind}.json"
     if not path.exists():
         raise BackupError(f"no {kind} backup {backup_id!r} in {backup_dir()}")
     return read_manifest(path)
 
 
-def verify_backup(manifest: Manifest) -> int:
-    """Check size, SHA-256 and every chunk's authentication; returns the plain size."""
-    if not manifest.path.exists():
-        raise BackupError(f"the backup file {manifest.path.name} is missing")
-    data = manifest.path.read_bytes()
-    if len(data) != manifest.size or hashlib.sha256(data).hexdigest() != manifest.sha256:
+def _check_file(path: Path, size: int | None, sha256: str) -> bytes:
+    if not path.exists():
+        raise BackupError(f"the backup file {path.name} is missing")
+    data = path.read_bytes()
+    if (size is not None and len(data) != size) or not hmac.compare_digest(
+        hashlib.sha256(data).hexdigest(), sha256
+    ):
         raise BackupError(
-            f"the backup file {manifest.path.name} does not match its manifest (size or SHA-256)"
+            f"the backup file {path.name} does not match its manifest (size or SHA-256)"
         )
+    return data
+
+
+def verify_backup(manifest: Manifest) -> int:
+    """Check size, SHA-256 and every chunk's authentication of the backup and of its ledger
+    copy; returns the plain size of the backup."""
+    check_key(manifest.key_version, manifest.key_check)
+    _check_file(manifest.path, manifest.size, manifest.sha256)
+    if manifest.ledger_sha256:
+        ledger_copy_entries(manifest)
     with manifest.path.open("rb") as source:
         return decrypt_stream(source, None)
+
+
+def ledger_copy_entries(manifest: Manifest) -> list[dict[str, Any]] | None:
+    """The entries of the ledger copy kept beside this backup (None for a backup made
+    before copies were kept); raises BackupError if the copy is missing or altered."""
+    if not manifest.ledger_sha256:
+        return None
+    data = _check_file(manifest.ledger_path, None, manifest.ledger_sha256)
+    plain = io.BytesIO()
+    decrypt_stream(io.BytesIO(data), plain)
+    entries = parse_snapshot(plain.getvalue(), name=manifest.ledger_path.name)
+    if len(entries) != manifest.ledger_entries or (
+        entries and entries[-1]["mac"] != manifest.ledger_head
+    ):
+        raise BackupError(f"{manifest.ledger_path.name} does not match its manifest")
+    return entries
 
 
 def _restore_into(alias: str, dump: Path) -> None:
@@ -346,8 +452,8 @@ def _restore_into(alias: str, dump: Path) -> None:
 
 
 def restore_backup(manifest: Manifest) -> None:
-    """Verify, decrypt and load one backup into its database. The caller replays the
-    erasure ledger before the system serves again (``restore_and_replay``)."""
+    """Verify, decrypt and load one backup into its database. The caller checks the ledger
+    first and replays it before the system serves again (the restore_backup command)."""
     verify_backup(manifest)
     if manifest.engine != connections[KINDS[manifest.kind]].vendor:
         raise BackupError(
@@ -355,207 +461,49 @@ def restore_backup(manifest: Manifest) -> None:
         )
     with tempfile.TemporaryDirectory() as scratch:
         dump = Path(scratch) / "dump"
-        with manifest.path.open("rb") as source, dump.open("wb") as target:
+        fd = os.open(dump, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with manifest.path.open("rb") as source, os.fdopen(fd, "wb") as target:
             decrypt_stream(source, target)
         _restore_into(KINDS[manifest.kind], dump)
 
 
-# --- the erasure ledger beside the backups ---------------------------------------------
-
-
-def _ledger_path() -> Path:
-    return backup_dir() / LEDGER_FILE
-
-
-def _line_mac(previous: str, body: dict[str, Any]) -> str:
-    data = previous.encode() + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    return hmac.new(_derived(max(_ring()), b"ledger"), data, hashlib.sha256).hexdigest()
-
-
-HEAD_FILE = "erasure-ledger.head"
-
-
-@contextmanager
-def _ledger_lock() -> Iterator[None]:
-    """One writer at a time, across processes (sweep workers, web requests)."""
-    with (backup_dir() / "erasure-ledger.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _head_mac(count: int, last: str, size: int) -> str:
-    return hmac.new(
-        _derived(max(_ring()), b"ledger-head"), f"{count}|{last}|{size}".encode(), hashlib.sha256
-    ).hexdigest()
-
-
-def _read_head() -> dict[str, Any] | None:
-    """The signed head ({"count", "last", "size", "mac"}) if present and authentic."""
-    try:
-        head = json.loads((backup_dir() / HEAD_FILE).read_text())
-        if hmac.compare_digest(head["mac"], _head_mac(head["count"], head["last"], head["size"])):
-            return dict(head)
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return None
-
-
-@dataclass(frozen=True)
-class LedgerLine:
-    tenant_id: int
-    subject_id: str
-    reference: str
-    reason: str
-    erased_at: dt.datetime
-
-
-def append_ledger_file(
-    *, tenant_id: int, subject_id: str, reference: str, reason: str, erased_at: dt.datetime
-) -> None:
-    """Append one erasure to the file ledger (see ``append_ledger_lines``)."""
-    append_ledger_lines([LedgerLine(tenant_id, subject_id, reference, reason, erased_at)])
-
-
-def append_ledger_lines(lines: Sequence[LedgerLine]) -> None:
-    """Append erasures to the file ledger (hash-chained and keyed: an edited, removed or
-    reordered line breaks the chain; the signed head file catches lines cut off the end).
-
-    The callers append only entries the database ledger has just recorded (its unique
-    (tenant, subject) makes each erasure appear once). The signed head records the file's
-    size, so an append costs the new lines, not a re-read of the whole ledger; a file that
-    does not end where its head says (a crash between line and head) is read and checked
-    in full first.
-    """
-    if not lines:
-        return
-    with _ledger_lock():
-        path, head = _ledger_path(), _read_head()
-        size = path.stat().st_size if path.exists() else 0
-        if head is not None and head["size"] == size:
-            count, previous = head["count"], head["last"]
-        else:
-            entries = read_ledger_file()  # raises if the ledger was tampered with
-            count, previous = len(entries), (entries[-1]["mac"] if entries else "")
-        text = []
-        for line in lines:
-            body = {
-                "tenant": line.tenant_id,
-                "subject": line.subject_id,
-                "reference": line.reference,
-                "reason": line.reason,
-                "erased_at": line.erased_at.isoformat(),
-            }
-            previous = _line_mac(previous, body)
-            text.append(json.dumps({**body, "mac": previous}, sort_keys=True) + "\n")
-        with path.open("a") as handle:
-            handle.write("".join(text))
-            handle.flush()
-            os.fsync(handle.fileno())
-            size = handle.tell()
-        count += len(lines)
-        head_path = backup_dir() / HEAD_FILE
-        partial = head_path.with_suffix(".partial")
-        partial.write_text(
-            json.dumps(
-                {
-                    "count": count,
-                    "last": previous,
-                    "size": size,
-                    "mac": _head_mac(count, previous, size),
-                }
-            )
-        )
-        partial.replace(head_path)
-
-
-def ledger_entry_count() -> int:
-    """Entries in the file ledger: its signed head's count when the file ends where the
-    head says, else a full authenticated read (raises BackupError if it was altered)."""
-    head, path = _read_head(), _ledger_path()
-    size = path.stat().st_size if path.exists() else 0
-    if head is not None and head["size"] == size:
-        return int(head["count"])
-    return len(read_ledger_file())
-
-
-def read_ledger_file() -> list[dict[str, Any]]:
-    """Every line of the file ledger, authenticated and checked against its signed head;
-    raises BackupError if anything was altered, removed or cut off."""
-    path, head_path = _ledger_path(), backup_dir() / HEAD_FILE
-    if not path.exists() and not head_path.exists():
-        return []
-    if not path.exists() or not head_path.exists():
-        raise BackupError(
-            f"{LEDGER_FILE} or its head file is missing: the ledger was tampered with"
-        )
-    entries, previous = [], ""
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        try:
-            entry = json.loads(line)
-            mac = entry.pop("mac")
-        except (ValueError, KeyError):
-            raise BackupError(f"{LEDGER_FILE} line {number} is unreadable") from None
-        if not hmac.compare_digest(mac, _line_mac(previous, entry)):
-            raise BackupError(
-                f"{LEDGER_FILE} line {number} failed authentication: the ledger was altered"
-            )
-        entries.append({**entry, "mac": mac})
-        previous = mac
-    head = _read_head()
-    # The head is written after the lines, so a crash in between leaves the file longer
-    # than its head (those lines are authenticated by the chain); a shorter file, or one
-    # whose line at the head's position differs, lost entries.
-    count = head["count"] if head is not None else -1
-    last = head["last"] if head is not None else ""
-    if count < 0 or count > len(entries) or (count and entries[count - 1]["mac"] != last):
-        raise BackupError(f"{LEDGER_FILE} does not match its signed head: entries were removed")
-    return entries
-
-
-def check_ledger_covers(manifests: list[Manifest]) -> list[dict[str, Any]]:
-    """The ledger only grows: it must hold at least as many entries as when each backup was
-    taken. Raises BackupError otherwise (before anything is restored)."""
-    entries = read_ledger_file()
-    for manifest in manifests:
-        if len(entries) < manifest.ledger_entries:
-            raise BackupError(
-                f"the erasure ledger holds {len(entries)} entries but had {manifest.ledger_entries} "
-                f"when {manifest.id} was taken: it was truncated"
-            )
-    return entries
-
-
-def iter_ledger_subjects() -> Iterator[tuple[int, str, str, str]]:
-    for entry in read_ledger_file():
-        yield entry["tenant"], entry["subject"], entry["reference"], entry["reason"]
+def _remove(manifest: Manifest) -> None:
+    for suffix in ("bak", "ledger", "json"):
+        (backup_dir() / f"{manifest.id}.{manifest.kind}.{suffix}").unlink(missing_ok=True)
 
 
 def prune_backups(now: dt.datetime | None = None) -> list[str]:
-    """Keep the newest main backup of each of the last BACKUP_KEEP_DAILY days and of each of
-    the last BACKUP_KEEP_WEEKLY weeks; key-store backups only for BACKUP_KEYSTORE_KEEP_DAYS."""
+    """Keep the newest main backup of each of the last BACKUP_KEEP_DAILY days, of each of
+    the last BACKUP_KEEP_WEEKLY ISO weeks and of each of the last BACKUP_KEEP_MONTHLY
+    months; key-store backups only while younger than KEYSTORE_BACKUP_RETENTION_DAYS (an
+    erased customer's key then exists nowhere after that many days: docs/privacy.md)."""
     now = now or timezone.now()
     removed: list[str] = []
     manifests = sorted(list_backups(), key=lambda m: m.created_at, reverse=True)
-    keep_days: set[dt.date] = set()
-    keep_weeks: set[tuple[int, int]] = set()
+    kept: dict[str, set[object]] = {"daily": set(), "weekly": set(), "monthly": set()}
+    limits = {
+        "daily": settings.BACKUP_KEEP_DAILY,
+        "weekly": settings.BACKUP_KEEP_WEEKLY,
+        "monthly": settings.BACKUP_KEEP_MONTHLY,
+    }
+    keystore_window = dt.timedelta(days=settings.KEYSTORE_BACKUP_RETENTION_DAYS)
     for manifest in manifests:
         created = dt.datetime.fromisoformat(manifest.created_at)
         if manifest.kind == "keystore":
-            keep = now - created <= dt.timedelta(days=settings.BACKUP_KEYSTORE_KEEP_DAYS)
+            keep = now - created < keystore_window
         else:
-            day, week = created.date(), created.isocalendar()[:2]
+            local = timezone.localtime(created)
+            buckets = {
+                "daily": local.date(),
+                "weekly": tuple(local.isocalendar()[:2]),
+                "monthly": (local.year, local.month),
+            }
             keep = False
-            if len(keep_days) < settings.BACKUP_KEEP_DAILY and day not in keep_days:
-                keep_days.add(day)
-                keep = True
-            if len(keep_weeks) < settings.BACKUP_KEEP_WEEKLY and week not in keep_weeks:
-                keep_weeks.add(week)
-                keep = True
+            for period, bucket in buckets.items():
+                if len(kept[period]) < limits[period] and bucket not in kept[period]:
+                    kept[period].add(bucket)
+                    keep = True
         if not keep:
-            for suffix in ("bak", "json"):
-                (backup_dir() / f"{manifest.id}.{manifest.kind}.{suffix}").unlink(missing_ok=True)
+            _remove(manifest)
             removed.append(f"{manifest.id}.{manifest.kind}")
     return removed

@@ -1,18 +1,22 @@
 """Erasure: by retention, by a customer's verified request, by an administrator.
 
-Order of work for one subject (GUIDE, docs/privacy.md): destroy the subject key in the key
-store (committed on its own), then, in one main-database transaction, clear every sealed
-field and display mask of the subject's records, mark the subject erased and append the
-ledger entry. A crash between the two leaves ciphertext without a key — unreadable — and a
-rerun finishes the job; the ledger's unique (tenant, subject) makes each erasure appear
-exactly once.
+Order of work for one subject (GUIDE, docs/privacy.md): with the subject's row locked,
+write the intent to erase it to the file ledger beside the backups (flushed and fsynced:
+privacy/ledger_file.py), destroy the subject key in the key store (committed on its own),
+then, in the main-database transaction, clear every sealed field and display mask of the
+subject's records, mark the subject erased and append the database ledger's entry. A crash
+after the intent leaves a subject that a restore replays and the reconcile job finishes
+(privacy/ledger.py); a crash between the key and the commit leaves ciphertext without a key —
+unreadable — and a rerun finishes the job; the ledger's unique (tenant, subject) makes each
+erasure appear exactly once in the database. A ledger that cannot be written stops the
+erasure before any key is destroyed, and the failure is audited.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -24,8 +28,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audits.services import Event, record_event, record_events
-from privacy.backups import LedgerLine, append_ledger_lines, iter_ledger_subjects
-from privacy.keys import destroy_subject_key, destroy_subject_keys
+from privacy.keys import destroy_subject_keys
+from privacy.ledger_file import LedgerLine, LedgerWriteError, append_ledger_lines
 from privacy.models import (
     DataSubject,
     ErasureChallenge,
@@ -79,6 +83,17 @@ def _clear_records(subject_ids: list[UUID]) -> dict[UUID, int]:
     return cleared
 
 
+def _ledger_failed(tenant: Tenant, actor: Actor, subjects: int, error: LedgerWriteError) -> None:
+    """The refusal is recorded in the tenant's audit log, outside the erasure's rolled-back
+    transaction (the message names the folder and the cause, never a customer)."""
+    record_event(
+        tenant=tenant,
+        actor=actor,
+        action="privacy.ledger_write_failed",
+        details={"subjects": subjects, "error": str(error)[:300]},
+    )
+
+
 def erase_subjects(
     *,
     tenant: Tenant,
@@ -87,17 +102,50 @@ def erase_subjects(
     actor: Actor,
     skip_locked: bool = False,
     reference: str | None = None,
+    references: Mapping[UUID, str] | None = None,
     record_in_file: bool = True,
 ) -> dict[UUID, ErasureLedgerEntry]:
     """Erase subjects (idempotent), set-based: a fixed number of statements per batch.
 
     Returns the ledger entry of each subject erased now or before; with ``skip_locked``,
     subjects another run holds right now are left out (that run erases them). Unknown ids
-    are left out too.
+    are left out too. ``references`` (per subject) or ``reference`` (for all) give the
+    references of new entries, else new ones are drawn. ``record_in_file=False`` is for
+    callers that act on the file ledger itself (replay, reconcile).
+
+    Raises ``LedgerWriteError`` — nothing erased, the failure audited — when the intent
+    cannot be written to the file ledger.
     """
     ids = list(dict.fromkeys(subject_ids))
     if not ids:
         return {}
+    try:
+        return _erase_locked(
+            tenant=tenant,
+            ids=ids,
+            reason=reason,
+            actor=actor,
+            skip_locked=skip_locked,
+            reference=reference,
+            references=references or {},
+            record_in_file=record_in_file,
+        )
+    except LedgerWriteError as error:
+        _ledger_failed(tenant, actor, len(ids), error)
+        raise
+
+
+def _erase_locked(
+    *,
+    tenant: Tenant,
+    ids: list[UUID],
+    reason: ErasureReason,
+    actor: Actor,
+    skip_locked: bool,
+    reference: str | None,
+    references: Mapping[UUID, str],
+    record_in_file: bool,
+) -> dict[UUID, ErasureLedgerEntry]:
     with tenant_scope(tenant), transaction.atomic():
         subjects = {
             s.pk: s
@@ -112,6 +160,20 @@ def erase_subjects(
         todo = [pk for pk, s in subjects.items() if pk not in entries or s.erased_at is None]
         if not todo:
             return entries
+        label, now = actor_label(actor), timezone.now()
+        chosen = {
+            pk: (
+                entries[pk].reference
+                if pk in entries
+                else references.get(pk) or reference or _reference()
+            )
+            for pk in todo
+        }
+        if record_in_file:
+            # Written ahead: durably on disk before any key is destroyed (raises if not).
+            append_ledger_lines(
+                [LedgerLine(tenant.pk, str(pk), chosen[pk], str(reason), now) for pk in todo]
+            )
         # Keys before ciphertext: from here on the data is unreadable even if we crash.
         destroy_subject_keys(tenant, todo)
         records = _clear_records(todo)
@@ -119,12 +181,11 @@ def erase_subjects(
         ErasureChallenge.objects.filter(tenant=tenant, subject_id__any=todo).update(
             phone_hash="", otp_hash="", subject_id=None
         )
-        label, now = actor_label(actor), timezone.now()
         new = [
             ErasureLedgerEntry(
                 tenant=tenant,
                 subject_id=pk,
-                reference=reference or _reference(),
+                reference=chosen[pk],
                 reason=reason,
                 actor=label,
                 records=records[pk],
@@ -140,13 +201,6 @@ def erase_subjects(
             ("tenant", "subject_id", "reference", "reason", "actor", "records", "erased_at"),
         )
         entries.update((entry.subject_id, entry) for entry in new)
-        if new and record_in_file:
-            # The copy beside the backups, written once the erasures are committed.
-            lines = [
-                LedgerLine(tenant.pk, str(e.subject_id), e.reference, str(e.reason), e.erased_at)
-                for e in new
-            ]
-            transaction.on_commit(lambda: append_ledger_lines(lines))
         record_events(
             tenant=tenant,
             actor=actor,
@@ -324,44 +378,3 @@ def record_staff_request(
             details={"channel": channel, "reference": entry.reference if entry else ""},
         )
     return request
-
-
-REPLAY = SystemActor("restore-replay")
-
-
-def replay_erasures() -> int:
-    """After a restore: erase again every subject the file ledger records, deleting any
-    ciphertext and key the restored databases brought back. Returns subjects replayed."""
-    replayed = 0
-    for tenant_id, subject_id, reference, reason in iter_ledger_subjects():
-        tenant = Tenant.objects.filter(pk=tenant_id).first()
-        if tenant is None:
-            continue
-        with tenant_scope(tenant):
-            subject = DataSubject.objects.filter(pk=subject_id).first()
-            recorded = ErasureLedgerEntry.objects.filter(subject_id=subject_id).exists()
-        if subject is None:
-            destroy_subject_key(tenant, UUID(subject_id))  # a restored key store may hold it
-            continue
-        if subject.erased_at is not None and recorded:
-            destroy_subject_key(tenant, UUID(subject_id))
-            continue
-        erase_subject(
-            tenant=tenant,
-            subject_id=UUID(subject_id),
-            reason=ErasureReason(reason),
-            actor=REPLAY,
-            reference=reference,
-            record_in_file=False,
-        )
-        with tenant_scope(tenant):
-            record_event(
-                tenant=tenant,
-                actor=REPLAY,
-                action="privacy.erasure_replayed",
-                object_type="privacy.datasubject",
-                object_id=subject_id,
-                details={"reference": reference},
-            )
-        replayed += 1
-    return replayed

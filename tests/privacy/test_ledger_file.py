@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from privacy.backups import (
+from privacy.ledger_file import (
     HEAD_FILE,
     LEDGER_FILE,
     BackupError,

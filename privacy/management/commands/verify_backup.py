@@ -12,7 +12,7 @@ class Command(BaseCommand):
     help = "Check a backup file against its manifest and authenticate every chunk."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("backup_id")
+        parser.add_argument("backup_id", help="an id that list_backups shows")
         parser.add_argument("--kind", choices=["main", "keystore"], default="main")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,236 @@
+"""Keeping the file ledger and the database ledger in step, and replaying the file after a
+restore (docs/privacy.md, "Backups and the erasure ledger").
+
+- ``reconcile_ledger`` (beat, the start of every sweep, the start of every restore) appends
+  every database-ledger entry that the file lacks, and finishes every written-ahead intent
+  whose erasure never committed, so no crash, full disk or failed write leaves the file
+  behind for longer than one period.
+- ``replay_erasures`` (after a restore) erases again every subject that the file ledger — and
+  the ledger copies of the restored backups — name, deleting any key or ciphertext the
+  restored databases brought back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.utils import timezone
+
+from audits.services import record_event
+from privacy.erasure import erase_subjects
+from privacy.keys import destroy_subject_keys
+from privacy.ledger_file import (
+    LedgerLine,
+    append_ledger_lines,
+    ensure_ledger,
+    ledger_exists,
+    read_ledger_file,
+)
+from privacy.models import DataSubject, ErasureLedgerEntry, ErasureReason
+from tenants.actors import SystemActor
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope
+
+logger = logging.getLogger(__name__)
+
+RECONCILER = SystemActor("ledger-reconcile")
+REPLAY = SystemActor("restore-replay")
+# An intent younger than this may belong to an erasure that is committing right now.
+INTENT_GRACE = timedelta(minutes=10)
+PAGE = 5000
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    appended: int  # database entries the file lacked, now in it
+    finished: int  # intents whose erasure had not committed, now erased
+
+
+def _subject(entry: dict[str, Any]) -> UUID | None:
+    try:
+        return UUID(str(entry["subject"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _database_entries(tenant: Tenant) -> Iterator[ErasureLedgerEntry]:
+    """The tenant's database ledger in keyset pages (bounded memory at any size)."""
+    after = 0
+    while True:
+        with tenant_scope(tenant):
+            page = list(
+                ErasureLedgerEntry.objects.filter(pk__gt=after)
+                .order_by("pk")
+                .only("id", "subject_id", "reference", "reason", "erased_at")[:PAGE]
+            )
+        if not page:
+            return
+        yield from page
+        after = page[-1].pk
+
+
+def reconcile_ledger(*, now: datetime | None = None, grace: timedelta = INTENT_GRACE) -> Reconciled:
+    """Make the file ledger hold every database-ledger entry, and finish stranded intents.
+
+    Raises BackupError (``LedgerWriteError``) if the file ledger is damaged or cannot be
+    written; the caller's job fails loudly rather than going on with a ledger that could
+    forget. A missing ledger is started afresh from the database's entries (and audited):
+    every committed erasure is in the database ledger.
+    """
+    now = now or timezone.now()
+    rebuilt = not ledger_exists()
+    ensure_ledger()
+    in_file: dict[UUID, dict[str, Any]] = {}
+    for entry in read_ledger_file():
+        subject = _subject(entry)
+        if subject is not None:
+            in_file.setdefault(subject, entry)
+    appended = finished = 0
+    for tenant in Tenant.objects.order_by("pk"):
+        added, missing, recorded = 0, [], set()
+        for row in _database_entries(tenant):
+            recorded.add(row.subject_id)
+            if row.subject_id not in in_file:
+                missing.append(
+                    LedgerLine(
+                        tenant.pk,
+                        str(row.subject_id),
+                        row.reference,
+                        str(row.reason),
+                        row.erased_at,
+                        kind="reconciled",
+                    )
+                )
+            if len(missing) >= PAGE:
+                append_ledger_lines(missing)
+                added, missing = added + len(missing), []
+        append_ledger_lines(missing)
+        added += len(missing)
+        candidates = [
+            subject
+            for subject, entry in in_file.items()
+            if entry["tenant"] == tenant.pk
+            and subject not in recorded
+            and datetime.fromisoformat(entry["erased_at"]) <= now - grace
+        ]
+        with tenant_scope(tenant):
+            # Only subjects whose row is here: a replay already shredded the others' keys.
+            alive = set(DataSubject.objects.filter(pk__any=candidates).values_list("pk", flat=True))
+        done = _finish(
+            tenant, [(pk, in_file[pk]) for pk in candidates if pk in alive], actor=RECONCILER
+        )
+        if added or done or (rebuilt and recorded):
+            _record(
+                tenant, "privacy.ledger_reconciled", appended=added, finished=done, rebuilt=rebuilt
+            )
+        appended, finished = appended + added, finished + done
+    if appended or finished:
+        logger.warning(
+            "erasure ledger reconciled: %d entries appended, %d intents finished",
+            appended,
+            finished,
+        )
+    return Reconciled(appended=appended, finished=finished)
+
+
+def _record(tenant: Tenant, action: str, **details: Any) -> None:
+    with tenant_scope(tenant):
+        record_event(tenant=tenant, actor=RECONCILER, action=action, details=details)
+
+
+def _finish(
+    tenant: Tenant, intents: Iterable[tuple[UUID, dict[str, Any]]], *, actor: SystemActor
+) -> int:
+    """Erase the subjects of intents whose erasure never committed (they were due or asked
+    to be erased), with the reference and reason written ahead. Keys of subjects whose row
+    is gone are destroyed too. Returns subjects erased now."""
+    by_reason: dict[str, dict[UUID, str]] = {}
+    for subject, entry in intents:
+        by_reason.setdefault(str(entry.get("reason", "")), {})[subject] = str(entry["reference"])
+    done = 0
+    for reason_text, references in by_reason.items():
+        try:
+            reason = ErasureReason(reason_text)
+        except ValueError:
+            reason = ErasureReason.RETENTION  # the file names a reason this code does not know
+        ids = list(references)
+        with tenant_scope(tenant):
+            present = set(DataSubject.objects.filter(pk__any=ids).values_list("pk", flat=True))
+        gone = [pk for pk in ids if pk not in present]
+        if gone:
+            destroy_subject_keys(tenant, gone)  # a restored key store may hold them
+        with tenant_scope(tenant):
+            before = set(
+                ErasureLedgerEntry.objects.filter(subject_id__any=list(present)).values_list(
+                    "subject_id", flat=True
+                )
+            )
+        entries = erase_subjects(
+            tenant=tenant,
+            subject_ids=list(present),
+            reason=reason,
+            actor=actor,
+            skip_locked=True,
+            references=references,
+            record_in_file=False,
+        )
+        done += len(set(entries) - before)
+    return done
+
+
+def replay_erasures(extra: Iterable[dict[str, Any]] = ()) -> int:
+    """After a restore: erase again every subject the file ledger records (and those of the
+    ledger copies in ``extra``), deleting any ciphertext and key the restored databases
+    brought back. Returns subjects whose erasure the restore had undone. Raises
+    BackupError if the file ledger is missing or damaged."""
+    return replay_entries([*read_ledger_file(), *extra])
+
+
+def replay_entries(entries: Iterable[dict[str, Any]]) -> int:
+    """Replay these ledger entries (see ``replay_erasures``)."""
+    by_tenant: dict[int, dict[UUID, dict[str, Any]]] = {}
+    for entry in entries:
+        subject = _subject(entry)
+        if subject is not None:
+            by_tenant.setdefault(int(entry["tenant"]), {}).setdefault(subject, entry)
+    replayed = 0
+    for tenant_id, subjects in sorted(by_tenant.items()):
+        tenant = Tenant.objects.filter(pk=tenant_id).first()
+        if tenant is None:
+            continue
+        ids = list(subjects)
+        # Keys first, whatever the rows say: a restored key store may hold any of them.
+        destroy_subject_keys(tenant, ids)
+        with tenant_scope(tenant):
+            undone = set(
+                DataSubject.objects.filter(pk__any=ids, erased_at__isnull=True).values_list(
+                    "pk", flat=True
+                )
+            ) | (
+                set(DataSubject.objects.filter(pk__any=ids).values_list("pk", flat=True))
+                - set(
+                    ErasureLedgerEntry.objects.filter(subject_id__any=ids).values_list(
+                        "subject_id", flat=True
+                    )
+                )
+            )
+        if not undone:
+            continue
+        _finish(tenant, [(pk, subjects[pk]) for pk in undone], actor=REPLAY)
+        with tenant_scope(tenant):
+            for pk in sorted(undone):
+                record_event(
+                    tenant=tenant,
+                    actor=REPLAY,
+                    action="privacy.erasure_replayed",
+                    object_type="privacy.datasubject",
+                    object_id=str(pk),
+                    details={"reference": str(subjects[pk]["reference"])},
+                )
+        replayed += len(undone)
+    return replayed
