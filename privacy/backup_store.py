@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -44,6 +45,12 @@ def derived(version: int, purpose: bytes) -> bytes:
     key = ring().get(version)
     if key is None:
         raise wrong_key(version)
+    return _hkdf(key, purpose)
+
+
+@lru_cache(maxsize=64)
+def _hkdf(key: bytes, purpose: bytes) -> bytes:
+    # Cached by the key itself: the ledger MACs every line with the same derived key.
     return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=b"baomi-backup|" + purpose
     ).derive(key)

@@ -95,20 +95,22 @@ def _canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _line_mac(previous: str, body: dict[str, Any], version: int) -> str:
-    return hmac.new(
-        derived(version, b"ledger"), previous.encode() + _canonical(body), hashlib.sha256
-    ).hexdigest()
+def _line_mac(previous: str, body: dict[str, Any], key: bytes) -> str:
+    return hmac.new(key, previous.encode() + _canonical(body), hashlib.sha256).hexdigest()
 
 
-def _line_verifies(previous: str, body: dict[str, Any], mac: str) -> bool:
+def _line_verifies(previous: str, body: dict[str, Any], mac: str, keys: dict[int, bytes]) -> bool:
     # Lines name the key version they were signed with; lines written before versions were
     # recorded are tried against every key of the ring.
-    versions = [body["v"]] if isinstance(body.get("v"), int) else sorted(ring(), reverse=True)
+    versions = [body["v"]] if isinstance(body.get("v"), int) else sorted(keys, reverse=True)
     return any(
-        version in ring() and hmac.compare_digest(mac, _line_mac(previous, body, version))
+        version in keys and hmac.compare_digest(mac, _line_mac(previous, body, keys[version]))
         for version in versions
     )
+
+
+def _line_keys() -> dict[int, bytes]:
+    return {version: derived(version, b"ledger") for version in ring()}
 
 
 def _head_mac(count: int, last: str, size: int, version: int) -> str:
@@ -152,14 +154,14 @@ def _write_head(count: int, last: str, size: int) -> None:
 
 def parse_ledger(text: str, head: dict[str, Any] | None, *, name: str = LEDGER_FILE) -> list[dict]:
     """Authenticate every line of a ledger's text against its chain and signed head."""
-    entries, previous = [], ""
+    entries, previous, keys = [], "", _line_keys()
     for number, line in enumerate(text.splitlines(), start=1):
         try:
             entry = json.loads(line)
             mac = entry.pop("mac")
         except (ValueError, KeyError, AttributeError):
             raise BackupError(f"{name} line {number} is unreadable") from None
-        if not _line_verifies(previous, entry, mac):
+        if not _line_verifies(previous, entry, mac, keys):
             raise BackupError(f"{name} line {number} failed authentication: the ledger was altered")
         entries.append({**entry, "mac": mac})
         previous = mac
@@ -239,9 +241,10 @@ def append_ledger_lines(lines: Sequence[LedgerLine]) -> None:
                 entries = read_ledger_file()  # raises if the ledger was tampered with
                 count, previous = len(entries), (entries[-1]["mac"] if entries else "")
             version, text = max(ring()), []
+            key = derived(version, b"ledger")
             for line in lines:
                 body = _body(line, version)
-                previous = _line_mac(previous, body, version)
+                previous = _line_mac(previous, body, key)
                 text.append(json.dumps({**body, "mac": previous}, sort_keys=True) + "\n")
             fd = _open_private(path, os.O_WRONLY | os.O_APPEND)
             try:

@@ -5,7 +5,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from privacy.backup_store import BackupError
 from privacy.erasure import SWEEP_BATCH, sweep_tenant
+from privacy.ledger import reconcile_ledger
 from tenants.models import Tenant
 
 
@@ -24,6 +26,16 @@ class Command(BaseCommand):
                 raise CommandError(f"No active tenant with slug {options['tenant']!r}.")
         if not 1 <= options["batch_size"] <= 10000:
             raise CommandError("--batch-size must be between 1 and 10000.")
-        for tenant in tenants:
-            erased = sweep_tenant(tenant, batch_size=options["batch_size"])
-            self.stdout.write(f"{tenant.slug}: {erased} subjects erased")
+        try:
+            # The file ledger first catches up with the database (docs/privacy.md).
+            reconciled = reconcile_ledger()
+            for tenant in tenants:
+                erased = sweep_tenant(tenant, batch_size=options["batch_size"])
+                self.stdout.write(f"{tenant.slug}: {erased} subjects erased")
+        except BackupError as error:
+            raise CommandError(f"The sweep stopped: {error}.") from None
+        if reconciled.appended or reconciled.finished:
+            self.stdout.write(
+                f"ledger reconciled: {reconciled.appended} entries appended, "
+                f"{reconciled.finished} interrupted erasures finished"
+            )
