@@ -102,3 +102,24 @@ def empty_cache() -> Iterator[None]:
 def backups_in_tmp(settings: Any, tmp_path: Any) -> None:
     """Backups and the erasure-ledger file go to a per-test folder, never the checkout's var/."""
     settings.BACKUP_DIR = tmp_path / "backups"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def flush_may_truncate_append_only_tables() -> Iterator[None]:
+    """On PostgreSQL the audit log, chain heads and erasure ledger refuse TRUNCATE unless
+    the transaction-local setting ``baomi.allow_truncate`` is on (audits migration 0004).
+    Transactional tests empty the database with Django's flush, one TRUNCATE: for the tests
+    only, flush turns the setting on first, in the same transaction."""
+    from collections.abc import Iterable
+
+    from django.db.backends.base.operations import BaseDatabaseOperations
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: BaseDatabaseOperations, sql_list: Iterable[str]) -> None:
+        original(self, ["SET LOCAL baomi.allow_truncate = 'on'", *sql_list])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
+    yield
+    DatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
