@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from privacy.erasure import record_staff_request, set_retention_days
 from privacy.errors import RevealDenied
+from privacy.ledger_file import LedgerWriteError
 from privacy.models import (
     DataSubject,
     ErasureLedgerEntry,
@@ -199,3 +200,14 @@ class ErasureRequestAdmin(TenantScopedModelAdmin):
                 request, " ".join(getattr(error, "messages", [str(error)])), level="error"
             )
             return redirect(reverse("admin:privacy_erasurerequest_add"))
+        except LedgerWriteError:
+            self.message_user(
+                request,
+                _(
+                    "Nothing was erased: the erasure ledger cannot be written right now (the "
+                    "failure is in the audit log). The request is recorded as pending; tell "
+                    "the operator, then record it again."
+                ),
+                level="error",
+            )
+            return redirect(reverse("admin:privacy_erasurerequest_changelist"))

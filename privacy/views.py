@@ -7,13 +7,19 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
 from audits.context import current_request_context
+from privacy.ledger_file import LedgerWriteError
 from privacy.online_erasure import RateLimited, start_request, verify_request
 from tenants.errors import Conflict
 
 SESSION_KEY = "baomi_erasure_challenge"
+UNAVAILABLE = _(
+    "Your request could not be completed right now, and nothing was erased. Please start "
+    "again in a few minutes."
+)
 
 
 @never_cache
@@ -59,6 +65,15 @@ def erasure_verify(request: HttpRequest) -> HttpResponse:
             request.session.pop(SESSION_KEY, None)
             return TemplateResponse(
                 request, "privacy/erasure_verify.html", {"error": error.message}, status=409
+            )
+        except LedgerWriteError:
+            # Nothing was erased (the ledger is written first); the failure is audited.
+            request.session.pop(SESSION_KEY, None)
+            return TemplateResponse(
+                request,
+                "privacy/erasure_verify.html",
+                {"error": UNAVAILABLE},
+                status=503,
             )
         request.session.pop(SESSION_KEY, None)
         return TemplateResponse(request, "privacy/erasure_done.html", {"reference": reference})

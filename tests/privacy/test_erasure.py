@@ -380,6 +380,24 @@ def test_privacy_officer_records_a_request_in_the_admin(client) -> None:
     assert _ledger(order.tenant) == [str(order.subject_id)]
 
 
+def test_the_admin_says_nothing_was_erased_when_the_ledger_cannot_be_written(client) -> None:
+    from privacy.ledger_file import LEDGER_FILE, backup_dir, ensure_ledger
+
+    order = OrderFactory()
+    ensure_ledger()
+    (backup_dir() / LEDGER_FILE).unlink()
+    (backup_dir() / LEDGER_FILE).symlink_to("/dev/full")  # a full disk
+    client.force_login(UserFactory(tenant=order.tenant, roles=[Role.PRIVACY_OFFICER]))
+    response = client.post(
+        "/admin/privacy/erasurerequest/add/",
+        {"phone": "139 1234 5678", "channel": "in_person", "evidence": "ID card checked"},
+        HTTP_ACCEPT_LANGUAGE="en",
+        follow=True,
+    )
+    assert (response.status_code, _ledger(order.tenant)) == (200, [])
+    assert "Nothing was erased: the erasure ledger cannot be written" in response.content.decode()
+
+
 def test_tenant_admin_sets_retention_in_the_admin(client) -> None:
     admin = UserFactory(roles=[Role.TENANT_ADMIN])
     client.force_login(admin)

@@ -198,3 +198,22 @@ def test_the_console_sms_backend_refuses_production(settings: Any) -> None:
     settings.PRODUCTION = True
     with pytest.raises(ImproperlyConfigured, match="for development"):
         ConsoleSmsBackend()
+
+
+def test_a_ledger_that_cannot_be_written_answers_503_and_erases_nothing(
+    client: Client, outbox: list, settings: Any
+) -> None:
+    from privacy.ledger_file import LEDGER_FILE, backup_dir, ensure_ledger
+    from privacy.models import SubjectKey
+
+    order = OrderFactory()
+    _start(client, order.code, "13912345678")
+    ensure_ledger()
+    (backup_dir() / LEDGER_FILE).unlink()
+    (backup_dir() / LEDGER_FILE).symlink_to("/dev/full")  # a full disk
+    response = _verify(client, _code(outbox))
+    with tenant_scope(order.tenant):
+        key = SubjectKey.objects.filter(pk=order.subject_id).exists()
+        status = ErasureRequest.objects.get().status
+    assert (response.status_code, key, status) == (503, True, "pending")
+    assert "nothing was erased. Please start again in a few minutes." in response.content.decode()
