@@ -14,7 +14,7 @@ class AuditEvent(TenantOwnedModel):
     ``hash`` is SHA-256 over the event's canonical form, which includes ``prev_hash``, the
     hash of the tenant's previous event (``GENESIS_HASH`` for the first). Editing, deleting
     or reordering an event breaks the chain from there on (``verify_audit_chain``). On
-    PostgreSQL a trigger rejects UPDATE and DELETE. Events hold ids and labels, never
+    PostgreSQL triggers reject UPDATE, DELETE and TRUNCATE. Events hold ids and labels, never
     personal data.
     """
 
