@@ -33,18 +33,30 @@ RUN pip install --no-cache-dir --require-hashes -r requirements/prod.txt
 COPY . .
 
 # collectstatic imports the settings, and production settings refuse to load without
-# SECRET_KEY, ALLOWED_HOSTS and a master key ring. The values below are BUILD-ONLY
+# SECRET_KEY, ALLOWED_HOSTS, the master and backup key rings, the hashing key, the database
+# URLs, Redis, and real SMS and call relay backends. The values below are BUILD-ONLY
 # throwaways, set inline for this one RUN: they never enter the image's ENV, nothing
 # signs or encrypts with them, and every container gets its real values at run time.
-# (REDIS_URL only stops the settings creating the demo's filesystem-broker folders; nothing
-# connects to it.) The files land in STATIC_ROOT (/app/var/static). Whitenoise is not used:
-# a reverse proxy in front of gunicorn serves STATIC_URL (/static/) from a copy of
-# STATIC_ROOT, e.g. `docker compose cp web:/app/var/static ./static` after each deploy.
+# (Nothing connects to the build.invalid URLs: REDIS_URL only stops the settings creating
+# the demo's filesystem-broker folders, and the gateways are only named, never called; the
+# tokens are not credentials.) The files land in STATIC_ROOT (/app/var/static). Whitenoise
+# is not used: a reverse proxy in front of gunicorn serves STATIC_URL (/static/) from a copy
+# of STATIC_ROOT, e.g. `docker compose cp web:/app/var/static ./static` after each deploy.
 RUN BAOMI_ENV=production \
     SECRET_KEY=build-only-collectstatic-not-a-secret-never-used-at-run-time-000000 \
     ALLOWED_HOSTS=build.invalid \
     BAOMI_MASTER_KEYS=1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
+    BAOMI_BACKUP_KEYS=1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
+    BAOMI_HMAC_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
+    DATABASE_URL=postgres://build.invalid/baomi \
+    KEYSTORE_DATABASE_URL=postgres://build.invalid/baomi_keys \
     REDIS_URL=redis://build.invalid:6379/0 \
+    BAOMI_SMS_BACKEND=privacy.sms.HttpSmsBackend \
+    BAOMI_SMS_GATEWAY_URL=https://build.invalid/sms \
+    BAOMI_SMS_GATEWAY_TOKEN=build-only-not-a-credential \
+    BAOMI_CALL_RELAY_BACKEND=riders.relay.HttpRelayBackend \
+    BAOMI_CALL_RELAY_GATEWAY_URL=https://build.invalid/relay \
+    BAOMI_CALL_RELAY_GATEWAY_TOKEN=build-only-not-a-credential \
     python manage.py collectstatic --noinput
 
 USER ${APP_UID}:${APP_GID}

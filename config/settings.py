@@ -313,6 +313,16 @@ if BEHIND_TLS_PROXY:
 BAOMI_ERASURE_DEADLINE_DAYS = env_int("BAOMI_ERASURE_DEADLINE_DAYS", 15, minimum=1)
 BAOMI_SMS_BACKEND = env_str("BAOMI_SMS_BACKEND", "privacy.sms.ConsoleSmsBackend")
 BAOMI_CALL_RELAY_BACKEND = env_str("BAOMI_CALL_RELAY_BACKEND", "riders.relay.ConsoleRelayBackend")
+from config.gateways import outside_service  # noqa: E402 (this section's own helper)
+
+# The HTTP backends' gateways (config/gateways.py, docs/gateways.md), None for other backends.
+# Production refuses the console backends, and a gateway without https:// or a credential.
+BAOMI_SMS_GATEWAY = outside_service(
+    "BAOMI_SMS_BACKEND", str(BAOMI_SMS_BACKEND), environment=BAOMI_ENV
+)
+BAOMI_CALL_RELAY_GATEWAY = outside_service(
+    "BAOMI_CALL_RELAY_BACKEND", str(BAOMI_CALL_RELAY_BACKEND), environment=BAOMI_ENV
+)
 
 # --- Languages -----------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

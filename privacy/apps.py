@@ -7,7 +7,10 @@ class PrivacyConfig(AppConfig):
     verbose_name = _("Privacy vault")
 
     def ready(self) -> None:
+        from django.core import checks
+
         from privacy import receivers
+        from privacy.checks import check_sms_backend
         from privacy.demo import seed_notice
         from privacy.models import DataSubject
         from privacy.registry import register
@@ -43,3 +46,5 @@ class PrivacyConfig(AppConfig):
         grant_permissions(
             Role.SUPERVISOR, "privacy.view_erasureledgerentry", "privacy.view_erasurerequest"
         )
+        # check --deploy (defence in depth: production settings refuse the same).
+        checks.register(check_sms_backend, checks.Tags.security, deploy=True)

@@ -1,8 +1,20 @@
 """Text messages to customers (one-time codes), behind a settings-chosen backend.
 
-``ConsoleSmsBackend`` (development) prints the message to the worker's log with a masked
+``ConsoleSmsBackend`` (development) prints the message to the worker's log without the
 number, as Django's console e-mail backend does; ``MemorySmsBackend`` keeps messages in
-memory for tests; a production backend wraps an SMS gateway's API.
+memory for tests. Production refuses both (config/gateways.py) and uses ``HttpSmsBackend``:
+
+    BAOMI_SMS_BACKEND=privacy.sms.HttpSmsBackend
+    BAOMI_SMS_GATEWAY_URL=https://sms.example.com/v1/messages
+    BAOMI_SMS_GATEWAY_TOKEN=...        (or BAOMI_SMS_GATEWAY_TOKEN_FILE=/run/secrets/...)
+    BAOMI_SMS_GATEWAY_TIMEOUT=5        (seconds per attempt)
+    BAOMI_SMS_GATEWAY_RETRIES=2        (after a connection error, timeout or 5xx only)
+
+Each message is one ``POST`` of ``{"to": "13812345678", "text": "<message>"}`` (the number
+in its stored normal form: mainland numbers without +86, others with their +country code)
+with ``Authorization: Bearer <token>`` and an ``Idempotency-Key`` kept over retries; any
+2xx answer is success and its body is ignored (docs/gateways.md). A failure raises
+``config.gateways.GatewayError``, which names neither the number nor the text.
 """
 
 from __future__ import annotations
@@ -14,6 +26,8 @@ from typing import ClassVar
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+
+from config.gateways import GatewayConfig, post_json
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +56,22 @@ class MemorySmsBackend(SmsBackend):
 
     def send(self, *, phone: str, text: str) -> None:
         self.outbox.append((phone, text))
+
+
+class HttpSmsBackend(SmsBackend):
+    """An SMS gateway reached over HTTPS (settings.BAOMI_SMS_GATEWAY). Logs nothing."""
+
+    def __init__(self, gateway: GatewayConfig | None = None) -> None:
+        configured = gateway or settings.BAOMI_SMS_GATEWAY
+        if configured is None:
+            raise ImproperlyConfigured(
+                "HttpSmsBackend needs BAOMI_SMS_GATEWAY_URL and BAOMI_SMS_GATEWAY_TOKEN "
+                "(or BAOMI_SMS_GATEWAY_TOKEN_FILE)."
+            )
+        self.gateway: GatewayConfig = configured
+
+    def send(self, *, phone: str, text: str) -> None:
+        post_json(self.gateway, {"to": phone, "text": text})
 
 
 @cache

@@ -7,8 +7,11 @@ class RidersConfig(AppConfig):
     verbose_name = _("Riders")
 
     def ready(self) -> None:
+        from django.core import checks
+
         from orders.signals import order_transitioned
         from privacy.registry import register
+        from riders.checks import check_call_relay_backend
         from riders.demo import seed_riders
         from riders.models import Assignment, HandoverCode
         from riders.services import end_assignment_of_finished_order
@@ -48,3 +51,5 @@ class RidersConfig(AppConfig):
             "riders.view_agreementsignature",
             "riders.view_confidentialityagreement",
         )
+        # check --deploy (defence in depth: production settings refuse the same).
+        checks.register(check_call_relay_backend, checks.Tags.security, deploy=True)

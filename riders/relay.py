@@ -3,17 +3,45 @@ relay bridges to the customer's real number, which never reaches the rider's bro
 
 The backend is chosen with settings.BAOMI_CALL_RELAY_BACKEND. ``ConsoleRelayBackend`` is
 the development backend: it allocates a virtual number per assignment and logs each bridged
-call with ids only. A production backend wraps a telephony provider's API the same way.
+call with ids only; production refuses it (config/gateways.py) and uses ``HttpRelayBackend``:
+
+    BAOMI_CALL_RELAY_BACKEND=riders.relay.HttpRelayBackend
+    BAOMI_CALL_RELAY_GATEWAY_URL=https://relay.example.com/v1/bindings
+    BAOMI_CALL_RELAY_GATEWAY_TOKEN=...   (or BAOMI_CALL_RELAY_GATEWAY_TOKEN_FILE=...)
+    BAOMI_CALL_RELAY_GATEWAY_TIMEOUT=5   (seconds per attempt)
+    BAOMI_CALL_RELAY_GATEWAY_RETRIES=2   (after a connection error, timeout or 5xx only)
+
+Both operations ``POST`` JSON to that one URL with ``Authorization: Bearer <token>`` and an
+``Idempotency-Key`` kept over retries (docs/gateways.md):
+
+- bind: ``{"action": "bind", "assignment": 42, "customer_phone": "13812345678"}``; the
+  gateway answers 2xx with ``{"virtual_number": "+86 950 1234 5678"}`` (the same number
+  again for an assignment already bound) and bridges calls to it to the customer;
+- release: ``{"action": "release", "assignment": 42}``; any 2xx answer (also for an unknown
+  or already released assignment): the number stops reaching the customer.
+
+A failure raises ``RelayUnavailable``, a ``Conflict``: the rider's page shows its message and
+the service's transaction is rolled back (an assignment does not end while its number may
+still reach the customer). Its cause, a ``config.gateways.GatewayError``, and the one log
+line name the assignment and the failure only, never the number.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 from functools import cache
+from typing import Any, NoReturn
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+
+from config.gateways import GatewayConfig, GatewayError, post_json
+from tenants.errors import Conflict
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +67,61 @@ class ConsoleRelayBackend(RelayBackend):
         return virtual
 
     def release(self, *, assignment_id: int) -> None:
+        logger.info("relay: assignment %s released", assignment_id)
+
+
+class RelayUnavailable(Conflict):
+    """The call relay failed; the message is for the rider, the cause for the operator."""
+
+
+# What a virtual number may look like: digits, spaces, dashes, parentheses, a leading +.
+_VIRTUAL_NUMBER = re.compile(r"^\+?[0-9][0-9 ()\-]{2,30}$")
+
+
+class HttpRelayBackend(RelayBackend):
+    """A telephony provider's relay reached over HTTPS (settings.BAOMI_CALL_RELAY_GATEWAY)."""
+
+    def __init__(self, gateway: GatewayConfig | None = None) -> None:
+        configured = gateway or settings.BAOMI_CALL_RELAY_GATEWAY
+        if configured is None:
+            raise ImproperlyConfigured(
+                "HttpRelayBackend needs BAOMI_CALL_RELAY_GATEWAY_URL and "
+                "BAOMI_CALL_RELAY_GATEWAY_TOKEN (or BAOMI_CALL_RELAY_GATEWAY_TOKEN_FILE)."
+            )
+        self.gateway: GatewayConfig = configured
+
+    def _post(self, assignment_id: int, payload: dict[str, Any]) -> bytes:
+        try:
+            return post_json(self.gateway, payload)
+        except GatewayError as error:
+            self._unavailable(assignment_id, payload["action"], error)
+
+    def _unavailable(self, assignment_id: int, action: str, error: GatewayError) -> NoReturn:
+        logger.warning("relay: %s of assignment %s failed: %s", action, assignment_id, error)
+        raise RelayUnavailable(
+            _("The call relay is not answering. Try again in a minute or call customer service.")
+        ) from error
+
+    def bind(self, *, assignment_id: int, customer_phone: str) -> str:
+        answer = self._post(
+            assignment_id,
+            {"action": "bind", "assignment": assignment_id, "customer_phone": customer_phone},
+        )
+        try:
+            virtual = json.loads(answer).get("virtual_number")
+        except (ValueError, AttributeError):
+            virtual = None
+        if not isinstance(virtual, str) or not _VIRTUAL_NUMBER.match(virtual):
+            # The answer itself is not repeated: it could echo the customer's number.
+            error = GatewayError(
+                f"{self.gateway.label} answered without a usable virtual_number.", attempts=1
+            )
+            self._unavailable(assignment_id, "bind", error)
+        logger.info("relay: assignment %s bound", assignment_id)
+        return str(virtual)
+
+    def release(self, *, assignment_id: int) -> None:
+        self._post(assignment_id, {"action": "release", "assignment": assignment_id})
         logger.info("relay: assignment %s released", assignment_id)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 import subprocess
 from pathlib import Path
@@ -38,6 +39,12 @@ def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
         REDIS_URL="redis://127.0.0.1:6379/15",
         BAOMI_HMAC_KEY=_key(),
         BAOMI_BACKUP_KEYS=f"1:{_key()}",
+        BAOMI_SMS_BACKEND="privacy.sms.HttpSmsBackend",
+        BAOMI_SMS_GATEWAY_URL="https://sms.example.com/v1/messages",
+        BAOMI_SMS_GATEWAY_TOKEN=secrets.token_urlsafe(24),
+        BAOMI_CALL_RELAY_BACKEND="riders.relay.HttpRelayBackend",
+        BAOMI_CALL_RELAY_GATEWAY_URL="https://relay.example.com/v1/bindings",
+        BAOMI_CALL_RELAY_GATEWAY_TOKEN=secrets.token_urlsafe(24),
     )
     for key, value in overrides.items():
         if value is None:
@@ -75,6 +82,91 @@ def test_check_deploy_with_production_values_reports_no_issues(tmp_path: Path) -
 def test_production_refuses_to_start_without(tmp_path: Path, missing: str, message: str) -> None:
     result = manage(production_env(tmp_path, **{missing: None}), "check")
     assert (result.returncode != 0, message in result.stderr) == (True, True)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"BAOMI_SMS_BACKEND": None},
+            "BAOMI_SMS_BACKEND is privacy.sms.ConsoleSmsBackend, a development backend that "
+            "reaches nobody; production refuses it. Set "
+            "BAOMI_SMS_BACKEND=privacy.sms.HttpSmsBackend with BAOMI_SMS_GATEWAY_URL (an "
+            "https:// URL) and BAOMI_SMS_GATEWAY_TOKEN or BAOMI_SMS_GATEWAY_TOKEN_FILE "
+            "(docs/gateways.md).",
+        ),
+        (
+            {"BAOMI_SMS_BACKEND": "privacy.sms.ConsoleSmsBackend"},
+            "BAOMI_SMS_BACKEND is privacy.sms.ConsoleSmsBackend, a development backend",
+        ),
+        (
+            {"BAOMI_SMS_BACKEND": "privacy.sms.MemorySmsBackend"},
+            "BAOMI_SMS_BACKEND is privacy.sms.MemorySmsBackend, a development backend",
+        ),
+        (
+            {"BAOMI_CALL_RELAY_BACKEND": None},
+            "BAOMI_CALL_RELAY_BACKEND is riders.relay.ConsoleRelayBackend, a development "
+            "backend that reaches nobody; production refuses it. Set "
+            "BAOMI_CALL_RELAY_BACKEND=riders.relay.HttpRelayBackend with "
+            "BAOMI_CALL_RELAY_GATEWAY_URL (an https:// URL) and BAOMI_CALL_RELAY_GATEWAY_TOKEN "
+            "or BAOMI_CALL_RELAY_GATEWAY_TOKEN_FILE (docs/gateways.md).",
+        ),
+        (
+            {"BAOMI_SMS_GATEWAY_URL": None},
+            "BAOMI_SMS_GATEWAY_URL is not set: the SMS gateway backend needs the gateway's "
+            "https:// URL.",
+        ),
+        (
+            {"BAOMI_SMS_GATEWAY_TOKEN": None},
+            "BAOMI_SMS_GATEWAY_TOKEN is not set: set BAOMI_SMS_GATEWAY_TOKEN or "
+            "BAOMI_SMS_GATEWAY_TOKEN_FILE to the credential the SMS gateway issued.",
+        ),
+        (
+            {"BAOMI_CALL_RELAY_GATEWAY_URL": "http://relay.example.com/v1/bindings"},
+            "BAOMI_CALL_RELAY_GATEWAY_URL must be an https:// URL in production",
+        ),
+        (
+            {"BAOMI_CALL_RELAY_GATEWAY_TOKEN": None},
+            "BAOMI_CALL_RELAY_GATEWAY_TOKEN is not set",
+        ),
+    ],
+    ids=[
+        "sms-unset",
+        "sms-console",
+        "sms-memory",
+        "relay-unset",
+        "sms-no-url",
+        "sms-no-token",
+        "relay-plain-http",
+        "relay-no-token",
+    ],
+)
+def test_production_refuses_outside_services_that_cannot_work(
+    tmp_path: Path, overrides: dict[str, str | None], message: str
+) -> None:
+    result = manage(production_env(tmp_path, **overrides), "check")
+    assert (result.returncode != 0, message in result.stderr) == (True, True), result.stderr
+
+
+def test_production_reads_a_gateway_token_from_a_file(tmp_path: Path) -> None:
+    token = tmp_path / "sms_token"
+    token.write_text("from-a-file\n")
+    env = production_env(
+        tmp_path, BAOMI_SMS_GATEWAY_TOKEN=None, BAOMI_SMS_GATEWAY_TOKEN_FILE=str(token)
+    )
+    assert manage(env, "check", "--deploy", "--fail-level", "DEBUG").returncode == 0
+
+
+def test_check_deploy_outside_production_reports_the_console_backends(tmp_path: Path) -> None:
+    env = production_env(
+        tmp_path, BAOMI_ENV="development", BAOMI_SMS_BACKEND=None, BAOMI_CALL_RELAY_BACKEND=None
+    )
+    result = manage(env, "check", "--deploy")
+    reported = re.findall(r"^\?: \((\w+\.E001)\) (\w+) is ", result.stderr, re.MULTILINE)
+    assert (result.returncode, reported) == (
+        1,
+        [("privacy.E001", "BAOMI_SMS_BACKEND"), ("riders.E001", "BAOMI_CALL_RELAY_BACKEND")],
+    )
 
 
 def test_production_generates_no_local_secret_files(tmp_path: Path) -> None:

@@ -1,31 +1,26 @@
 from __future__ import annotations
 
-import base64
-import secrets
 from argparse import ArgumentParser
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from config.secrets import KEY_VERSION_HELP, MASTER_KEY_HELP, master_key_line
+
 
 class Command(BaseCommand):
-    help = (
-        "Print a new master key entry '<version>:<base64>' for BAOMI_MASTER_KEYS. Add it to "
-        "the ring (keep the old entries until rotate_master_key has run), never to the repo."
-    )
+    # manage.py runs config.secrets before the settings load (production refuses to load
+    # without a ring); this class serves call_command and `manage.py help`.
+    help = MASTER_KEY_HELP
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument(
-            "--key-version",
-            dest="key_version",
-            type=int,
-            help="version number (default: one above the configured ring's highest)",
-        )
+        parser.add_argument("--key-version", dest="key_version", type=int, help=KEY_VERSION_HELP)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        version = options["key_version"] or max(settings.BAOMI_MASTER_KEY_RING, default=0) + 1
-        if version < 1:
-            raise CommandError("The version must be 1 or more.")
-        self.stdout.write(f"{version}:{base64.b64encode(secrets.token_bytes(32)).decode()}")
+        try:
+            line = master_key_line(options["key_version"], settings.BAOMI_MASTER_KEY_RING)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(line)
