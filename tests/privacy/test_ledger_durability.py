@@ -44,6 +44,8 @@ from tests.rawdb import read_column
 
 SYSTEM = SystemActor("tests")
 ROOT = Path(__file__).resolve().parents[2]
+# Backups of SQLite's in-memory test database would wait on the test's own transaction (the
+# demo's file database is backed up by the same code); backups are tested on PostgreSQL.
 on_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="pg_dump/pg_restore need PostgreSQL"
 )
@@ -256,6 +258,7 @@ def test_reconcile_finishes_an_intent_whose_erasure_never_committed() -> None:
 # --- a restore cannot forget ---------------------------------------------------------------
 
 
+@on_postgresql
 @pytest.mark.django_db(databases="__all__")
 def test_a_backup_records_the_ledger_and_keeps_an_encrypted_copy_beside_it() -> None:
     order = OrderFactory(customer=_customer(9))
@@ -287,6 +290,7 @@ def test_a_backup_records_the_ledger_and_keeps_an_encrypted_copy_beside_it() -> 
     )
 
 
+@on_postgresql
 @pytest.mark.django_db(databases="__all__")
 def test_restore_refuses_when_the_ledger_file_is_missing_and_restores_nothing() -> None:
     order = OrderFactory(customer=_customer(10))
@@ -302,6 +306,7 @@ def test_restore_refuses_when_the_ledger_file_is_missing_and_restores_nothing() 
     assert "--accept-erasure-loss" in str(refused.value)
 
 
+@on_postgresql
 @pytest.mark.django_db(databases="__all__")
 def test_restore_refuses_a_ledger_that_lacks_what_the_backups_copy_records() -> None:
     order = OrderFactory(customer=_customer(12))
@@ -373,6 +378,7 @@ def test_accepting_erasure_loss_restores_replays_the_backups_copies_and_is_audit
     assert "Restored with erasures possibly lost" in err.getvalue()
 
 
+@on_postgresql
 @pytest.mark.django_db(databases="__all__")
 @pytest.mark.parametrize("reason", ["", "   ", "x" * 301])
 def test_accepting_erasure_loss_needs_a_reason(reason: str) -> None:
