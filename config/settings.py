@@ -236,7 +236,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_ENABLE_UTC = True
 CELERY_TIMEZONE = env_str("TIME_ZONE", "Asia/Shanghai")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# Scheduled jobs; later issues add retention and backups here.
+# An audited alert in every tenant's log when no verified nightly backup finished within
+# this many hours (checked hourly, at most one alert a day).
+BAOMI_BACKUP_ALERT_HOURS = env_int("BAOMI_BACKUP_ALERT_HOURS", 26, minimum=1)
+# Scheduled jobs (each task's base is tenants.tasks.ScheduledJob: once per period).
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {
         "task": "tenants.tasks.clear_expired_sessions",
@@ -257,6 +260,10 @@ CELERY_BEAT_SCHEDULE = {
     "collect-orphaned-subject-keys": {
         "task": "privacy.tasks.collect_orphaned_subject_keys",
         "schedule": timedelta(hours=6),
+    },
+    "check-backup-freshness": {
+        "task": "privacy.tasks.check_backup_freshness",
+        "schedule": timedelta(hours=1),
     },
 }
 

@@ -1,28 +1,45 @@
-"""Vault jobs: resumable subject-key rotation and collection of orphaned subject keys."""
+"""Vault jobs: resumable subject-key rotation, collection of orphaned subject keys, the
+retention sweep, nightly backups and the backup-freshness alert.
+
+Beat jobs have ``base=ScheduledJob``: each runs once per period (tenants/scheduling.py).
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
 from audits.services import record_event
-from privacy.backups import create_backup, prune_backups
+from privacy.backups import BackupError, create_backup, prune_backups, verify_backup
 from privacy.erasure import sweep_tenant
 from privacy.models import DataSubject, ErasureChallenge, SubjectKey
 from privacy.rotation import rewrap_subject_keys
 from tenants.actors import SystemActor
-from tenants.models import Tenant
+from tenants.models import ScheduledRun, Tenant
+from tenants.scheduling import claim_scheduled_run, finish_scheduled_run
 from tenants.scoping import tenant_scope
-from tenants.tasks import TenantTask
+from tenants.tasks import ScheduledJob, TenantTask
 
 logger = logging.getLogger(__name__)
 
 ORPHAN_GRACE = timedelta(hours=1)
 ORPHAN_BATCH = 1000
+# A failed backup is retried after 120 s, 240 s, ... at most 1800 s: every delay well below
+# the Redis broker's visibility timeout (3600 s), which would otherwise deliver the waiting
+# message a second time.
+BACKUP_RETRY_BASE_SECONDS = 120
+BACKUP_RETRY_MAX_SECONDS = 1800
+BACKUP_MAX_RETRIES = 5
+# The (job, period) under which the overdue-backup alert is claimed once a day.
+BACKUP_ALERT_JOB = "privacy.backup_overdue_alert"
 
 
 @shared_task(base=TenantTask, bind=True, acks_late=True, ignore_result=True)
@@ -73,7 +90,7 @@ def collect_orphaned_keys_of(tenant: Tenant, *, older_than: timedelta = ORPHAN_G
     return deleted
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(base=ScheduledJob, acks_late=True, ignore_result=True)
 def collect_orphaned_subject_keys() -> int:
     """Beat job across tenants: each tenant's keys are handled inside its own scope."""
     total = 0
@@ -83,11 +100,12 @@ def collect_orphaned_subject_keys() -> int:
     return total
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(base=ScheduledJob, acks_late=True, ignore_result=True)
 def retention_sweep() -> int:
     """Hourly beat job: erase every due subject of every active tenant, each inside its
-    scope. A cache lock keeps a second beat or an overlapping run from sweeping at once;
-    SKIP LOCKED keeps them correct even without it."""
+    scope. The period claim stops a second run of the same hour; the cache lock stops the
+    next hour's run while a long sweep (a backlog) is still going. SKIP LOCKED keeps
+    overlapping sweeps correct even without it."""
     lock = "baomi:lock:retention-sweep"
     if not cache.add(lock, "1", timeout=3300):
         logger.info("retention_sweep: another run holds the lock; skipping")
@@ -111,7 +129,7 @@ def match_erasure_challenge(challenge_id: str) -> bool:
     return match_challenge(challenge_id)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(base=ScheduledJob, acks_late=True, ignore_result=True)
 def purge_erasure_challenges() -> int:
     """Delete online erasure challenges older than a day (they expire after 10 minutes)."""
     deleted, _ = ErasureChallenge.objects.filter(
@@ -120,18 +138,105 @@ def purge_erasure_challenges() -> int:
     return deleted
 
 
-@shared_task(acks_late=True, ignore_result=True)
-def nightly_backup() -> list[str]:
-    """Nightly beat job: encrypted backups of the main database and of the key store, then
-    pruning. A lock keeps a second beat from backing up at the same time."""
-    lock = "baomi:lock:nightly-backup"
-    if not cache.add(lock, "1", timeout=6 * 3600):
-        logger.info("nightly_backup: another run holds the lock; skipping")
-        return []
+def backup_retry_delay(retries: int) -> int:
+    """Seconds before retry number ``retries + 1`` of a failed backup."""
+    return min(BACKUP_RETRY_BASE_SECONDS * 2**retries, BACKUP_RETRY_MAX_SECONDS)
+
+
+@shared_task(
+    base=ScheduledJob,
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=BACKUP_MAX_RETRIES,
+    recorded_errors=(BackupError, OSError),
+)
+def nightly_backup(self: ScheduledJob) -> dict[str, Any]:
+    """Nightly beat job: encrypted backups of the main database and of the key store, each
+    verified after it is written, then pruning. A failure is retried with backoff; the
+    ScheduledRun of the night records the backups, "verified", or the errors."""
     try:
-        made = [create_backup(kind).id for kind in ("main", "keystore")]
-        removed = prune_backups()
-        logger.info("nightly_backup wrote %s, pruned %d", ", ".join(made), len(removed))
-        return made
-    finally:
-        cache.delete(lock)
+        made = [create_backup(kind) for kind in ("main", "keystore")]
+        for manifest in made:
+            verify_backup(manifest)
+    except (BackupError, OSError) as error:
+        delay = backup_retry_delay(self.request.retries)
+        logger.warning(
+            "nightly_backup failed (%s); retry %d in %d s",
+            type(error).__name__,
+            self.request.retries + 1,
+            delay,
+        )
+        raise self.retry(exc=error, countdown=delay) from error
+    detail: dict[str, Any] = {"backups": [f"{m.id}.{m.kind}" for m in made], "verified": True}
+    try:
+        detail["pruned"] = prune_backups()
+    except (BackupError, OSError) as error:  # the night's backups are made and verified
+        logger.warning("nightly_backup: pruning failed (%s)", type(error).__name__)
+        detail["prune_error"] = f"{type(error).__name__}: {error}"[:500]
+    logger.info("nightly_backup wrote and verified %s", ", ".join(detail["backups"]))
+    return detail
+
+
+def last_verified_backup() -> datetime | None:
+    """When the last nightly backup run finished with its backups verified."""
+    return (
+        ScheduledRun.objects.filter(
+            job=nightly_backup.name, status=ScheduledRun.Status.DONE, detail__verified=True
+        )
+        .order_by("-finished_at")
+        .values_list("finished_at", flat=True)
+        .first()
+    )
+
+
+def alert_if_backups_overdue(*, now: datetime, task_id: str) -> list[int]:
+    """When no verified nightly backup finished within BAOMI_BACKUP_ALERT_HOURS, record
+    ``privacy.backup_overdue`` in every active tenant's log, at most once per local day
+    (the day's (job, period) claim). Returns the ids of the tenants alerted.
+
+    Before the first backup, the clock starts with the first scheduled run ever recorded:
+    a new deployment is not overdue before its first night has passed.
+    """
+    last = last_verified_backup()
+    since = (
+        last
+        or ScheduledRun.objects.order_by("started_at").values_list("started_at", flat=True).first()
+    )
+    if since is None or now - since <= timedelta(hours=settings.BAOMI_BACKUP_ALERT_HOURS):
+        return []
+    day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    with transaction.atomic():
+        run = claim_scheduled_run(job=BACKUP_ALERT_JOB, period=day, task_id=task_id)
+        if run is None:
+            return []
+        details = {
+            "last_verified": last.isoformat() if last else None,
+            "hours": int((now - since) / timedelta(hours=1)),
+        }
+        tenants = list(Tenant.objects.filter(is_active=True).order_by("pk"))
+        for tenant in tenants:
+            record_event(
+                tenant=tenant,
+                actor=SystemActor("backup-monitor"),
+                action="privacy.backup_overdue",
+                details=details,
+            )
+        finish_scheduled_run(
+            run, status=ScheduledRun.Status.DONE, detail={**details, "tenants": len(tenants)}
+        )
+    logger.warning(
+        "backups overdue (%d h): alert recorded in %d tenants", details["hours"], len(tenants)
+    )
+    return [tenant.pk for tenant in tenants]
+
+
+@shared_task(base=ScheduledJob, bind=True, acks_late=True, ignore_result=True)
+def check_backup_freshness(self: ScheduledJob) -> dict[str, Any]:
+    """Hourly beat job: prune (so key-store backups never outlive their retention by more
+    than an hour), then alert when the last verified backup is overdue."""
+    pruned = prune_backups()
+    alerted = alert_if_backups_overdue(
+        now=timezone.now(), task_id=self.request.id or str(uuid.uuid4())
+    )
+    return {"pruned": pruned, "alerted_tenants": len(alerted)}

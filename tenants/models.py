@@ -217,3 +217,40 @@ class LoginSession(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.user_id}@{self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ScheduledRun(models.Model):
+    """One execution of a scheduled job for one period (``tenants.scheduling``).
+
+    The unique (job, period) pair makes a second execution of the same period a no-op,
+    whoever sent it: a second beat, a redelivered message, an operator. A platform record,
+    not tenant-owned: scheduled jobs work across tenants. ``detail`` holds ids, counts and
+    error types, never personal data.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        RETRYING = "retrying", _("waiting to retry")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    job = models.CharField(_("job"), max_length=200)
+    # Start of the period, computed by the beat that sent the job (never the worker's clock).
+    period = models.DateTimeField(_("period"))
+    task_id = models.CharField(max_length=64)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    attempts = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("scheduled run")
+        verbose_name_plural = _("scheduled runs")
+        ordering = ["-period", "job"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "period"], name="scheduled_run_once_per_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.period:%Y-%m-%d %H:%M:%S} ({self.status})"

@@ -1,4 +1,5 @@
-"""Celery's side of tenancy: ``TenantTask`` and the platform housekeeping job."""
+"""Celery's side of tenancy: ``TenantTask``, ``ScheduledJob`` (each beat job once per
+period) and the platform housekeeping job."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from typing import Any
 
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
+from celery.exceptions import Retry
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-from tenants.models import Tenant
+from tenants.models import ScheduledRun, Tenant
+from tenants.scheduling import (
+    PERIOD_KWARG,
+    claim_scheduled_run,
+    finish_scheduled_run,
+    period_start,
+)
 from tenants.scoping import tenant_scope
 
 logger = logging.getLogger(__name__)
@@ -75,7 +83,77 @@ class TenantTask(DjangoTask):
         return super().apply_async(args, kwargs, *rest, **options)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+def _as_detail(result: Any) -> dict[str, Any]:
+    if isinstance(result, dict):
+        return result
+    return {} if result is None else {"result": result}
+
+
+class ScheduledJob(DjangoTask):
+    """Base of every beat job: one execution per (job, period), recorded in ScheduledRun.
+
+    Failures are recorded by exception type; the message too only for the job's
+    ``recorded_errors``, errors of our own whose messages name files and databases, never
+    personal data. An interrupted execution (worker shutdown, SIGKILL) stays ``running``,
+    so its redelivery goes on.
+    """
+
+    abstract = True
+    acks_late = True
+    recorded_errors: tuple[type[BaseException], ...] = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        period_seconds = kwargs.pop(PERIOD_KWARG, None)
+        task_id = self.request.id
+        if task_id is None:  # called directly as a function: no claim, no record
+            return super().__call__(*args, **kwargs)
+        if period_seconds is None:
+            period, manual = timezone.now(), True
+        else:
+            period, manual = period_start(int(period_seconds)), False
+        run = claim_scheduled_run(job=self.name, period=period, task_id=task_id)
+        if run is None:
+            logger.info(
+                "%s: period %s is another execution's or done; skipping (task %s)",
+                self.name,
+                period.isoformat(),
+                task_id,
+            )
+            return None
+        try:
+            result = self.run(*args, **kwargs)
+        except Retry as retry:
+            after = retry.when if isinstance(retry.when, int | float) else str(retry.when)
+            note = {"after": after, **self._error_note(retry.exc)}
+            retries = [*run.detail.get("retries", []), note]
+            finish_scheduled_run(
+                run, status=ScheduledRun.Status.RETRYING, detail={"retries": retries}
+            )
+            raise
+        except Exception as error:
+            finish_scheduled_run(
+                run, status=ScheduledRun.Status.FAILED, detail=self._error_note(error)
+            )
+            raise
+        detail = _as_detail(result)
+        if manual:
+            detail["manual"] = True
+        finish_scheduled_run(run, status=ScheduledRun.Status.DONE, detail=detail)
+        return result
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, *rest: Any, **options: Any) -> Any:
+        check_id_arguments(tuple(args or ()), dict(kwargs or {}))
+        return super().apply_async(args, kwargs, *rest, **options)
+
+    def _error_note(self, error: BaseException | None) -> dict[str, Any]:
+        if error is None:
+            return {}
+        if isinstance(error, self.recorded_errors):
+            return {"error": f"{type(error).__name__}: {error}"[:500]}
+        return {"error": type(error).__name__}
+
+
+@shared_task(base=ScheduledJob, acks_late=True, ignore_result=True)
 def clear_expired_sessions() -> int:
     """Delete expired sessions (platform housekeeping; sessions belong to no tenant)."""
     removed, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
