@@ -236,6 +236,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_ENABLE_UTC = True
 CELERY_TIMEZONE = env_str("TIME_ZONE", "Asia/Shanghai")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Exactly one beat sends: the one holding the leader lock (Redis key, or a file lock under
+# VAR_DIR without Redis), renewed every sixth of its lifetime; a standby takes over when
+# it expires. Every job is sent with its period and runs once per period (config/beat.py,
+# tenants/scheduling.py).
+CELERY_BEAT_SCHEDULER = "config.beat:LeaderScheduler"
+BAOMI_BEAT_LOCK_SECONDS = env_int("BAOMI_BEAT_LOCK_SECONDS", 30, minimum=3)
 # An audited alert in every tenant's log when no verified nightly backup finished within
 # this many hours (checked hourly, at most one alert a day).
 BAOMI_BACKUP_ALERT_HOURS = env_int("BAOMI_BACKUP_ALERT_HOURS", 26, minimum=1)

@@ -3,6 +3,7 @@ period) and the platform housekeeping job."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from typing import Any
@@ -100,6 +101,11 @@ class ScheduledJob(DjangoTask):
 
     abstract = True
     acks_late = True
+    # The beat (config.beat.LeaderScheduler) sends a period only to tasks that claim one.
+    claims_periods = True
+    # Celery checks arguments against the body's signature, which has no ``period``:
+    # apply_async checks them itself, without it.
+    typing = False
     recorded_errors: tuple[type[BaseException], ...] = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -142,7 +148,10 @@ class ScheduledJob(DjangoTask):
         return result
 
     def apply_async(self, args: Any = None, kwargs: Any = None, *rest: Any, **options: Any) -> Any:
-        check_id_arguments(tuple(args or ()), dict(kwargs or {}))
+        call_args, call_kwargs = tuple(args or ()), dict(kwargs or {})
+        check_id_arguments(call_args, call_kwargs)
+        call_kwargs.pop(PERIOD_KWARG, None)
+        inspect.signature(self.run).bind(*call_args, **call_kwargs)  # TypeError if they do not fit
         return super().apply_async(args, kwargs, *rest, **options)
 
     def _error_note(self, error: BaseException | None) -> dict[str, Any]:
