@@ -64,12 +64,19 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 BAOMI_MASTER_KEY_RING = load_master_key_ring(environment=BAOMI_ENV, var_dir=VAR_DIR)
 BAOMI_BACKUP_KEY_RING = load_backup_key_ring(environment=BAOMI_ENV, var_dir=VAR_DIR)
 BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")) or VAR_DIR / "backups")
-# Pruning: the newest backup of each of the last N days, and of each of the last M weeks.
+# Pruning: the newest main backup of each of the last N days, M ISO weeks and K months.
 BACKUP_KEEP_DAILY = env_int("BACKUP_KEEP_DAILY", 7)
 BACKUP_KEEP_WEEKLY = env_int("BACKUP_KEEP_WEEKLY", 4)
-# Key-store backups hold wrapped subject keys: short retention limits how long an erased
-# customer's key survives in a backup.
-BACKUP_KEYSTORE_KEEP_DAYS = env_int("BACKUP_KEYSTORE_KEEP_DAYS", 3, minimum=1)
+BACKUP_KEEP_MONTHLY = env_int("BACKUP_KEEP_MONTHLY", 12)
+# Key-store backups hold wrapped subject keys: they are deleted once this many days old, so
+# (with the replay of the erasure ledger on restore) an erased customer's key exists nowhere
+# after that many days (docs/privacy.md). The old name BACKUP_KEYSTORE_KEEP_DAYS is refused
+# rather than silently ignored.
+if env_str("BACKUP_KEYSTORE_KEEP_DAYS") is not None:
+    raise ImproperlyConfigured(
+        "BACKUP_KEYSTORE_KEEP_DAYS was renamed KEYSTORE_BACKUP_RETENTION_DAYS (default 7)."
+    )
+KEYSTORE_BACKUP_RETENTION_DAYS = env_int("KEYSTORE_BACKUP_RETENTION_DAYS", 7, minimum=1)
 # Keys the hashes of API tokens, delivery PINs and one-time codes (config/env.py).
 BAOMI_HMAC_KEY = load_hmac_key(environment=BAOMI_ENV, var_dir=VAR_DIR)
 
