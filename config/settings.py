@@ -274,6 +274,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "privacy.tasks.collect_orphaned_subject_keys",
         "schedule": timedelta(hours=6),
     },
+    "reconcile-erasure-ledger": {
+        "task": "privacy.tasks.reconcile_erasure_ledger",
+        "schedule": timedelta(seconds=env_int("BAOMI_LEDGER_RECONCILE_SECONDS", 3600, minimum=5)),
+    },
     "check-backup-freshness": {
         "task": "privacy.tasks.check_backup_freshness",
         "schedule": timedelta(hours=1),

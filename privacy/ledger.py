@@ -22,6 +22,7 @@ from uuid import UUID
 from django.utils import timezone
 
 from audits.services import record_event
+from privacy.backup_store import BackupError
 from privacy.erasure import erase_subjects
 from privacy.keys import destroy_subject_keys
 from privacy.ledger_file import (
@@ -136,6 +137,18 @@ def reconcile_ledger(*, now: datetime | None = None, grace: timedelta = INTENT_G
             finished,
         )
     return Reconciled(appended=appended, finished=finished)
+
+
+def reconcile_or_alert() -> Reconciled:
+    """``reconcile_ledger`` for scheduled jobs: a ledger that cannot be read or written is
+    an audited alert in every active tenant's log (erasures stop until it is repaired),
+    then the error is raised so the job fails."""
+    try:
+        return reconcile_ledger()
+    except BackupError as error:
+        for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
+            _record(tenant, "privacy.ledger_damaged", error=str(error)[:300])
+        raise
 
 
 def _record(tenant: Tenant, action: str, **details: Any) -> None:

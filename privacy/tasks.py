@@ -20,6 +20,7 @@ from django.utils import timezone
 from audits.services import record_event
 from privacy.backups import BackupError, create_backup, prune_backups, verify_backup
 from privacy.erasure import sweep_tenant
+from privacy.ledger import reconcile_or_alert
 from privacy.models import DataSubject, ErasureChallenge, SubjectKey
 from privacy.rotation import rewrap_subject_keys
 from tenants.actors import SystemActor
@@ -111,6 +112,8 @@ def retention_sweep() -> int:
         logger.info("retention_sweep: another run holds the lock; skipping")
         return 0
     try:
+        # The file ledger first catches up with the database (docs/privacy.md).
+        reconcile_or_alert()
         total = 0
         for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
             total += sweep_tenant(tenant)
@@ -118,6 +121,14 @@ def retention_sweep() -> int:
         return total
     finally:
         cache.delete(lock)
+
+
+@shared_task(base=ScheduledJob, acks_late=True, ignore_result=True)
+def reconcile_erasure_ledger() -> dict[str, int]:
+    """Hourly beat job: the file ledger gets every database-ledger entry it lacks, and
+    intents whose erasure never committed are finished (privacy/ledger.py)."""
+    result = reconcile_or_alert()
+    return {"appended": result.appended, "finished": result.finished}
 
 
 @shared_task(acks_late=True, ignore_result=True)

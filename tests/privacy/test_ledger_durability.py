@@ -489,3 +489,34 @@ def test_a_production_web_process_starts_with_a_writable_ledger(tmp_path: Path) 
         check=False,
     )
     assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_the_hourly_reconcile_job_fills_the_file_in() -> None:
+    from privacy.tasks import reconcile_erasure_ledger
+
+    order = OrderFactory(customer=_customer(30))
+    erase_subjects(
+        tenant=order.tenant,
+        subject_ids=[order.subject_id],
+        reason=ErasureReason.RETENTION,
+        actor=SYSTEM,
+        record_in_file=False,
+    )
+    reconcile_erasure_ledger.apply()
+    assert [line["subject"] for line in read_ledger_file()] == [str(order.subject_id)]
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_a_damaged_ledger_fails_the_job_and_alerts_every_tenant() -> None:
+    from privacy.tasks import reconcile_erasure_ledger
+
+    order = OrderFactory(customer=_customer(31))
+    ensure_ledger()
+    (backup_dir() / HEAD_FILE).unlink()
+    result = reconcile_erasure_ledger.apply()
+    (alert,) = _events(order.tenant, "privacy.ledger_damaged")
+    assert (result.failed(), alert["error"]) == (
+        True,
+        f"the erasure ledger is missing from {backup_dir()} (erasure-ledger.head)",
+    )
