@@ -520,3 +520,22 @@ def test_a_damaged_ledger_fails_the_job_and_alerts_every_tenant() -> None:
         True,
         f"the erasure ledger is missing from {backup_dir()} (erasure-ledger.head)",
     )
+
+
+def test_a_production_worker_refuses_to_start_without_a_writable_ledger(tmp_path: Path) -> None:
+    from tests.test_settings import production_env
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = production_env(tmp_path, BACKUP_DIR=str(blocker / "backups"))
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "baomi: The erasure ledger's folder BACKUP_DIR" in result.stderr
