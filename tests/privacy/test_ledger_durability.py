@@ -450,47 +450,6 @@ def test_a_process_killed_during_an_erasure_never_lets_a_restore_bring_the_custo
     assert entries == [order.subject_id]
 
 
-# --- the start-up check of processes that erase ----------------------------------------------
-
-
-def test_a_production_web_process_refuses_to_start_without_a_writable_ledger(
-    tmp_path: Path,
-) -> None:
-    from tests.test_settings import production_env
-
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    env = production_env(tmp_path, BACKUP_DIR=str(blocker / "backups"))
-    result = subprocess.run(
-        [sys.executable, "-c", "import config.wsgi"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert "The erasure ledger's folder BACKUP_DIR" in result.stderr
-    assert "is not writable by this process" in result.stderr
-
-
-def test_a_production_web_process_starts_with_a_writable_ledger(tmp_path: Path) -> None:
-    from tests.test_settings import production_env
-
-    env = production_env(tmp_path, BACKUP_DIR=str(tmp_path / "backups"))
-    result = subprocess.run(
-        [sys.executable, "-c", "import config.wsgi"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert (result.returncode, result.stderr) == (0, "")
-
-
 @pytest.mark.django_db(databases="__all__")
 def test_the_hourly_reconcile_job_fills_the_file_in() -> None:
     from privacy.tasks import reconcile_erasure_ledger
@@ -522,20 +481,57 @@ def test_a_damaged_ledger_fails_the_job_and_alerts_every_tenant() -> None:
     )
 
 
-def test_a_production_worker_refuses_to_start_without_a_writable_ledger(tmp_path: Path) -> None:
+# --- the start-up check of processes that erase ----------------------------------------------
+
+
+def _start_in_production(
+    tmp_path: Path, backup_dir: Path, *command: str
+) -> subprocess.CompletedProcess[str]:
+    """Start ``python <command>`` with production settings and ``BACKUP_DIR``."""
     from tests.test_settings import production_env
 
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    env = production_env(tmp_path, BACKUP_DIR=str(blocker / "backups"))
-    result = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"],
+    return subprocess.run(
+        [sys.executable, *command],
         cwd=ROOT,
-        env=env,
+        env=production_env(tmp_path, BACKUP_DIR=str(backup_dir)),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+    )
+
+
+def _under_a_file(tmp_path: Path) -> Path:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    return blocker / "backups"  # cannot be created: its parent is a file
+
+
+def test_a_production_web_process_refuses_to_start_without_a_writable_ledger(
+    tmp_path: Path,
+) -> None:
+    result = _start_in_production(tmp_path, _under_a_file(tmp_path), "-c", "import config.wsgi")
+    assert result.returncode != 0
+    assert "The erasure ledger's folder BACKUP_DIR" in result.stderr
+    assert "is not writable by this process" in result.stderr
+
+
+def test_a_production_web_process_starts_with_a_writable_ledger(tmp_path: Path) -> None:
+    result = _start_in_production(tmp_path, tmp_path / "backups", "-c", "import config.wsgi")
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_a_production_worker_refuses_to_start_without_a_writable_ledger(tmp_path: Path) -> None:
+    result = _start_in_production(
+        tmp_path,
+        _under_a_file(tmp_path),
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--pool",
+        "solo",
     )
     assert result.returncode != 0
     assert "baomi: The erasure ledger's folder BACKUP_DIR" in result.stderr
