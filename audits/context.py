@@ -49,6 +49,11 @@ def _client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address as audit events record it (django-axes counts failures by it)."""
+    return _client_ip(request)
+
+
 class RequestContextMiddleware:
     """Gives every request an id (the caller's ``X-Request-ID`` if well-formed, else a new
     UUID), returns it in the response, and records it with the client IP for audit events."""

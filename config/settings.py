@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "guardian",
+    "axes",
     # Baomi, in dependency order (see docs/architecture.md).
     "tenants",
     "audits",
@@ -114,6 +115,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "axes.middleware.AxesMiddleware",
     "tenants.middleware.TenantScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -287,6 +289,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- Authentication ------------------------------------------------------------------
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username or address before any password is checked.
+    "tenants.login_security.LoginAttemptBackend",
     "tenants.backends.RoleBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -308,6 +312,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+
+# --- Login protection (django-axes) and two-factor login (django-otp) ----------------------
+# A username, or an address, is locked out after AXES_FAILURE_LIMIT failed logins within
+# the cool-off; the lock lifts by itself after the cool-off or when a tenant admin unlocks
+# the user (tenants.login_security). Attempts live in the database, so they survive restarts
+# and one count holds across web workers.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# The client's address as the audit log reads it: X-Real-IP only behind the TLS proxy.
+AXES_CLIENT_IP_CALLABLE = "audits.context.client_ip"
+AXES_LOCKOUT_CALLABLE = "tenants.login_security.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Axes' own admin lists every tenant's attempts; tenant admins unlock through the user admin.
+AXES_ENABLE_ADMIN = False
+# Successful logins are already recorded (LoginSession, the audit log); no second log of IPs.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "code"]
+# Axes' log lines name the login page only: usernames and addresses stay out of the logs.
+AXES_CLIENT_STR_CALLABLE = "tenants.login_security.client_description"
+AXES_VERBOSE = False
 
 # --- Sessions, cookies, transport security -------------------------------------------
 SESSION_ENGINE = "django.contrib.sessions.backends.db"  # sessions can be listed and ended

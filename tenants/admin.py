@@ -13,12 +13,16 @@ from typing import Any, cast
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.forms import BaseInlineFormSet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
+from tenants.login_security import unlock_login
 from tenants.models import IntegrationToken, Membership, Tenant, User
 from tenants.services import (
     end_sessions,
@@ -151,6 +155,7 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
     the user's roles. A user's tenant is chosen once, when the user is created."""
 
     list_display = ["username", "is_active", "is_staff", "last_login"]
+    change_form_template = "admin/tenants/user/change_form.html"
     list_filter = ["is_active", "is_staff"]
     search_fields = ["username"]
     tenant_fieldsets = (
@@ -213,6 +218,35 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
     def end_all_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         ended = sum(end_sessions(user=user, actor=_acting_user(request)) for user in queryset)
         self.message_user(request, _("%(n)d sessions ended.") % {"n": ended})
+
+    def get_urls(self) -> list[Any]:
+        own = [
+            path(
+                "<path:object_id>/unlock-login/",
+                self.admin_site.admin_view(self.unlock_login_view),
+                name="tenants_user_unlock_login",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _user_for_security_action(self, request: HttpRequest, object_id: str) -> User:
+        # Another tenant's user, or a platform operator seen by a tenant admin, is no user.
+        user = self.get_object(request, unquote(object_id))
+        if user is None:
+            raise Http404(_("No such object."))
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        return cast(User, user)
+
+    def unlock_login_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        user = self._user_for_security_action(request, object_id)
+        unlock_login(user=user, actor=_acting_user(request))
+        self.message_user(
+            request, _("The login of %(username)s is unlocked.") % {"username": user.username}
+        )
+        return redirect("admin:tenants_user_change", user.pk)
 
     def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         # The password form saves outside save_model; its change is recorded here.
