@@ -40,9 +40,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # The bench's backups and erasure-ledger file belong with its databases, not the demo's.
 BENCH_BACKUPS = ROOT / "var" / "bench" / "backups"
 os.environ["BACKUP_DIR"] = str(BENCH_BACKUPS)
-# Throttling stays on for both paths, at a rate the bench never reaches; per second, so
-# the throttle history each request loads and stores stays short.
+# Throttling stays on for both paths (one atomic counter per token and per tenant per
+# request), at a rate the bench never reaches.
 os.environ["BAOMI_API_TOKEN_RATE"] = "100000/s"
+os.environ["BAOMI_API_TENANT_RATE"] = "100000/s"
 os.environ["BAOMI_API_USER_RATE"] = "100000/s"
 
 import django  # noqa: E402

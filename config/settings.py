@@ -396,14 +396,21 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PARSER_CLASSES": ["tenants.parsers.JSONParser"],
+    # Per token and per tenant, per user, per address: atomic counters in Redis (in-process
+    # without Redis); Redis down is a 503 with Retry-After (tenants/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": [
         "tenants.throttling.IntegrationTokenThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "tenants.throttling.UserThrottle",
+        "tenants.throttling.AnonymousThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "token": env_str("BAOMI_API_TOKEN_RATE", "600/min"),
+        "tenant": env_str("BAOMI_API_TENANT_RATE", "1800/min"),
         "user": env_str("BAOMI_API_USER_RATE", "1200/min"),
+        "anon": env_str("BAOMI_API_ANON_RATE", "60/min"),
     },
+    # Trusted proxies in front of gunicorn that append to X-Forwarded-For (the TLS proxy).
+    "NUM_PROXIES": env_int("NUM_PROXIES", 1 if BEHIND_TLS_PROXY else 0),
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.IsTenantMember"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
