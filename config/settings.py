@@ -211,6 +211,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "baomi",
+            # An unreachable Redis fails fast (a 503), never hangs a request.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
 else:
@@ -418,6 +420,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Everything under /api/ answers JSON, also errors raised outside DRF's views (a database
+# or Redis outage in middleware is a 503, an oversized body a 413): config/api_errors.py.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "config.api_errors.ApiJsonErrorsMiddleware",
+)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Baomi API",
     "DESCRIPTION": "Confidential food-delivery operations: the partner and staff API.",

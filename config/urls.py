@@ -38,3 +38,9 @@ urlpatterns += [
         name="api-docs",
     ),
 ]
+
+# JSON under /api/, Django's pages elsewhere; an outage is a 503 (config/api_errors.py).
+handler400 = "config.api_errors.bad_request"
+handler403 = "config.api_errors.permission_denied"
+handler404 = "config.api_errors.page_not_found"
+handler500 = "config.api_errors.server_error"

@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -32,6 +31,7 @@ from privacy.services import reveal
 from privacy.sms import sms_backend
 from privacy.tasks import match_erasure_challenge
 from tenants.actors import SystemActor
+from tenants.counters import within_limit
 from tenants.errors import Conflict
 from tenants.hashing import keyed_hash, keyed_hash_matches
 from tenants.models import Tenant
@@ -49,20 +49,16 @@ class RateLimited(Exception):
     pass
 
 
-def _count(key: str, limit: int) -> bool:
-    """Count one use of ``key`` this hour; False once over ``limit``."""
-    cache.add(key, 0, timeout=3600)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=3600)
-        used = 1
-    return used <= limit
+def _count(name: str, limit: int) -> bool:
+    """Count one use of ``name`` this hour; False once over ``limit``. Raises
+    CountersUnavailable when Redis is down (the page answers "try again shortly")."""
+    return within_limit(f"erasure-{name}", limit=limit, window=3600)
 
 
 def start_request(*, order_code: Any, phone: Any, ip: str | None) -> ErasureChallenge:
     """Validate the form, rate-limit, record the challenge and queue the matching task.
-    Raises ValidationError (malformed input, the same for every order) or RateLimited."""
+    Raises ValidationError (malformed input, the same for every order), RateLimited, or
+    CountersUnavailable (Redis is down; nothing was recorded)."""
     errors: dict[str, str] = {}
     code = re.sub(r"\s", "", str(order_code or "")).upper()
     if not _ORDER_CODE.match(code):
@@ -76,9 +72,9 @@ def start_request(*, order_code: Any, phone: Any, ip: str | None) -> ErasureChal
     if errors:
         raise ValidationError(errors)
     phone_hash = keyed_hash("erasure-phone", normal)
-    if not _count(
-        f"baomi:erasure:ip:{keyed_hash('erasure-ip', ip or '-')}", PER_IP_PER_HOUR
-    ) or not _count(f"baomi:erasure:phone:{phone_hash}", PER_PHONE_PER_HOUR):
+    if not _count(f"ip:{keyed_hash('erasure-ip', ip or '-')}", PER_IP_PER_HOUR) or not _count(
+        f"phone:{phone_hash}", PER_PHONE_PER_HOUR
+    ):
         raise RateLimited()
     challenge = ErasureChallenge(
         order_code=code if "-" in code else f"{code[:5]}-{code[5:]}", phone_hash=phone_hash

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from audits.context import current_request_context
 from privacy.ledger_file import LedgerWriteError
 from privacy.online_erasure import RateLimited, start_request, verify_request
+from tenants.counters import RETRY_AFTER_SECONDS, CountersUnavailable
 from tenants.errors import Conflict
 
 SESSION_KEY = "baomi_erasure_challenge"
@@ -41,6 +42,12 @@ def erasure_start(request: HttpRequest) -> HttpResponse:
         except RateLimited:
             context["rate_limited"] = True
             return TemplateResponse(request, "privacy/erasure_start.html", context, status=429)
+        except CountersUnavailable:
+            # The rate limits cannot be checked (Redis is down): nothing is sent or stored.
+            context["unavailable"] = True
+            response = TemplateResponse(request, "privacy/erasure_start.html", context, status=503)
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         request.session[SESSION_KEY] = str(challenge.id)
         return redirect("privacy:erasure-verify")
     return TemplateResponse(request, "privacy/erasure_start.html", context)
