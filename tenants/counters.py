@@ -60,14 +60,13 @@ def _redis_client(url: str) -> redis.Redis:
                     socket_timeout=_REDIS_TIMEOUT_SECONDS,
                     health_check_interval=30,
                     max_connections=64,
-                )
-                # One retry on a dropped connection: a pooled socket closed by a Redis
-                # restart is replaced at once instead of failing one request.
-                client = _clients[url] = redis.Redis(
-                    connection_pool=pool,
+                    # One immediate retry: a pooled socket closed by a Redis restart is
+                    # replaced at once instead of failing a request; a Redis that is down
+                    # still fails within the timeouts above.
                     retry=Retry(NoBackoff(), 1),
                     retry_on_error=[redis.ConnectionError, redis.TimeoutError],
                 )
+                client = _clients[url] = redis.Redis(connection_pool=pool)
     return client
 
 

@@ -158,3 +158,21 @@ def test_concurrent_requests_let_exactly_the_rate_through(
     with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(allowed, range(200)))
     assert results.count(True) == 50
+
+
+def test_behind_one_proxy_the_throttle_and_the_audit_log_see_the_same_address(
+    settings: Any,
+) -> None:
+    from audits.context import _client_ip
+    from tenants.throttling import client_address
+
+    settings.BEHIND_TLS_PROXY = True
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    # The TLS proxy appends the peer it saw to X-Forwarded-For and sets X-Real-IP to it.
+    request = RequestFactory().get(
+        "/api/v1/me/",
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_FORWARDED_FOR="198.51.100.7, 203.0.113.9",
+        HTTP_X_REAL_IP="203.0.113.9",
+    )
+    assert (client_address(request), _client_ip(request)) == ("203.0.113.9", "203.0.113.9")
