@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -91,6 +92,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "guardian",
     "axes",
+    "csp",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served locally (config/api_docs.py)
     # Baomi, in dependency order (see docs/architecture.md).
     "tenants",
     "audits",
@@ -108,6 +111,8 @@ if BAOMI_BENCH:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "tenants.headers.NoncedCSPMiddleware",
+    "tenants.headers.NoStoreMiddleware",
     "tenants.http.RejectNulBytesMiddleware",
     "audits.context.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -360,6 +365,25 @@ BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", PRODUCTION)
 if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- Content-Security-Policy (django-csp; tenants/headers.py) --------------------------------
+# Every asset is served from this origin; scripts and styles come from static files, and
+# the few inline ones (Swagger UI's initialisation) carry the request's nonce. No
+# 'unsafe-inline' anywhere: the Django admin needs none (its scripts and styles are files; it
+# sets styles only through the CSSOM, which CSP does not restrict). data: images are the
+# labels' QR codes and Swagger UI's icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
 # --- Outside services behind interfaces (console backends in development) ----------------
 # Days to answer a customer's erasure request (the statutory deadline).
 BAOMI_ERASURE_DEADLINE_DAYS = env_int("BAOMI_ERASURE_DEADLINE_DAYS", 15, minimum=1)
@@ -390,6 +414,8 @@ LANGUAGE_COOKIE_SAMESITE = "Lax"
 # --- Static files --------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")) or VAR_DIR / "static")
+# The shared layouts' CSS and JavaScript (templates/ uses them; the CSP allows no inline ones).
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- REST API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -431,6 +457,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Confidential food-delivery operations: the partner and staff API.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf-spectacular-sidecar's static files, never a CDN (the CSP allows no
+    # other origin), and without the online validator's badge (a request to swagger.io).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None},
     "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.Status"},
 }
 

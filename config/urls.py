@@ -2,8 +2,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.api_docs import SchemaView, SwaggerView
 from tenants.api import MeView
 
 if settings.BAOMI_BENCH:
@@ -31,12 +31,9 @@ urlpatterns += [
     path("rider/", include("riders.urls")),
     path("privacy/", include("privacy.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
-    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
-    path(
-        "api/docs/",
-        SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]),
-        name="api-docs",
-    ),
+    # Staff and integration tokens only (config/api_docs.py).
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    path("api/docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 # JSON under /api/, Django's pages elsewhere; an outage is a 503 (config/api_errors.py).
