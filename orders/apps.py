@@ -8,7 +8,7 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         from orders.demo import seed_orders
-        from orders.models import Order
+        from orders.models import Order, Status
         from orders.selectors import order_with_code, subjects_done_before
         from privacy.registry import (
             register,
@@ -25,6 +25,9 @@ class OrdersConfig(AppConfig):
             subject_id=lambda order: order.subject_id,
             object_permission="orders.deliver_order",
             masks=("recipient_masked", "phone_masked", "address_masked", "district"),
+            # Reveal rules limited to stages (privacy.permissions) follow the status.
+            stage=lambda order: order.status,
+            stage_labels=dict(Status.choices),
         )
         register_retention_source(subjects_done_before)
         register_reference_resolver(order_with_code)

@@ -1,8 +1,13 @@
-"""Who may see which personal field in clear, and for which purpose.
+"""Who may see which personal field in clear, for which purpose, at which stage.
 
-One table, read by the reveal service and tested as a matrix. Roles not named here (tenant
+One table (role × field × purpose × stage), read by the reveal service — and through it by
+every page, the admin and the API — and tested as a matrix. Roles not named here (tenant
 administrators, dispatchers, supervisors) see masks only. Rows marked ``object_permission``
 also need django-guardian's permission on the record itself (a rider on their own order).
+Rows with ``stages`` apply only while the record is at one of them: the stage is what the
+record's model registers as ``stage`` in ``privacy.registry`` — for an order, its status
+(orders registers it; the vault does not import orders). A row limited to stages never
+applies to a record whose model has no stage.
 """
 
 from __future__ import annotations
@@ -31,10 +36,23 @@ class RevealRule:
     fields: frozenset[str]
     purposes: frozenset[str]
     object_permission: bool = False
+    # None: at every stage.
+    stages: frozenset[str] | None = None
 
 
-def _rule(fields: str, purposes: list[Purpose], *, object_permission: bool = False) -> RevealRule:
-    return RevealRule(frozenset(fields.split()), frozenset(purposes), object_permission)
+def _rule(
+    fields: str,
+    purposes: list[Purpose],
+    *,
+    object_permission: bool = False,
+    stages: str | None = None,
+) -> RevealRule:
+    return RevealRule(
+        frozenset(fields.split()),
+        frozenset(purposes),
+        object_permission,
+        None if stages is None else frozenset(stages.split()),
+    )
 
 
 REVEAL_RULES: dict[str, RevealRule] = {
@@ -43,21 +61,36 @@ REVEAL_RULES: dict[str, RevealRule] = {
         "name phone address note items",
         [Purpose.ERASURE_REQUEST, Purpose.INCIDENT_INVESTIGATION],
     ),
-    # Order contents: the kitchen cooks from them, packers check the bag against them.
-    Role.KITCHEN: _rule("items note", [Purpose.FOOD_PREPARATION]),
-    Role.PACKER: _rule("items", [Purpose.PACKING]),
-    # A rider sees the full address of their own assigned order only, never the phone
-    # (calls go through the relay).
-    Role.RIDER: _rule("address", [Purpose.DELIVERY], object_permission=True),
+    # Order contents: the kitchen cooks from them, packers check the bag against them, each
+    # while the order is at their station (orders.selectors.STATION_STATUSES).
+    Role.KITCHEN: _rule("items note", [Purpose.FOOD_PREPARATION], stages="received preparing"),
+    Role.PACKER: _rule("items", [Purpose.PACKING], stages="preparing packed"),
+    # A rider sees the full address of their own assigned order only, from the pickup until
+    # the order is finished (on the way or held in storage); never the phone (calls go
+    # through the relay).
+    Role.RIDER: _rule(
+        "address", [Purpose.DELIVERY], object_permission=True, stages="picked_up held"
+    ),
 }
 
 # Scheduled jobs and backends (a SystemActor) use the phone to send a code or bridge a call.
 SYSTEM_RULE = _rule("phone", [Purpose.IDENTITY_VERIFICATION, Purpose.CALL_RELAY])
 
 
-def rules_allowing(roles: frozenset[str], field: str, purpose: str) -> list[RevealRule]:
+def rules_allowing(
+    roles: frozenset[str], field: str, purpose: str, *, staged: bool = True
+) -> list[RevealRule]:
+    """The rules of ``roles`` that name ``field`` and ``purpose``, at any stage; with
+    ``staged=False`` (a record without stages) only the rules not limited to stages."""
     return [
         rule
         for role, rule in REVEAL_RULES.items()
-        if role in roles and field in rule.fields and purpose in rule.purposes
+        if role in roles
+        and field in rule.fields
+        and purpose in rule.purposes
+        and (staged or rule.stages is None)
     ]
+
+
+def at_stage(rule: RevealRule, stage: str | None) -> bool:
+    return rule.stages is None or stage in rule.stages

@@ -6,7 +6,8 @@ registered models and only their registered fields. Ciphertext columns are ``<fi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -25,6 +26,11 @@ class SealedModel:
     # display masks it clears with the ciphertext.
     subject_lookup: str = "subject_id"
     masks: tuple[str, ...] = ()
+    # The record's stage in its life (an order's status), which reveal rules limited to
+    # stages are checked against (privacy.permissions), with the label each stage shows in
+    # a refusal. A model without one is never revealed under a rule limited to stages.
+    stage: Callable[[Any], str] | None = None
+    stage_labels: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def column(self, field: str) -> str:
         return f"{field}_ct"
@@ -41,11 +47,20 @@ def register(
     object_permission: str | None = None,
     subject_lookup: str = "subject_id",
     masks: tuple[str, ...] = (),
+    stage: Callable[[Any], str] | None = None,
+    stage_labels: Mapping[str, Any] | None = None,
 ) -> None:
     for field in (*(f"{f}_ct" for f in fields), *masks):
         model._meta.get_field(field)  # fails loudly on a typo
     _registry[model] = SealedModel(
-        model, fields, subject_id, object_permission, subject_lookup, masks
+        model,
+        fields,
+        subject_id,
+        object_permission,
+        subject_lookup,
+        masks,
+        stage,
+        dict(stage_labels or {}),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -36,9 +36,9 @@ from privacy.keys import (
 )
 from privacy.masking import mask_address, mask_name, mask_phone
 from privacy.models import DataSubject, NoticeChannel, NoticeRecord, PrivacyNotice
-from privacy.permissions import SYSTEM_RULE, Purpose, rules_allowing
+from privacy.permissions import SYSTEM_RULE, Purpose, at_stage, rules_allowing
 from privacy.phone import normalise_phone
-from privacy.registry import sealed_model
+from privacy.registry import SealedModel, sealed_model
 from tenants.actors import Actor, SystemActor, actor_label
 from tenants.bulk import fetch_rows, insert_rows, select_statement
 from tenants.errors import Conflict
@@ -235,7 +235,7 @@ def _may_use(actor: Actor, fields: Iterable[str], purpose: str) -> bool:
     if isinstance(actor, SystemActor):
         return set(fields) <= SYSTEM_RULE.fields and purpose in SYSTEM_RULE.purposes
     roles = roles_of(actor)
-    return all(rules_allowing(roles, field, purpose) for field in fields)
+    return all(rules_allowing(roles, field, purpose, staged=False) for field in fields)
 
 
 def _check_purpose(purpose: str) -> None:
@@ -314,31 +314,66 @@ def _record_failure(
     )
 
 
-def _check_reveal_permission(
-    actor: Actor,
-    record: models.Model,
-    fields: list[str],
-    purpose: str,
-    object_permission: str | None,
-) -> None:
+def _reveal_refusal(
+    actor: Actor, record: models.Model, spec: SealedModel, fields: list[str], purpose: str
+) -> RevealDenied | None:
+    """Why ``actor`` may not reveal ``fields`` of ``record`` for ``purpose`` now, or None:
+    the one decision behind every reveal (privacy.permissions' table)."""
     if isinstance(actor, SystemActor):
         if not _may_use(actor, fields, purpose):
-            raise RevealDenied(_("This system job may not reveal these fields for this purpose."))
-        return
+            return RevealDenied(_("This system job may not reveal these fields for this purpose."))
+        return None
     if not isinstance(actor, User) or not actor.is_active:
-        raise RevealDenied(_("Only an active user may reveal personal data."))
+        return RevealDenied(_("Only an active user may reveal personal data."))
     roles = roles_of(actor)
-    denied = [f for f in fields if not rules_allowing(roles, f, purpose)]
+    stage = spec.stage(record) if spec.stage is not None else None
+    rules = {f: rules_allowing(roles, f, purpose, staged=stage is not None) for f in fields}
+    denied = [f for f in fields if not rules[f]]
     if denied:
-        raise RevealDenied(
+        return RevealDenied(
             _("Your roles may not reveal %(fields)s for this purpose.")
             % {"fields": ", ".join(denied)}
         )
-    needs_object = [
-        f for f in fields if all(r.object_permission for r in rules_allowing(roles, f, purpose))
-    ]
-    if needs_object and not (object_permission and actor.has_perm(object_permission, record)):
-        raise RevealDenied(_("You are not assigned to this record."))
+    if any(all(r.object_permission for r in rules[f]) for f in fields):
+        assigned = spec.object_permission is not None and actor.has_perm(
+            spec.object_permission, record
+        )
+        if not assigned:
+            rules = {f: [r for r in rules[f] if not r.object_permission] for f in fields}
+            if not all(rules.values()):
+                return RevealDenied(_("You are not assigned to this record."))
+    early = [f for f in fields if not any(at_stage(r, stage) for r in rules[f])]
+    if early:
+        allowed = {s for f in early for r in rules[f] for s in r.stages or ()}
+        labels = spec.stage_labels
+        return RevealDenied(
+            _(
+                "Not at this stage: the %(record)s is “%(stage)s”; %(fields)s may be "
+                "revealed for this purpose only at: %(stages)s."
+            )
+            % {
+                "record": record._meta.verbose_name,
+                "stage": labels.get(str(stage), stage),
+                "fields": ", ".join(early),
+                "stages": ", ".join(
+                    str(labels.get(s, s)) for s in sorted(allowed, key=_stage_order(labels))
+                ),
+            }
+        )
+    return None
+
+
+def _stage_order(labels: Mapping[str, Any]) -> Callable[[str], int]:
+    order = {s: i for i, s in enumerate(labels)}
+    return lambda s: order.get(s, len(order))
+
+
+def may_reveal(record: models.Model, *, fields: Iterable[str], actor: Actor, purpose: str) -> bool:
+    """Whether ``reveal`` would let ``actor`` see ``fields`` of ``record`` now, without
+    revealing or recording anything: for pages that show a value only when it may be shown
+    (the rider's address from the pickup on). The same decision as ``reveal``."""
+    spec = sealed_model(type(record))
+    return _reveal_refusal(actor, record, spec, sorted(set(fields)), purpose) is None
 
 
 def reveal(
@@ -363,9 +398,8 @@ def reveal(
         # Another tenant's record looks like no record at all.
         raise type(record).DoesNotExist()  # type: ignore[attr-defined]
     tenant = Tenant.objects.get(pk=tenant_id)
-    try:
-        _check_reveal_permission(actor, record, wanted, purpose, spec.object_permission)
-    except RevealDenied:
+    refusal = _reveal_refusal(actor, record, spec, wanted, purpose)
+    if refusal is not None:
         record_event(
             tenant=tenant,
             actor=actor,
@@ -374,7 +408,7 @@ def reveal(
             fields=wanted,
             purpose=purpose,
         )
-        raise
+        raise refusal
     subject_id = spec.subject_id(record)
     table = _table(type(record))
     try:

@@ -29,7 +29,7 @@ from orders.models import FINISHED, Order, Status
 from orders.services import apply_transition, check_delivery_pin
 from privacy.keys import subject_cipher
 from privacy.permissions import Purpose
-from privacy.services import clean_text, reveal
+from privacy.services import clean_text, may_reveal, reveal
 from riders.eligibility import dispatch_blockers
 from riders.models import (
     AgreementSignature,
@@ -375,9 +375,9 @@ def resume_delivery(*, order: Order, user: User) -> Order:
 
 
 def delivery_address(*, order: Order, user: User) -> str | None:
-    """The full address for the rider from pickup until the order is finished (audited
-    reveal, purpose delivery); None before pickup."""
-    if order.status not in (Status.PICKED_UP, Status.HELD):
+    """The full address for the rider (audited reveal, purpose delivery) when the reveal
+    rules allow it now — from the pickup until the order is finished; None otherwise."""
+    if not may_reveal(order, fields=["address"], actor=user, purpose=Purpose.DELIVERY):
         return None
     return reveal(order, fields=["address"], actor=user, purpose=Purpose.DELIVERY)["address"]
 

@@ -13,7 +13,7 @@ from privacy.services import reveal
 from tenants.actors import SystemActor
 from tenants.models import Role
 from tenants.scoping import tenant_scope
-from tests.factories import DataSubjectFactory, UserFactory
+from tests.factories import DataSubjectFactory, OrderFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -26,7 +26,9 @@ ALLOWED = (
         for field in FIELDS
         for purpose in (Purpose.ERASURE_REQUEST, Purpose.INCIDENT_INVESTIGATION)
     }
-    | {(Role.KITCHEN, "note", Purpose.FOOD_PREPARATION)}
+    # The kitchen's rule (items, note) is limited to the order's stages at its station: a
+    # customer record has no stage, so the kitchen sees none of it (by status:
+    # tests/orders/test_reveal_stage_matrix.py).
 )
 MATRIX = [
     (role, field, purpose, (role, field, purpose) in ALLOWED)
@@ -100,13 +102,13 @@ def test_deactivated_user_cannot_reveal() -> None:
 
 
 def test_denial_names_the_fields_the_role_may_not_see() -> None:
-    subject = DataSubjectFactory()
-    cook = UserFactory(tenant=subject.tenant, roles=[Role.KITCHEN])
+    order = OrderFactory()  # received: at the kitchen's stage
+    cook = UserFactory(tenant=order.tenant, roles=[Role.KITCHEN])
     with pytest.raises(
         RevealDenied, match="Your roles may not reveal address, phone for this purpose."
     ):
         reveal(
-            subject,
+            order,
             fields=["phone", "address", "note"],
             actor=cook,
             purpose=Purpose.FOOD_PREPARATION,
