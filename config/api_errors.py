@@ -110,13 +110,15 @@ def is_api(request: HttpRequest) -> bool:
 
 
 def _json(detail: str, status_code: int, **headers: str) -> JsonResponse:
-    response = JsonResponse({"detail": detail}, status=status_code)
+    response = JsonResponse(
+        {"detail": detail}, status=status_code, json_dumps_params={"ensure_ascii": False}
+    )
     for name, value in headers.items():
         response[name] = value
     return response
 
 
-def _status_detail(status_code: int) -> str:
+def _status_detail(status_code: int, reason: str = "") -> str:
     details: dict[int, Callable[[], str]] = {
         400: lambda: _("Bad request."),
         403: lambda: _("You do not have permission to perform this action."),
@@ -125,7 +127,11 @@ def _status_detail(status_code: int) -> str:
         413: _too_large,
         503: lambda: str(UNAVAILABLE),
     }
-    return details.get(status_code, lambda: _("Server error."))()
+    if status_code in details:
+        return details[status_code]()
+    if status_code < 500 and reason:
+        return reason  # the status's standard phrase ("Unauthorized", "Gone")
+    return _("Server error.")
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -181,7 +187,9 @@ class ApiJsonErrorsMiddleware:
             or response.get("Content-Type", "").startswith("application/json")
         ):
             return response
-        replacement = _json(_status_detail(response.status_code), response.status_code)
+        replacement = _json(
+            _status_detail(response.status_code, response.reason_phrase), response.status_code
+        )
         for name, value in response.items():
             if name.lower() not in ("content-type", "content-length"):
                 replacement[name] = value
