@@ -1,8 +1,9 @@
 """Reading configuration from the environment (12-factor) and the demo's local files.
 
 Nothing here generates a secret silently: the demo's local files under ``var/`` are
-created only when ``BAOMI_ENV`` is ``development`` (the default for ``make demo``) and
-the operator is told. In ``production`` a missing secret stops the process.
+created only when ``BAOMI_ENV`` is ``development`` (``make demo`` sets it) or ``test`` and
+the operator is told. In ``production`` — also what an unset ``BAOMI_ENV`` means — a missing
+secret stops the process.
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def baomi_environment() -> str:
-    value = env_str("BAOMI_ENV", "development") or "development"
+    """The posture; unset means production, so a forgotten variable fails closed (DEBUG
+    off, no generated secrets). The Makefile, scripts/demo.py, bench/run.py and the tests'
+    subprocesses set their own."""
+    value = env_str("BAOMI_ENV", "production") or "production"
     if value not in ENVIRONMENTS:
         raise ImproperlyConfigured(
             f"BAOMI_ENV must be one of {', '.join(ENVIRONMENTS)}; got {value!r}."

@@ -59,7 +59,7 @@ def configured_ring(name: str, dev_file: str, environ: Mapping[str, str]) -> dic
             raise ImproperlyConfigured(f"{name}_FILE {path} does not exist.")
         text = path.read_text()
         return parse_master_key_ring(text, source=f"{name}_FILE {path}") if text.strip() else {}
-    if (environ.get("BAOMI_ENV") or "development").strip() == "production":
+    if (environ.get("BAOMI_ENV") or "production").strip() == "production":  # unset: production
         return {}
     var_dir = Path(
         (environ.get("BAOMI_VAR_DIR") or "").strip() or Path(__file__).resolve().parents[1] / "var"

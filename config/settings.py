@@ -1,12 +1,13 @@
 """Baomi settings: one module, every deployment-specific value from the environment.
 
 BAOMI_ENV selects the posture:
-- ``development`` (default; ``make demo``): SQLite under var/, embedded Celery broker,
+- ``development`` (``make demo``): SQLite under var/, embedded Celery broker,
   local secret files under var/ created on first run.
 - ``test``: like development, used by ``make test`` and CI (which point DATABASE_URL and
   REDIS_URL at PostgreSQL and Redis).
-- ``production``: refuses to start without SECRET_KEY, ALLOWED_HOSTS and the master key
-  ring; secure cookies, HSTS and HTTPS redirects on.
+- ``production`` (also when BAOMI_ENV is unset: a forgotten variable fails closed): refuses
+  to start without SECRET_KEY, ALLOWED_HOSTS and the master key ring; secure cookies, HSTS
+  and HTTPS redirects on.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ if _secret_key is None:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. Production never generates one: set SECRET_KEY in the "
             "environment (at least 50 random characters)."
+            + (
+                ""
+                if env_str("BAOMI_ENV")
+                else " BAOMI_ENV is unset, which means production; the demo and the tests "
+                "set BAOMI_ENV=development or BAOMI_ENV=test (Makefile)."
+            )
         )
     _secret_key = local_file_secret(VAR_DIR / "secret_key", new_secret_key)
 SECRET_KEY: str = _secret_key
@@ -471,6 +478,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A 4xx is one line without a traceback; a 5xx keeps its traceback (config/log_filters.py).
+    "filters": {"one_line_client_errors": {"()": "config.log_filters.OneLineClientErrors"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["one_line_client_errors"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Django's own handlers (a second console copy under DEBUG, mail to ADMINS, which is
+    # unset) removed: its records reach the root handler above, once.
+    "loggers": {"django": {"handlers": []}},
 }
