@@ -471,6 +471,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"validatorUrl": None},
     "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.Status"},
+    "PREPROCESSING_HOOKS": ["tenants.schema.only_the_api"],
 }
 
 # --- Logging: ids only, never personal data -------------------------------------------

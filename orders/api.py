@@ -28,6 +28,7 @@ from orders.services import create_order, transition_order
 from privacy.models import NoticeChannel
 from privacy.services import reveal
 from tenants.models import IntegrationToken
+from tenants.schema import ERROR_HEADERS, error_responses
 
 
 def _actor(request: Request) -> Any:
@@ -35,9 +36,11 @@ def _actor(request: Request) -> Any:
 
 
 class OrderListView(APIView):
+    pagination_class = PageNumberPagination  # the schema declares the page object from it
+
     @extend_schema(
-        parameters=[OrderFilterIn],
-        responses=OrderOut(many=True),
+        parameters=[OrderFilterIn, *ERROR_HEADERS],
+        responses={200: OrderOut(many=True), **error_responses(400, 404)},
         summary="List orders (masked)",
     )
     def get(self, request: Request) -> Response:
@@ -51,11 +54,16 @@ class OrderListView(APIView):
             orders = orders.filter(created_at__gte=filters.validated_data["created_after"])
         if "created_before" in filters.validated_data:
             orders = orders.filter(created_at__lt=filters.validated_data["created_before"])
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(orders, request, view=self)
         return paginator.get_paginated_response(OrderOut(page, many=True).data)
 
-    @extend_schema(request=OrderIn, responses={201: OrderCreatedOut}, summary="Take an order")
+    @extend_schema(
+        request=OrderIn,
+        parameters=ERROR_HEADERS,
+        responses={201: OrderCreatedOut, **error_responses(400, 409, 413)},
+        summary="Take an order",
+    )
     def post(self, request: Request) -> Response:
         actor = _actor(request)
         if not may(actor, Action.CREATE):
@@ -79,7 +87,11 @@ class OrderListView(APIView):
 
 
 class OrderDetailView(APIView):
-    @extend_schema(responses=OrderOut, summary="One order (masked)")
+    @extend_schema(
+        parameters=ERROR_HEADERS,
+        responses={200: OrderOut, **error_responses(404)},
+        summary="One order (masked)",
+    )
     def get(self, request: Request, order_id: UUID) -> Response:
         return Response(OrderOut(get_order_for(_actor(request), order_id, for_write=False)).data)
 
@@ -87,9 +99,13 @@ class OrderDetailView(APIView):
 class OrderRevealView(APIView):
     @extend_schema(
         request=RevealIn,
-        responses=inline_serializer(
-            "Revealed", {"values": serializers.DictField(child=serializers.CharField())}
-        ),
+        parameters=ERROR_HEADERS,
+        responses={
+            200: inline_serializer(
+                "Revealed", {"values": serializers.DictField(child=serializers.CharField())}
+            ),
+            **error_responses(400, 404, 409, 410, 413, 500),
+        },
         summary="Reveal fields in clear (staff sessions; audited)",
     )
     def post(self, request: Request, order_id: UUID) -> Response:
@@ -113,7 +129,9 @@ class OrderRevealView(APIView):
 class OrderTransitionView(APIView):
     @extend_schema(
         request=TransitionIn,
+        parameters=ERROR_HEADERS,
         responses={
+            **error_responses(400, 404, 413),
             200: OrderOut,
             409: inline_serializer(
                 "TransitionConflict",

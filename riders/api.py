@@ -16,6 +16,7 @@ from orders.serializers import OrderOut, StrictSerializer
 from riders.models import Rider
 from riders.services import assign_rider, auto_assign
 from tenants.models import IntegrationToken
+from tenants.schema import ERROR_HEADERS, error_responses
 
 
 class AssignIn(StrictSerializer):
@@ -29,7 +30,9 @@ def _actor(request: Request) -> Any:
 class AssignView(APIView):
     @extend_schema(
         request=AssignIn,
+        parameters=ERROR_HEADERS,
         responses={
+            **error_responses(400, 404, 413),
             200: OrderOut,
             409: inline_serializer(
                 "AssignConflict",
@@ -56,7 +59,13 @@ class AssignView(APIView):
 
 class AutoAssignView(APIView):
     @extend_schema(
-        request=None, responses={200: OrderOut}, summary="Assign the least-loaded eligible rider"
+        request=None,
+        parameters=ERROR_HEADERS,
+        responses={
+            200: OrderOut,
+            **error_responses(404, 409, 413),
+        },
+        summary="Assign the least-loaded eligible rider",
     )
     def post(self, request: Request, order_id: UUID) -> Response:
         order = get_order_for(_actor(request), order_id, for_write=False)

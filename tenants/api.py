@@ -10,22 +10,28 @@ from rest_framework.views import APIView
 
 from tenants.models import Tenant
 from tenants.roles import roles_of
+from tenants.schema import ERROR_HEADERS, error_responses
 
 
 class MeView(APIView):
     """Who the caller is: their tenant and roles."""
 
     @extend_schema(
-        responses=inline_serializer(
-            "Me",
-            {
-                "username": serializers.CharField(allow_null=True),
-                "tenant": inline_serializer(
-                    "MeTenant", {"slug": serializers.CharField(), "name": serializers.CharField()}
-                ),
-                "roles": serializers.ListField(child=serializers.CharField()),
-            },
-        )
+        parameters=ERROR_HEADERS,
+        responses={
+            200: inline_serializer(
+                "Me",
+                {
+                    "username": serializers.CharField(allow_null=True),
+                    "tenant": inline_serializer(
+                        "MeTenant",
+                        {"slug": serializers.CharField(), "name": serializers.CharField()},
+                    ),
+                    "roles": serializers.ListField(child=serializers.CharField()),
+                },
+            ),
+            **error_responses(),
+        },
     )
     def get(self, request: Request) -> Response:
         tenant: Tenant = request.tenant
