@@ -89,7 +89,7 @@ KEYSTORE_BACKUP_RETENTION_DAYS = env_int("KEYSTORE_BACKUP_RETENTION_DAYS", 7, mi
 BAOMI_HMAC_KEY = load_hmac_key(environment=BAOMI_ENV, var_dir=VAR_DIR)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "tenants.admin_apps.BaomiAdminConfig",  # django.contrib.admin, second factor required
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -99,6 +99,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "guardian",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "csp",
     "drf_spectacular_sidecar",  # Swagger UI's files, served locally (config/api_docs.py)
     # Baomi, in dependency order (see docs/architecture.md).
@@ -127,6 +130,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "tenants.two_factor.TwoFactorGateMiddleware",
     "axes.middleware.AxesMiddleware",
     "tenants.middleware.TenantScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -348,6 +353,9 @@ AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "code"]
 # Axes' log lines name the login page only: usernames and addresses stay out of the logs.
 AXES_CLIENT_STR_CALLABLE = "tenants.login_security.client_description"
 AXES_VERBOSE = False
+# Two-factor login: who needs it and the gate are in tenants.two_factor; the app shows this
+# name next to the account.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Baomi")
 
 # --- Sessions, cookies, transport security -------------------------------------------
 SESSION_ENGINE = "django.contrib.sessions.backends.db"  # sessions can be listed and ended

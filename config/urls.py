@@ -26,6 +26,7 @@ urlpatterns: list = (
 urlpatterns += [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("account/", include("tenants.urls_account")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("orders/", include("orders.urls")),
     path("rider/", include("riders.urls")),

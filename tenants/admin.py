@@ -33,6 +33,7 @@ from tenants.services import (
     revoke_role,
     save_user_account,
 )
+from tenants.two_factor import reset_two_factor
 
 admin.site.site_header = _("Baomi back office")
 admin.site.site_title = _("Baomi")
@@ -226,6 +227,11 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
                 self.admin_site.admin_view(self.unlock_login_view),
                 name="tenants_user_unlock_login",
             ),
+            path(
+                "<path:object_id>/reset-two-factor/",
+                self.admin_site.admin_view(self.reset_two_factor_view),
+                name="tenants_user_reset_two_factor",
+            ),
         ]
         return own + super().get_urls()
 
@@ -245,6 +251,20 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
         unlock_login(user=user, actor=_acting_user(request))
         self.message_user(
             request, _("The login of %(username)s is unlocked.") % {"username": user.username}
+        )
+        return redirect("admin:tenants_user_change", user.pk)
+
+    def reset_two_factor_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        user = self._user_for_security_action(request, object_id)
+        reset_two_factor(user=user, actor=_acting_user(request))
+        self.message_user(
+            request,
+            _(
+                "The two-factor login of %(username)s is reset; they enrol again at their next login."
+            )
+            % {"username": user.username},
         )
         return redirect("admin:tenants_user_change", user.pk)
 

@@ -23,6 +23,11 @@ class Tenant(models.Model):
     slug = models.CharField(_("slug"), max_length=50, unique=True, validators=[slug_validator])
     name = models.CharField(_("name"), max_length=200)
     is_active = models.BooleanField(_("active"), default=True)
+    riders_need_two_factor = models.BooleanField(
+        _("riders log in with a second factor"),
+        default=False,
+        help_text=_("Riders then enrol an authenticator app at their next login."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

@@ -90,6 +90,26 @@ def worker(redis_service: str, transactional_db: None) -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
+def force_login_gives_second_factor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``client.force_login(user)`` logs in as after the two-factor page too (a confirmed
+    device, a verified session) for users whose role needs a second factor. Tests of the
+    gate itself log in with ``client.login`` (password only)."""
+    from django.test import Client
+
+    from tenants.two_factor import needs_two_factor
+    from tests.factories import verified_second_factor
+
+    original = Client.force_login
+
+    def force_login(self: Client, user: Any, backend: str | None = None) -> None:
+        original(self, user, backend)
+        if needs_two_factor(user):
+            verified_second_factor(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+
+
+@pytest.fixture(autouse=True)
 def empty_cache() -> Iterator[None]:
     """Throttle counters and other cached state never leak from one test into another."""
     from django.core.cache import cache

@@ -172,3 +172,17 @@ class OrderFactory(factory.Factory):
         )
         created.order.delivery_pin = created.pin
         return created.order
+
+
+def verified_second_factor(client: Any, user: User) -> None:
+    """Give ``user`` a confirmed TOTP device and mark ``client``'s session as verified with
+    it, as the two-factor page does (django_otp.login). For users whose role needs one."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()

@@ -16,6 +16,7 @@ from tenants.actors import SystemActor
 from tenants.demo import demo_seeders
 from tenants.models import Role, Tenant, User
 from tenants.services import create_staff_user, create_tenant
+from tenants.two_factor import needs_two_factor
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Delivery Co."
@@ -78,3 +79,14 @@ class Command(BaseCommand):
         self.stdout.write("Log in at http://127.0.0.1:8000/admin/ as:")
         for username, password in sorted(credentials.items()):
             self.stdout.write(f"  {username:32} {password}")
+        needing = sorted(
+            user.username
+            for user in User.objects.filter(username__in=credentials).select_related("tenant")
+            if needs_two_factor(user)
+        )
+        self.stdout.write(
+            "Two-factor login: " + ", ".join(needing) + " set up an authenticator app at "
+            "their first login (scan the QR code on the page, or type its key into the app; "
+            "`oathtool --totp -b KEY` works too). Ten recovery codes are shown once after "
+            "that; keep them. Other roles log in with the password only."
+        )
