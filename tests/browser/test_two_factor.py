@@ -14,6 +14,7 @@ from django_otp.oath import totp
 
 from tenants.models import Role
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.test_csp import RECORD_VIOLATIONS
 from tests.browser.test_rider_flow import _check_page
 from tests.factories import PASSWORD, TenantFactory, UserFactory
 
@@ -25,6 +26,7 @@ def desk(browser: Any, live_server: Any) -> Iterator[Any]:
     """A page at the back office's 1280×800 that records every request it makes."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
     page = context.new_page()
+    page.add_init_script(RECORD_VIOLATIONS)
     page.requests_made = []
     page.on("request", lambda request: page.requests_made.append(request.url))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -54,6 +56,21 @@ def _admin_login(page: Any, base: str, username: str) -> None:
 
 def _log_out(page: Any) -> None:
     page.click("#logout-form button")
+
+
+def _csp_violations(page: Any) -> list[str]:
+    return list(page.evaluate("window.__cspViolations || []"))
+
+
+def _enrol_at_desk(page: Any, base: str, username: str, shot: str = "") -> tuple[bytes, list[str]]:
+    _admin_login(page, base, username)
+    assert page.url.startswith(f"{base}/account/two-factor/setup/")
+    if shot:
+        _shot(page, shot)
+    key = _key_shown(page)
+    page.fill("#id_code", _code(key))
+    page.click("form.card button[type=submit]")
+    return key, page.locator("[data-testid=recovery-codes] li").all_inner_texts()
 
 
 def test_supervisor_enrols_and_logs_in_with_a_code_in_chromium(
@@ -99,6 +116,28 @@ def test_supervisor_enrols_and_logs_in_with_a_code_in_chromium(
     assert "already used" in desk.content()
     assert desk.url.startswith(f"{base}/account/two-factor/verify/")
     assert [url for url in desk.requests_made if not url.startswith(base)] == []
+    assert _csp_violations(desk) == []
+
+
+def test_tenant_admin_resets_a_second_factor_and_unlocks_a_login_in_chromium(
+    desk: Any, live_server: Any, axe_source: str
+) -> None:
+    tenant = TenantFactory()
+    admin = UserFactory(tenant=tenant, roles=[Role.TENANT_ADMIN])
+    colleague = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+    base = live_server.url
+    _enrol_at_desk(desk, base, admin.username)
+    desk.click("a.button")
+
+    desk.goto(f"{base}/admin/tenants/user/{colleague.pk}/change/")
+    _shot(desk, "2fa-20-user-page-with-security-actions-1280")
+    desk.click("text=Reset two-factor login")
+    assert "enrol again at their next login" in desk.locator("ul.messagelist").inner_text()
+    desk.click("text=Unlock login")
+    assert "is unlocked" in desk.locator("ul.messagelist").inner_text()
+    _shot(desk, "2fa-21-login-unlocked-1280")
+    assert desk.url == f"{base}/admin/tenants/user/{colleague.pk}/change/"
+    assert _csp_violations(desk) == []
 
 
 def test_rider_enrols_on_a_phone_when_the_tenant_asks(
@@ -107,6 +146,7 @@ def test_rider_enrols_on_a_phone_when_the_tenant_asks(
     rider = UserFactory(tenant=TenantFactory(riders_need_two_factor=True), roles=[Role.RIDER])
     base = live_server.url
 
+    phone.add_init_script(RECORD_VIOLATIONS)
     phone.goto(f"{base}/rider/login/")
     phone.fill("#id_username", rider.username)
     phone.fill("#id_password", PASSWORD)
@@ -119,4 +159,5 @@ def test_rider_enrols_on_a_phone_when_the_tenant_asks(
     _check_page(phone, axe_source, "2fa-11-rider-recovery-codes-360")
     phone.click("a.button")
     assert phone.url.startswith(f"{base}/rider/")
+    assert phone.evaluate("window.__cspViolations || []") == []
     assert [url for url in phone.requests_made if not url.startswith(base)] == []
