@@ -222,3 +222,13 @@ def test_an_integration_token_reads_the_schema(client: Client) -> None:
     token = IntegrationTokenFactory()
     response = client.get(reverse("api-schema"), headers={"Authorization": f"Bearer {token.raw}"})
     assert (response.status_code, response.content.startswith(b"openapi:")) == (200, True)
+
+
+@pytest.mark.parametrize("url", ["/no-such-page/", "/api/v1/no-such-endpoint/"])
+def test_error_answers_carry_the_policy_and_no_store(client: Client, url: str) -> None:
+    response = client.get(url)
+    assert (
+        response.status_code,
+        any(v.startswith("'nonce-") for v in _directives(response)["script-src"]),
+        "no-store" in response.headers["Cache-Control"],
+    ) == (404, True, True)
