@@ -15,7 +15,7 @@ from django.urls import reverse
 from config.log_filters import OneLineClientErrors
 from tenants.models import Role
 from tests.factories import TenantFactory, UserFactory
-from tests.riders.conftest import packed_order
+from tests.riders.conftest import make_rider, packed_order
 from tests.test_settings import manage, production_env
 
 # --- BAOMI_ENV unset ---------------------------------------------------------------------
@@ -135,6 +135,18 @@ def test_an_api_404_is_logged_as_one_line(client: Client, log_output: io.StringI
     assert (response.status_code, [line.split(" ", 2)[2] for line in lines]) == (
         404,
         [f"WARNING django.request Not Found: /api/v1/orders/{missing}/"],
+    )
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_an_api_403_is_logged_as_one_line(client: Client, log_output: io.StringIO) -> None:
+    client.force_login(make_rider(TenantFactory()).user)
+    log_output.truncate(0)
+    response = client.get(reverse("api-schema"))
+    lines = log_output.getvalue().splitlines()
+    assert (response.status_code, [line.split(" ", 2)[2] for line in lines]) == (
+        403,
+        ["WARNING django.request Forbidden: /api/schema/"],
     )
 
 
