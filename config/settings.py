@@ -344,7 +344,9 @@ AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 # The client's address as the audit log reads it: X-Real-IP only behind the TLS proxy.
 AXES_CLIENT_IP_CALLABLE = "audits.context.client_ip"
 AXES_LOCKOUT_CALLABLE = "tenants.login_security.lockout_response"
-AXES_RESET_ON_SUCCESS = True
+# A successful login forgets that username's failures only (tenants.receivers), never the
+# address's: axes' reset on success would also wipe the address's count of other usernames.
+AXES_RESET_ON_SUCCESS = False
 # Axes' own admin lists every tenant's attempts; tenant admins unlock through the user admin.
 AXES_ENABLE_ADMIN = False
 # Successful logins are already recorded (LoginSession, the audit log); no second log of IPs.

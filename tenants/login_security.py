@@ -66,6 +66,11 @@ def lockout_response(
     return response.render()
 
 
+def forget_failed_logins(user: User) -> int:
+    """After a successful login: the user's own failed attempts no longer count."""
+    return int(reset(username=user.get_username()))
+
+
 def unlock_login(*, user: User, actor: Actor) -> int:
     """Lift ``user``'s login lockout (their failed attempts are forgotten). Returns how
     many attempt records were removed."""

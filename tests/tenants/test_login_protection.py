@@ -83,6 +83,32 @@ def test_an_address_is_locked_out_across_usernames(
     assert (response.status_code, _logged_in(client)) == (429, False)
 
 
+def test_a_successful_login_forgets_the_users_own_failures(
+    client: Client, kitchen_user: User
+) -> None:
+    _fail(client, "/admin/login/", kitchen_user.username, times=4)
+    client.post("/admin/login/", {"username": kitchen_user.username, "password": PASSWORD})
+    client.logout()
+    _fail(client, "/admin/login/", kitchen_user.username, times=4)
+    client.post("/admin/login/", {"username": kitchen_user.username, "password": PASSWORD})
+    assert _logged_in(client)
+
+
+def test_logging_into_ones_own_account_does_not_reset_the_addresss_count(
+    client: Client, kitchen_user: User
+) -> None:
+    own = UserFactory(tenant=kitchen_user.tenant, roles=[Role.KITCHEN])
+    for n in range(4):
+        client.post("/admin/login/", {"username": f"guess-{n}", "password": WRONG})
+    client.post("/admin/login/", {"username": own.username, "password": PASSWORD})
+    client.logout()
+    client.post("/admin/login/", {"username": "guess-4", "password": WRONG})
+    response = client.post(
+        "/admin/login/", {"username": kitchen_user.username, "password": PASSWORD}
+    )
+    assert response.status_code == 429
+
+
 def test_a_spoofed_forwarded_address_does_not_escape_the_lockout(
     client: Client, kitchen_user: User
 ) -> None:
