@@ -255,7 +255,7 @@ class OrderCreatedOut(FieldsBuiltOnce):
 
     id = serializers.UUIDField(source="order.id")
     code = serializers.CharField(source="order.code")
-    status = serializers.CharField(source="order.status")
+    status = serializers.ChoiceField(choices=Status.choices, source="order.status")
     customer = MaskedCustomerOut(source="order")
     items = ItemOut(many=True)
     created_at = serializers.DateTimeField(source="order.created_at")

@@ -115,6 +115,11 @@ def test_other_errors_are_declared_as_a_detail_message(
     assert errors - generic <= {"409"}
 
 
+def test_a_taken_order_states_its_status_as_one_of_the_lifecycle(schema: dict[str, Any]) -> None:
+    status = _component(schema, "OrderCreatedOut")["properties"]["status"]
+    assert status == {"$ref": "#/components/schemas/OrderStatusEnum"}
+
+
 def test_throttled_answers_declare_retry_after(schema: dict[str, Any]) -> None:
     throttled = schema["paths"]["/api/v1/orders/"]["post"]["responses"]["429"]
     assert throttled["headers"]["Retry-After"]["schema"] == {"type": "integer"}
