@@ -87,6 +87,7 @@ class Command(BaseCommand):
         self.stdout.write(
             "Two-factor login: " + ", ".join(needing) + " set up an authenticator app at "
             "their first login (scan the QR code on the page, or type its key into the app; "
-            "`oathtool --totp -b KEY`, the key without spaces, works too). Ten recovery codes are shown once after "
-            "that; keep them. Other roles log in with the password only."
+            "`oathtool --totp -b KEY`, the key without spaces, works too). Ten recovery "
+            "codes are shown once after that; keep them. Other roles log in with the "
+            "password only."
         )
