@@ -299,7 +299,12 @@ def main() -> int:
         ]
         try:
             returncode = subprocess.run(
-                command, cwd=ROOT, env=env, check=False, timeout=args.timeout
+                # In the artefacts folder: schemathesis keeps its crash records (st replay) there.
+                command,
+                cwd=ARTIFACTS,
+                env=env,
+                check=False,
+                timeout=args.timeout,
             ).returncode
         except subprocess.TimeoutExpired:
             say(f"schemathesis ran over {args.timeout} s and was stopped")
