@@ -43,10 +43,12 @@ def test_user_of_deactivated_tenant_is_logged_out_of_the_api(client: Client) -> 
     assert client.get("/api/v1/me/").status_code == 401
 
 
-def test_openapi_schema_is_published(client: Client) -> None:
+def test_openapi_schema_is_published_to_staff(client: Client) -> None:
+    client.force_login(UserFactory(roles=[Role.DISPATCHER]))
     response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert "/api/v1/me/" in response.json()["paths"]
 
 
-def test_interactive_api_docs_are_served(client: Client) -> None:
+def test_interactive_api_docs_are_served_to_staff(client: Client) -> None:
+    client.force_login(UserFactory(roles=[Role.DISPATCHER]))
     assert client.get("/api/docs/").status_code == 200
