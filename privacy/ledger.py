@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from audits.services import record_event
 from privacy.backup_store import BackupError
+from privacy.backups import Manifest
 from privacy.erasure import erase_subjects
 from privacy.keys import destroy_subject_keys
 from privacy.ledger_file import (
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 RECONCILER = SystemActor("ledger-reconcile")
 REPLAY = SystemActor("restore-replay")
+RESTORER = SystemActor("restore")
 # An intent younger than this may belong to an erasure that is committing right now.
 INTENT_GRACE = timedelta(minutes=10)
 PAGE = 5000
@@ -151,9 +153,11 @@ def reconcile_or_alert() -> Reconciled:
         raise
 
 
-def _record(tenant: Tenant, action: str, **details: Any) -> None:
+def _record(
+    tenant: Tenant, action: str, *, actor: SystemActor = RECONCILER, **details: Any
+) -> None:
     with tenant_scope(tenant):
-        record_event(tenant=tenant, actor=RECONCILER, action=action, details=details)
+        record_event(tenant=tenant, actor=actor, action=action, details=details)
 
 
 def _finish(
@@ -194,6 +198,53 @@ def _finish(
         )
         done += len(set(entries) - before)
     return done
+
+
+def restore_ledger_problem(manifests: list[Manifest], copies: list[list[dict]]) -> str | None:
+    """Why the live ledger cannot be trusted to keep every erasure these backups predate,
+    or None. The ledger only grows: it must hold at least as many entries as when each
+    backup was taken, and every subject of each backup's ledger copy."""
+    try:
+        entries = read_ledger_file()
+    except BackupError as error:
+        return str(error)
+    subjects = {str(entry["subject"]) for entry in entries}
+    for manifest, copy in zip(manifests, copies, strict=True):
+        if len(entries) < manifest.ledger_entries:
+            return (
+                f"the erasure ledger holds {len(entries)} entries but had "
+                f"{manifest.ledger_entries} when {manifest.id} was taken: it was truncated"
+            )
+        lacking = {str(entry["subject"]) for entry in copy} - subjects
+        if lacking:
+            return (
+                f"the erasure ledger lacks {len(lacking)} erasure(s) that the copy kept with "
+                f"{manifest.id} records: it is not the ledger that backup was taken with"
+            )
+    return None
+
+
+def record_restore(
+    restored: list[Manifest], *, replayed: int, problem: str | None, reason: str
+) -> None:
+    """After a restore (the audit log itself was restored): every tenant's log says what was
+    restored, and whether erasure loss was accepted and why."""
+    for tenant in Tenant.objects.order_by("pk"):
+        _record(
+            tenant,
+            "privacy.backup_restored",
+            actor=RESTORER,
+            backups=[m.name for m in restored],
+            replayed=replayed,
+        )
+        if problem:
+            _record(
+                tenant,
+                "privacy.erasure_loss_accepted",
+                actor=RESTORER,
+                reason=reason,
+                problem=problem[:300],
+            )
 
 
 def replay_erasures(extra: Iterable[dict[str, Any]] = ()) -> int:

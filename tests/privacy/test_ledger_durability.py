@@ -9,7 +9,7 @@ import os
 import stat
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -63,6 +63,24 @@ def _events(tenant, action: str) -> list[dict]:
 def _key_exists(order: Order) -> bool:
     with tenant_scope(order.tenant):
         return SubjectKey.objects.filter(pk=order.subject_id).exists()
+
+
+def _intent(
+    *,
+    subject_id: str,
+    reference: str,
+    tenant_id: int = 1,
+    reason: str = "retention",
+    erased_at: datetime | None = None,
+) -> None:
+    """An intent in the file ledger, as erase_subjects writes it ahead."""
+    append_ledger_file(
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        reference=reference,
+        reason=reason,
+        erased_at=erased_at or timezone.now(),
+    )
 
 
 def _stays_erased(order: Order) -> tuple[bool, bytes, bool]:
@@ -165,13 +183,7 @@ def test_an_altered_ledger_stops_every_erasure() -> None:
 
 
 def test_ledger_files_are_private() -> None:
-    append_ledger_file(
-        tenant_id=1,
-        subject_id="00000000-0000-0000-0000-000000000009",
-        reference="ER-T",
-        reason="retention",
-        erased_at=timezone.now(),
-    )
+    _intent(subject_id="00000000-0000-0000-0000-000000000009", reference="ER-T")
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in backup_dir().iterdir()}
     assert (modes, stat.S_IMODE(backup_dir().stat().st_mode)) == (
         {LEDGER_FILE: 0o600, HEAD_FILE: 0o600, "erasure-ledger.lock": 0o600},
@@ -180,21 +192,9 @@ def test_ledger_files_are_private() -> None:
 
 
 def test_the_ledger_still_reads_after_the_backup_key_ring_gains_a_version() -> None:
-    append_ledger_file(
-        tenant_id=1,
-        subject_id="00000000-0000-0000-0000-000000000008",
-        reference="ER-T",
-        reason="retention",
-        erased_at=timezone.now(),
-    )
+    _intent(subject_id="00000000-0000-0000-0000-000000000008", reference="ER-T")
     settings.BAOMI_BACKUP_KEY_RING = {**settings.BAOMI_BACKUP_KEY_RING, 2: os.urandom(32)}
-    append_ledger_file(
-        tenant_id=1,
-        subject_id="00000000-0000-0000-0000-000000000007",
-        reference="ER-U",
-        reason="retention",
-        erased_at=timezone.now(),
-    )
+    _intent(subject_id="00000000-0000-0000-0000-000000000007", reference="ER-U")
     assert [(line["reference"], line["v"]) for line in read_ledger_file()] == [
         ("ER-T", 1),
         ("ER-U", 2),
@@ -237,7 +237,7 @@ def test_reconcile_finishes_an_intent_whose_erasure_never_committed() -> None:
         (stranded, timedelta(hours=1), "ER-STRANDED"),
         (fresh, timedelta(seconds=5), "ER-FRESH"),
     ):
-        append_ledger_file(
+        _intent(
             tenant_id=order.tenant_id,
             subject_id=str(order.subject_id),
             reference=reference,
@@ -311,23 +311,19 @@ def test_restore_refuses_when_the_ledger_file_is_missing_and_restores_nothing() 
 def test_restore_refuses_a_ledger_that_lacks_what_the_backups_copy_records() -> None:
     order = OrderFactory(customer=_customer(12))
     # An intent the database never recorded: only the file ledger (and its copies) know it.
-    append_ledger_file(
+    _intent(
         tenant_id=order.tenant_id,
         subject_id="00000000-0000-0000-0000-0000000000aa",
         reference="ER-INTENT",
-        reason="retention",
-        erased_at=timezone.now(),
     )
     manifest = create_backup("main")
     # Another ledger of the same length: the one the backup saw was replaced.
     for name in (LEDGER_FILE, HEAD_FILE):
         (backup_dir() / name).unlink()
-    append_ledger_file(
+    _intent(
         tenant_id=order.tenant_id,
         subject_id="00000000-0000-0000-0000-000000000001",
         reference="ER-OTHER",
-        reason="retention",
-        erased_at=timezone.now(),
     )
     with pytest.raises(
         CommandError, match="Nothing was restored: the erasure ledger lacks 1 erasure"

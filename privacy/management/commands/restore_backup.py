@@ -5,47 +5,23 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audits.services import record_event
 from privacy.backups import (
     BackupError,
-    Manifest,
     find_backup,
     ledger_copy_entries,
     restore_backup,
     verify_backup,
 )
-from privacy.ledger import reconcile_ledger, replay_entries, replay_erasures
-from privacy.ledger_file import ledger_exists, read_ledger_file
-from tenants.actors import SystemActor
-from tenants.models import Tenant
-from tenants.scoping import tenant_scope
+from privacy.ledger import (
+    reconcile_ledger,
+    record_restore,
+    replay_entries,
+    replay_erasures,
+    restore_ledger_problem,
+)
+from privacy.ledger_file import ledger_exists
 
-RESTORER = SystemActor("restore")
 REASON_LIMIT = 300
-
-
-def ledger_problem(manifests: list[Manifest], copies: list[list[dict]]) -> str | None:
-    """Why the live ledger cannot be trusted to keep every erasure these backups predate,
-    or None. The ledger only grows: it must hold at least as many entries as when each
-    backup was taken, and every subject of each backup's ledger copy."""
-    try:
-        entries = read_ledger_file()
-    except BackupError as error:
-        return str(error)
-    subjects = {str(entry["subject"]) for entry in entries}
-    for manifest, copy in zip(manifests, copies, strict=True):
-        if len(entries) < manifest.ledger_entries:
-            return (
-                f"the erasure ledger holds {len(entries)} entries but had "
-                f"{manifest.ledger_entries} when {manifest.id} was taken: it was truncated"
-            )
-        lacking = {str(entry["subject"]) for entry in copy} - subjects
-        if lacking:
-            return (
-                f"the erasure ledger lacks {len(lacking)} erasure(s) that the copy kept with "
-                f"{manifest.id} records: it is not the ledger that backup was taken with"
-            )
-    return None
 
 
 class Command(BaseCommand):
@@ -91,7 +67,7 @@ class Command(BaseCommand):
         except BackupError as error:
             raise CommandError(f"Nothing was restored: {error}.") from None
         self._reconcile_before()
-        problem = ledger_problem(manifests, copies)
+        problem = restore_ledger_problem(manifests, copies)
         if problem and not accept:
             raise CommandError(
                 f"Nothing was restored: {problem}. Erased customers could come back. Put the "
@@ -116,7 +92,7 @@ class Command(BaseCommand):
             replayed = self._replay(extra, ledger_usable=problem is None)
         self.stdout.write(f"replayed {replayed} erasure(s) from the ledger")
         if restored:
-            self._audit(restored, replayed, problem, accept)
+            record_restore(restored, replayed=replayed, problem=problem, reason=accept)
         if failure:
             raise CommandError(
                 f"Restore incomplete: {failure}. Erasures were replayed on what was restored; "
@@ -158,24 +134,3 @@ class Command(BaseCommand):
                 "that a new one is started, or erasures will be refused."
             )
         return replayed
-
-    def _audit(
-        self, restored: list[Manifest], replayed: int, problem: str | None, accept: str
-    ) -> None:
-        """After the restore (the audit log itself was restored): every tenant's log says
-        what was restored, and whether erasure loss was accepted and why."""
-        for tenant in Tenant.objects.order_by("pk"):
-            with tenant_scope(tenant):
-                record_event(
-                    tenant=tenant,
-                    actor=RESTORER,
-                    action="privacy.backup_restored",
-                    details={"backups": [m.name for m in restored], "replayed": replayed},
-                )
-                if problem:
-                    record_event(
-                        tenant=tenant,
-                        actor=RESTORER,
-                        action="privacy.erasure_loss_accepted",
-                        details={"reason": accept, "problem": problem[:300]},
-                    )
