@@ -39,9 +39,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	BAOMI_ENV=test $(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
-	BAOMI_ENV=test $(VENV)/bin/mypy config tenants orders privacy riders incidents audits training
+	BAOMI_ENV=test $(VENV)/bin/mypy config core tenants orders privacy riders incidents audits training
 
 ## Fail when the zh-Hans catalogue is out of date with the source (needs GNU gettext).
 check-translations: $(STAMP)

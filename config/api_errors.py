@@ -31,9 +31,9 @@ from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.errors import Conflict
 from privacy.errors import DecryptionIntegrityError, KeyRetiredError, SubjectErasedError
 from tenants.counters import RETRY_AFTER_SECONDS, CountersUnavailable
-from tenants.errors import Conflict
 from tenants.throttling import UNAVAILABLE
 
 logger = logging.getLogger(__name__)

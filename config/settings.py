@@ -123,7 +123,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "tenants.headers.NoncedCSPMiddleware",
     "tenants.headers.NoStoreMiddleware",
-    "tenants.http.RejectNulBytesMiddleware",
+    "core.http.RejectNulBytesMiddleware",
     "audits.context.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -440,7 +440,7 @@ REST_FRAMEWORK = {
         "tenants.authentication.IntegrationTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PARSER_CLASSES": ["tenants.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     # Per token and per tenant, per user, per address: atomic counters in Redis (in-process
     # without Redis); Redis down is a 503 with Retry-After (tenants/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": [

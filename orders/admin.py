@@ -14,20 +14,21 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
+from core.errors import Conflict
 from orders.forms import FIELD_LABELS, OrderIntakeForm, RevealForm
 from orders.models import Order, OrderTransition
 from orders.permissions import NEXT_STATUSES, Action, may, may_transition_to
 from orders.selectors import get_order_for, orders_visible_to
 from orders.services import create_order, transition_order
-from privacy.errors import (
+from privacy.api import (
     DecryptionIntegrityError,
     KeyRetiredError,
     RevealDenied,
     SubjectErasedError,
+    current_notice,
+    reveal,
 )
-from privacy.services import current_notice, reveal
 from tenants.admin import TenantScopedModelAdmin
-from tenants.errors import Conflict
 from tenants.models import User
 
 

@@ -25,8 +25,7 @@ from orders.serializers import (
     TransitionIn,
 )
 from orders.services import create_order, transition_order
-from privacy.models import NoticeChannel
-from privacy.services import reveal
+from privacy.api import NoticeChannel, reveal
 from tenants.models import IntegrationToken
 from tenants.schema import ERROR_HEADERS, error_responses
 

@@ -10,11 +10,7 @@ class OrdersConfig(AppConfig):
         from orders.demo import seed_orders
         from orders.models import Order, Status
         from orders.selectors import order_with_code, subjects_done_before
-        from privacy.registry import (
-            register,
-            register_reference_resolver,
-            register_retention_source,
-        )
+        from privacy.api import register, register_reference_resolver, register_retention_source
         from tenants.demo import register_demo_seeder
         from tenants.models import Role
         from tenants.roles import grant_permissions

@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from orders.models import Order, Status
 from orders.services import create_order, mark_food_ready, transition_order
-from privacy.models import NoticeChannel
-from privacy.services import current_notice
+from privacy.api import NoticeChannel, current_notice
 from tenants.actors import SystemActor
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role

@@ -9,9 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from orders.models import Order
 from orders.services import clean_items
-from privacy.models import NoticeChannel, PrivacyNotice
-from privacy.permissions import Purpose
-from privacy.services import LIMITS, clean_contact
+from privacy.api import LIMITS, NoticeChannel, PrivacyNotice, Purpose, clean_contact
 
 _QUANTITY = re.compile(r"^\s*[x×*]\s*(\d{1,3})\s*$", re.IGNORECASE)
 ITEMS_TEXT_LIMIT = 5000

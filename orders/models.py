@@ -9,7 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from privacy.models import DataSubject, NoticeRecord
+from privacy.api import DataSubject, NoticeRecord
 from tenants.models import TenantOwnedModel
 
 PIN_MAX_ATTEMPTS = 5

@@ -67,7 +67,7 @@ def subjects_done_before(tenant: Any, cutoff: Any, after: UUID | None = None) ->
     two index probes on their orders: the cost follows the customers still held, not every
     order the tenant ever took (erased customers' orders stay for statistics).
     """
-    from privacy.models import DataSubject
+    from privacy.api import DataSubject
 
     subjects = DataSubject.objects.filter(erased_at__isnull=True)
     orders = Order.objects.filter(subject=OuterRef("pk"))

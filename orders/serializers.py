@@ -16,9 +16,7 @@ from rest_framework import serializers
 
 from orders.models import Order, Status
 from orders.services import ITEM_NAME_LIMIT, MAX_ITEMS, MAX_QUANTITY, SEAL_PATTERN
-from privacy.permissions import Purpose
-from privacy.phone import normalise_phone
-from privacy.services import LIMITS, clean_text
+from privacy.api import LIMITS, Purpose, clean_text, normalise_phone
 
 UNKNOWN_FIELD = _("Unknown field: Baomi collects only what delivery needs.")
 

@@ -24,6 +24,8 @@ from audits.services import (
     ensure_chain_head,
     record_event,
 )
+from core.errors import Conflict
+from core.hashing import keyed_hash, keyed_hash_matches
 from orders.models import CODE_CONSTRAINT, PIN_MAX_ATTEMPTS, Order, OrderTransition, Status
 from orders.permissions import (
     FLOW_TARGETS,
@@ -33,24 +35,29 @@ from orders.permissions import (
     may_transition_to,
 )
 from orders.signals import order_transitioned
-from privacy.keys import SubjectCipher
-from privacy.masking import district_of, mask_address, mask_name, mask_phone
-from privacy.models import DataSubject, NoticeChannel, NoticeRecord
-from privacy.services import (
+from privacy.api import (
+    DataSubject,
+    NoticeChannel,
+    NoticeRecord,
     clean_contact,
     clean_text,
+    district_of,
+    mask_address,
+    mask_name,
+    mask_phone,
+    notice_record,
+    notice_version,
+)
+from privacy.intake_sql import (
+    SubjectCipher,
     contact_event,
     live_subject_sql,
     match_contact,
     new_subject,
-    notice_record,
-    notice_version,
     subject_for_contact,
 )
 from tenants.actors import Actor, actor_label
 from tenants.bulk import hot_cursor, insert_rows, insert_statement
-from tenants.errors import Conflict
-from tenants.hashing import keyed_hash, keyed_hash_matches
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 

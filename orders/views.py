@@ -18,14 +18,18 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core.errors import Conflict
 from orders.models import Order, Status
 from orders.permissions import Action, may
 from orders.selectors import get_order_for, orders_at_station
 from orders.services import items_of, mark_food_ready, transition_order
-from privacy.errors import DecryptionIntegrityError, KeyRetiredError, SubjectErasedError
-from privacy.permissions import Purpose
-from privacy.services import reveal
-from tenants.errors import Conflict
+from privacy.api import (
+    DecryptionIntegrityError,
+    KeyRetiredError,
+    Purpose,
+    SubjectErasedError,
+    reveal,
+)
 from tenants.models import Role, User
 from tenants.roles import has_role
 

@@ -16,6 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audits.services import record_event
+from core.errors import Conflict
+from core.hashing import keyed_hash, keyed_hash_matches
 from privacy.erasure import erase_subject, request_deadline
 from privacy.models import (
     ErasureChallenge,
@@ -32,8 +34,6 @@ from privacy.sms import sms_backend
 from privacy.tasks import match_erasure_challenge
 from tenants.actors import SystemActor
 from tenants.counters import within_limit
-from tenants.errors import Conflict
-from tenants.hashing import keyed_hash, keyed_hash_matches
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audits.services import Event, record_event
+from core.errors import Conflict
 from privacy.blind_index import phone_index
 from privacy.errors import (
     DecryptionIntegrityError,
@@ -41,7 +42,6 @@ from privacy.phone import normalise_phone
 from privacy.registry import SealedModel, sealed_model
 from tenants.actors import Actor, SystemActor, actor_label
 from tenants.bulk import fetch_rows, insert_rows, select_statement
-from tenants.errors import Conflict
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role, roles_of
 from tenants.scoping import tenant_scope
@@ -429,6 +429,18 @@ def reveal(
         details={"subject": str(subject_id)},
     )
     return values
+
+
+def seal(record: models.Model, field: str, value: str) -> bytes:
+    """The ciphertext of ``value`` for ``field`` of ``record`` (a registered sealed model
+    whose primary key is set), under its subject's key: for a later layer that stores a
+    sealed field itself (the rider's note on a held package). The clear text never leaves
+    this frame; the caller saves the bytes in the field's column."""
+    spec = sealed_model(type(record))
+    if field not in spec.fields:
+        raise ValueError(f"{type(record).__name__}.{field} is not a sealed field")
+    cipher = subject_cipher(record.tenant, spec.subject_id(record))  # type: ignore[attr-defined]
+    return cipher.seal(_table(type(record)), field, record.pk, value)
 
 
 # --- privacy notices -----------------------------------------------------------------------

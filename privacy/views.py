@@ -11,10 +11,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
 from audits.context import current_request_context
+from core.errors import Conflict
 from privacy.ledger_file import LedgerWriteError
 from privacy.online_erasure import RateLimited, start_request, verify_request
 from tenants.counters import RETRY_AFTER_SECONDS, CountersUnavailable
-from tenants.errors import Conflict
 
 SESSION_KEY = "baomi_erasure_challenge"
 UNAVAILABLE = _(

@@ -11,13 +11,13 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
+from core.errors import Conflict
 from orders.admin import OrderAdmin
 from orders.models import Order, Status
 from riders.eligibility import dispatch_blockers
 from riders.models import AgreementSignature, ConfidentialityAgreement, Rider
 from riders.services import assign_rider, auto_assign, publish_agreement, update_rider
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
-from tenants.errors import Conflict
 from tenants.models import Role, User
 from tenants.roles import has_role
 

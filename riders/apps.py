@@ -10,7 +10,7 @@ class RidersConfig(AppConfig):
         from django.core import checks
 
         from orders.signals import order_transitioned
-        from privacy.registry import register
+        from privacy.api import register
         from riders.checks import check_call_relay_backend
         from riders.demo import seed_riders
         from riders.models import Assignment, HandoverCode

@@ -41,7 +41,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from config.gateways import GatewayConfig, GatewayError, post_json
-from tenants.errors import Conflict
+from core.errors import Conflict
 
 logger = logging.getLogger(__name__)
 

@@ -23,13 +23,13 @@ from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, remove_perm
 
 from audits.services import record_event
+from core.errors import Conflict
+from core.hashing import keyed_hash, keyed_hash_matches
 from incidents.models import AnomalyKind
 from incidents.services import report_anomaly
 from orders.models import FINISHED, Order, Status
 from orders.services import apply_transition, check_delivery_pin
-from privacy.keys import subject_cipher
-from privacy.permissions import Purpose
-from privacy.services import clean_text, may_reveal, reveal
+from privacy.api import Purpose, clean_text, may_reveal, reveal, seal
 from riders.eligibility import dispatch_blockers
 from riders.models import (
     AgreementSignature,
@@ -42,8 +42,6 @@ from riders.models import (
 )
 from riders.relay import relay_backend
 from tenants.actors import Actor, SystemActor, actor_label
-from tenants.errors import Conflict
-from tenants.hashing import keyed_hash, keyed_hash_matches
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role
 from tenants.scoping import tenant_scope
@@ -352,10 +350,7 @@ def hold_order(*, order: Order, user: User, location: str, note: str = "") -> Or
     with transaction.atomic(), tenant_scope(order.tenant):
         locked, assignment = _rider_step(order, user)
         assignment.held_location, assignment.held_at = location, timezone.now()
-        cipher = subject_cipher(locked.tenant, locked.subject_id)
-        assignment.held_note_ct = cipher.seal(
-            Assignment._meta.db_table, "held_note", assignment.pk, text
-        )
+        assignment.held_note_ct = seal(assignment, "held_note", text)
         assignment.save(update_fields=["held_location", "held_at", "held_note_ct"])
         held = apply_transition(locked, Status.HELD, user)
         record_event(

@@ -20,12 +20,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from audits.context import current_request_context
+from core.errors import Conflict
 from orders.models import FINISHED, Order, Status
 from orders.selectors import get_order_for, orders_visible_to
-from privacy.errors import SubjectErasedError
+from privacy.api import SubjectErasedError
 from riders import services
 from riders.models import HeldLocation, Rider
-from tenants.errors import Conflict
 from tenants.models import Role, User
 from tenants.roles import has_role
 

@@ -13,8 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.hashing import keyed_hash, keyed_hash_matches
 from tenants.actors import Actor, SystemActor, actor_label
-from tenants.hashing import keyed_hash, keyed_hash_matches
 from tenants.models import IntegrationToken, LoginSession, Membership, Role, Tenant, User
 from tenants.roles import forget_roles, has_role, works_in_back_office
 from tenants.scoping import tenant_scope

@@ -19,8 +19,8 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from core.hashing import keyed_hash
 from tenants.counters import CountersUnavailable, hit
-from tenants.hashing import keyed_hash
 from tenants.models import IntegrationToken
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

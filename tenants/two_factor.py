@@ -22,8 +22,8 @@ from django_otp import user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from core.hashing import keyed_hash
 from tenants.actors import Actor
-from tenants.hashing import keyed_hash
 from tenants.models import Role, User
 from tenants.roles import roles_of
 from tenants.services import _require_platform_actor, _require_tenant_admin

@@ -12,13 +12,13 @@ from django.test.utils import CaptureQueriesContext
 import orders.services as intake_module
 from audits.models import AuditChainHead, AuditEvent
 from audits.verification import verify_tenant_chain
+from core.errors import Conflict
 from orders.models import Order, OrderTransition
 from orders.services import create_order
 from privacy.erasure import erase_subjects
 from privacy.models import DataSubject, ErasureReason, NoticeRecord, PrivacyNotice
 from privacy.permissions import Purpose
 from privacy.services import current_notice, reveal
-from tenants.errors import Conflict
 from tenants.models import Role
 from tenants.scoping import tenant_scope
 from tests.factories import OrderFactory, TenantFactory, UserFactory

@@ -6,10 +6,10 @@ import pytest
 from django.db import connection, connections
 
 from audits.models import AuditEvent
+from core.errors import Conflict
 from orders.models import Order, OrderTransition, Status
 from orders.services import check_delivery_pin, transition_order
 from tenants.actors import SystemActor
-from tenants.errors import Conflict
 from tenants.models import Role
 from tenants.scoping import tenant_scope
 from tests.factories import OrderFactory, UserFactory

@@ -4,10 +4,10 @@ import pytest
 from django.test import Client
 
 from audits.models import AuditEvent
+from core.errors import Conflict
 from orders.models import Status
 from orders.services import transition_order
 from riders.services import assign_rider, auto_assign, publish_agreement
-from tenants.errors import Conflict
 from tenants.models import Role
 from tenants.scoping import tenant_scope
 from tests.factories import TenantFactory, UserFactory

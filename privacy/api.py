@@ -1,0 +1,79 @@
+"""The vault's public API: the only privacy module later layers (orders, incidents, riders)
+import. Everything else in ``privacy`` is internal and may change shape; import-linter
+(``make lint``, contracts in pyproject.toml) refuses an import past this module. The one
+documented exception is ``privacy.intake_sql``, used by ``orders.intake`` alone.
+
+Clear personal data lives only inside the vault's frames: callers pass records and ids,
+receive masked values, and see clear text only through ``reveal``, which checks permission
+and writes an audit event its caller cannot roll back (docs/privacy.md).
+"""
+
+from __future__ import annotations
+
+from privacy.errors import (
+    DecryptionIntegrityError,
+    KeyRetiredError,
+    RevealDenied,
+    SubjectErasedError,
+    VaultError,
+)
+from privacy.masking import district_of, mask_address, mask_name, mask_phone
+from privacy.models import DataSubject, NoticeChannel, NoticeRecord, PrivacyNotice
+from privacy.permissions import Purpose
+from privacy.phone import normalise_phone
+from privacy.registry import register, register_reference_resolver, register_retention_source
+from privacy.services import (
+    LIMITS,
+    clean_contact,
+    clean_text,
+    create_subject,
+    current_notice,
+    find_subjects_by_phone,
+    may_reveal,
+    notice_record,
+    notice_version,
+    publish_notice,
+    record_notice_shown,
+    reveal,
+    seal,
+)
+
+__all__ = [
+    # Errors a caller maps to answers.
+    "DecryptionIntegrityError",
+    "KeyRetiredError",
+    "RevealDenied",
+    "SubjectErasedError",
+    "VaultError",
+    # Models later layers refer to (foreign keys, choices).
+    "DataSubject",
+    "NoticeChannel",
+    "NoticeRecord",
+    "PrivacyNotice",
+    # Input checks and display masks.
+    "LIMITS",
+    "clean_contact",
+    "clean_text",
+    "normalise_phone",
+    "district_of",
+    "mask_address",
+    "mask_name",
+    "mask_phone",
+    # Customers, reveal, sealing.
+    "Purpose",
+    "create_subject",
+    "find_subjects_by_phone",
+    "may_reveal",
+    "reveal",
+    "seal",
+    # Privacy notices.
+    "current_notice",
+    "notice_record",
+    "notice_version",
+    "publish_notice",
+    "record_notice_shown",
+    # Registration of a later layer's sealed models, retention sources and order codes.
+    "register",
+    "register_reference_resolver",
+    "register_retention_source",
+]
