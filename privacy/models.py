@@ -10,6 +10,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Tenant, TenantOwnedModel
+from tenants.versioning import VersionedDocument
 
 
 class KeyPurpose(models.TextChoices):
@@ -109,12 +110,12 @@ class DataSubject(TenantOwnedModel):
         return str(self.id)
 
 
-class PrivacyNotice(TenantOwnedModel):
+class PrivacyNotice(VersionedDocument):
     """What customers are told: purpose, scope, use and retention, in zh-Hans and English.
 
-    Versions are immutable once published; a change is a new version."""
+    Versions are immutable once published; a change is a new version
+    (``tenants.versioning``)."""
 
-    version = models.PositiveIntegerField(_("version"))
     purpose_zh = models.TextField(_("purpose (Chinese)"))
     purpose_en = models.TextField(_("purpose (English)"))
     scope_zh = models.TextField(_("scope (Chinese)"))
@@ -122,19 +123,20 @@ class PrivacyNotice(TenantOwnedModel):
     use_zh = models.TextField(_("use (Chinese)"))
     use_en = models.TextField(_("use (English)"))
     retention_days = models.PositiveSmallIntegerField(_("retention after completion (days)"))
-    published_at = models.DateTimeField(_("published at"), auto_now_add=True)
-    published_by = models.CharField(_("published by"), max_length=64)
 
-    class Meta(TenantOwnedModel.Meta):
+    class Meta(VersionedDocument.Meta):
         verbose_name = _("privacy notice")
         verbose_name_plural = _("privacy notices")
-        ordering = ["tenant", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "version"], name="privacy_notice_version"),
         ]
 
-    def __str__(self) -> str:
-        return f"v{self.version}"
+    def text_for(self, language: str) -> tuple[str, str]:
+        """(language code shown, purpose, scope and use as one text) — Chinese unless the
+        reader's language is English."""
+        suffix, code = ("en", "en") if language.startswith("en") else ("zh", "zh-hans")
+        parts = (getattr(self, f"{part}_{suffix}") for part in ("purpose", "scope", "use"))
+        return code, "\n\n".join(parts)
 
 
 class NoticeChannel(models.TextChoices):

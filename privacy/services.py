@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, router, transaction
+from django.db import models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audits.services import Event, record_event
-from core.errors import Conflict
 from privacy.blind_index import phone_index
 from privacy.errors import (
     DecryptionIntegrityError,
@@ -45,6 +44,7 @@ from tenants.bulk import fetch_rows, insert_rows, select_statement
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role, roles_of
 from tenants.scoping import tenant_scope
+from tenants.versioning import current_version, publish_next_version
 
 logger = logging.getLogger(__name__)
 
@@ -464,38 +464,27 @@ def publish_notice(
         errors["retention_days"] = _("Between 0 and 365 days.")
     if errors:
         raise ValidationError(errors)
-    with tenant_scope(tenant), transaction.atomic():
-        # Lock the existing versions; the unique constraint settles a race for version 1.
-        latest = max(
-            PrivacyNotice.objects.select_for_update().values_list("version", flat=True), default=0
-        )
-        notice = PrivacyNotice(
-            tenant=tenant,
-            version=latest + 1,
-            retention_days=retention_days,
-            published_by=actor_label(actor),
-            **{f: texts[f].strip() for f in NOTICE_TEXT_FIELDS},
-        )
-        try:
-            with transaction.atomic():
-                notice.save(force_insert=True)
-        except IntegrityError:
-            raise Conflict(
-                _("Another version was published at the same moment; publish again.")
-            ) from None
-        record_event(
+    values = {
+        "retention_days": retention_days,
+        **{f: texts[f].strip() for f in NOTICE_TEXT_FIELDS},
+    }
+    return publish_next_version(
+        PrivacyNotice,
+        tenant=tenant,
+        actor=actor,
+        values=values,
+        record=lambda notice: record_event(
             tenant=tenant,
             actor=actor,
             action="privacy.notice_published",
             target=notice,
             details={"version": notice.version},
-        )
-    return notice
+        ),
+    )
 
 
 def current_notice(tenant: Tenant) -> PrivacyNotice | None:
-    with tenant_scope(tenant):
-        return PrivacyNotice.objects.order_by("-version").first()
+    return current_version(PrivacyNotice, tenant)
 
 
 _notices = LRU(1024, ttl=300)

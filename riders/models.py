@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from orders.models import Order
 from tenants.models import TenantOwnedModel, User
+from tenants.versioning import VersionedDocument
 
 
 class Vehicle(models.TextChoices):
@@ -40,25 +41,19 @@ class Rider(TenantOwnedModel):
         return f"{self.user.username}" if self.user_id else f"rider {self.pk}"
 
 
-class ConfidentialityAgreement(TenantOwnedModel):
-    """What riders promise, versioned; a new version needs a new signature from everyone."""
+class ConfidentialityAgreement(VersionedDocument):
+    """What riders promise, versioned (``tenants.versioning``); a new version needs a new
+    signature from everyone."""
 
-    version = models.PositiveIntegerField(_("version"))
     text_zh = models.TextField(_("text (Chinese)"))
     text_en = models.TextField(_("text (English)"))
-    published_at = models.DateTimeField(_("published at"), auto_now_add=True)
-    published_by = models.CharField(_("published by"), max_length=64)
 
-    class Meta(TenantOwnedModel.Meta):
+    class Meta(VersionedDocument.Meta):
         verbose_name = _("confidentiality agreement")
         verbose_name_plural = _("confidentiality agreements")
-        ordering = ["tenant", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "version"], name="agreement_version")
         ]
-
-    def __str__(self) -> str:
-        return f"v{self.version}"
 
     def text_for(self, language: str) -> tuple[str, str]:
         """(language code shown, text) — Chinese unless the page is in English."""

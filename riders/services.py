@@ -9,7 +9,6 @@ transaction.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from datetime import timedelta
@@ -45,6 +44,7 @@ from tenants.actors import Actor, SystemActor, actor_label
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role
 from tenants.scoping import tenant_scope
+from tenants.versioning import current_version, publish_next_version, require_current, text_sha256
 
 DELIVER_PERMISSION = "orders.deliver_order"
 HANDOVER_PURPOSE = "handover-code"
@@ -69,32 +69,23 @@ def publish_agreement(
     }
     if errors:
         raise ValidationError(errors)
-    with transaction.atomic(), tenant_scope(tenant):
-        latest = max(
-            ConfidentialityAgreement.objects.select_for_update().values_list("version", flat=True),
-            default=0,
-        )
-        agreement = ConfidentialityAgreement(
-            tenant=tenant,
-            version=latest + 1,
-            text_zh=text_zh.strip(),
-            text_en=text_en.strip(),
-            published_by=actor_label(actor),
-        )
-        agreement.save(force_insert=True)
-        record_event(
+    return publish_next_version(
+        ConfidentialityAgreement,
+        tenant=tenant,
+        actor=actor,
+        values={"text_zh": text_zh.strip(), "text_en": text_en.strip()},
+        record=lambda agreement: record_event(
             tenant=tenant,
             actor=actor,
             action="riders.agreement_published",
             target=agreement,
             details={"version": agreement.version},
-        )
-    return agreement
+        ),
+    )
 
 
 def current_agreement(tenant: Tenant) -> ConfidentialityAgreement | None:
-    with tenant_scope(tenant):
-        return ConfidentialityAgreement.objects.order_by("-version").first()
+    return current_version(ConfidentialityAgreement, tenant)
 
 
 def rider_of(user: Any) -> Rider | None:
@@ -139,7 +130,7 @@ def update_rider(*, rider: Rider, actor: Actor, changed_fields: list[str]) -> Ri
 def agreement_to_sign(rider: Rider) -> ConfidentialityAgreement | None:
     """The current agreement if the rider has not signed it yet."""
     with tenant_scope(rider.tenant_id):
-        current = ConfidentialityAgreement.objects.order_by("-version").first()
+        current = current_version(ConfidentialityAgreement, rider.tenant_id)
         if (
             current is None
             or AgreementSignature.objects.filter(rider=rider, agreement=current).exists()
@@ -152,10 +143,12 @@ def sign_agreement(
     *, rider: Rider, version: int, language: str, ip: str | None
 ) -> AgreementSignature:
     with transaction.atomic(), tenant_scope(rider.tenant_id):
-        agreement = ConfidentialityAgreement.objects.filter(version=version).first()
-        current = ConfidentialityAgreement.objects.order_by("-version").first()
-        if agreement is None or agreement != current:
-            raise Conflict(_("This agreement version is no longer current; read the new one."))
+        agreement = require_current(
+            ConfidentialityAgreement,
+            rider.tenant_id,
+            version,
+            _("This agreement version is no longer current; read the new one."),
+        )
         shown_language, text = agreement.text_for(language)
         signature, _created = AgreementSignature.objects.get_or_create(
             tenant_id=rider.tenant_id,
@@ -164,7 +157,7 @@ def sign_agreement(
             defaults={
                 "language": shown_language,
                 "ip": ip,
-                "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                "text_sha256": text_sha256(text),
             },
         )
         record_event(

@@ -1,0 +1,104 @@
+"""Versioned documents: texts a tenant publishes in numbered, immutable versions, which
+people are shown or sign (privacy notices, rider confidentiality agreements; next, staff
+pledges and course versions).
+
+One mechanism for all of them:
+
+- ``VersionedDocument`` (abstract model): ``version``, ``published_at``, ``published_by``;
+  a subclass adds its texts and the constraint ``UniqueConstraint(fields=["tenant",
+  "version"])``, and says which text a reader in a language is shown (``text_for``).
+- ``publish_next_version``: the next number under a lock of the existing versions; two
+  publishers racing for the same number get ``Conflict`` (409), never a 500; the caller's
+  audit event is written in the same transaction.
+- ``current_version`` / ``require_current``: the latest version, or ``Conflict`` when a
+  reader acts on a version that is no longer current (signing an outdated agreement).
+- ``text_sha256``: the hash a signature stores of the exact text shown.
+
+Published versions never change: a correction is a new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from django.db import IntegrityError, models, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from core.errors import Conflict
+from tenants.actors import Actor, actor_label
+from tenants.models import Tenant, TenantOwnedModel
+from tenants.scoping import tenant_scope
+
+
+class VersionedDocument(TenantOwnedModel):
+    version = models.PositiveIntegerField(gettext_lazy("version"))
+    published_at = models.DateTimeField(gettext_lazy("published at"), auto_now_add=True)
+    published_by = models.CharField(gettext_lazy("published by"), max_length=64)
+
+    class Meta(TenantOwnedModel.Meta):
+        abstract = True
+        ordering = ["tenant", "-version"]
+
+    def __str__(self) -> str:
+        return f"v{self.version}"
+
+    def text_for(self, language: str) -> tuple[str, str]:
+        """(language code shown, the exact text a reader in ``language`` is shown)."""
+        raise NotImplementedError
+
+
+D = TypeVar("D", bound=VersionedDocument)
+
+
+def text_sha256(text: str) -> str:
+    """The hex SHA-256 of the exact text shown (UTF-8), as signatures store it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def publish_next_version(
+    model: type[D],
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    values: Mapping[str, Any],
+    record: Callable[[D], object],
+) -> D:
+    """Publish version n + 1 of ``tenant``'s ``model`` with ``values`` (already checked by
+    the caller, which also checked the actor's permission), and call ``record`` with it in
+    the same transaction (the caller's audit event). A concurrent publisher that took the
+    same number makes this raise ``Conflict``; nothing is written then."""
+    with tenant_scope(tenant), transaction.atomic():
+        # Lock the existing versions; the unique constraint settles a race for version 1
+        # (and, under READ COMMITTED, a publisher that waited on the lock and then read
+        # the same latest number).
+        latest = max(model.objects.select_for_update().values_list("version", flat=True), default=0)
+        document = model(
+            tenant=tenant, version=latest + 1, published_by=actor_label(actor), **values
+        )
+        try:
+            with transaction.atomic():
+                document.save(force_insert=True)
+        except IntegrityError:
+            raise Conflict(
+                _("Another version was published at the same moment; publish again.")
+            ) from None
+        record(document)
+    return document
+
+
+def current_version(model: type[D], tenant: Tenant | int) -> D | None:
+    """``tenant``'s latest version of ``model``, or None before the first is published."""
+    with tenant_scope(tenant):
+        return model.objects.order_by("-version").first()
+
+
+def require_current(model: type[D], tenant: Tenant | int, version: Any, message: str) -> D:
+    """The current version if it is ``version``; ``Conflict(message)`` otherwise (the
+    reader saw an older or unknown version and must read the current one)."""
+    current = current_version(model, tenant)
+    if current is None or isinstance(version, bool) or current.version != version:
+        raise Conflict(message)
+    return current
