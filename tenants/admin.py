@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tenants.login_security import unlock_login
 from tenants.models import IntegrationToken, Membership, Tenant, User
+from tenants.selectors import membership_role, users_of
 from tenants.services import (
     end_sessions,
     grant_role,
@@ -285,8 +286,8 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
             revoke_role(user=user, role=membership.role, actor=_acting_user(request))
         for membership in changed:
             if membership.pk is not None:
-                old_role = Membership.objects.get(pk=membership.pk).role
-                if old_role != membership.role:
+                old_role = membership_role(membership.pk)
+                if old_role is not None and old_role != membership.role:
                     revoke_role(user=user, role=old_role, actor=_acting_user(request))
             grant_role(user=user, role=membership.role, actor=_acting_user(request))
 
@@ -303,13 +304,13 @@ class MembershipAdmin(TenantScopedModelAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "user" and not _is_operator(request):
-            kwargs["queryset"] = User.objects.filter(tenant=request.tenant)  # type: ignore[attr-defined]
+            kwargs["queryset"] = users_of(request.tenant)  # type: ignore[attr-defined]
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
-            old_role = Membership.objects.get(pk=obj.pk).role
-            if old_role != obj.role:
+            old_role = membership_role(obj.pk)
+            if old_role is not None and old_role != obj.role:
                 revoke_role(user=obj.user, role=old_role, actor=_acting_user(request))
         membership = grant_role(user=obj.user, role=obj.role, actor=_acting_user(request))
         obj.pk, obj.tenant = membership.pk, membership.tenant

@@ -18,6 +18,7 @@ from tenants.actors import Actor, SystemActor, actor_label
 from tenants.models import IntegrationToken, LoginSession, Membership, Role, Tenant, User
 from tenants.roles import forget_roles, has_role, works_in_back_office
 from tenants.scoping import tenant_scope
+from tenants.selectors import tenant_by_id
 from tenants.signals import tenant_change
 
 
@@ -220,7 +221,7 @@ def authenticate_api_token(raw: str) -> IntegrationToken | None:
     parts = raw.split("_", 2)
     if len(parts) != 3 or parts[0] != "bmt" or not parts[1].isdigit() or len(raw) > 200:
         return None
-    tenant = Tenant.objects.filter(pk=int(parts[1]), is_active=True).first()
+    tenant = tenant_by_id(int(parts[1]), active_only=True)
     if tenant is None:
         return None
     with tenant_scope(tenant):

@@ -8,6 +8,7 @@ from django.utils import translation
 
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
+from tenants.selectors import tenant_by_slug
 
 
 class TenantCommand(BaseCommand):
@@ -22,7 +23,7 @@ class TenantCommand(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> str | None:
         slug = options.pop("tenant")
-        tenant = Tenant.objects.filter(slug=slug).first()
+        tenant = tenant_by_slug(slug)
         if tenant is None:
             raise CommandError(f"No tenant with slug {slug!r}.")
         if not tenant.is_active:

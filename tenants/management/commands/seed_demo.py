@@ -14,7 +14,8 @@ from django.db import transaction
 
 from tenants.actors import SystemActor
 from tenants.demo import demo_seeders
-from tenants.models import Role, Tenant, User
+from tenants.models import Role, User
+from tenants.selectors import tenant_by_slug
 from tenants.services import create_staff_user, create_tenant
 from tenants.two_factor import needs_two_factor
 
@@ -50,7 +51,7 @@ class Command(BaseCommand):
         credentials: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
         actor = SystemActor("seed-demo")
         with transaction.atomic():
-            tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
+            tenant = tenant_by_slug(DEMO_SLUG)
             if tenant is None:
                 tenant = create_tenant(slug=DEMO_SLUG, name=DEMO_NAME, actor=actor)
             for role in Role:
