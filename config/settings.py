@@ -174,7 +174,7 @@ def _database(url: str) -> dict[str, Any]:
     if config["ENGINE"] == "django.db.backends.sqlite3":
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         # The demo's web server, Celery worker and beat write at once: WAL, IMMEDIATE
-        # transactions and a busy timeout keep "database is locked" away (GUIDE.md §6).
+        # transactions and a busy timeout keep "database is locked" away (docs/conventions.md §6).
         config["OPTIONS"] = {
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
@@ -239,7 +239,7 @@ CELERY_BROKER_DIR = VAR_DIR / "celery-broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
-        # Above the longest task's runtime and every retry delay (GUIDE.md §7).
+        # Above the longest task's runtime and every retry delay (docs/conventions.md §7).
         "visibility_timeout": 3600,
     }
 else:

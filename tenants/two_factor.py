@@ -4,7 +4,7 @@ and the services that enrol a device and reset it.
 Required for everyone who can reveal personal data or manage users, tokens or keys: tenant
 administrators, customer service, privacy officers, supervisors and platform operators;
 riders when their tenant asks for it (``Tenant.riders_need_two_factor``). The second factor
-is a TOTP app, with ten one-time recovery codes stored as keyed hashes (GUIDE.md §4).
+is a TOTP app, with ten one-time recovery codes stored as keyed hashes (docs/conventions.md §4).
 """
 
 from __future__ import annotations
