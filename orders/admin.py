@@ -16,10 +16,11 @@ from django.utils.translation import gettext as _
 
 from core.errors import Conflict
 from orders.forms import FIELD_LABELS, OrderIntakeForm, RevealForm
+from orders.intake import create_order
+from orders.lifecycle import transition_order
 from orders.models import Order, OrderTransition
 from orders.permissions import NEXT_STATUSES, Action, may, may_transition_to
 from orders.selectors import get_order_for, orders_visible_to
-from orders.services import create_order, transition_order
 from privacy.api import (
     DecryptionIntegrityError,
     KeyRetiredError,

@@ -1,4 +1,4 @@
-"""The orders API: thin views over orders.services and orders.selectors."""
+"""The orders API: thin views over orders.intake, orders.lifecycle and orders.selectors."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from orders.intake import create_order
+from orders.lifecycle import transition_order
 from orders.permissions import Action, may
 from orders.selectors import get_order_for, orders_visible_to
 from orders.serializers import (
@@ -24,7 +26,6 @@ from orders.serializers import (
     RevealIn,
     TransitionIn,
 )
-from orders.services import create_order, transition_order
 from privacy.api import NoticeChannel, reveal
 from tenants.models import IntegrationToken
 from tenants.schema import ERROR_HEADERS, error_responses

@@ -1,7 +1,11 @@
-"""Reads of orders: always inside the tenant scope, filtered to what the actor may see."""
+"""Reads of orders: always inside the tenant scope, filtered to what the actor may see.
+Reads only (no writes, no row locks except ``get_order_for(..., for_write=True)``, which
+only selects); plus ``items_of``, which reads the item list out of a reveal."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -89,3 +93,8 @@ def order_with_code(tenant: Any, code: str) -> Order | None:
     if len(normal) == 10 and "-" not in normal:
         normal = f"{normal[:5]}-{normal[5:]}"
     return Order.objects.filter(code=normal).select_related("tenant").first()
+
+
+def items_of(revealed: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The item list from a reveal of ``items``."""
+    return json.loads(revealed["items"]) if revealed.get("items") else []

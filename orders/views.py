@@ -19,10 +19,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.errors import Conflict
+from orders.lifecycle import mark_food_ready, transition_order
 from orders.models import Order, Status
 from orders.permissions import Action, may
-from orders.selectors import get_order_for, orders_at_station
-from orders.services import items_of, mark_food_ready, transition_order
+from orders.selectors import get_order_for, items_of, orders_at_station
 from privacy.api import (
     DecryptionIntegrityError,
     KeyRetiredError,
