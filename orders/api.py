@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from orders.intake import create_order
 from orders.lifecycle import transition_order
 from orders.permissions import Action, may
-from orders.selectors import get_order_for, orders_visible_to
+from orders.selectors import get_order_for, orders_listed
 from orders.serializers import (
     OrderCreatedOut,
     OrderFilterIn,
@@ -46,14 +46,13 @@ class OrderListView(APIView):
     def get(self, request: Request) -> Response:
         filters = OrderFilterIn(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        actor = _actor(request)
-        orders = orders_visible_to(actor).order_by("-created_at")
-        if "status" in filters.validated_data:
-            orders = orders.filter(status=filters.validated_data["status"])
-        if "created_after" in filters.validated_data:
-            orders = orders.filter(created_at__gte=filters.validated_data["created_after"])
-        if "created_before" in filters.validated_data:
-            orders = orders.filter(created_at__lt=filters.validated_data["created_before"])
+        wanted = filters.validated_data
+        orders = orders_listed(
+            _actor(request),
+            status=wanted.get("status"),
+            created_after=wanted.get("created_after"),
+            created_before=wanted.get("created_before"),
+        )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(orders, request, view=self)
         return paginator.get_paginated_response(OrderOut(page, many=True).data)
