@@ -162,7 +162,7 @@ class Fixture:
         publish_agreement(tenant=self.tenant, actor=system, text_zh="保密", text_en="Secret")
         sign_agreement(rider=self.rider, version=1, language="en", ip=None)
         # One real order: the customer and notice record the bulk-loaded orders share.
-        from orders.services import create_order
+        from orders.intake import create_order
 
         create_order(
             tenant=self.tenant,

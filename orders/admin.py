@@ -16,10 +16,11 @@ from django.utils.translation import gettext as _
 
 from core.errors import Conflict
 from orders.forms import FIELD_LABELS, OrderIntakeForm, RevealForm
-from orders.models import Order, OrderTransition
-from orders.permissions import NEXT_STATUSES, Action, may, may_transition_to
-from orders.selectors import get_order_for, orders_visible_to
-from orders.services import create_order, transition_order
+from orders.intake import create_order
+from orders.lifecycle import transition_order
+from orders.models import Order
+from orders.permissions import Action, may, transition_targets
+from orders.selectors import get_order_for, orders_visible_to, transitions_of
 from privacy.api import (
     DecryptionIntegrityError,
     KeyRetiredError,
@@ -160,11 +161,9 @@ class OrderAdmin(TenantScopedModelAdmin):
                 extra.update(
                     {
                         "reveal_form": RevealForm(),
-                        "next_statuses": [
-                            s for s in NEXT_STATUSES[order.status] if may_transition_to(user, s)
-                        ],
+                        "next_statuses": transition_targets(user, order),
                         "may_print_label": may(user, Action.PRINT_LABEL, order),
-                        "transitions": OrderTransition.objects.filter(order=order).order_by("at"),
+                        "transitions": transitions_of(order),
                     }
                 )
         return super().change_view(request, object_id, form_url, extra)

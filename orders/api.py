@@ -1,4 +1,4 @@
-"""The orders API: thin views over orders.services and orders.selectors."""
+"""The orders API: thin views over orders.intake, orders.lifecycle and orders.selectors."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from orders.intake import create_order
+from orders.lifecycle import transition_order
 from orders.permissions import Action, may
-from orders.selectors import get_order_for, orders_visible_to
+from orders.selectors import get_order_for, orders_listed
 from orders.serializers import (
     OrderCreatedOut,
     OrderFilterIn,
@@ -24,7 +26,6 @@ from orders.serializers import (
     RevealIn,
     TransitionIn,
 )
-from orders.services import create_order, transition_order
 from privacy.api import NoticeChannel, reveal
 from tenants.models import IntegrationToken
 from tenants.schema import ERROR_HEADERS, error_responses
@@ -45,14 +46,13 @@ class OrderListView(APIView):
     def get(self, request: Request) -> Response:
         filters = OrderFilterIn(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        actor = _actor(request)
-        orders = orders_visible_to(actor).order_by("-created_at")
-        if "status" in filters.validated_data:
-            orders = orders.filter(status=filters.validated_data["status"])
-        if "created_after" in filters.validated_data:
-            orders = orders.filter(created_at__gte=filters.validated_data["created_after"])
-        if "created_before" in filters.validated_data:
-            orders = orders.filter(created_at__lt=filters.validated_data["created_before"])
+        wanted = filters.validated_data
+        orders = orders_listed(
+            _actor(request),
+            status=wanted.get("status"),
+            created_after=wanted.get("created_after"),
+            created_before=wanted.get("created_before"),
+        )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(orders, request, view=self)
         return paginator.get_paginated_response(OrderOut(page, many=True).data)

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from orders.intake import create_order
+from orders.lifecycle import mark_food_ready, transition_order
 from orders.models import Order, Status
-from orders.services import create_order, mark_food_ready, transition_order
 from privacy.api import NoticeChannel, current_notice
 from tenants.actors import SystemActor
 from tenants.models import Role, Tenant, User

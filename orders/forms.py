@@ -7,8 +7,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from orders.intake import clean_items
 from orders.models import Order
-from orders.services import clean_items
 from privacy.api import LIMITS, NoticeChannel, PrivacyNotice, Purpose, clean_contact
 
 _QUANTITY = re.compile(r"^\s*[x×*]\s*(\d{1,3})\s*$", re.IGNORECASE)

@@ -96,3 +96,9 @@ def may(actor: Actor, action: str, order: Order | None = None) -> bool:
 
 def may_transition_to(actor: Actor, target: str) -> bool:
     return bool(actor_roles(actor) & TRANSITION_ROLES.get(target, frozenset()))
+
+
+def transition_targets(actor: Actor, order: Order) -> list[str]:
+    """The statuses ``order`` may move to next that ``actor``'s roles may move it to (the
+    back office's buttons)."""
+    return [s for s in NEXT_STATUSES[order.status] if may_transition_to(actor, s)]

@@ -1,13 +1,18 @@
-"""Reads of orders: always inside the tenant scope, filtered to what the actor may see."""
+"""Reads of orders: always inside the tenant scope, filtered to what the actor may see.
+Reads only (no writes, no row locks except ``get_order_for(..., for_write=True)``, which
+only selects); plus ``items_of``, which reads the item list out of a reveal."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from orders.models import FINISHED, Order, Status
+from orders.models import FINISHED, Order, OrderTransition, Status
 from orders.permissions import ACTION_ROLES, Action, actor_roles
 from tenants.actors import Actor
 from tenants.models import Role, User
@@ -59,6 +64,64 @@ def get_order_for(actor: Actor, order_id: UUID | str, *, for_write: bool) -> Ord
     return order
 
 
+def orders_listed(
+    actor: Actor,
+    *,
+    status: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> QuerySet[Order]:
+    """The API's order list: what ``actor`` may see, newest first, filtered by status and
+    creation time (``created_after`` included, ``created_before`` excluded)."""
+    orders = orders_visible_to(actor).order_by("-created_at")
+    if status is not None:
+        orders = orders.filter(status=status)
+    if created_after is not None:
+        orders = orders.filter(created_at__gte=created_after)
+    if created_before is not None:
+        orders = orders.filter(created_at__lt=created_before)
+    return orders
+
+
+def station_order_for(actor: Actor, order_id: UUID | str) -> Order:
+    """An order at ``actor``'s station (kitchen, packing) or one they may open;
+    ``Order.DoesNotExist`` (a 404) otherwise."""
+    station = orders_at_station(actor).filter(pk=order_id).first()
+    if station is not None:
+        return station
+    return get_order_for(actor, order_id, for_write=False)
+
+
+def kitchen_queue(actor: Actor, limit: int) -> list[Order]:
+    """The kitchen page's orders: received or preparing, oldest first."""
+    return list(
+        orders_at_station(actor)
+        .filter(status__in=[Status.RECEIVED, Status.PREPARING])
+        .order_by("created_at")[:limit]
+    )
+
+
+def ready_to_pack(actor: Actor, limit: int) -> list[Order]:
+    """The packing page's work: preparing orders whose food is ready, in the order it was."""
+    return list(
+        orders_at_station(actor)
+        .filter(status=Status.PREPARING, kitchen_ready_at__isnull=False)
+        .order_by("kitchen_ready_at")[:limit]
+    )
+
+
+def recently_packed(actor: Actor, limit: int) -> list[Order]:
+    """The packing page's last packed orders (labels to print), latest first."""
+    return list(
+        orders_at_station(actor).filter(status=Status.PACKED).order_by("-status_changed_at")[:limit]
+    )
+
+
+def transitions_of(order: Order) -> QuerySet[OrderTransition]:
+    """The order's status changes, oldest first (the back office's history)."""
+    return OrderTransition.objects.filter(order=order).order_by("at")
+
+
 def subjects_done_before(tenant: Any, cutoff: Any, after: UUID | None = None) -> QuerySet[Any]:
     """Ids of not-yet-erased customers who have orders, all finished, the last before
     ``cutoff`` (the retention sweep's source); with ``after``, only ids above it.
@@ -89,3 +152,8 @@ def order_with_code(tenant: Any, code: str) -> Order | None:
     if len(normal) == 10 and "-" not in normal:
         normal = f"{normal[:5]}-{normal[5:]}"
     return Order.objects.filter(code=normal).select_related("tenant").first()
+
+
+def items_of(revealed: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The item list from a reveal of ``items``."""
+    return json.loads(revealed["items"]) if revealed.get("items") else []

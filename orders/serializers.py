@@ -14,8 +14,9 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from orders.intake import ITEM_NAME_LIMIT, MAX_ITEMS, MAX_QUANTITY
+from orders.lifecycle import SEAL_PATTERN
 from orders.models import Order, Status
-from orders.services import ITEM_NAME_LIMIT, MAX_ITEMS, MAX_QUANTITY, SEAL_PATTERN
 from privacy.api import LIMITS, Purpose, clean_text, normalise_phone
 
 UNKNOWN_FIELD = _("Unknown field: Baomi collects only what delivery needs.")
@@ -137,7 +138,7 @@ class PhoneField(TextField):
     """A phone number, checked by privacy.phone.normalise_phone (in validate_phone)."""
 
 
-# An item's name (orders.services.clean_items): something visible, no NUL byte.
+# An item's name (orders.intake.clean_items): something visible, no NUL byte.
 item_name = TextPattern(r"^[^\x00]*[^\s\x00][^\x00]*$", _("Give the item's name."))
 
 
@@ -248,7 +249,7 @@ class FieldsBuiltOnce(serializers.Serializer):
 
 class OrderCreatedOut(FieldsBuiltOnce):
     """The intake response: the only time the delivery PIN is ever shown. Serialises an
-    ``orders.services.NewOrder``; rendered on every order taken, so its fields are built
+    ``orders.intake.NewOrder``; rendered on every order taken, so its fields are built
     once."""
 
     id = serializers.UUIDField(source="order.id")
@@ -277,7 +278,7 @@ class TransitionIn(StrictSerializer):
         allow_blank=True,
         max_length=32,
         default="",
-        # Blank, or a seal's number (orders.services.SEAL_PATTERN) with whitespace around it.
+        # Blank, or a seal's number (orders.lifecycle.SEAL_PATTERN) with whitespace around it.
         validators=[
             RegexValidator(
                 r"^\s*" + SEAL_PATTERN.pattern.strip("^$") + r"\s*$",
@@ -287,7 +288,7 @@ class TransitionIn(StrictSerializer):
         help_text="Required to pack an order (to: packed).",
     )
 
-    # Packing needs the seal's number (checked by orders.services.transition_order).
+    # Packing needs the seal's number (checked by orders.lifecycle.transition_order).
     schema_rules: ClassVar[dict[str, Any]] = {
         "anyOf": [
             {"properties": {"to": {"enum": [s for s in Status.values if s != Status.PACKED]}}},

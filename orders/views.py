@@ -19,10 +19,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.errors import Conflict
+from orders.lifecycle import mark_food_ready, transition_order
 from orders.models import Order, Status
 from orders.permissions import Action, may
-from orders.selectors import get_order_for, orders_at_station
-from orders.services import items_of, mark_food_ready, transition_order
+from orders.selectors import (
+    items_of,
+    kitchen_queue,
+    ready_to_pack,
+    recently_packed,
+    station_order_for,
+)
 from privacy.api import (
     DecryptionIntegrityError,
     KeyRetiredError,
@@ -34,6 +40,7 @@ from tenants.models import Role, User
 from tenants.roles import has_role
 
 KITCHEN_PAGE_SIZE = 50
+PACKED_SHOWN = 20  # the packing page's last packed orders
 
 
 def role_required(
@@ -59,11 +66,8 @@ def _staff(request: HttpRequest) -> User:
 
 def _order(request: HttpRequest, order_id: UUID) -> Order:
     """An order of this station (kitchen, packing) or one the user may open; else 404."""
-    station = orders_at_station(_staff(request)).filter(pk=order_id).first()
-    if station is not None:
-        return station
     try:
-        return get_order_for(_staff(request), order_id, for_write=False)
+        return station_order_for(_staff(request), order_id)
     except Order.DoesNotExist:
         raise Http404(_("No such order.")) from None
 
@@ -91,11 +95,7 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 
 @role_required(Role.KITCHEN)
 def kitchen(request: HttpRequest) -> HttpResponse:
-    orders = list(
-        orders_at_station(_staff(request))
-        .filter(status__in=[Status.RECEIVED, Status.PREPARING])
-        .order_by("created_at")[:KITCHEN_PAGE_SIZE]
-    )
+    orders = kitchen_queue(_staff(request), KITCHEN_PAGE_SIZE)
     rows = _with_items(request, orders, ["items", "note"], Purpose.FOOD_PREPARATION)
     return _no_store(TemplateResponse(request, "orders/kitchen.html", {"rows": rows}))
 
@@ -135,13 +135,8 @@ def kitchen_ready(request: HttpRequest, order_id: UUID) -> HttpResponse:
 
 @role_required(Role.PACKER)
 def packing(request: HttpRequest) -> HttpResponse:
-    visible = orders_at_station(_staff(request))
-    ready = list(
-        visible.filter(status=Status.PREPARING, kitchen_ready_at__isnull=False).order_by(
-            "kitchen_ready_at"
-        )[:KITCHEN_PAGE_SIZE]
-    )
-    packed = list(visible.filter(status=Status.PACKED).order_by("-status_changed_at")[:20])
+    ready = ready_to_pack(_staff(request), KITCHEN_PAGE_SIZE)
+    packed = recently_packed(_staff(request), PACKED_SHOWN)
     rows = _with_items(request, ready, ["items"], Purpose.PACKING)
     return _no_store(
         TemplateResponse(request, "orders/packing.html", {"rows": rows, "packed": packed})

@@ -26,8 +26,8 @@ from core.errors import Conflict
 from core.hashing import keyed_hash, keyed_hash_matches
 from incidents.models import AnomalyKind
 from incidents.services import report_anomaly
+from orders.lifecycle import do_check_delivery_pin, do_transition
 from orders.models import FINISHED, Order, Status
-from orders.services import apply_transition, check_delivery_pin
 from privacy.api import Purpose, clean_text, may_reveal, reveal, seal
 from riders.eligibility import dispatch_blockers
 from riders.models import (
@@ -231,7 +231,7 @@ def assign_rider(*, order: Order, rider: Rider, actor: Actor) -> Assignment:
         assignment.save(force_insert=True)
         assign_perm(DELIVER_PERMISSION, rider.user, locked)
         if locked.status == Status.PACKED:
-            apply_transition(locked, Status.ASSIGNED, actor)
+            do_transition(locked, Status.ASSIGNED, actor)
         record_event(
             tenant=locked.tenant,
             actor=actor,
@@ -312,7 +312,7 @@ def confirm_pickup(*, order: Order, user: User, code: str, seal_number: str) -> 
         if code_ok and seal_ok:
             assignment.picked_up_at = timezone.now()
             assignment.save(update_fields=["picked_up_at"])
-            return apply_transition(locked, Status.PICKED_UP, user)
+            return do_transition(locked, Status.PICKED_UP, user)
         record_event(
             tenant=locked.tenant,
             actor=user,
@@ -345,7 +345,7 @@ def hold_order(*, order: Order, user: User, location: str, note: str = "") -> Or
         assignment.held_location, assignment.held_at = location, timezone.now()
         assignment.held_note_ct = seal(assignment, "held_note", text)
         assignment.save(update_fields=["held_location", "held_at", "held_note_ct"])
-        held = apply_transition(locked, Status.HELD, user)
+        held = do_transition(locked, Status.HELD, user)
         record_event(
             tenant=locked.tenant,
             actor=user,
@@ -359,7 +359,7 @@ def hold_order(*, order: Order, user: User, location: str, note: str = "") -> Or
 def resume_delivery(*, order: Order, user: User) -> Order:
     with transaction.atomic(), tenant_scope(order.tenant):
         locked, _assignment = _rider_step(order, user)
-        return apply_transition(locked, Status.PICKED_UP, user)
+        return do_transition(locked, Status.PICKED_UP, user)
 
 
 def delivery_address(*, order: Order, user: User) -> str | None:
@@ -387,7 +387,7 @@ def call_customer(*, order: Order, user: User) -> str:
 
 
 def _deliver(locked: Order, user: User, how: str) -> Order:
-    delivered = apply_transition(locked, Status.DELIVERED, user)
+    delivered = do_transition(locked, Status.DELIVERED, user)
     record_event(
         tenant=locked.tenant,
         actor=user,
@@ -405,7 +405,7 @@ def hand_over_with_pin(*, order: Order, user: User, pin: str) -> tuple[bool, int
             locked, _assignment = _rider_step(order, user)
             if locked.status not in (Status.PICKED_UP, Status.HELD):
                 raise Conflict(_("Confirm the pickup first."), status=locked.status)
-        check = check_delivery_pin(order=locked, pin=pin, actor=user)
+        check = do_check_delivery_pin(order=locked, pin=pin, actor=user)
         with transaction.atomic():
             locked, _assignment = _rider_step(order, user)
             if check.accepted:

@@ -5,8 +5,8 @@ from typing import Any
 import factory
 from factory.django import DjangoModelFactory
 
+from orders.intake import create_order
 from orders.models import Order
-from orders.services import create_order
 from privacy.models import DataSubject, PrivacyNotice
 from privacy.services import create_subject, current_notice, publish_notice
 from tenants.actors import SystemActor

@@ -97,7 +97,7 @@ def test_each_intake_response_renders_its_own_order(client: Client, token: Any) 
     )
     with tenant_scope(token.tenant):
         order = Order.objects.get(pk=second["id"])
-    from orders.services import NewOrder
+    from orders.intake import NewOrder
 
     created = NewOrder(order=order, pin="000000", items=other["items"])
     assert OrderCreatedOut(created).data == plain(created).data
@@ -518,7 +518,7 @@ def test_nul_bytes_in_query_strings_are_400(client: Client, token: Any) -> None:
 def test_409_names_only_the_statuses_this_endpoint_can_reach(client: Client, token: Any) -> None:
     order = OrderFactory(tenant=token.tenant)
     cook = UserFactory(tenant=token.tenant, roles=[Role.KITCHEN])
-    from orders.services import transition_order
+    from orders.lifecycle import transition_order
 
     transition_order(order=order, to="preparing", actor=cook)
     transition_order(

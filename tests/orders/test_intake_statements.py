@@ -9,12 +9,12 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
-import orders.services as intake_module
+import orders.intake as intake_module
 from audits.models import AuditChainHead, AuditEvent
 from audits.verification import verify_tenant_chain
 from core.errors import Conflict
+from orders.intake import create_order
 from orders.models import Order, OrderTransition
-from orders.services import create_order
 from privacy.erasure import erase_subjects
 from privacy.models import DataSubject, ErasureReason, NoticeRecord, PrivacyNotice
 from privacy.permissions import Purpose

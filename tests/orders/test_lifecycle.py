@@ -7,8 +7,8 @@ from django.db import connection, connections
 
 from audits.models import AuditEvent
 from core.errors import Conflict
+from orders.lifecycle import do_check_delivery_pin, transition_order
 from orders.models import Order, OrderTransition, Status
-from orders.services import check_delivery_pin, transition_order
 from tenants.actors import SystemActor
 from tenants.models import Role
 from tenants.scoping import tenant_scope
@@ -94,13 +94,13 @@ def test_two_concurrent_transitions_of_one_order_cannot_both_succeed() -> None:
 
 def test_correct_pin_is_accepted() -> None:
     order = OrderFactory()
-    assert check_delivery_pin(order=order, pin=order.delivery_pin, actor=RIDER).accepted
+    assert do_check_delivery_pin(order=order, pin=order.delivery_pin, actor=RIDER).accepted
 
 
 def test_wrong_pin_says_how_many_attempts_remain() -> None:
     order = OrderFactory()
     wrong = "000000" if order.delivery_pin != "000000" else "111111"
-    checks = [check_delivery_pin(order=order, pin=wrong, actor=RIDER) for _ in range(2)]
+    checks = [do_check_delivery_pin(order=order, pin=wrong, actor=RIDER) for _ in range(2)]
     assert [(c.accepted, c.attempts_left) for c in checks] == [(False, 4), (False, 3)]
 
 
@@ -108,23 +108,23 @@ def test_fifth_wrong_pin_locks_the_order() -> None:
     order = OrderFactory()
     wrong = "000000" if order.delivery_pin != "000000" else "111111"
     for _ in range(5):
-        last = check_delivery_pin(order=order, pin=wrong, actor=RIDER)
+        last = do_check_delivery_pin(order=order, pin=wrong, actor=RIDER)
     with pytest.raises(Conflict, match="locked"):
-        check_delivery_pin(order=order, pin=order.delivery_pin, actor=RIDER)
+        do_check_delivery_pin(order=order, pin=order.delivery_pin, actor=RIDER)
     assert (last.attempts_left, order.pin_locked_at is not None) == (0, True)
 
 
 @pytest.mark.parametrize("pin", ["", "12345", "1234567", "abcdef", None, "１２３４５６"])
 def test_malformed_pins_count_as_wrong(pin: object) -> None:
     order = OrderFactory()
-    assert check_delivery_pin(order=order, pin=pin, actor=RIDER).attempts_left == 4
+    assert do_check_delivery_pin(order=order, pin=pin, actor=RIDER).attempts_left == 4
 
 
 def test_pin_of_another_order_does_not_open_this_one() -> None:
     first, second = OrderFactory(), OrderFactory()
     if first.delivery_pin == second.delivery_pin:
         pytest.skip("the two random PINs coincide")
-    assert not check_delivery_pin(order=second, pin=first.delivery_pin, actor=RIDER).accepted
+    assert not do_check_delivery_pin(order=second, pin=first.delivery_pin, actor=RIDER).accepted
 
 
 def test_returning_customer_keeps_one_subject() -> None:
@@ -141,11 +141,11 @@ def test_returning_customer_keeps_one_subject() -> None:
 
 
 def test_a_taken_order_code_is_drawn_again_in_the_same_transaction(monkeypatch) -> None:
-    import orders.services as services
+    import orders.intake as intake
 
     first = OrderFactory()
     codes = iter([first.code, "AAAAA-BBBBB"])
-    monkeypatch.setattr(services, "_new_code", lambda: next(codes))
+    monkeypatch.setattr(intake, "_new_code", lambda: next(codes))
     second = OrderFactory(tenant=first.tenant)
     with tenant_scope(first.tenant):
         stored = Order.objects.get(pk=second.pk)
@@ -155,10 +155,10 @@ def test_a_taken_order_code_is_drawn_again_in_the_same_transaction(monkeypatch) 
 
 
 def test_when_no_free_code_is_found_nothing_is_written(monkeypatch) -> None:
-    import orders.services as services
+    import orders.intake as intake
 
     first = OrderFactory()
-    monkeypatch.setattr(services, "_new_code", lambda: first.code)
+    monkeypatch.setattr(intake, "_new_code", lambda: first.code)
     with tenant_scope(first.tenant):
         before = (Order.objects.count(), AuditEvent.objects.count())
     with pytest.raises(Conflict, match="Could not allocate an order code"):

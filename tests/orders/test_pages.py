@@ -15,8 +15,8 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
+from orders.lifecycle import transition_order
 from orders.models import Order, Status
-from orders.services import transition_order
 from privacy.permissions import Purpose
 from privacy.services import reveal
 from tenants.management.commands.seed_demo import Command as SeedDemo

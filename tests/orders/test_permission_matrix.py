@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from orders.lifecycle import transition_order
 from orders.models import Order, Status
-from orders.services import transition_order
 from tenants.models import Role
 from tenants.scoping import tenant_scope
 from tests.factories import IntegrationTokenFactory, OrderFactory, TenantFactory, UserFactory

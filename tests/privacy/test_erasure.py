@@ -13,9 +13,9 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from audits.models import AuditEvent
+from orders.lifecycle import transition_order
 from orders.models import Order, Status
 from orders.selectors import subjects_done_before
-from orders.services import transition_order
 from privacy.erasure import (
     erase_subject,
     erase_subjects,
@@ -494,7 +494,7 @@ def test_the_sweep_passes_over_a_customer_an_intake_is_matching_right_now() -> N
 
     from django.db import connections, transaction
 
-    from orders.services import create_order
+    from orders.intake import create_order
     from privacy.services import current_notice
 
     order = _finish(OrderFactory(), days_ago=30)  # the customer is due

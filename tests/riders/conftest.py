@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
+from orders.lifecycle import transition_order
 from orders.models import Order, Status
-from orders.services import transition_order
 from riders.models import Rider
 from riders.services import (
     assign_rider,

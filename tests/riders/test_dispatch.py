@@ -5,8 +5,8 @@ from django.test import Client
 
 from audits.models import AuditEvent
 from core.errors import Conflict
+from orders.lifecycle import transition_order
 from orders.models import Status
-from orders.services import transition_order
 from riders.services import assign_rider, auto_assign, publish_agreement
 from tenants.models import Role
 from tenants.scoping import tenant_scope

@@ -1,4 +1,9 @@
-"""Order use cases: intake, lifecycle, kitchen and packing steps, delivery PIN."""
+"""Order intake: the cleaning of an order's items, its code and delivery PIN, and
+``create_order``, which writes the customer (matched by phone or new), the notice record, the
+sealed order, its first status and the audit events together: in one statement on
+PostgreSQL (``_intake_in_one_statement``), row by row in a transaction elsewhere
+(``_intake_row_by_row``). The only module outside privacy/ that may import
+``privacy.intake_sql`` (pyproject.toml's import-linter contract)."""
 
 from __future__ import annotations
 
@@ -13,7 +18,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connections, router, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audits.services import (
@@ -26,15 +30,8 @@ from audits.services import (
 )
 from core.errors import Conflict
 from core.hashing import keyed_hash, keyed_hash_matches
-from orders.models import CODE_CONSTRAINT, PIN_MAX_ATTEMPTS, Order, OrderTransition, Status
-from orders.permissions import (
-    FLOW_TARGETS,
-    NEXT_STATUSES,
-    Action,
-    may,
-    may_transition_to,
-)
-from orders.signals import order_transitioned
+from orders.models import CODE_CONSTRAINT, Order, OrderTransition, Status
+from orders.permissions import Action, may
 from privacy.api import (
     DataSubject,
     NoticeChannel,
@@ -65,7 +62,6 @@ MAX_ITEMS = 50
 MAX_QUANTITY = 99
 ITEM_NAME_LIMIT = 100
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
-SEAL_PATTERN = re.compile(r"^[A-Za-z0-9-]{4,32}$")
 PIN_PURPOSE = "delivery-pin"
 
 
@@ -120,6 +116,14 @@ def new_pin() -> str:
 
 def _pin_hash(order: Order, pin: str) -> str:
     return keyed_hash(PIN_PURPOSE, order.tenant_id, order.pk, pin)
+
+
+def pin_matches(order: Order, pin: str) -> bool:
+    """Whether ``pin`` (six digits) is the order's delivery PIN: its keyed hash compared in
+    constant time (the delivery check, ``orders.lifecycle.do_check_delivery_pin``)."""
+    return bool(re.fullmatch(r"\d{6}", pin)) and keyed_hash_matches(
+        order.pin_hash, PIN_PURPOSE, order.tenant_id, order.pk, pin
+    )
 
 
 @dataclass(frozen=True)
@@ -401,142 +405,3 @@ def create_order(
     else:
         intake = _intake_row_by_row(tenant, actor, contact, build, channel)
     return NewOrder(order=intake.order, pin=intake.pin, items=cleaned_items)
-
-
-def _check_lifecycle(order: Order, to: str, *, through_flow: bool = True) -> None:
-    """409 for a transition the lifecycle forbids, naming the allowed next statuses (those of
-    the generic transition only, when it is the one asked)."""
-    if to not in NEXT_STATUSES.get(order.status, ()):
-        allowed = [
-            s for s in NEXT_STATUSES.get(order.status, ()) if through_flow or s not in FLOW_TARGETS
-        ]
-        raise Conflict(
-            _("An order that is %(status)s cannot become %(to)s.")
-            % {"status": order.status, "to": to},
-            status=order.status,
-            allowed=allowed,
-        )
-
-
-def apply_transition(order: Order, to: str, actor: Actor, **changes: Any) -> Order:
-    """Move a locked order to ``to`` (lifecycle checked), recording who and when.
-
-    For flows that check their own permissions under the order's row lock (the rider
-    flow); everything else goes through ``transition_order``."""
-    _check_lifecycle(order, to)
-    previous = order.status
-    order.status = to
-    order.status_changed_at = timezone.now()
-    for field, value in changes.items():
-        setattr(order, field, value)
-    order.save(update_fields=["status", "status_changed_at", *changes])
-    OrderTransition(
-        tenant=order.tenant,
-        order=order,
-        from_status=previous,
-        to_status=to,
-        actor=actor_label(actor),
-    ).save()
-    # Later layers react in this same transaction (riders: end the assignment, revoke access).
-    order_transitioned.send(sender=Order, order=order, previous=previous, to=to, actor=actor)
-    record_event(
-        tenant=order.tenant,
-        actor=actor,
-        action="order.transition",
-        target=order,
-        details={
-            "from": previous,
-            "to": to,
-            **({"seal": True} if "seal_number" in changes else {}),
-        },
-    )
-    return order
-
-
-def transition_order(*, order: Order, to: str, actor: Actor, seal_number: str = "") -> Order:
-    """The generic transition (admin button, API): validated in one place under a row lock,
-    so two concurrent transitions of one order cannot both succeed."""
-    if to not in Status.values:
-        raise ValidationError({"to": _("Unknown status %(to)r.") % {"to": to}})
-    seal = (seal_number or "").strip()
-    if to == Status.PACKED and not SEAL_PATTERN.match(seal):
-        raise ValidationError(
-            {"seal_number": _("Enter the seal's number: 4 to 32 letters, digits or hyphens.")}
-        )
-    with transaction.atomic(), tenant_scope(order.tenant):
-        locked = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
-        _check_lifecycle(locked, to, through_flow=False)
-        if to in FLOW_TARGETS:
-            raise Conflict(
-                _("Moving an order to %(to)s goes through %(flow)s.")
-                % {"to": to, "flow": FLOW_TARGETS[to]},
-                status=locked.status,
-                allowed=[s for s in NEXT_STATUSES[locked.status] if s not in FLOW_TARGETS],
-            )
-        if not may_transition_to(actor, to):
-            raise PermissionDenied(_("Your roles may not move an order to %(to)s.") % {"to": to})
-        return apply_transition(
-            locked, to, actor, **({"seal_number": seal} if to == Status.PACKED else {})
-        )
-
-
-def mark_food_ready(*, order: Order, actor: Actor) -> Order:
-    """The kitchen's "ready": the food of a preparing order is done and waits for packing."""
-    if not may_transition_to(actor, Status.PREPARING):
-        raise PermissionDenied(_("Only the kitchen marks food ready."))
-    with transaction.atomic(), tenant_scope(order.tenant):
-        locked = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
-        if locked.status != Status.PREPARING:
-            raise Conflict(_("Only an order being prepared can be ready."), status=locked.status)
-        if locked.kitchen_ready_at is None:
-            locked.kitchen_ready_at = timezone.now()
-            locked.save(update_fields=["kitchen_ready_at"])
-            record_event(
-                tenant=locked.tenant, actor=actor, action="order.food_ready", target=locked
-            )
-        return locked
-
-
-@dataclass(frozen=True)
-class PinCheck:
-    accepted: bool
-    attempts_left: int
-
-
-def check_delivery_pin(*, order: Order, pin: str, actor: Actor) -> PinCheck:
-    """Compare ``pin`` with the order's keyed PIN hash in constant time. Wrong PINs count;
-    the fifth locks the order's PIN for good (customer service then issues a handover code)."""
-    with transaction.atomic(), tenant_scope(order.tenant):
-        locked = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
-        if locked.pin_locked_at is not None:
-            raise Conflict(
-                _("The PIN is locked after too many wrong attempts; call customer service.")
-            )
-        candidate = pin.strip() if isinstance(pin, str) else ""
-        if re.fullmatch(r"\d{6}", candidate) and keyed_hash_matches(
-            locked.pin_hash, PIN_PURPOSE, locked.tenant_id, locked.pk, candidate
-        ):
-            record_event(
-                tenant=locked.tenant, actor=actor, action="order.pin_accepted", target=locked
-            )
-            return PinCheck(accepted=True, attempts_left=PIN_MAX_ATTEMPTS - locked.pin_attempts)
-        locked.pin_attempts += 1
-        fields = ["pin_attempts"]
-        if locked.pin_attempts >= PIN_MAX_ATTEMPTS:
-            locked.pin_locked_at = timezone.now()
-            fields.append("pin_locked_at")
-        locked.save(update_fields=fields)
-        record_event(
-            tenant=locked.tenant,
-            actor=actor,
-            action="order.pin_locked" if locked.pin_locked_at else "order.pin_rejected",
-            target=locked,
-            details={"attempts": locked.pin_attempts},
-        )
-        order.pin_attempts, order.pin_locked_at = locked.pin_attempts, locked.pin_locked_at
-        return PinCheck(accepted=False, attempts_left=PIN_MAX_ATTEMPTS - locked.pin_attempts)
-
-
-def items_of(revealed: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The item list from a reveal of ``items``."""
-    return json.loads(revealed["items"]) if revealed.get("items") else []
