@@ -7,7 +7,8 @@ from audits.models import AuditEvent
 from core.errors import Conflict
 from orders.models import Status
 from orders.services import transition_order
-from riders.services import assign_rider, auto_assign, publish_agreement
+from riders.agreements import publish_agreement
+from riders.dispatch import assign_rider, auto_assign
 from tenants.models import Role
 from tenants.scoping import tenant_scope
 from tests.factories import TenantFactory, UserFactory
@@ -135,12 +136,12 @@ def test_reassignment_moves_the_permission(delivery: Delivery) -> None:
     with tenant_scope(delivery.tenant):
         actions = list(
             AuditEvent.objects.filter(
-                action__in=["order.assigned", "order.unassigned"]
+                action__in=["riders.order_assigned", "riders.order_unassigned"]
             ).values_list("action", flat=True)
         )
     assert (perm_rows(delivery.order), actions) == (
         [other.user_id],
-        ["order.assigned", "order.unassigned", "order.assigned"],
+        ["riders.order_assigned", "riders.order_unassigned", "riders.order_assigned"],
     )
 
 
