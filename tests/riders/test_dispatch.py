@@ -193,3 +193,24 @@ def test_conflict_message_names_the_rider_and_reason() -> None:
         assign_rider(
             order=order, rider=rider, actor=UserFactory(tenant=tenant, roles=[Role.DISPATCHER])
         )
+
+
+def _eligibility_queries(count: int) -> tuple[int, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from riders.selectors import dispatch_choices, eligible_riders
+
+    tenant = TenantFactory()
+    for index in range(count):
+        make_rider(tenant, signed=index % 2 == 0)
+    with CaptureQueriesContext(connection) as eligible:
+        found = eligible_riders(tenant)
+    with tenant_scope(tenant), CaptureQueriesContext(connection) as choices:
+        listed = dispatch_choices()
+    assert (len(found), len(listed)) == ((count + 1) // 2, count)
+    return len(eligible), len(choices)
+
+
+def test_eligibility_of_many_riders_takes_as_many_queries_as_of_one() -> None:
+    assert _eligibility_queries(1) == _eligibility_queries(20)
