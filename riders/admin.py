@@ -44,7 +44,7 @@ class RiderAdmin(TenantScopedModelAdmin):
         return _("yes") if not blockers else "; ".join(blockers)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # a rider profile comes with the rider role
+        return False  # a rider profile comes with the rider's first signature (riders.profiles)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
