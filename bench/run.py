@@ -128,7 +128,8 @@ class Fixture:
 
     def __init__(self) -> None:
         from privacy.services import publish_notice
-        from riders.services import ensure_rider_profile, publish_agreement, sign_agreement
+        from riders.agreements import publish_agreement, sign_agreement
+        from riders.profiles import ensure_rider_profile
         from tenants.actors import SystemActor
         from tenants.models import Role
         from tenants.services import create_staff_user, create_tenant, issue_api_token

@@ -14,9 +14,12 @@ from django.utils.translation import gettext as _
 from core.errors import Conflict
 from orders.admin import OrderAdmin
 from orders.models import Order, Status
+from riders.agreements import publish_agreement
+from riders.dispatch import assign_rider, auto_assign
 from riders.eligibility import dispatch_blockers
 from riders.models import AgreementSignature, ConfidentialityAgreement, Rider
-from riders.services import assign_rider, auto_assign, publish_agreement, update_rider
+from riders.profiles import update_rider
+from riders.selectors import dispatch_choices, rider_by_pk
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
 from tenants.models import Role, User
 from tenants.roles import has_role
@@ -41,7 +44,7 @@ class RiderAdmin(TenantScopedModelAdmin):
         return _("yes") if not blockers else "; ".join(blockers)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # a rider profile comes with the rider role
+        return False  # a rider profile comes with the rider's first signature (riders.profiles)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -100,12 +103,7 @@ class DispatchOrderAdmin(OrderAdmin):
         ):
             order = self.get_object(request, object_id)
             if order is not None and order.status in (Status.PACKED, Status.ASSIGNED):
-                riders = (
-                    Rider.objects.select_related("user")
-                    .filter(is_active=True)
-                    .order_by("user__username")
-                )
-                extra["dispatch_riders"] = [(rider, dispatch_blockers(rider)) for rider in riders]
+                extra["dispatch_riders"] = dispatch_choices()
         return super().change_view(request, object_id, form_url, extra)
 
     def get_urls(self) -> list[Any]:
@@ -125,11 +123,7 @@ class DispatchOrderAdmin(OrderAdmin):
                 if request.POST.get("auto"):
                     assignment = auto_assign(order=order, actor=_user(request))
                 else:
-                    rider = (
-                        Rider.objects.filter(pk=request.POST.get("rider") or 0)
-                        .select_related("user")
-                        .first()
-                    )
+                    rider = rider_by_pk(request.POST.get("rider"))
                     if rider is None:
                         raise Conflict(_("Choose a rider."))
                     assignment = assign_rider(order=order, rider=rider, actor=_user(request))

@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 
 from orders.selectors import get_order_for
 from orders.serializers import OrderOut, StrictSerializer
-from riders.models import Rider
-from riders.services import assign_rider, auto_assign
+from riders.dispatch import assign_rider, auto_assign
+from riders.selectors import rider_by_pk
 from tenants.models import IntegrationToken
 from tenants.schema import ERROR_HEADERS, error_responses
 
@@ -48,9 +48,7 @@ class AssignView(APIView):
         order = get_order_for(_actor(request), order_id, for_write=False)
         payload = AssignIn(data=request.data)
         payload.is_valid(raise_exception=True)
-        rider = (
-            Rider.objects.filter(pk=payload.validated_data["rider"]).select_related("user").first()
-        )
+        rider = rider_by_pk(payload.validated_data["rider"])
         if rider is None:
             raise serializers.ValidationError({"rider": ["No such rider."]})
         assign_rider(order=order, rider=rider, actor=_actor(request))

@@ -13,8 +13,8 @@ class RidersConfig(AppConfig):
         from privacy.api import register
         from riders.checks import check_call_relay_backend
         from riders.demo import seed_riders
+        from riders.dispatch import end_assignment_of_finished_order
         from riders.models import Assignment, HandoverCode
-        from riders.services import end_assignment_of_finished_order
         from tenants.demo import register_demo_seeder
         from tenants.models import Role
         from tenants.roles import grant_permissions

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from riders.agreements import publish_agreement
 from riders.models import Rider
-from riders.services import current_agreement, ensure_rider_profile, publish_agreement
+from riders.profiles import ensure_rider_profile
+from riders.selectors import current_agreement
 from tenants.actors import SystemActor
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role

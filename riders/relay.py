@@ -20,10 +20,13 @@ Both operations ``POST`` JSON to that one URL with ``Authorization: Bearer <toke
 - release: ``{"action": "release", "assignment": 42}``; any 2xx answer (also for an unknown
   or already released assignment): the number stops reaching the customer.
 
-A failure raises ``RelayUnavailable``, a ``Conflict``: the rider's page shows its message and
-the service's transaction is rolled back (an assignment does not end while its number may
-still reach the customer). Its cause, a ``config.gateways.GatewayError``, and the one log
-line name the assignment and the failure only, never the number.
+A failure raises ``RelayUnavailable``, a ``Conflict``: the rider's page shows its message.
+Its cause, a ``config.gateways.GatewayError``, and the one log line name the assignment and
+the failure only, never the number. Neither call runs inside a database transaction (no
+network call under a row lock): ``riders.delivery.call_customer`` binds between two short
+transactions, and the end of an assignment releases its binding after its transaction
+commits, through ``release_binding``, which logs a failure instead of raising it (the
+assignment has ended either way; the operator releases the number by hand).
 """
 
 from __future__ import annotations
@@ -73,6 +76,15 @@ class ConsoleRelayBackend(RelayBackend):
 class RelayUnavailable(Conflict):
     """The call relay failed; the message is for the rider, the cause for the operator."""
 
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        super().__init__(
+            message
+            or _(
+                "The call relay is not answering. Try again in a minute or call customer service."
+            ),
+            **extra,
+        )
+
 
 # What a virtual number may look like: digits, spaces, dashes, parentheses, a leading +.
 _VIRTUAL_NUMBER = re.compile(r"^\+?[0-9][0-9 ()\-]{2,30}$")
@@ -98,9 +110,7 @@ class HttpRelayBackend(RelayBackend):
 
     def _unavailable(self, assignment_id: int, action: str, error: GatewayError) -> NoReturn:
         logger.warning("relay: %s of assignment %s failed: %s", action, assignment_id, error)
-        raise RelayUnavailable(
-            _("The call relay is not answering. Try again in a minute or call customer service.")
-        ) from error
+        raise RelayUnavailable() from error
 
     def bind(self, *, assignment_id: int, customer_phone: str) -> str:
         answer = self._post(
@@ -131,3 +141,16 @@ def relay_backend() -> RelayBackend:
     if not isinstance(backend, RelayBackend):
         raise TypeError(f"{settings.BAOMI_CALL_RELAY_BACKEND} is not a RelayBackend")
     return backend
+
+
+def release_binding(assignment_id: int) -> None:
+    """Release the relay binding of an assignment that has ended; a failure is logged (ids
+    and the error's type only), never raised: run after the ending transaction commits."""
+    try:
+        relay_backend().release(assignment_id=assignment_id)
+    except Exception as error:  # any backend failure: logged, not fatal
+        logger.error(
+            "relay: release of assignment %s failed (%s); release it by hand",
+            assignment_id,
+            type(error).__name__,
+        )

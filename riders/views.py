@@ -1,4 +1,5 @@
-"""The rider page: mobile-first, server-rendered; each POST calls one rider service."""
+"""The rider page: mobile-first, server-rendered; each POST calls one rider service, each
+GET only reads (riders.selectors): no page view writes a row or records an event."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ from django.views.decorators.http import require_POST
 
 from audits.context import current_request_context
 from core.errors import Conflict
-from orders.models import FINISHED, Order, Status
-from orders.selectors import get_order_for, orders_visible_to
+from orders.models import Order, Status
 from privacy.api import SubjectErasedError
-from riders import services
-from riders.models import HeldLocation, Rider
+from riders import delivery, selectors
+from riders.agreements import sign_agreement
+from riders.models import HeldLocation
+from riders.profiles import ensure_rider_profile
 from tenants.models import Role, User
 from tenants.roles import has_role
 
@@ -43,6 +45,10 @@ class RiderLogoutView(auth_views.LogoutView):
 
 
 def rider_page(*, needs_signature: bool = True) -> Callable[[View], View]:
+    """A page for users holding the rider role; the view receives the rider's user. Until
+    the rider has signed the current agreement, pages that need it redirect to it. Reads
+    only: the rider profile is created when the rider signs (riders.profiles)."""
+
     def decorator(view: View) -> View:
         @wraps(view)
         @login_required(login_url="riders:login")
@@ -50,10 +56,9 @@ def rider_page(*, needs_signature: bool = True) -> Callable[[View], View]:
             user = cast(User, request.user)
             if not has_role(user, Role.RIDER):
                 raise PermissionDenied(_("This page is for riders."))
-            rider = services.rider_of(user) or services.ensure_rider_profile(user=user, actor=user)
-            if needs_signature and services.agreement_to_sign(rider) is not None:
+            if needs_signature and selectors.agreement_to_sign(user) is not None:
                 return redirect("riders:agreement")
-            return view(request, rider, *args, **kwargs)
+            return view(request, user, *args, **kwargs)
 
         return wrapped
 
@@ -65,71 +70,79 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _my_order(rider: Rider, order_id: UUID) -> Order:
+def _my_order(user: User, order_id: UUID) -> Order:
     try:
-        order = get_order_for(rider.user, order_id, for_write=False)
+        return selectors.open_order_of(user, order_id)
     except Order.DoesNotExist:
         raise Http404(_("No such order.")) from None
-    if order.status in FINISHED:
-        raise Http404(_("No such order."))
-    return order
 
 
 @rider_page()
-def home(request: HttpRequest, rider: Rider) -> HttpResponse:
-    orders = list(
-        orders_visible_to(rider.user)
-        .exclude(status__in=FINISHED)
-        .order_by("status_changed_at")[:50]
-    )
-    return _no_store(
-        TemplateResponse(request, "riders/home.html", {"rider": rider, "orders": orders})
-    )
+def home(request: HttpRequest, user: User) -> HttpResponse:
+    orders = selectors.open_orders_of(user)
+    return _no_store(TemplateResponse(request, "riders/home.html", {"orders": orders}))
+
+
+def _version(request: HttpRequest) -> int | None:
+    try:
+        return int(request.POST.get("version", ""))
+    except ValueError:
+        return None
 
 
 @rider_page(needs_signature=False)
-def agreement(request: HttpRequest, rider: Rider) -> HttpResponse:
-    current = services.agreement_to_sign(rider)
+def agreement(request: HttpRequest, user: User) -> HttpResponse:
+    current = selectors.agreement_to_sign(user)
     if current is None:
         return redirect("riders:home")
+    status = 200
     if request.method == "POST":
-        if request.POST.get("agree") != "yes":
+        version = _version(request)
+        if version is None:
+            status = 400
+            messages.error(
+                request, _("This form was not sent correctly; please read the agreement again.")
+            )
+        elif request.POST.get("agree") != "yes":
             messages.error(
                 request, _("Tick the box to confirm you have read and accept the agreement.")
             )
         else:
             try:
-                services.sign_agreement(
-                    rider=rider,
-                    version=int(request.POST.get("version", "0") or 0),
+                # The rider's first signature is the explicit step that creates the profile.
+                sign_agreement(
+                    rider=ensure_rider_profile(user=user, actor=user),
+                    version=version,
                     language=get_language() or "zh-hans",
                     ip=current_request_context().ip,
                 )
                 messages.success(request, _("Thank you: agreement signed."))
                 return redirect("riders:home")
-            except (Conflict, ValueError):
+            except Conflict:
                 messages.error(
                     request,
                     _("The agreement changed while you were reading; please read it again."),
                 )
-        current = services.agreement_to_sign(rider) or current
+        current = selectors.agreement_to_sign(user) or current
     text = current.text_for(get_language() or "zh-hans")[1]
-    return TemplateResponse(request, "riders/agreement.html", {"agreement": current, "text": text})
+    return TemplateResponse(
+        request, "riders/agreement.html", {"agreement": current, "text": text}, status=status
+    )
 
 
 @rider_page()
-def order_detail(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
-    order = _my_order(rider, order_id)
+def order_detail(request: HttpRequest, user: User, order_id: UUID) -> HttpResponse:
+    order = _my_order(user, order_id)
     address = None
     try:
-        address = services.delivery_address(order=order, user=rider.user)
+        address = delivery.delivery_address(order=order, user=user)
     except SubjectErasedError:
         messages.error(request, _("This customer's data has been erased; call customer service."))
     context = {
         "order": order,
         "address": address,
         "locations": HeldLocation.choices,
-        "problems": [(k.value, k.label) for k in services.RIDER_PROBLEMS],
+        "problems": [(k.value, k.label) for k in delivery.RIDER_PROBLEMS],
         "on_the_way": order.status in (Status.PICKED_UP, Status.HELD),
     }
     return _no_store(TemplateResponse(request, "riders/order.html", context))
@@ -157,16 +170,16 @@ def _order_step(run: Callable[[HttpRequest, Order, User], Any], success: Any) ->
 
     @require_POST
     @rider_page()
-    def view(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
-        order = _my_order(rider, order_id)
-        _step(request, lambda: run(request, order, rider.user), str(success))
+    def view(request: HttpRequest, user: User, order_id: UUID) -> HttpResponse:
+        order = _my_order(user, order_id)
+        _step(request, lambda: run(request, order, user), str(success))
         return redirect("riders:order", order_id=order.pk)
 
     return view
 
 
 pickup = _order_step(
-    lambda request, order, user: services.confirm_pickup(
+    lambda request, order, user: delivery.confirm_pickup(
         order=order,
         user=user,
         code=request.POST.get("code", ""),
@@ -175,7 +188,7 @@ pickup = _order_step(
     gettext_lazy("Pickup confirmed. The full address is shown below."),
 )
 hold = _order_step(
-    lambda request, order, user: services.hold_order(
+    lambda request, order, user: delivery.hold_order(
         order=order,
         user=user,
         location=request.POST.get("location", ""),
@@ -184,11 +197,11 @@ hold = _order_step(
     gettext_lazy("Recorded: the package is held."),
 )
 resume = _order_step(
-    lambda request, order, user: services.resume_delivery(order=order, user=user),
+    lambda request, order, user: delivery.resume_delivery(order=order, user=user),
     gettext_lazy("Back on the way."),
 )
 problem = _order_step(
-    lambda request, order, user: services.report_problem(
+    lambda request, order, user: delivery.report_problem(
         order=order, user=user, kind=request.POST.get("kind", "")
     ),
     gettext_lazy("Reported to customer service."),
@@ -197,9 +210,9 @@ problem = _order_step(
 
 @require_POST
 @rider_page()
-def call(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
-    order = _my_order(rider, order_id)
-    number = _step(request, lambda: services.call_customer(order=order, user=rider.user), "")
+def call(request: HttpRequest, user: User, order_id: UUID) -> HttpResponse:
+    order = _my_order(user, order_id)
+    number = _step(request, lambda: delivery.call_customer(order=order, user=user), "")
     if number is None:
         return redirect("riders:order", order_id=order.pk)
     return _no_store(
@@ -213,20 +226,20 @@ def call(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
 
 @require_POST
 @rider_page()
-def handover(request: HttpRequest, rider: Rider, order_id: UUID) -> HttpResponse:
-    order = _my_order(rider, order_id)
+def handover(request: HttpRequest, user: User, order_id: UUID) -> HttpResponse:
+    order = _my_order(user, order_id)
     code = request.POST.get("handover_code", "").strip()
     if code:
         delivered = _step(
             request,
-            lambda: services.hand_over_with_code(order=order, user=rider.user, code=code),
+            lambda: delivery.hand_over_with_code(order=order, user=user, code=code),
             _("Delivered. Thank you!"),
         )
         return redirect("riders:home") if delivered else redirect("riders:order", order_id=order.pk)
     result = _step(
         request,
-        lambda: services.hand_over_with_pin(
-            order=order, user=rider.user, pin=request.POST.get("pin", "")
+        lambda: delivery.hand_over_with_pin(
+            order=order, user=user, pin=request.POST.get("pin", "")
         ),
         "",
     )

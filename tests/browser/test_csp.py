@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from riders.services import assign_rider
+from riders.dispatch import assign_rider
 from tenants.models import Role
 from tests.browser.conftest import ARTIFACTS
 from tests.factories import PASSWORD, TenantFactory, UserFactory

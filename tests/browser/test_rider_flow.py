@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from riders.services import assign_rider
+from riders.dispatch import assign_rider
 from tenants.models import Role
 from tests.browser.conftest import ARTIFACTS
 from tests.factories import PASSWORD, TenantFactory, UserFactory

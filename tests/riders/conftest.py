@@ -7,14 +7,11 @@ import pytest
 
 from orders.lifecycle import transition_order
 from orders.models import Order, Status
+from riders.agreements import publish_agreement, sign_agreement
+from riders.dispatch import assign_rider
 from riders.models import Rider
-from riders.services import (
-    assign_rider,
-    current_agreement,
-    ensure_rider_profile,
-    publish_agreement,
-    sign_agreement,
-)
+from riders.profiles import ensure_rider_profile
+from riders.selectors import current_agreement
 from tenants.actors import SystemActor
 from tenants.models import Role, Tenant, User
 from tenants.scoping import tenant_scope

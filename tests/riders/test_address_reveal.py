@@ -10,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 
 from audits.models import AuditEvent
+from riders.delivery import confirm_pickup, hand_over_with_pin, hold_order
 from riders.models import HeldLocation
-from riders.services import confirm_pickup, hand_over_with_pin, hold_order
 from tenants.scoping import tenant_scope
 from tests.riders.conftest import Delivery
 

@@ -7,7 +7,8 @@ from audits.models import AuditEvent
 from core.errors import Conflict
 from orders.lifecycle import transition_order
 from orders.models import Status
-from riders.services import assign_rider, auto_assign, publish_agreement
+from riders.agreements import publish_agreement
+from riders.dispatch import assign_rider, auto_assign
 from tenants.models import Role
 from tenants.scoping import tenant_scope
 from tests.factories import TenantFactory, UserFactory
@@ -135,12 +136,12 @@ def test_reassignment_moves_the_permission(delivery: Delivery) -> None:
     with tenant_scope(delivery.tenant):
         actions = list(
             AuditEvent.objects.filter(
-                action__in=["order.assigned", "order.unassigned"]
+                action__in=["riders.order_assigned", "riders.order_unassigned"]
             ).values_list("action", flat=True)
         )
     assert (perm_rows(delivery.order), actions) == (
         [other.user_id],
-        ["order.assigned", "order.unassigned", "order.assigned"],
+        ["riders.order_assigned", "riders.order_unassigned", "riders.order_assigned"],
     )
 
 
@@ -192,3 +193,24 @@ def test_conflict_message_names_the_rider_and_reason() -> None:
         assign_rider(
             order=order, rider=rider, actor=UserFactory(tenant=tenant, roles=[Role.DISPATCHER])
         )
+
+
+def _eligibility_queries(count: int) -> tuple[int, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from riders.selectors import dispatch_choices, eligible_riders
+
+    tenant = TenantFactory()
+    for index in range(count):
+        make_rider(tenant, signed=index % 2 == 0)
+    with CaptureQueriesContext(connection) as eligible:
+        found = eligible_riders(tenant)
+    with tenant_scope(tenant), CaptureQueriesContext(connection) as choices:
+        listed = dispatch_choices()
+    assert (len(found), len(listed)) == ((count + 1) // 2, count)
+    return len(eligible), len(choices)
+
+
+def test_eligibility_of_many_riders_takes_as_many_queries_as_of_one() -> None:
+    assert _eligibility_queries(1) == _eligibility_queries(20)

@@ -40,7 +40,7 @@ def _call(client: Client, delivery: Delivery) -> str:
 
 def _relay_calls(delivery: Delivery) -> int:
     with tenant_scope(delivery.tenant):
-        return AuditEvent.objects.filter(action="order.relay_call").count()
+        return AuditEvent.objects.filter(action="riders.relay_call").count()
 
 
 def test_the_call_button_shows_the_gateways_virtual_number(

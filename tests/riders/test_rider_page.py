@@ -11,8 +11,8 @@ from django.urls import reverse
 from audits.models import AuditEvent
 from incidents.models import OrderAnomaly
 from orders.models import Status
+from riders.delivery import issue_handover_code
 from riders.models import AgreementSignature
-from riders.services import issue_handover_code
 from tenants.models import LoginSession, Role
 from tenants.scoping import tenant_scope
 from tenants.services import end_sessions
@@ -84,7 +84,7 @@ def test_my_orders_shows_own_orders_with_masks_only(
     rider_client: Client, delivery: Delivery
 ) -> None:
     other = make_rider(delivery.tenant)
-    from riders.services import assign_rider
+    from riders.dispatch import assign_rider
 
     theirs = packed_order(delivery.tenant)
     assign_rider(order=theirs, rider=other, actor=delivery.dispatcher)
@@ -102,7 +102,7 @@ def test_my_orders_shows_own_orders_with_masks_only(
 def test_my_orders_needs_a_bounded_number_of_queries(
     rider_client: Client, delivery: Delivery, django_assert_max_num_queries: Any
 ) -> None:
-    from riders.services import assign_rider
+    from riders.dispatch import assign_rider
 
     for _ in range(8):
         assign_rider(
@@ -132,7 +132,7 @@ def test_pickup_with_a_wrong_seal_is_refused_and_recorded(
         refreshed(delivery.order).status,
         "seal number does not match" in response.content.decode(),
         anomalies,
-        len(_events(delivery, "order.pickup_mismatch")),
+        len(_events(delivery, "riders.pickup_mismatch")),
     ) == ("assigned", True, ["seal_mismatch"], 1)
 
 
@@ -162,7 +162,7 @@ def test_the_call_button_gives_a_relay_number_never_the_phone(
     assert (
         'href="tel:+86950' in html,
         "13912345678" in html,
-        len(_events(delivery, "order.relay_call")),
+        len(_events(delivery, "riders.relay_call")),
     ) == (True, False, 1)
 
 
@@ -222,7 +222,7 @@ def test_handover_code_from_customer_service_delivers_once(
     agent = UserFactory(tenant=delivery.tenant, roles=[Role.CUSTOMER_SERVICE])
     code = issue_handover_code(order=delivery.order, actor=agent, reason="verified on relay call")
     rider_client.post(_url("handover", delivery), {"handover_code": code})
-    (event,) = _events(delivery, "order.handover_code_issued")
+    (event,) = _events(delivery, "riders.handover_code_issued")
     assert (refreshed(delivery.order).status, event.actor) == ("delivered", f"user:{agent.pk}")
 
 

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from riders.services import assign_rider
+from riders.dispatch import assign_rider
 from tenants.models import Role
 from tests.factories import IntegrationTokenFactory, TenantFactory, UserFactory
 from tests.riders.conftest import make_rider, packed_order

@@ -13,8 +13,8 @@ from audits.models import AuditEvent
 from core.errors import Conflict
 from privacy.models import PrivacyNotice
 from privacy.services import publish_notice
+from riders.agreements import publish_agreement, sign_agreement
 from riders.models import ConfidentialityAgreement
-from riders.services import publish_agreement, sign_agreement
 from tenants.actors import SystemActor
 from tenants.scoping import tenant_scope
 from tenants.versioning import (
@@ -92,7 +92,7 @@ def test_require_current_refuses_an_outdated_or_unknown_version() -> None:
 
 @pytest.mark.django_db(databases="__all__")
 def test_a_signature_stores_the_hash_of_the_exact_text_shown() -> None:
-    from riders.services import ensure_rider_profile
+    from riders.profiles import ensure_rider_profile
     from tenants.models import Role
     from tests.factories import UserFactory
 
