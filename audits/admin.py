@@ -33,9 +33,10 @@ class CategoryFilter(admin.SimpleListFilter):
         return [(value, str(label)) for value, label in AuditCategory.choices]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() not in AuditCategory.values:
+        category = self.value()
+        if category is None or category not in AuditCategory.values:
             return queryset
-        return queryset.filter(action__in=[a.code for a in actions_in(self.value())])
+        return queryset.filter(action__in=[a.code for a in actions_in(category)])
 
 
 class ActionFilter(admin.SimpleListFilter):
