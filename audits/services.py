@@ -16,6 +16,7 @@ from django.utils import timezone
 from audits.chain import CHAINED_FIELDS, event_hash, payload_parts
 from audits.context import current_request_context
 from audits.models import AuditChainHead, AuditEvent
+from audits.registry import writable_action
 from tenants.actors import Actor, actor_label
 from tenants.bulk import COPY_THRESHOLD, append_rows, hot_cursor, insert_rows
 from tenants.models import Tenant
@@ -121,12 +122,15 @@ def _event_values(
     tenant: Tenant, actor: Actor, events: Sequence[Event]
 ) -> list[tuple[AuditEvent, dict[str, Any]]]:
     """Each event's row to fill and its chained values, ``sequence`` and ``prev_hash``
-    left for the append to set."""
+    left for the append to set. Refuses (``audits.registry.AuditActionError``) an action
+    that is not registered, or legacy, and a ``details`` key the action does not declare:
+    every path that appends builds its events here."""
     context = current_request_context()
     label, ip, now = actor_label(actor), _normalised_ip(context.ip), timezone.now()
     labels = {id(spec.actor): actor_label(spec.actor) for spec in events if spec.actor is not None}
     out = []
     for spec in events:
+        writable_action(spec.action, spec.details)
         object_type, object_id = spec.object_type, str(spec.object_id)
         if spec.target is not None:
             object_type, object_id = object_label(spec.target)
@@ -234,10 +238,10 @@ def chained_append_sql(
     (``chain_head_exists_sql``)."""
     if not events:
         raise ValueError("chained_append_sql needs at least one event")
+    rows = _event_values(tenant, actor, events)  # refuses unregistered actions first
     alias = router.db_for_write(AuditEvent)
     ctes, columns = _chain_plan(len(events), when, alias)
     connection = connections[alias]
-    rows = _event_values(tenant, actor, events)
     parts: list[Any] = []
     values_params: list[Any] = []
     for row, values in rows:
@@ -344,6 +348,7 @@ def record_event(
     )
     batch = _batch.get()
     if batch is not None:
+        writable_action(action, details)  # refused here, not when the block ends
         batch.pending.append((tenant, event))
         return event.row  # type: ignore[return-value]
     (row,) = record_events(tenant=tenant, actor=actor, events=[event])

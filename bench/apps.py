@@ -6,3 +6,8 @@ class BenchConfig(AppConfig):
 
     name = "bench"
     label = "bench"
+
+    def ready(self) -> None:
+        from audits.registry import register_app_actions
+
+        register_app_actions(self)  # bench/audit_actions.py

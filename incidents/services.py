@@ -20,7 +20,7 @@ def report_anomaly(*, order: Order, kind: AnomalyKind | str, actor: Actor) -> Or
         record_event(
             tenant=order.tenant,
             actor=actor,
-            action="order.anomaly_reported",
+            action="incidents.anomaly_reported",
             target=order,
             details={"kind": kind.value, "anomaly": anomaly.pk},
         )

@@ -7,6 +7,9 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Orders")
 
     def ready(self) -> None:
+        from audits.registry import register_app_actions
+
+        register_app_actions(self)  # orders/audit_actions.py
         from orders.demo import seed_orders
         from orders.models import Order, Status
         from orders.selectors import order_with_code, subjects_done_before

@@ -143,3 +143,39 @@ def flush_may_truncate_append_only_tables() -> Iterator[None]:
     DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
     yield
     DatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
+
+
+# Actions the audit tests append (app label "tests", namespace "test"): registered like an
+# app's, so the registry's checks run in every test that writes them.
+TEST_AUDIT_ACTIONS = (
+    "event",
+    "batch",
+    "one",
+    "two",
+    "elsewhere",
+    "lost",
+    "kept",
+    "mixed",
+    "other",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_audit_actions() -> Iterator[None]:
+    from audits.registry import AuditAction, AuditCategory, register_actions, unregister_app
+
+    register_actions(
+        "tests",
+        namespaces=("test",),
+        actions=[
+            AuditAction(
+                f"test.{verb}",
+                f"Test {verb}",
+                AuditCategory.OTHER,
+                frozenset({"n", "label", "名", "x"}),
+            )
+            for verb in TEST_AUDIT_ACTIONS
+        ],
+    )
+    yield
+    unregister_app("tests")

@@ -1,0 +1,9 @@
+"""The audit action the benchmarks append (bench/run.py's audit-chain bench)."""
+
+from django.utils.translation import gettext_lazy as _
+
+from audits.registry import AuditAction, AuditCategory
+
+NAMESPACES = ("bench",)
+
+ACTIONS = [AuditAction("bench.append", _("Benchmark event"), AuditCategory.OTHER)]

@@ -1,0 +1,26 @@
+"""The audit actions incidents writes, and the code it wrote before the rename (legacy:
+displayed with its label, never written again)."""
+
+from django.utils.translation import gettext_lazy as _
+
+from audits.registry import AuditAction, AuditCategory
+
+NAMESPACES = ("incidents",)
+
+_DETAILS = frozenset({"kind", "anomaly"})
+
+ACTIONS = [
+    AuditAction(
+        "incidents.anomaly_reported",
+        _("Order anomaly reported"),
+        AuditCategory.INCIDENTS,
+        _DETAILS,
+    ),
+    AuditAction(
+        "order.anomaly_reported",
+        _("Order anomaly reported"),
+        AuditCategory.INCIDENTS,
+        _DETAILS,
+        legacy=True,
+    ),
+]

@@ -1,0 +1,30 @@
+"""The audit actions orders writes."""
+
+from django.utils.translation import gettext_lazy as _
+
+from audits.registry import AuditAction, AuditCategory
+
+NAMESPACES = ("order",)
+
+_DELIVERY = AuditCategory.DELIVERY
+
+ACTIONS = [
+    AuditAction(
+        "order.created",
+        _("Order created"),
+        _DELIVERY,
+        frozenset({"code", "items", "channel", "notice_version", "subject"}),
+    ),
+    AuditAction(
+        "order.transition", _("Order status changed"), _DELIVERY, frozenset({"from", "to", "seal"})
+    ),
+    AuditAction("order.food_ready", _("Food marked ready"), _DELIVERY),
+    AuditAction("order.pin_accepted", _("Delivery PIN accepted"), _DELIVERY),
+    AuditAction("order.pin_rejected", _("Wrong delivery PIN"), _DELIVERY, frozenset({"attempts"})),
+    AuditAction(
+        "order.pin_locked",
+        _("Delivery PIN locked after wrong attempts"),
+        _DELIVERY,
+        frozenset({"attempts"}),
+    ),
+]

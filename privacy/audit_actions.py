@@ -1,0 +1,119 @@
+"""The audit actions the privacy vault writes."""
+
+from django.utils.translation import gettext_lazy as _
+
+from audits.registry import AuditAction, AuditCategory
+
+NAMESPACES = ("privacy",)
+
+_ACCESS = AuditCategory.PERSONAL_DATA_ACCESS
+_LIFECYCLE = AuditCategory.PERSONAL_DATA_LIFECYCLE
+_SECURITY = AuditCategory.SECURITY
+
+ACTIONS = [
+    # Access: every read of a person's data, and every refusal or failure of one.
+    AuditAction("privacy.reveal", _("Personal data revealed"), _ACCESS, frozenset({"subject"})),
+    AuditAction("privacy.reveal_denied", _("Reveal of personal data refused"), _ACCESS),
+    AuditAction(
+        "privacy.reveal_failed",
+        _("Reveal of personal data failed"),
+        _ACCESS,
+        frozenset({"error"}),
+    ),
+    AuditAction(
+        "privacy.integrity_failure",
+        _("Encrypted data failed its integrity check"),
+        _ACCESS,
+        frozenset({"error", "layer"}),
+    ),
+    AuditAction(
+        "privacy.search",
+        _("Customers searched by phone"),
+        _ACCESS,
+        frozenset({"candidates", "matches"}),
+    ),
+    AuditAction("privacy.search_denied", _("Search by phone refused"), _ACCESS),
+    # Lifecycle: a person's data comes, is kept, goes.
+    AuditAction("privacy.subject_created", _("Customer record created"), _LIFECYCLE),
+    AuditAction("privacy.subject_matched", _("Customer matched by phone"), _LIFECYCLE),
+    AuditAction(
+        "privacy.notice_published",
+        _("Privacy notice published"),
+        _LIFECYCLE,
+        frozenset({"version"}),
+    ),
+    AuditAction(
+        "privacy.retention_set", _("Retention period set"), _LIFECYCLE, frozenset({"days"})
+    ),
+    AuditAction(
+        "privacy.subject_erased",
+        _("Customer's personal data erased"),
+        _LIFECYCLE,
+        frozenset({"reason", "reference", "records"}),
+    ),
+    AuditAction(
+        "privacy.erasure_request_completed",
+        _("Erasure request completed"),
+        _LIFECYCLE,
+        frozenset({"channel", "reference"}),
+    ),
+    AuditAction("privacy.erasure_code_sent", _("Erasure verification code sent"), _LIFECYCLE),
+    AuditAction(
+        "privacy.erasure_replayed",
+        _("Erasure repeated after a restore"),
+        _LIFECYCLE,
+        frozenset({"reference"}),
+    ),
+    # Security: keys, backups and the erasure ledger.
+    AuditAction(
+        "privacy.ledger_write_failed",
+        _("Erasure ledger could not be written"),
+        _SECURITY,
+        frozenset({"subjects", "error"}),
+    ),
+    AuditAction(
+        "privacy.ledger_reconciled",
+        _("Erasure ledger reconciled"),
+        _SECURITY,
+        frozenset({"appended", "finished", "rebuilt"}),
+    ),
+    AuditAction(
+        "privacy.ledger_damaged", _("Erasure ledger damaged"), _SECURITY, frozenset({"error"})
+    ),
+    AuditAction(
+        "privacy.backup_restored",
+        _("Backup restored"),
+        _SECURITY,
+        frozenset({"backups", "replayed"}),
+    ),
+    AuditAction(
+        "privacy.erasure_loss_accepted",
+        _("Loss of erasures accepted at a restore"),
+        _SECURITY,
+        frozenset({"reason", "problem"}),
+    ),
+    AuditAction(
+        "privacy.backup_overdue",
+        _("Backup overdue"),
+        _SECURITY,
+        frozenset({"last_verified", "hours"}),
+    ),
+    AuditAction(
+        "privacy.master_key_rewrapped",
+        _("Key rewrapped under the new master key"),
+        _SECURITY,
+        frozenset({"from", "to"}),
+    ),
+    AuditAction(
+        "privacy.tenant_key_created", _("Tenant key created"), _SECURITY, frozenset({"version"})
+    ),
+    AuditAction(
+        "privacy.tenant_key_retired", _("Tenant key retired"), _SECURITY, frozenset({"version"})
+    ),
+    AuditAction(
+        "privacy.orphaned_keys_collected",
+        _("Orphaned subject keys deleted"),
+        _SECURITY,
+        frozenset({"count"}),
+    ),
+]
