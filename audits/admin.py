@@ -10,7 +10,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from audits.models import AuditEvent
-from audits.registry import AuditCategory, action_label, actions_in, all_actions
+from core.audit_registry import AuditCategory, action_label, actions_in, all_actions
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
 
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from audits.chain import CHAINED_FIELDS, event_hash, payload_parts
 from audits.context import current_request_context
 from audits.models import AuditChainHead, AuditEvent
-from audits.registry import writable_action
+from core.audit_registry import writable_action
 from tenants.actors import Actor, actor_label
 from tenants.bulk import COPY_THRESHOLD, append_rows, hot_cursor, insert_rows
 from tenants.models import Tenant
@@ -122,7 +122,7 @@ def _event_values(
     tenant: Tenant, actor: Actor, events: Sequence[Event]
 ) -> list[tuple[AuditEvent, dict[str, Any]]]:
     """Each event's row to fill and its chained values, ``sequence`` and ``prev_hash``
-    left for the append to set. Refuses (``audits.registry.AuditActionError``) an action
+    left for the append to set. Refuses (``core.audit_registry.AuditActionError``) an action
     that is not registered, or legacy, and a ``details`` key the action does not declare:
     every path that appends builds its events here."""
     context = current_request_context()

@@ -8,6 +8,6 @@ class BenchConfig(AppConfig):
     label = "bench"
 
     def ready(self) -> None:
-        from audits.registry import register_app_actions
+        from core.audit_registry import register_app_actions
 
         register_app_actions(self)  # bench/audit_actions.py

@@ -7,7 +7,7 @@ class IncidentsConfig(AppConfig):
     verbose_name = _("Incidents")
 
     def ready(self) -> None:
-        from audits.registry import register_app_actions
+        from core.audit_registry import register_app_actions
 
         register_app_actions(self)  # incidents/audit_actions.py
         from tenants.models import Role

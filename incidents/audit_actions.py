@@ -3,7 +3,7 @@ displayed with its label, never written again)."""
 
 from django.utils.translation import gettext_lazy as _
 
-from audits.registry import AuditAction, AuditCategory
+from core.audit_registry import AuditAction, AuditCategory
 
 NAMESPACES = ("incidents",)
 

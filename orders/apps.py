@@ -7,7 +7,7 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Orders")
 
     def ready(self) -> None:
-        from audits.registry import register_app_actions
+        from core.audit_registry import register_app_actions
 
         register_app_actions(self)  # orders/audit_actions.py
         from orders.demo import seed_orders

@@ -7,7 +7,7 @@ class PrivacyConfig(AppConfig):
     verbose_name = _("Privacy vault")
 
     def ready(self) -> None:
-        from audits.registry import register_app_actions
+        from core.audit_registry import register_app_actions
 
         register_app_actions(self)  # privacy/audit_actions.py
         from django.core import checks

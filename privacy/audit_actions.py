@@ -2,7 +2,7 @@
 
 from django.utils.translation import gettext_lazy as _
 
-from audits.registry import AuditAction, AuditCategory
+from core.audit_registry import AuditAction, AuditCategory
 
 NAMESPACES = ("privacy",)
 

@@ -7,7 +7,7 @@ class RidersConfig(AppConfig):
     verbose_name = _("Riders")
 
     def ready(self) -> None:
-        from audits.registry import register_app_actions
+        from core.audit_registry import register_app_actions
 
         register_app_actions(self)  # riders/audit_actions.py
         from django.core import checks

@@ -3,7 +3,7 @@ renamed (legacy: displayed with their label, never written again)."""
 
 from django.utils.translation import gettext_lazy as _
 
-from audits.registry import AuditAction, AuditCategory
+from core.audit_registry import AuditAction, AuditCategory
 
 NAMESPACES = ("riders",)
 

@@ -7,7 +7,7 @@ class TenantsConfig(AppConfig):
     verbose_name = _("Tenants and staff")
 
     def ready(self) -> None:
-        from audits.registry import register_app_actions
+        from core.audit_registry import register_app_actions
 
         register_app_actions(self)  # tenants/audit_actions.py
         from tenants import lookups, receivers, schema  # noqa: F401 - schema registers the token scheme

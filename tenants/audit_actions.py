@@ -3,7 +3,7 @@
 
 from django.utils.translation import gettext_lazy as _
 
-from audits.registry import AuditAction, AuditCategory
+from core.audit_registry import AuditAction, AuditCategory
 
 NAMESPACES = ("tenant", "user", "role", "api_token", "auth")
 

@@ -162,7 +162,7 @@ TEST_AUDIT_ACTIONS = (
 
 @pytest.fixture(scope="session", autouse=True)
 def test_audit_actions() -> Iterator[None]:
-    from audits.registry import AuditAction, AuditCategory, register_actions, unregister_app
+    from core.audit_registry import AuditAction, AuditCategory, register_actions, unregister_app
 
     register_actions(
         "tests",

@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.utils import translation
 
 from audits.models import AuditEvent
-from audits.registry import (
+from audits.services import Event, chained_append_sql, record_event, record_events
+from core.audit_registry import (
     CODE_PATTERN,
     AuditAction,
     AuditCategory,
@@ -30,7 +31,6 @@ from audits.registry import (
     register_actions,
     unregister_app,
 )
-from audits.services import Event, chained_append_sql, record_event, record_events
 from tenants.actors import SystemActor
 from tenants.models import Role
 from tenants.scoping import tenant_scope

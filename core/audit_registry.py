@@ -1,5 +1,8 @@
 """The audit-action registry: every action an app may write, declared in one place.
 
+It lives in ``core`` (it imports no app) so that every layer declares its actions the same
+way, ``tenants`` below ``audits`` included; ``audits`` appends events and shows the labels.
+
 Each app lists its actions in ``<app>/audit_actions.py`` (``NAMESPACES``, the namespaces
 it claims, and ``ACTIONS``, its ``AuditAction`` list) and registers them from its
 ``AppConfig.ready()`` with one line, ``register_app_actions(self)``, which calls::
