@@ -22,7 +22,7 @@ from privacy.erasure import erase_subject
 from privacy.ledger_file import read_ledger_file
 from privacy.models import ErasureLedgerEntry, ErasureReason, SubjectKey
 from privacy.permissions import Purpose
-from privacy.services import reveal
+from privacy.reveal import reveal
 from tenants.actors import SystemActor
 from tenants.models import Role
 from tenants.scoping import tenant_scope

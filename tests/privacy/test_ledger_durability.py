@@ -35,7 +35,7 @@ from privacy.ledger_file import (
 )
 from privacy.models import DataSubject, ErasureLedgerEntry, ErasureReason, SubjectKey
 from privacy.permissions import Purpose
-from privacy.services import reveal
+from privacy.reveal import reveal
 from tenants.actors import SystemActor
 from tenants.models import Role
 from tenants.scoping import tenant_scope
