@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -60,12 +61,20 @@ from privacy.ledger_file import LEDGER_FILE, parse_snapshot, snapshot_ledger
 
 __all__ = ["LEDGER_FILE", "BackupError", "WrongBackupKey", "backup_dir"]
 
+logger = logging.getLogger(__name__)
+
 MAGIC = b"BAOMIBK1"
 HEADER = struct.Struct(">8sI16s")
 CHUNK = 1024 * 1024
 KINDS = {"main": "default", "keystore": "keystore"}
 # What create_backup names its files: <UTC time>-<8 hex digits>.
 BACKUP_ID = re.compile(r"\A\d{8}T\d{6}Z-[0-9a-f]{8}\Z")
+# A failed nightly backup is retried after 120 s, 240 s, ... at most 1800 s: every delay well
+# below the Redis broker's visibility timeout (3600 s), which would otherwise deliver the
+# waiting message a second time.
+BACKUP_RETRY_BASE_SECONDS = 120
+BACKUP_RETRY_MAX_SECONDS = 1800
+BACKUP_MAX_RETRIES = 5
 
 
 def _chunk_aad(header: bytes, index: int, final: bool) -> bytes:
@@ -507,3 +516,26 @@ def prune_backups(now: dt.datetime | None = None) -> list[str]:
             _remove(manifest)
             removed.append(f"{manifest.id}.{manifest.kind}")
     return removed
+
+
+def backup_retry_delay(retries: int) -> int:
+    """Seconds before retry number ``retries + 1`` of a failed nightly backup."""
+    return min(BACKUP_RETRY_BASE_SECONDS * 2**retries, BACKUP_RETRY_MAX_SECONDS)
+
+
+def make_nightly_backups() -> dict[str, Any]:
+    """Backups of the main database and of the key store, each verified after it is
+    written, then pruning. A failure to make or verify one raises (BackupError, OSError:
+    the nightly job retries); a failure to prune is reported in the result, since the
+    night's backups are made and verified."""
+    made = [create_backup(kind) for kind in ("main", "keystore")]
+    for manifest in made:
+        verify_backup(manifest)
+    detail: dict[str, Any] = {"backups": [f"{m.id}.{m.kind}" for m in made], "verified": True}
+    try:
+        detail["pruned"] = prune_backups()
+    except (BackupError, OSError) as error:
+        logger.warning("nightly_backup: pruning failed (%s)", type(error).__name__)
+        detail["prune_error"] = f"{type(error).__name__}: {error}"[:500]
+    logger.info("nightly_backup wrote and verified %s", ", ".join(detail["backups"]))
+    return detail
