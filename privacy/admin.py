@@ -55,19 +55,6 @@ class PrivacyNoticeAdmin(TenantScopedModelAdmin):
         )
         obj.pk, obj.version = notice.pk, notice.version
 
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> Any:
-        # Without the transaction the admin wraps around a POST: the phone search runs in a
-        # durable transaction of its own, like reveal, so that its audit event (or its
-        # refusal's) commits whatever happens next, and record_staff_request commits the
-        # request and its erasure itself (docs/privacy.md, "Reveal").
-        return self._changeform_view(request, object_id, form_url, extra_context)
-
     def add_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().add_view(request, *args, **kwargs)
@@ -217,7 +204,9 @@ class ErasureRequestAdmin(TenantScopedModelAdmin):
         # durable transaction of its own, like reveal, so that its audit event (or its
         # refusal's) commits whatever happens next, and record_staff_request commits the
         # request and its erasure itself (docs/privacy.md, "Reveal").
-        return self._changeform_view(request, object_id, form_url, extra_context)
+        return self._changeform_view(  # type: ignore[attr-defined]
+            request, object_id, form_url, extra_context
+        )
 
     def add_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:

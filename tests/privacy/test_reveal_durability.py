@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import transaction
+from django.test import Client
 
 from audits.models import AuditEvent
 from privacy import reveal as reveal_module
@@ -125,3 +126,20 @@ def test_a_refused_search_is_on_record_after_the_exception() -> None:
             purpose=Purpose.ERASURE_REQUEST,
         )
     assert _actions(subject) == ["privacy.search_denied"]
+
+
+def test_the_erasure_request_admins_search_stays_on_record_when_nothing_matches(
+    client: Client,
+) -> None:
+    """The admin wraps a POST in a transaction; this page does not, so the phone search's
+    event is not rolled back with the refused request."""
+    subject = DataSubjectFactory(phone="13800138000")
+    client.force_login(UserFactory(tenant=subject.tenant, roles=[Role.PRIVACY_OFFICER]))
+    response = client.post(
+        "/admin/privacy/erasurerequest/add/",
+        {"phone": "139 0000 0000", "channel": "in_person", "evidence": "ID card checked"},
+        HTTP_ACCEPT_LANGUAGE="en",
+        follow=True,
+    )
+    assert "No single customer has this phone number." in response.content.decode()
+    assert _actions(subject) == ["privacy.search"]
