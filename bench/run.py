@@ -127,7 +127,7 @@ class Fixture:
     """A fresh tenant with a notice, staff of every role, a token and a signed rider."""
 
     def __init__(self) -> None:
-        from privacy.services import publish_notice
+        from privacy.notices import publish_notice
         from riders.agreements import publish_agreement, sign_agreement
         from riders.profiles import ensure_rider_profile
         from tenants.actors import SystemActor
@@ -207,7 +207,7 @@ def bench_intake_crowded(fx: Fixture, rounds: int, per_round: int, others: int) 
     from privacy.keys import tenant_index_key
     from privacy.models import DataSubject
     from privacy.phone import normalise_phone
-    from privacy.services import create_subject
+    from privacy.subjects import create_subject
     from tenants.actors import SystemActor
     from tenants.scoping import tenant_scope
 
@@ -291,7 +291,7 @@ def bench_reveal(fx: Fixture, rounds: int, per_round: int) -> dict[str, Any]:
     from bench.models import PlainOrder
     from orders.models import Order
     from privacy.permissions import Purpose
-    from privacy.services import reveal
+    from privacy.reveal import reveal
     from tenants.models import Role
     from tenants.scoping import tenant_scope
 

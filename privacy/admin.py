@@ -22,8 +22,9 @@ from privacy.models import (
     RequestStatus,
     RetentionPolicy,
 )
+from privacy.notices import NOTICE_TEXT_FIELDS, publish_notice
 from privacy.permissions import Purpose
-from privacy.services import NOTICE_TEXT_FIELDS, find_subjects_by_phone, publish_notice
+from privacy.subjects import find_subjects_by_phone
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
 from tenants.models import User
 
@@ -191,6 +192,21 @@ class ErasureRequestAdmin(TenantScopedModelAdmin):
             actor=officer,
         )
         obj.pk = created.pk
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        # Without the transaction the admin wraps around a POST: the phone search runs in a
+        # durable transaction of its own, like reveal, so that its audit event (or its
+        # refusal's) commits whatever happens next, and record_staff_request commits the
+        # request and its erasure itself (docs/privacy.md, "Reveal").
+        return self._changeform_view(  # type: ignore[attr-defined]
+            request, object_id, form_url, extra_context
+        )
 
     def add_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -19,23 +19,18 @@ from privacy.errors import (
 )
 from privacy.masking import district_of, mask_address, mask_name, mask_phone
 from privacy.models import DataSubject, NoticeChannel, NoticeRecord, PrivacyNotice
+from privacy.notices import notice_record, publish_notice, record_notice_shown
 from privacy.permissions import Purpose
 from privacy.phone import normalise_phone
 from privacy.registry import register, register_reference_resolver, register_retention_source
-from privacy.services import (
+from privacy.reveal import may_reveal, reveal, seal
+from privacy.selectors import current_notice, notice_version
+from privacy.subjects import (
     LIMITS,
     clean_contact,
     clean_text,
     create_subject,
-    current_notice,
     find_subjects_by_phone,
-    may_reveal,
-    notice_record,
-    notice_version,
-    publish_notice,
-    record_notice_shown,
-    reveal,
-    seal,
 )
 
 __all__ = [

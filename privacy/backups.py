@@ -1,19 +1,15 @@
-"""Encrypted backups of the main database and of the key store, and restores that never
-bring an erased customer back.
+"""Encrypted backups of the main database and of the key store: dumping, encrypting,
+verifying, listing, restoring and pruning them.
 
-File format (``<id>.<kind>.bak``): ``BAOMIBK1`` | key version (4 bytes) | backup id
-(16 bytes), then chunks of ``length (4) | nonce (12) | AES-256-GCM ciphertext+tag``. Each
-chunk's associated data is the header plus its index and a final-chunk flag, so chunks
-cannot be reordered, dropped, swapped between backups or cut off at the end. The key is
-the backup key ring's newest version (settings.BAOMI_BACKUP_KEY_RING), never the master key.
-
-Beside each file: ``<id>.<kind>.json``, the manifest (time, size, SHA-256 of the file,
-key version and a fingerprint of its key, schema version, and the erasure ledger's length
-and last MAC at backup time), authenticated with a key derived from the backup key; and
-``<id>.<kind>.ledger``, the erasure ledger as of that moment, encrypted like the backup, so
-the ledger survives as long as any backup does. Beside all of them: the live ledger,
-``erasure-ledger.jsonl`` (privacy/ledger_file.py); ``restore_backup`` refuses to restore
-without it and replays it, so an erased customer stays erased.
+A backup, ``<id>.<kind>.bak``, is the database's dump in the encrypted file format of
+privacy/backup_store.py, under the backup key ring's newest key (never the master key).
+Beside it: ``<id>.<kind>.json``, the manifest (time, size, SHA-256 of the file, key version
+and a fingerprint of its key, schema version, and the erasure ledger copy's length, last MAC
+and SHA-256), authenticated with a key derived from the backup key; and
+``<id>.<kind>.ledger``, the copy of the erasure ledger as of that moment, which
+privacy/ledger_file.py writes and reads (the restore checks and replays it with the live
+ledger: privacy/ledger.py and the ``restore_backup`` command), so an erased customer stays
+erased.
 
 Every file is created with mode 0600, and a backup id is checked to be one that
 ``create_backup`` makes before any file is opened.
@@ -24,12 +20,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import io
 import json
+import logging
 import os
 import re
 import sqlite3
-import struct
 import subprocess
 import tempfile
 import uuid
@@ -39,8 +34,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
@@ -50,93 +43,30 @@ from privacy.backup_store import (
     BackupError,
     WrongBackupKey,
     backup_dir,
+    check_file,
     check_key,
+    decrypt_stream,
     derived,
+    encrypt_to,
     key_check,
     ring,
     write_private,
 )
-from privacy.ledger_file import LEDGER_FILE, parse_snapshot, snapshot_ledger
+from privacy.ledger_file import read_ledger_copy, write_ledger_copy
 
-__all__ = ["LEDGER_FILE", "BackupError", "WrongBackupKey", "backup_dir"]
+__all__ = ["BackupError", "WrongBackupKey", "backup_dir"]
 
-MAGIC = b"BAOMIBK1"
-HEADER = struct.Struct(">8sI16s")
-CHUNK = 1024 * 1024
+logger = logging.getLogger(__name__)
+
 KINDS = {"main": "default", "keystore": "keystore"}
 # What create_backup names its files: <UTC time>-<8 hex digits>.
 BACKUP_ID = re.compile(r"\A\d{8}T\d{6}Z-[0-9a-f]{8}\Z")
-
-
-def _chunk_aad(header: bytes, index: int, final: bool) -> bytes:
-    return header + struct.pack(">QB", index, 1 if final else 0)
-
-
-def encrypt_stream(
-    source: IO[bytes], target: IO[bytes], *, backup_id: uuid.UUID
-) -> tuple[int, int]:
-    """Encrypt ``source`` into ``target``; returns (plain bytes, key version)."""
-    version = max(ring())
-    cipher = AESGCM(derived(version, b"data"))
-    header = HEADER.pack(MAGIC, version, backup_id.bytes)
-    target.write(header)
-    total, index = 0, 0
-    block = source.read(CHUNK)
-    while True:
-        following = source.read(CHUNK) if block else b""
-        final = not following
-        nonce = os.urandom(12)
-        sealed = cipher.encrypt(nonce, block, _chunk_aad(header, index, final))
-        target.write(struct.pack(">I", len(sealed)) + nonce + sealed)
-        total += len(block)
-        index += 1
-        if final:
-            return total, version
-        block = following
-
-
-def decrypt_stream(source: IO[bytes], target: IO[bytes] | None) -> int:
-    """Decrypt and authenticate every chunk (writing to ``target`` if given)."""
-    header = source.read(HEADER.size)
-    if len(header) != HEADER.size:
-        raise BackupError("the backup file is truncated (no header)")
-    magic, version, _raw_id = HEADER.unpack(header)
-    if magic != MAGIC:
-        raise BackupError("not a Baomi backup file")
-    cipher = AESGCM(derived(version, b"data"))
-    total, index = 0, 0
-    while True:
-        length_bytes = source.read(4)
-        if len(length_bytes) != 4:
-            raise BackupError("the backup file is truncated (its last chunk is missing)")
-        (length,) = struct.unpack(">I", length_bytes)
-        nonce, sealed = source.read(12), source.read(length)
-        if len(nonce) != 12 or len(sealed) != length:
-            raise BackupError(f"the backup file is truncated in chunk {index}")
-        plain = None
-        for final in (False, True):
-            try:
-                plain = cipher.decrypt(nonce, sealed, _chunk_aad(header, index, final))
-                break
-            except InvalidTag:
-                continue
-        if plain is None:
-            if index == 0:
-                raise BackupError(
-                    "chunk 0 failed authentication: the file was altered or corrupted, or the "
-                    f"ring's key version {version} is not the key that wrote it"
-                )
-            raise BackupError(
-                f"chunk {index} failed authentication: the file was altered or corrupted"
-            )
-        if target is not None:
-            target.write(plain)
-        total += len(plain)
-        index += 1
-        if final:
-            if source.read(1):
-                raise BackupError("data follows the final chunk: the file was altered")
-            return total
+# A failed nightly backup is retried after 120 s, 240 s, ... at most 1800 s: every delay well
+# below the Redis broker's visibility timeout (3600 s), which would otherwise deliver the
+# waiting message a second time.
+BACKUP_RETRY_BASE_SECONDS = 120
+BACKUP_RETRY_MAX_SECONDS = 1800
+BACKUP_MAX_RETRIES = 5
 
 
 def _schema_version(alias: str) -> dict[str, str]:
@@ -145,18 +75,6 @@ def _schema_version(alias: str) -> dict[str, str]:
     for app, name in recorder.migration_qs.values_list("app", "name").order_by("app", "name"):
         latest[app] = name
     return latest
-
-
-class _HashingWriter:
-    """Writes through to ``target`` and hashes what it wrote (one pass over the backup)."""
-
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target, self.sha256, self.size = target, hashlib.sha256(), 0
-
-    def write(self, data: bytes) -> int:
-        self.sha256.update(data)
-        self.size += len(data)
-        return self.target.write(data)
 
 
 @contextmanager
@@ -271,25 +189,6 @@ def read_manifest(path: Path) -> Manifest:
     return Manifest(**body)
 
 
-def _encrypt_to(
-    path: Path, source: IO[bytes], *, backup_id: uuid.UUID
-) -> tuple[_HashingWriter, int, int]:
-    """Encrypt ``source`` into ``path`` (mode 0600, written beside then renamed)."""
-    partial = path.with_name(path.name + ".partial")
-    try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as target:
-            written = _HashingWriter(target)
-            plain_size, version = encrypt_stream(source, written, backup_id=backup_id)  # type: ignore[arg-type]
-            target.flush()
-            os.fsync(target.fileno())
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.rename(path)
-    return written, plain_size, version
-
-
 def create_backup(kind: str) -> Manifest:
     """Dump the database of ``kind`` (main or keystore), encrypt it, write it, the erasure
     ledger as of the end of the dump, and the manifest of both."""
@@ -304,12 +203,9 @@ def create_backup(kind: str) -> Manifest:
     try:
         # Dump, encrypt, write and hash in one pass.
         with _dump_stream(alias) as source:
-            written, plain_size, version = _encrypt_to(final, source, backup_id=backup_id)
+            written, plain_size, version = encrypt_to(final, source, backup_id=backup_id)
         # The ledger after the dump: it holds every erasure the dump may lack.
-        snapshot = snapshot_ledger()
-        copy, _plain, _version = _encrypt_to(
-            ledger_copy, io.BytesIO(snapshot.data), backup_id=uuid.uuid4()
-        )
+        copy = write_ledger_copy(ledger_copy)
     except BaseException:
         final.unlink(missing_ok=True)
         ledger_copy.unlink(missing_ok=True)
@@ -324,10 +220,10 @@ def create_backup(kind: str) -> Manifest:
         key_version=version,
         engine=connections[alias].vendor,
         schema=_schema_version(alias),
-        ledger_entries=snapshot.count,
+        ledger_entries=copy.count,
         key_check=key_check(version),
-        ledger_head=snapshot.last,
-        ledger_sha256=copy.sha256.hexdigest(),
+        ledger_head=copy.last,
+        ledger_sha256=copy.sha256,
     )
     _write_manifest(manifest)
     return manifest
@@ -376,44 +272,20 @@ def find_backup(backup_id: str, kind: str) -> Manifest:
     return read_manifest(path)
 
 
-def _check_file(path: Path, size: int | None, sha256: str) -> bytes:
-    if not path.exists():
-        raise BackupError(f"the backup file {path.name} is missing")
-    data = path.read_bytes()
-    if (size is not None and len(data) != size) or not hmac.compare_digest(
-        hashlib.sha256(data).hexdigest(), sha256
-    ):
-        raise BackupError(
-            f"the backup file {path.name} does not match its manifest (size or SHA-256)"
-        )
-    return data
-
-
 def verify_backup(manifest: Manifest) -> int:
     """Check size, SHA-256 and every chunk's authentication of the backup and of its ledger
     copy; returns the plain size of the backup."""
     check_key(manifest.key_version, manifest.key_check)
-    _check_file(manifest.path, manifest.size, manifest.sha256)
+    check_file(manifest.path, manifest.size, manifest.sha256)
     if manifest.ledger_sha256:
-        ledger_copy_entries(manifest)
+        read_ledger_copy(
+            manifest.ledger_path,
+            sha256=manifest.ledger_sha256,
+            count=manifest.ledger_entries,
+            last=manifest.ledger_head,
+        )
     with manifest.path.open("rb") as source:
         return decrypt_stream(source, None)
-
-
-def ledger_copy_entries(manifest: Manifest) -> list[dict[str, Any]] | None:
-    """The entries of the ledger copy kept beside this backup (None for a backup made
-    before copies were kept); raises BackupError if the copy is missing or altered."""
-    if not manifest.ledger_sha256:
-        return None
-    data = _check_file(manifest.ledger_path, None, manifest.ledger_sha256)
-    plain = io.BytesIO()
-    decrypt_stream(io.BytesIO(data), plain)
-    entries = parse_snapshot(plain.getvalue(), name=manifest.ledger_path.name)
-    if len(entries) != manifest.ledger_entries or (
-        entries and entries[-1]["mac"] != manifest.ledger_head
-    ):
-        raise BackupError(f"{manifest.ledger_path.name} does not match its manifest")
-    return entries
 
 
 def _restore_into(alias: str, dump: Path) -> None:
@@ -507,3 +379,26 @@ def prune_backups(now: dt.datetime | None = None) -> list[str]:
             _remove(manifest)
             removed.append(f"{manifest.id}.{manifest.kind}")
     return removed
+
+
+def backup_retry_delay(retries: int) -> int:
+    """Seconds before retry number ``retries + 1`` of a failed nightly backup."""
+    return min(BACKUP_RETRY_BASE_SECONDS * 2**retries, BACKUP_RETRY_MAX_SECONDS)
+
+
+def make_nightly_backups() -> dict[str, Any]:
+    """Backups of the main database and of the key store, each verified after it is
+    written, then pruning. A failure to make or verify one raises (BackupError, OSError:
+    the nightly job retries); a failure to prune is reported in the result, since the
+    night's backups are made and verified."""
+    made = [create_backup(kind) for kind in ("main", "keystore")]
+    for manifest in made:
+        verify_backup(manifest)
+    detail: dict[str, Any] = {"backups": [f"{m.id}.{m.kind}" for m in made], "verified": True}
+    try:
+        detail["pruned"] = prune_backups()
+    except (BackupError, OSError) as error:
+        logger.warning("nightly_backup: pruning failed (%s)", type(error).__name__)
+        detail["prune_error"] = f"{type(error).__name__}: {error}"[:500]
+    logger.info("nightly_backup wrote and verified %s", ", ".join(detail["backups"]))
+    return detail

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from privacy.services import current_notice, publish_notice
+from privacy.notices import publish_notice
+from privacy.selectors import current_notice
 from tenants.actors import SystemActor
 from tenants.models import Tenant
 

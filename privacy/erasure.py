@@ -1,6 +1,6 @@
 """Erasure: by retention, by a customer's verified request, by an administrator.
 
-Order of work for one subject (GUIDE, docs/privacy.md): with the subject's row locked,
+Order of work for one subject (docs/conventions.md §4, docs/privacy.md): with the subject's row locked,
 write the intent to erase it to the file ledger beside the backups (flushed and fsynced:
 privacy/ledger_file.py), destroy the subject key in the key store (committed on its own),
 then, in the main-database transaction, clear every sealed field and display mask of the

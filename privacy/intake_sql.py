@@ -7,7 +7,7 @@ and SQL fragments, so no other module may import this one (import-linter contrac
 from __future__ import annotations
 
 from privacy.keys import SubjectCipher
-from privacy.services import (
+from privacy.subjects import (
     contact_event,
     live_subject_sql,
     match_contact,

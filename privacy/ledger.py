@@ -31,6 +31,7 @@ from privacy.ledger_file import (
     append_ledger_lines,
     ensure_ledger,
     ledger_exists,
+    read_ledger_copy,
     read_ledger_file,
 )
 from privacy.models import DataSubject, ErasureLedgerEntry, ErasureReason
@@ -198,6 +199,19 @@ def _finish(
         )
         done += len(set(entries) - before)
     return done
+
+
+def ledger_copy_entries(manifest: Manifest) -> list[dict[str, Any]] | None:
+    """The entries of the ledger copy kept beside this backup (None for a backup made
+    before copies were kept); raises BackupError if the copy is missing or altered."""
+    if not manifest.ledger_sha256:
+        return None
+    return read_ledger_copy(
+        manifest.ledger_path,
+        sha256=manifest.ledger_sha256,
+        count=manifest.ledger_entries,
+        last=manifest.ledger_head,
+    )
 
 
 def restore_ledger_problem(manifests: list[Manifest], copies: list[list[dict]]) -> str | None:

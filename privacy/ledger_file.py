@@ -24,8 +24,10 @@ import errno
 import fcntl
 import hashlib
 import hmac
+import io
 import json
 import os
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +37,17 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from privacy.backup_store import BackupError, backup_dir, derived, ring, sync_folder, write_private
+from privacy.backup_store import (
+    BackupError,
+    backup_dir,
+    check_file,
+    decrypt_stream,
+    derived,
+    encrypt_to,
+    ring,
+    sync_folder,
+    write_private,
+)
 
 LEDGER_FILE = "erasure-ledger.jsonl"
 HEAD_FILE = "erasure-ledger.head"
@@ -310,6 +322,35 @@ def parse_snapshot(data: bytes, *, name: str) -> list[dict[str, Any]]:
     except (ValueError, KeyError, TypeError):
         raise BackupError(f"{name} is not a ledger copy") from None
     return parse_ledger(text, head, name=name)
+
+
+@dataclass(frozen=True)
+class LedgerCopy:
+    """What a backup's manifest records of the ledger copy written beside it."""
+
+    count: int  # entries
+    last: str  # the last entry's MAC
+    sha256: str  # of the encrypted copy
+
+
+def write_ledger_copy(path: Path) -> LedgerCopy:
+    """Encrypt the ledger as of now into ``path`` (mode 0600, like a backup): the copy kept
+    beside each backup, so the ledger survives as long as any backup does."""
+    snapshot = snapshot_ledger()
+    written, _plain, _version = encrypt_to(path, io.BytesIO(snapshot.data), backup_id=uuid.uuid4())
+    return LedgerCopy(count=snapshot.count, last=snapshot.last, sha256=written.sha256.hexdigest())
+
+
+def read_ledger_copy(path: Path, *, sha256: str, count: int, last: str) -> list[dict[str, Any]]:
+    """The entries of the ledger copy at ``path``, checked against what its backup's
+    manifest recorded (``LedgerCopy``); BackupError if it is missing or altered."""
+    data = check_file(path, None, sha256)
+    plain = io.BytesIO()
+    decrypt_stream(io.BytesIO(data), plain)
+    entries = parse_snapshot(plain.getvalue(), name=path.name)
+    if len(entries) != count or (entries and entries[-1]["mac"] != last):
+        raise BackupError(f"{path.name} does not match its manifest")
+    return entries
 
 
 def require_writable_location() -> None:

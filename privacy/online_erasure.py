@@ -29,7 +29,7 @@ from privacy.models import (
 from privacy.permissions import Purpose
 from privacy.phone import normalise_phone
 from privacy.registry import reference_resolvers
-from privacy.services import reveal
+from privacy.reveal import reveal
 from privacy.sms import sms_backend
 from privacy.tasks import match_erasure_challenge
 from tenants.actors import SystemActor

@@ -8,7 +8,9 @@ from factory.django import DjangoModelFactory
 from orders.intake import create_order
 from orders.models import Order
 from privacy.models import DataSubject, PrivacyNotice
-from privacy.services import create_subject, current_notice, publish_notice
+from privacy.notices import publish_notice
+from privacy.selectors import current_notice
+from privacy.subjects import create_subject
 from tenants.actors import SystemActor
 from tenants.models import IntegrationToken, Membership, Role, Tenant, User
 from tenants.scoping import tenant_scope

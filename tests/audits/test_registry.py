@@ -296,8 +296,9 @@ def test_the_source_walk_finds_the_writes_it_should() -> None:
     found = _written_action_literals()
     assert {"auth.two_factor_enrolled", "auth.two_factor_reset"} <= found["tenants/two_factor.py"]
     assert {"privacy.ledger_reconciled", "privacy.backup_restored"} <= found["privacy/ledger.py"]
-    assert {"privacy.reveal_failed", "privacy.subject_created"} <= found["privacy/services.py"]
-    assert {"order.pin_locked", "order.pin_rejected"} <= found["orders/services.py"]
+    assert "privacy.reveal_failed" in found["privacy/reveal.py"]
+    assert "privacy.subject_created" in found["privacy/subjects.py"]
+    assert {"order.pin_locked", "order.pin_rejected"} <= found["orders/lifecycle.py"]
     assert {"auth.login_failed", "auth.locked_out"} <= found["audits/receivers.py"]
 
 

@@ -18,7 +18,8 @@ from orders.models import Order, OrderTransition
 from privacy.erasure import erase_subjects
 from privacy.models import DataSubject, ErasureReason, NoticeRecord, PrivacyNotice
 from privacy.permissions import Purpose
-from privacy.services import current_notice, reveal
+from privacy.reveal import reveal
+from privacy.selectors import current_notice
 from tenants.models import Role
 from tenants.scoping import tenant_scope
 from tests.factories import OrderFactory, TenantFactory, UserFactory

@@ -18,7 +18,7 @@ from PIL import Image
 from orders.lifecycle import transition_order
 from orders.models import Order, Status
 from privacy.permissions import Purpose
-from privacy.services import reveal
+from privacy.reveal import reveal
 from tenants.management.commands.seed_demo import Command as SeedDemo
 from tenants.models import Role, Tenant
 from tenants.scoping import tenant_scope

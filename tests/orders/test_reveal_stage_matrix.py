@@ -14,7 +14,7 @@ from orders.models import Order, Status
 from orders.selectors import STATION_STATUSES
 from privacy.errors import RevealDenied
 from privacy.permissions import REVEAL_RULES, Purpose
-from privacy.services import may_reveal, reveal
+from privacy.reveal import may_reveal, reveal
 from tenants.models import Role, User
 from tenants.scoping import tenant_scope
 from tests.factories import OrderFactory, UserFactory

@@ -22,7 +22,7 @@ from privacy.erasure import erase_subject
 from privacy.ledger_file import read_ledger_file
 from privacy.models import ErasureLedgerEntry, ErasureReason, SubjectKey
 from privacy.permissions import Purpose
-from privacy.services import reveal
+from privacy.reveal import reveal
 from tenants.actors import SystemActor
 from tenants.models import Role
 from tenants.scoping import tenant_scope
@@ -177,8 +177,8 @@ def test_restoring_a_backup_taken_before_an_erasure_does_not_resurrect_the_custo
 def test_restore_refuses_when_the_ledger_lost_entries_the_backup_saw() -> None:
     from django.utils import timezone
 
-    from privacy.backups import LEDGER_FILE, backup_dir
-    from privacy.ledger_file import append_ledger_file
+    from privacy.backups import backup_dir
+    from privacy.ledger_file import LEDGER_FILE, append_ledger_file
 
     append_ledger_file(
         tenant_id=1,

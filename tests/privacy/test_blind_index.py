@@ -7,7 +7,7 @@ from privacy.blind_index import BITS, phone_index
 from privacy.errors import RevealDenied
 from privacy.models import DataSubject
 from privacy.permissions import Purpose
-from privacy.services import find_subjects_by_phone
+from privacy.subjects import find_subjects_by_phone
 from tenants.models import Role
 from tenants.scoping import tenant_scope
 from tests.factories import DataSubjectFactory, TenantFactory, UserFactory

@@ -28,7 +28,7 @@ from privacy.errors import SubjectErasedError
 from privacy.keys import destroy_subject_key
 from privacy.models import DataSubject, ErasureLedgerEntry, ErasureReason, RequestStatus, SubjectKey
 from privacy.permissions import Purpose
-from privacy.services import reveal
+from privacy.reveal import reveal
 from privacy.tasks import retention_sweep
 from tenants.actors import SystemActor
 from tenants.models import Role
@@ -495,7 +495,7 @@ def test_the_sweep_passes_over_a_customer_an_intake_is_matching_right_now() -> N
     from django.db import connections, transaction
 
     from orders.intake import create_order
-    from privacy.services import current_notice
+    from privacy.selectors import current_notice
 
     order = _finish(OrderFactory(), days_ago=30)  # the customer is due
     tenant = order.tenant

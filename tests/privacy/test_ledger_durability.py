@@ -20,10 +20,10 @@ from django.utils import timezone
 
 from audits.models import AuditEvent
 from orders.models import Order
-from privacy.backups import create_backup, ledger_copy_entries
+from privacy.backups import create_backup
 from privacy.erasure import erase_subject, erase_subjects, set_retention_days
 from privacy.errors import SubjectErasedError
-from privacy.ledger import reconcile_ledger
+from privacy.ledger import ledger_copy_entries, reconcile_ledger
 from privacy.ledger_file import (
     HEAD_FILE,
     LEDGER_FILE,
@@ -35,7 +35,7 @@ from privacy.ledger_file import (
 )
 from privacy.models import DataSubject, ErasureLedgerEntry, ErasureReason, SubjectKey
 from privacy.permissions import Purpose
-from privacy.services import reveal
+from privacy.reveal import reveal
 from tenants.actors import SystemActor
 from tenants.models import Role
 from tenants.scoping import tenant_scope

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from privacy.errors import RevealDenied
 from privacy.models import NoticeChannel, PrivacyNotice
-from privacy.services import publish_notice, record_notice_shown
+from privacy.notices import publish_notice, record_notice_shown
 from tenants.actors import SystemActor
 from tenants.models import Role
 from tenants.scoping import tenant_scope

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from privacy.housekeeping import collect_orphaned_keys_of
 from privacy.keys import create_subject_key
 from privacy.models import SubjectKey
-from privacy.tasks import collect_orphaned_keys_of, collect_orphaned_subject_keys
+from privacy.tasks import collect_orphaned_subject_keys
 from tenants.scoping import tenant_scope
 from tests.factories import DataSubjectFactory, TenantFactory
 from tests.rawdb import write_column

@@ -9,7 +9,7 @@ from audits.models import AuditEvent
 from privacy.errors import RevealDenied
 from privacy.models import DataSubject
 from privacy.permissions import Purpose
-from privacy.services import reveal
+from privacy.reveal import reveal
 from tenants.actors import SystemActor
 from tenants.models import Role
 from tenants.scoping import tenant_scope

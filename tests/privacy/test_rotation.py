@@ -15,8 +15,8 @@ from privacy.errors import KeyRetiredError
 from privacy.keys import clear_key_caches
 from privacy.models import DataSubject, KeyPurpose, SubjectKey, TenantKey
 from privacy.permissions import Purpose
+from privacy.reveal import reveal
 from privacy.rotation import rewrap_subject_keys, rotate_master_key, start_tenant_key_rotation
-from privacy.services import reveal
 from privacy.tasks import rotate_tenant_subject_keys
 from tenants.actors import SystemActor
 from tenants.scoping import tenant_scope

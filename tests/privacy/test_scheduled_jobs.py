@@ -13,14 +13,10 @@ from django.db import connection
 from django.utils import timezone
 
 from audits.models import AuditEvent
-from privacy.backups import list_backups
-from privacy.tasks import (
-    BACKUP_ALERT_JOB,
-    alert_if_backups_overdue,
-    backup_retry_delay,
-    check_backup_freshness,
-    nightly_backup,
-)
+from privacy.backups import backup_retry_delay, list_backups
+from privacy.housekeeping import BACKUP_ALERT_JOB, alert_if_backups_overdue
+from privacy.selectors import NIGHTLY_BACKUP_JOB
+from privacy.tasks import check_backup_freshness, nightly_backup
 from tenants.models import ScheduledRun, Tenant
 from tenants.scoping import tenant_scope
 from tests.factories import TenantFactory
@@ -44,6 +40,10 @@ def _overdue_events(tenant: Tenant) -> list[dict[str, Any]]:
 def _noon_in_two_days() -> Any:
     later = timezone.localtime(timezone.now() + timedelta(days=2))
     return later.replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+def test_the_nightly_backup_task_is_the_job_its_runs_are_recorded_under() -> None:
+    assert nightly_backup.name == NIGHTLY_BACKUP_JOB == "privacy.tasks.nightly_backup"
 
 
 def test_backup_retry_delays_double_and_stay_below_the_visibility_timeout() -> None:

@@ -12,7 +12,7 @@ from privacy.errors import DecryptionIntegrityError, SubjectErasedError
 from privacy.keys import SubjectCipher, destroy_subject_key
 from privacy.models import DataSubject, KeyPurpose, SubjectKey, TenantKey
 from privacy.permissions import Purpose
-from privacy.services import reveal
+from privacy.reveal import reveal
 from tenants.actors import SystemActor
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope

@@ -12,7 +12,7 @@ from django.db import connection, connections
 from audits.models import AuditEvent
 from core.errors import Conflict
 from privacy.models import PrivacyNotice
-from privacy.services import publish_notice
+from privacy.notices import publish_notice
 from riders.agreements import publish_agreement, sign_agreement
 from riders.models import ConfidentialityAgreement
 from tenants.actors import SystemActor

@@ -5,14 +5,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from privacy.backups import (
-    BackupError,
-    find_backup,
-    ledger_copy_entries,
-    restore_backup,
-    verify_backup,
-)
+from privacy.backups import BackupError, find_backup, restore_backup, verify_backup
 from privacy.ledger import (
+    ledger_copy_entries,
     reconcile_ledger,
     record_restore,
     replay_entries,

@@ -1,0 +1,249 @@
+"""Reveal: the only way personal fields leave the vault in clear, for a purpose, recorded.
+
+``reveal`` and the phone search (``privacy.subjects.find_subjects_by_phone``) run in a
+durable transaction of their own on the audit log's database: their event — success,
+refusal or failure — is committed before they return or raise, so no caller can roll it
+back. Called inside a caller's transaction they refuse before decrypting anything
+(docs/privacy.md, "Reveal").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models, router, transaction
+from django.utils.translation import gettext as _
+
+from audits.models import AuditEvent
+from audits.services import record_event
+from privacy.errors import (
+    DecryptionIntegrityError,
+    KeyRetiredError,
+    RevealDenied,
+    SubjectErasedError,
+)
+from privacy.keys import subject_cipher
+from privacy.permissions import SYSTEM_RULE, Purpose, at_stage, rules_allowing
+from privacy.registry import SealedModel, sealed_model
+from tenants.actors import Actor, SystemActor
+from tenants.models import Tenant, User
+from tenants.roles import roles_of
+
+logger = logging.getLogger(__name__)
+
+NESTED_MESSAGE = (
+    "{what}() must run outside any transaction: its audit event would roll back with the "
+    "caller's (docs/privacy.md, \"Reveal\"). Call it before or after the caller's "
+    "transaction.atomic() block."
+)
+
+
+@contextmanager
+def own_transaction(what: str) -> Iterator[None]:
+    """A durable transaction on the audit log's database, for a use case whose audit event
+    must commit whatever its caller does next (reveal, the phone search). Inside a caller's
+    transaction it raises RuntimeError naming ``what`` before the body runs."""
+    stack = ExitStack()
+    try:
+        stack.enter_context(transaction.atomic(using=router.db_for_write(AuditEvent), durable=True))
+    except RuntimeError as error:
+        raise RuntimeError(NESTED_MESSAGE.format(what=what)) from error
+    with stack:
+        yield
+
+
+def may_use(actor: Actor, fields: Iterable[str], purpose: str) -> bool:
+    """Role-level check (object permissions are checked by reveal)."""
+    if isinstance(actor, SystemActor):
+        return set(fields) <= SYSTEM_RULE.fields and purpose in SYSTEM_RULE.purposes
+    roles = roles_of(actor)
+    return all(rules_allowing(roles, field, purpose, staged=False) for field in fields)
+
+
+def check_purpose(purpose: str) -> None:
+    if purpose not in Purpose.values:
+        raise ValidationError({"purpose": _("Unknown purpose %(purpose)r.") % {"purpose": purpose}})
+
+
+def _record_failure(
+    tenant: Tenant,
+    actor: Actor,
+    record: models.Model,
+    fields: Iterable[str],
+    purpose: str,
+    error: Exception,
+) -> None:
+    details: dict[str, Any] = {"error": type(error).__name__}
+    if isinstance(error, DecryptionIntegrityError):
+        details["layer"] = error.layer
+    action = (
+        "privacy.integrity_failure"
+        if isinstance(error, DecryptionIntegrityError)
+        else "privacy.reveal_failed"
+    )
+    logger.error("%s on %s %s (tenant %s)", action, record._meta.label_lower, record.pk, tenant.pk)
+    record_event(
+        tenant=tenant,
+        actor=actor,
+        action=action,
+        target=record,
+        fields=fields,
+        purpose=purpose,
+        details=details,
+    )
+
+
+def _reveal_refusal(
+    actor: Actor, record: models.Model, spec: SealedModel, fields: list[str], purpose: str
+) -> RevealDenied | None:
+    """Why ``actor`` may not reveal ``fields`` of ``record`` for ``purpose`` now, or None:
+    the one decision behind every reveal (privacy.permissions' table)."""
+    if isinstance(actor, SystemActor):
+        if not may_use(actor, fields, purpose):
+            return RevealDenied(_("This system job may not reveal these fields for this purpose."))
+        return None
+    if not isinstance(actor, User) or not actor.is_active:
+        return RevealDenied(_("Only an active user may reveal personal data."))
+    roles = roles_of(actor)
+    stage = spec.stage(record) if spec.stage is not None else None
+    rules = {f: rules_allowing(roles, f, purpose, staged=stage is not None) for f in fields}
+    denied = [f for f in fields if not rules[f]]
+    if denied:
+        return RevealDenied(
+            _("Your roles may not reveal %(fields)s for this purpose.")
+            % {"fields": ", ".join(denied)}
+        )
+    if any(all(r.object_permission for r in rules[f]) for f in fields):
+        assigned = spec.object_permission is not None and actor.has_perm(
+            spec.object_permission, record
+        )
+        if not assigned:
+            rules = {f: [r for r in rules[f] if not r.object_permission] for f in fields}
+            if not all(rules.values()):
+                return RevealDenied(_("You are not assigned to this record."))
+    early = [f for f in fields if not any(at_stage(r, stage) for r in rules[f])]
+    if early:
+        allowed = {s for f in early for r in rules[f] for s in r.stages or ()}
+        labels = spec.stage_labels
+        return RevealDenied(
+            _(
+                "Not at this stage: the %(record)s is “%(stage)s”; %(fields)s may be "
+                "revealed for this purpose only at: %(stages)s."
+            )
+            % {
+                "record": record._meta.verbose_name,
+                "stage": labels.get(str(stage), stage),
+                "fields": ", ".join(early),
+                "stages": ", ".join(
+                    str(labels.get(s, s)) for s in sorted(allowed, key=_stage_order(labels))
+                ),
+            }
+        )
+    return None
+
+
+def _stage_order(labels: Mapping[str, Any]) -> Callable[[str], int]:
+    order = {s: i for i, s in enumerate(labels)}
+    return lambda s: order.get(s, len(order))
+
+
+def may_reveal(record: models.Model, *, fields: Iterable[str], actor: Actor, purpose: str) -> bool:
+    """Whether ``reveal`` would let ``actor`` see ``fields`` of ``record`` now, without
+    revealing or recording anything: for pages that show a value only when it may be shown
+    (the rider's address from the pickup on). The same decision as ``reveal``."""
+    spec = sealed_model(type(record))
+    return _reveal_refusal(actor, record, spec, sorted(set(fields)), purpose) is None
+
+
+def reveal(
+    record: models.Model, *, fields: Iterable[str], actor: Actor, purpose: str
+) -> dict[str, str]:
+    """Decrypt the named fields of ``record`` for ``actor``, for ``purpose``, and record it.
+
+    Runs in its own durable transaction: call it outside any transaction (RuntimeError
+    otherwise, before anything is decrypted). Its event is committed before it returns or
+    raises, so what the caller does next cannot roll it back.
+
+    Raises ``RevealDenied`` (recorded), ``DecryptionIntegrityError`` (recorded; never returns
+    garbage), ``SubjectErasedError``/``KeyRetiredError`` (recorded), or the record's
+    ``DoesNotExist`` when the actor belongs to another tenant.
+    """
+    spec = sealed_model(type(record))
+    wanted = sorted(set(fields))
+    unknown = [f for f in wanted if f not in spec.fields]
+    if not wanted or unknown:
+        raise ValidationError(
+            {"fields": _("Choose among: %(allowed)s.") % {"allowed": ", ".join(spec.fields)}}
+        )
+    check_purpose(purpose)
+    tenant_id = record.tenant_id  # type: ignore[attr-defined]
+    if isinstance(actor, User) and actor.tenant_id != tenant_id:
+        # Another tenant's record looks like no record at all.
+        raise type(record).DoesNotExist()  # type: ignore[attr-defined]
+    failure: Exception | None = None
+    values: dict[str, str] = {}
+    with own_transaction("reveal"):
+        tenant = Tenant.objects.get(pk=tenant_id)
+        failure = _reveal_refusal(actor, record, spec, wanted, purpose)
+        if failure is not None:
+            record_event(
+                tenant=tenant,
+                actor=actor,
+                action="privacy.reveal_denied",
+                target=record,
+                fields=wanted,
+                purpose=purpose,
+            )
+        else:
+            values, failure = _open(tenant, actor, record, spec, wanted, purpose)
+    # Raised once the event is committed: the refusal or failure stays on record.
+    if failure is not None:
+        raise failure
+    return values
+
+
+def _open(
+    tenant: Tenant,
+    actor: Actor,
+    record: models.Model,
+    spec: SealedModel,
+    wanted: list[str],
+    purpose: str,
+) -> tuple[dict[str, str], Exception | None]:
+    """The clear values and the ``privacy.reveal`` event, or the recorded failure."""
+    subject_id = spec.subject_id(record)
+    table = type(record)._meta.db_table
+    try:
+        cipher = subject_cipher(tenant, subject_id)
+        values = {
+            f: cipher.open(table, f, record.pk, getattr(record, spec.column(f))) for f in wanted
+        }
+    except (DecryptionIntegrityError, SubjectErasedError, KeyRetiredError) as error:
+        _record_failure(tenant, actor, record, wanted, purpose, error)
+        return {}, error
+    record_event(
+        tenant=tenant,
+        actor=actor,
+        action="privacy.reveal",
+        target=record,
+        fields=wanted,
+        purpose=purpose,
+        details={"subject": str(subject_id)},
+    )
+    return values, None
+
+
+def seal(record: models.Model, field: str, value: str) -> bytes:
+    """The ciphertext of ``value`` for ``field`` of ``record`` (a registered sealed model
+    whose primary key is set), under its subject's key: for a later layer that stores a
+    sealed field itself (the rider's note on a held package). The clear text never leaves
+    this frame; the caller saves the bytes in the field's column."""
+    spec = sealed_model(type(record))
+    if field not in spec.fields:
+        raise ValueError(f"{type(record).__name__}.{field} is not a sealed field")
+    cipher = subject_cipher(record.tenant, spec.subject_id(record))  # type: ignore[attr-defined]
+    return cipher.seal(type(record)._meta.db_table, field, record.pk, value)

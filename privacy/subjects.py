@@ -1,0 +1,269 @@
+"""Customers in the vault: input checks, storing a customer, intake's match by phone, and
+the audited phone search.
+
+Personal data is in clear only inside these functions' frames. The phone search runs in
+its own durable transaction, like ``reveal`` (privacy/reveal.py): its event, denied or
+not, is committed whatever the caller does next.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import router, transaction
+from django.utils.translation import gettext as _
+
+from audits.services import Event, record_event
+from privacy.blind_index import phone_index
+from privacy.errors import DecryptionIntegrityError, RevealDenied
+from privacy.keys import SubjectCipher, create_subject_key, subject_ciphers, tenant_index_key
+from privacy.masking import mask_address, mask_name, mask_phone
+from privacy.models import DataSubject
+from privacy.phone import normalise_phone
+from privacy.reveal import check_purpose, may_use, own_transaction
+from tenants.actors import Actor
+from tenants.bulk import fetch_rows, select_statement
+from tenants.models import Tenant
+from tenants.scoping import tenant_scope
+
+LIMITS = {"name": 100, "address": 300, "note": 500}
+
+
+def clean_text(field: str, value: Any, *, required: bool) -> str:
+    """Validate one free-text personal field; errors name the field."""
+    if not isinstance(value, str):
+        raise ValidationError({field: _("Must be text.")})
+    text = unicodedata.normalize("NFC", value).strip()
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
+        raise ValidationError({field: _("Must not contain control characters.")})
+    if required and not text:
+        raise ValidationError({field: _("This field is required.")})
+    if len(text) > LIMITS[field]:
+        raise ValidationError(
+            {field: _("At most %(limit)d characters.") % {"limit": LIMITS[field]}}
+        )
+    return text
+
+
+def clean_contact(*, name: Any, phone: Any, address: Any, note: Any = "") -> dict[str, str]:
+    errors: dict[str, Any] = {}
+    values: dict[str, str] = {}
+    for field, value, required in (
+        ("name", name, True),
+        ("address", address, True),
+        ("note", note, False),
+    ):
+        try:
+            values[field] = clean_text(field, value, required=required)
+        except ValidationError as error:
+            errors.update(error.message_dict)
+    try:
+        if not isinstance(phone, str):
+            raise ValidationError(_("Must be text."))
+        values["phone"] = normalise_phone(phone)
+    except ValidationError as error:
+        errors["phone"] = error.messages
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+def create_subject(
+    *, tenant: Tenant, name: str, phone: str, address: str, note: str = "", actor: Actor
+) -> DataSubject:
+    """Store a new customer: key first (key store), then the sealed row (main database)."""
+    values = clean_contact(name=name, phone=phone, address=address, note=note)
+    return _create_subject(tenant, values, actor)
+
+
+def _create_subject(tenant: Tenant, values: dict[str, str], actor: Actor) -> DataSubject:
+    return _create_subject_with_cipher(tenant, values, actor)[0]
+
+
+# The audit event of intake's customer: created (with the fields sealed) or matched.
+_CONTACT_EVENT: dict[bool, dict[str, Any]] = {
+    True: {"action": "privacy.subject_created", "fields": DataSubject.ENCRYPTED_FIELDS},
+    False: {"action": "privacy.subject_matched"},
+}
+
+
+def contact_event(subject: DataSubject, *, created: bool) -> Event:
+    """The event recording that intake created ``subject`` or matched it by phone."""
+    return Event(target=subject, **_CONTACT_EVENT[created])
+
+
+def new_subject(tenant: Tenant, values: dict[str, str]) -> tuple[DataSubject, SubjectCipher]:
+    """A new customer from cleaned ``values``: its key, written to the key store now, and
+    its sealed row, not saved (a caller that inserts it in a statement of its own records
+    ``contact_event`` with it)."""
+    subject_id = uuid.uuid4()
+    cipher = create_subject_key(tenant, subject_id)
+    table = DataSubject._meta.db_table
+    subject = DataSubject(
+        id=subject_id,
+        tenant=tenant,
+        phone_bidx=phone_index(tenant_index_key(tenant), values["phone"]),
+        name_masked=mask_name(values["name"]),
+        phone_masked=mask_phone(values["phone"]),
+        address_masked=mask_address(values["address"]),
+        **{
+            f"{field}_ct": cipher.seal(table, field, subject_id, values[field])
+            for field in DataSubject.ENCRYPTED_FIELDS
+        },
+    )
+    return subject, cipher
+
+
+def _create_subject_with_cipher(
+    tenant: Tenant, values: dict[str, str], actor: Actor
+) -> tuple[DataSubject, SubjectCipher]:
+    subject, cipher = new_subject(tenant, values)
+    with tenant_scope(tenant), transaction.atomic():
+        subject.save(force_insert=True)
+        record_event(tenant=tenant, actor=actor, target=subject, **_CONTACT_EVENT[True])
+    return subject, cipher
+
+
+def _subjects_with_phone(
+    tenant: Tenant, normalised: str
+) -> tuple[int, list[tuple[DataSubject, SubjectCipher]]]:
+    """(candidate count, exact matches with their opened keys) of the blind index; false
+    positives discarded. Nothing is locked: intake locks the customer it uses in its
+    write (``live_subject_sql``)."""
+    table = DataSubject._meta.db_table
+    with tenant_scope(tenant):
+        found = fetch_rows(
+            DataSubject,
+            ("id", "phone_ct"),
+            phone_bidx=phone_index(tenant_index_key(tenant), normalised),
+            erased_at=None,
+        )
+    # The candidates' keys in one read (the index is truncated: a bucket holds about one
+    # customer per 16 384 of the tenant's); a key missing was erased since the query.
+    ciphers = subject_ciphers(tenant, [pk for pk, _blob in found]) if found else {}
+    alias = router.db_for_read(DataSubject)
+    matches = []
+    for pk, blob in found:
+        cipher = ciphers.get(pk)
+        if cipher and cipher.open(table, "phone", pk, blob) == normalised:
+            # An instance with only these fields loaded (the rest load on access, as
+            # with only()); from_db takes the values in the model's field order.
+            loaded = {"id": pk, "tenant_id": tenant.pk, "phone_ct": blob}
+            names = [f.attname for f in DataSubject._meta.concrete_fields if f.attname in loaded]
+            matches.append((DataSubject.from_db(alias, names, [loaded[n] for n in names]), cipher))
+    return len(found), matches
+
+
+@dataclass(frozen=True)
+class ContactSubject:
+    subject: DataSubject
+    created: bool
+    # The subject's opened key, for sealing the intake's own fields (no second unwrap).
+    cipher: SubjectCipher
+
+
+def subject_for_contact(
+    *, tenant: Tenant, name: str, phone: str, address: str, note: str = "", actor: Actor
+) -> ContactSubject:
+    """The tenant's customer with this phone, or a new one.
+
+    Intake uses this: a returning customer keeps one subject (one key, one erasure). The
+    match is made inside the vault and recorded; nothing is revealed to the caller.
+    """
+    values = clean_contact(name=name, phone=phone, address=address, note=note)
+    found = match_contact(tenant, values["phone"])
+    if found:
+        subject, cipher = found
+        record_event(tenant=tenant, actor=actor, target=subject, **_CONTACT_EVENT[False])
+        return ContactSubject(subject, False, cipher)
+    subject, cipher = _create_subject_with_cipher(tenant, values, actor)
+    return ContactSubject(subject, True, cipher)
+
+
+def match_contact(tenant: Tenant, phone: str) -> tuple[DataSubject, SubjectCipher] | None:
+    """The tenant's live customer with this normalised phone and its opened key, or None;
+    nothing locked. The caller locks the customer in the statement that uses it
+    (``live_subject_sql``) and starts over when it is gone by then (erased meanwhile:
+    an erasure locks the customer before it destroys the key)."""
+    _count, matches = _subjects_with_phone(tenant, phone)
+    return matches[0] if matches else None
+
+
+def live_subject_sql(
+    tenant: Tenant, subject: DataSubject, where: tuple[str, list[Any]]
+) -> tuple[str, list[Any]]:
+    """SELECT the id of ``subject`` if it is still live and ``where`` holds, for a caller's
+    statement (intake's write). The row stays locked FOR KEY SHARE until that transaction
+    ends: an erasure that locked the customer first makes the statement wait and then
+    find nothing (erased: the caller starts over with a new customer); one that comes
+    after waits, and the retention sweep passes over the customer, whose new order is
+    still open. So no order is ever sealed under a key a concurrent sweep is destroying."""
+    with tenant_scope(tenant):
+        return select_statement(
+            DataSubject, ("id",), key_share=True, where=where, id=subject.id, erased_at=None
+        )
+
+
+def find_subjects_by_phone(
+    *, tenant: Tenant, phone: str, actor: Actor, purpose: str
+) -> list[DataSubject]:
+    """Customers of ``tenant`` with exactly this phone, via the blind index.
+
+    Runs in its own durable transaction, like ``reveal``: call it outside any transaction
+    (RuntimeError otherwise, before anything is decrypted); its ``privacy.search`` event
+    (or the refusal or integrity failure) is committed before it returns or raises."""
+    check_purpose(purpose)
+    normalised = normalise_phone(phone)
+    failure: Exception | None = None
+    found: list[DataSubject] = []
+    with own_transaction("find_subjects_by_phone"):
+        if not may_use(actor, ["phone"], purpose):
+            record_event(
+                tenant=tenant,
+                actor=actor,
+                action="privacy.search_denied",
+                object_type="privacy.datasubject",
+                fields=["phone"],
+                purpose=purpose,
+            )
+            failure = RevealDenied(_("You may not search customers by phone for this purpose."))
+        else:
+            found, failure = _search(tenant, actor, normalised, purpose)
+    # Raised once the event is committed: the refusal or failure stays on record.
+    if failure is not None:
+        raise failure
+    return found
+
+
+def _search(
+    tenant: Tenant, actor: Actor, normalised: str, purpose: str
+) -> tuple[list[DataSubject], Exception | None]:
+    try:
+        candidates, matches = _subjects_with_phone(tenant, normalised)
+    except DecryptionIntegrityError as error:
+        record_event(
+            tenant=tenant,
+            actor=actor,
+            action="privacy.integrity_failure",
+            object_type="privacy.datasubject",
+            fields=["phone"],
+            purpose=purpose,
+            details={"error": type(error).__name__, "layer": error.layer},
+        )
+        return [], error
+    with tenant_scope(tenant):
+        record_event(
+            tenant=tenant,
+            actor=actor,
+            action="privacy.search",
+            object_type="privacy.datasubject",
+            fields=["phone"],
+            purpose=purpose,
+            details={"candidates": candidates, "matches": [str(s.id) for s, _key in matches]},
+        )
+        # The match loaded only what it compared; callers get whole rows, in one query.
+        return list(DataSubject.objects.filter(pk__in=[s.pk for s, _key in matches])), None
