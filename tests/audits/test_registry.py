@@ -342,5 +342,9 @@ def test_the_audit_list_shows_labels_with_codes_and_filters_by_category(
 
     with tenant_scope(tenant):
         event = AuditEvent.objects.get(action="privacy.reveal")
-    page = client.get(reverse("admin:audits_auditevent_change", args=[event.pk]))
+    page = client.get(
+        reverse("admin:audits_auditevent_change", args=[event.pk]), HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert 'Personal data revealed <small class="audit-action-code">' in page.content.decode()
+    chinese = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert '已查看个人信息 <small class="audit-action-code">privacy.reveal</small>' in chinese
