@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from privacy.erasure import record_staff_request, set_retention_days
+from privacy.erasure_requests import record_staff_request
 from privacy.errors import RevealDenied
 from privacy.ledger_file import LedgerWriteError
 from privacy.models import (
@@ -24,6 +24,7 @@ from privacy.models import (
 )
 from privacy.notices import NOTICE_TEXT_FIELDS, publish_notice
 from privacy.permissions import Purpose
+from privacy.retention import set_retention_days
 from privacy.subjects import find_subjects_by_phone
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
 from tenants.models import User

@@ -17,15 +17,11 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
 from uuid import UUID
 
-from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from audits.services import Event, record_event, record_events
 from privacy.keys import destroy_subject_keys
@@ -35,16 +31,11 @@ from privacy.models import (
     ErasureChallenge,
     ErasureLedgerEntry,
     ErasureReason,
-    ErasureRequest,
-    RequestChannel,
-    RequestStatus,
-    RetentionPolicy,
 )
-from privacy.registry import retention_sources, sealed_models
-from tenants.actors import Actor, SystemActor, actor_label
+from privacy.registry import sealed_models
+from tenants.actors import Actor, actor_label
 from tenants.bulk import append_rows
-from tenants.models import Role, Tenant, User
-from tenants.roles import has_role
+from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
 logger = logging.getLogger(__name__)
@@ -248,133 +239,3 @@ def erase_subject(
         if DataSubject.objects.filter(pk=subject_id).exists():
             return None  # locked by a concurrent run, which erases it
     raise DataSubject.DoesNotExist()
-
-
-# --- retention -------------------------------------------------------------------------
-
-
-def retention_days(tenant: Tenant) -> int:
-    with tenant_scope(tenant):
-        policy = RetentionPolicy.objects.first()
-    return policy.days if policy is not None else 7
-
-
-def set_retention_days(*, tenant: Tenant, days: int, actor: Actor) -> RetentionPolicy:
-    if isinstance(actor, User) and (
-        actor.tenant_id != tenant.pk or not has_role(actor, Role.TENANT_ADMIN, Role.PRIVACY_OFFICER)
-    ):
-        raise PermissionDenied(_("Only a tenant administrator or privacy officer sets retention."))
-    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 365:
-        raise ValidationError({"days": _("Between 0 and 365 days.")})
-    with transaction.atomic(), tenant_scope(tenant):
-        policy, _created = RetentionPolicy.objects.get_or_create(
-            tenant=tenant, defaults={"days": days, "updated_by": actor_label(actor)}
-        )
-        policy.days, policy.updated_by = days, actor_label(actor)
-        policy.save()
-        record_event(
-            tenant=tenant,
-            actor=actor,
-            action="privacy.retention_set",
-            target=policy,
-            details={"days": days},
-        )
-    return policy
-
-
-def retention_cutoff(tenant: Tenant, now: datetime | None = None) -> datetime:
-    return (now or timezone.now()) - timedelta(days=retention_days(tenant))
-
-
-def sweep_tenant(
-    tenant: Tenant, *, actor: Actor | None = None, batch_size: int = SWEEP_BATCH
-) -> int:
-    """Erase every due subject of ``tenant`` in batches; safe to rerun and to run twice at
-    once (rows locked by the other run are skipped, and it erases them).
-
-    Each source is walked once in id order (keyset pages), so a batch never re-reads the
-    subjects erased by the batches before it.
-    """
-    actor = actor or SystemActor("retention-sweep")
-    cutoff = retention_cutoff(tenant)
-    seen: set[UUID] = set()
-    for source in retention_sources():
-        after: UUID | None = None
-        while True:
-            with tenant_scope(tenant):
-                page = list(source(tenant, cutoff, after).order_by("pk")[:batch_size])
-            if not page:
-                break
-            after = page[-1]
-            batch = [s for s in page if s not in seen]
-            seen.update(
-                erase_subjects(
-                    tenant=tenant,
-                    subject_ids=batch,
-                    reason=ErasureReason.RETENTION,
-                    actor=actor,
-                    skip_locked=True,
-                )
-            )
-    return len(seen)
-
-
-# --- requests ------------------------------------------------------------------------
-
-
-def request_deadline() -> timedelta:
-    return timedelta(days=int(getattr(settings, "BAOMI_ERASURE_DEADLINE_DAYS", 15)))
-
-
-EVIDENCE_LIMIT = 200
-
-
-def record_staff_request(
-    *, tenant: Tenant, subject_id: UUID, channel: RequestChannel | str, evidence: str, actor: Actor
-) -> ErasureRequest:
-    """A privacy officer records a request verified in person or by phone, with the
-    evidence noted, and the erasure runs at once."""
-    if (
-        not isinstance(actor, User)
-        or actor.tenant_id != tenant.pk
-        or not has_role(actor, Role.PRIVACY_OFFICER)
-    ):
-        raise PermissionDenied(_("Only the privacy officer records erasure requests."))
-    if channel not in (RequestChannel.IN_PERSON, RequestChannel.PHONE):
-        raise ValidationError({"channel": _("Choose how the customer was verified.")})
-    note = (evidence or "").strip()
-    if not note or len(note) > EVIDENCE_LIMIT or "\x00" in note:
-        raise ValidationError(
-            {"evidence": _("Describe the verification in 1 to 200 characters (no personal data).")}
-        )
-    now = timezone.now()
-    with tenant_scope(tenant):
-        if not DataSubject.objects.filter(pk=subject_id).exists():
-            raise ValidationError({"subject": _("No such customer.")})
-        request = ErasureRequest(
-            tenant=tenant,
-            channel=channel,
-            subject_id=subject_id,
-            evidence=note,
-            due_at=now + request_deadline(),
-            handled_by=actor_label(actor),
-        )
-        request.save(force_insert=True)
-    entry = erase_subject(
-        tenant=tenant, subject_id=subject_id, reason=ErasureReason.STAFF_REQUEST, actor=actor
-    )
-    with tenant_scope(tenant):
-        request.status, request.completed_at, request.ledger_entry = (
-            RequestStatus.COMPLETED,
-            timezone.now(),
-            entry,
-        )
-        request.save(update_fields=["status", "completed_at", "ledger_entry"])
-        record_event(
-            tenant=tenant,
-            actor=actor,
-            action="privacy.erasure_request_completed",
-            target=request,
-            details={"channel": channel, "reference": entry.reference if entry else ""},
-        )
-    return request

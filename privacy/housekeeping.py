@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from audits.services import record_event
 from privacy.backups import prune_backups
-from privacy.erasure import sweep_tenant
 from privacy.ledger import reconcile_or_alert
 from privacy.models import DataSubject, ErasureChallenge, SubjectKey
+from privacy.retention import sweep_tenant
 from privacy.selectors import last_verified_backup
 from tenants.actors import SystemActor
 from tenants.models import ScheduledRun, Tenant

@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 from audits.services import record_event
 from core.errors import Conflict
 from core.hashing import keyed_hash, keyed_hash_matches
-from privacy.erasure import erase_subject, request_deadline
+from privacy.erasure import erase_subject
+from privacy.erasure_requests import request_deadline
 from privacy.models import (
     ErasureChallenge,
     ErasureReason,

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from privacy.keys import LRU
-from privacy.models import PrivacyNotice
+from privacy.models import PrivacyNotice, RetentionPolicy
 from tenants.models import ScheduledRun, Tenant
 from tenants.scoping import tenant_scope
 from tenants.versioning import current_version
@@ -52,3 +52,9 @@ def last_verified_backup() -> datetime | None:
         .values_list("finished_at", flat=True)
         .first()
     )
+
+
+def retention_days(tenant: Tenant) -> int:
+    with tenant_scope(tenant):
+        policy = RetentionPolicy.objects.first()
+    return policy.days if policy is not None else 7

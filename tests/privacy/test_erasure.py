@@ -16,18 +16,13 @@ from audits.models import AuditEvent
 from orders.lifecycle import transition_order
 from orders.models import Order, Status
 from orders.selectors import subjects_done_before
-from privacy.erasure import (
-    erase_subject,
-    erase_subjects,
-    record_staff_request,
-    retention_cutoff,
-    set_retention_days,
-    sweep_tenant,
-)
+from privacy.erasure import erase_subject, erase_subjects
+from privacy.erasure_requests import record_staff_request
 from privacy.errors import SubjectErasedError
 from privacy.keys import destroy_subject_key
 from privacy.models import DataSubject, ErasureLedgerEntry, ErasureReason, RequestStatus, SubjectKey
 from privacy.permissions import Purpose
+from privacy.retention import retention_cutoff, set_retention_days, sweep_tenant
 from privacy.reveal import reveal
 from privacy.tasks import retention_sweep
 from tenants.actors import SystemActor
@@ -402,7 +397,7 @@ def test_tenant_admin_sets_retention_in_the_admin(client) -> None:
     admin = UserFactory(roles=[Role.TENANT_ADMIN])
     client.force_login(admin)
     client.post("/admin/privacy/retentionpolicy/add/", {"days": 30})
-    from privacy.erasure import retention_days
+    from privacy.selectors import retention_days
 
     assert retention_days(admin.tenant) == 30
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from audits.models import AuditEvent
 from orders.models import Order
 from privacy.backups import create_backup
-from privacy.erasure import erase_subject, erase_subjects, set_retention_days
+from privacy.erasure import erase_subject, erase_subjects
 from privacy.errors import SubjectErasedError
 from privacy.ledger import ledger_copy_entries, reconcile_ledger
 from privacy.ledger_file import (
@@ -35,6 +35,7 @@ from privacy.ledger_file import (
 )
 from privacy.models import DataSubject, ErasureLedgerEntry, ErasureReason, SubjectKey
 from privacy.permissions import Purpose
+from privacy.retention import set_retention_days
 from privacy.reveal import reveal
 from tenants.actors import SystemActor
 from tenants.models import Role

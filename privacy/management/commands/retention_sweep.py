@@ -6,8 +6,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from privacy.backup_store import BackupError
-from privacy.erasure import SWEEP_BATCH, sweep_tenant
+from privacy.erasure import SWEEP_BATCH
 from privacy.ledger import reconcile_ledger
+from privacy.retention import sweep_tenant
 from tenants.models import Tenant
 
 
