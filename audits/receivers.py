@@ -12,6 +12,7 @@ from django.contrib.auth.signals import user_login_failed
 from audits.services import record_event
 from tenants.actors import SystemActor
 from tenants.models import User
+from tenants.selectors import user_named
 from tenants.signals import tenant_change
 
 logger = logging.getLogger("baomi.auth")
@@ -34,7 +35,7 @@ def _record_tenant_change(
 def _user_named(username: Any) -> User | None:
     if not isinstance(username, str) or not username:
         return None
-    return User.objects.select_related("tenant").filter(username=username).first()
+    return user_named(username)
 
 
 def _record_login_event(action: str, username: Any, details: dict[str, Any]) -> None:

@@ -40,3 +40,9 @@ def users_of(tenant: Tenant) -> QuerySet[User]:
 def membership_role(membership_id: int) -> str | None:
     """The role a membership holds in the database now (before an edit is saved)."""
     return Membership.objects.filter(pk=membership_id).values_list("role", flat=True).first()
+
+
+def user_named(username: str) -> User | None:
+    """The user with this username (and their tenant), or None: the login signals name
+    the user only by the username typed."""
+    return User.objects.select_related("tenant").filter(username=username).first()
