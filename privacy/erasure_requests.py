@@ -16,6 +16,7 @@ from audits.services import record_event
 from privacy.erasure import erase_subject
 from privacy.models import (
     DataSubject,
+    ErasureLedgerEntry,
     ErasureReason,
     ErasureRequest,
     RequestChannel,
@@ -69,12 +70,7 @@ def record_staff_request(
         tenant=tenant, subject_id=subject_id, reason=ErasureReason.STAFF_REQUEST, actor=actor
     )
     with tenant_scope(tenant):
-        request.status, request.completed_at, request.ledger_entry = (
-            RequestStatus.COMPLETED,
-            timezone.now(),
-            entry,
-        )
-        request.save(update_fields=["status", "completed_at", "ledger_entry"])
+        mark_completed(request, entry)
         record_event(
             tenant=tenant,
             actor=actor,
@@ -83,3 +79,14 @@ def record_staff_request(
             details={"channel": channel, "reference": entry.reference if entry else ""},
         )
     return request
+
+
+def mark_completed(request: ErasureRequest, entry: ErasureLedgerEntry | None) -> None:
+    """Close ``request`` with the ledger entry of its erasure (None: the subject was already
+    erased), inside the caller's tenant scope."""
+    request.status, request.completed_at, request.ledger_entry = (
+        RequestStatus.COMPLETED,
+        timezone.now(),
+        entry,
+    )
+    request.save(update_fields=["status", "completed_at", "ledger_entry"])

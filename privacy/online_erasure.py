@@ -19,13 +19,12 @@ from audits.services import record_event
 from core.errors import Conflict
 from core.hashing import keyed_hash, keyed_hash_matches
 from privacy.erasure import erase_subject
-from privacy.erasure_requests import request_deadline
+from privacy.erasure_requests import mark_completed, request_deadline
 from privacy.models import (
     ErasureChallenge,
     ErasureReason,
     ErasureRequest,
     RequestChannel,
-    RequestStatus,
 )
 from privacy.permissions import Purpose
 from privacy.phone import normalise_phone
@@ -172,11 +171,6 @@ def verify_request(*, challenge_id: UUID | str, code: Any) -> str:
         actor=VERIFIER,
     )
     with tenant_scope(tenant):
-        request.status, request.completed_at, request.ledger_entry = (
-            RequestStatus.COMPLETED,
-            timezone.now(),
-            entry,
-        )
-        request.save(update_fields=["status", "completed_at", "ledger_entry"])
+        mark_completed(request, entry)
         ErasureChallenge.objects.filter(pk=challenge.pk).update(request=request, subject_id=None)
     return entry.reference if entry else ""

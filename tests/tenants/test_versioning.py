@@ -25,21 +25,14 @@ from tenants.versioning import (
     text_sha256,
 )
 from tests.factories import TenantFactory
+from tests.privacy.test_notices import TEXTS
 
 SYSTEM = SystemActor("tests")
-NOTICE = {
-    "purpose_zh": "配送",
-    "purpose_en": "Delivery",
-    "scope_zh": "姓名电话地址",
-    "scope_en": "Name, phone, address",
-    "use_zh": "仅配送",
-    "use_en": "Delivery only",
-}
 
 
 def _publish(kind: str, tenant: Any) -> VersionedDocument:
     if kind == "notice":
-        return publish_notice(tenant=tenant, actor=SYSTEM, retention_days=30, **NOTICE)
+        return publish_notice(tenant=tenant, actor=SYSTEM, retention_days=30, **TEXTS)
     return publish_agreement(tenant=tenant, actor=SYSTEM, text_zh="保密", text_en="Keep it secret")
 
 
