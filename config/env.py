@@ -12,6 +12,7 @@ import base64
 import os
 import secrets
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,13 +74,21 @@ def baomi_environment() -> str:
 
 def _write_private_file(path: Path, content: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: two processes starting at once (web, worker, beat) must not both write.
+    # Two processes starting at once (web, worker, beat) must neither both write nor read a
+    # half-written file: the content goes to a private temporary file first, which is then
+    # linked into place (atomic; refused if the file exists meanwhile: the other one won).
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return
+    finally:
+        os.unlink(temporary)
     print(f"baomi: created {path} (development only; never used in production)", file=sys.stderr)
 
 

@@ -274,3 +274,30 @@ def test_a_bad_prepared_statements_value_is_refused(tmp_path: Path) -> None:
     env = production_env(tmp_path, DATABASE_PREPARED_STATEMENTS="sometimes")
     result = manage(env, "check")
     assert "DATABASE_PREPARED_STATEMENTS must be a boolean" in result.stderr
+
+
+def test_processes_starting_at_once_all_read_the_one_whole_local_secret(tmp_path: Path) -> None:
+    """web, worker and beat start together on a fresh checkout: each must read the same,
+    complete development secret (a reader once saw the file its creator had not written
+    yet, and stopped with "must hold at least 32 random bytes, got 0")."""
+    import stat
+    import threading
+
+    from config.env import local_file_secret
+
+    path = tmp_path / "var" / "hmac_key"
+    start = threading.Barrier(12)
+    read: list[str] = []
+
+    def one_process(n: int) -> None:
+        start.wait()
+        read.append(local_file_secret(path, lambda: f"{n:02d}" * 40))
+
+    threads = [threading.Thread(target=one_process, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert (len(read), len(set(read)), len(read[0])) == (12, 1, 80)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["hmac_key"]

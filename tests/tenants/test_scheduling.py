@@ -296,6 +296,13 @@ def test_the_demo_beats_on_the_filesystem_broker_send_once_with_periods(tmp_path
             30,
             "the first scheduled jobs",
         )
+        # On a busy host the second beat may still be starting when the leader has sent:
+        # wait until it has met the lock too, then stop both.
+        _wait_for(
+            lambda: any("standing by" in processes.log(n) for n in ("beat-a", "beat-b")),
+            30,
+            "a beat standing by",
+        )
         processes.stop()
         logs = [processes.log("beat-a"), processes.log("beat-b")]
     messages = [json.loads(path.read_text()) for path in queue.glob("*")]
