@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core.audit_registry import action_label
 from tenants.models import TenantOwnedModel
 
 GENESIS_HASH = "0" * 64
@@ -47,7 +48,7 @@ class AuditEvent(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.tenant_id}#{self.sequence} {self.action}"
+        return f"{self.tenant_id}#{self.sequence} {action_label(self.action)}"
 
 
 class AuditChainHead(TenantOwnedModel):

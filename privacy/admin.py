@@ -26,42 +26,24 @@ from privacy.notices import NOTICE_TEXT_FIELDS, publish_notice
 from privacy.permissions import Purpose
 from privacy.retention import set_retention_days
 from privacy.subjects import find_subjects_by_phone
-from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
+from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin, VersionedDocumentAdmin
 from tenants.models import User
 
 
 @admin.register(PrivacyNotice)
-class PrivacyNoticeAdmin(TenantScopedModelAdmin):
+class PrivacyNoticeAdmin(VersionedDocumentAdmin):
     """Publishing a notice adds a version; published versions are never edited."""
 
     list_display = ["version", "retention_days", "published_at", "published_by"]
     fields = [*NOTICE_TEXT_FIELDS, "retention_days"]
-    actions = None
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return [*self.fields, "version", "published_at", "published_by"] if obj else []
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        notice = publish_notice(
+    def publish(self, request: HttpRequest, form: Any) -> PrivacyNotice:
+        return publish_notice(
             tenant=request.tenant,  # type: ignore[attr-defined]
             actor=cast(User, request.user),
             retention_days=form.cleaned_data["retention_days"],
             **{f: form.cleaned_data[f] for f in NOTICE_TEXT_FIELDS},
         )
-        obj.pk, obj.version = notice.pk, notice.version
-
-    def add_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().add_view(request, *args, **kwargs)
-        except ValidationError as error:  # raised by the service after form validation
-            self.message_user(request, "; ".join(error.messages), level="error")
-            return super().add_view(request, *args, **kwargs)
 
 
 @admin.register(DataSubject)

@@ -20,7 +20,7 @@ from riders.eligibility import dispatch_blockers
 from riders.models import AgreementSignature, ConfidentialityAgreement, Rider
 from riders.profiles import update_rider
 from riders.selectors import dispatch_choices, rider_by_pk
-from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
+from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin, VersionedDocumentAdmin
 from tenants.models import Role, User
 from tenants.roles import has_role
 
@@ -54,28 +54,17 @@ class RiderAdmin(TenantScopedModelAdmin):
 
 
 @admin.register(ConfidentialityAgreement)
-class AgreementAdmin(TenantScopedModelAdmin):
+class AgreementAdmin(VersionedDocumentAdmin):
     list_display = ["version", "published_at", "published_by"]
     fields = ["text_zh", "text_en"]
-    actions = None
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ["version", "text_zh", "text_en", "published_at", "published_by"] if obj else []
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        agreement = publish_agreement(
+    def publish(self, request: HttpRequest, form: Any) -> ConfidentialityAgreement:
+        return publish_agreement(
             tenant=request.tenant,  # type: ignore[attr-defined]
             actor=_user(request),
             text_zh=form.cleaned_data["text_zh"],
             text_en=form.cleaned_data["text_en"],
         )
-        obj.pk = agreement.pk
 
 
 @admin.register(AgreementSignature)

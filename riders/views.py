@@ -1,5 +1,7 @@
-"""The rider page: mobile-first, server-rendered; each POST calls one rider service, each
-GET only reads (riders.selectors): no page view writes a row or records an event."""
+"""The rider page: mobile-first, server-rendered; each POST calls one rider service and
+redirects, each GET only reads (riders.selectors): no page view writes a row. The one
+event a GET records is the audited reveal of the address the order page shows from the
+pickup on (``delivery.delivery_address``): each time the rider sees it, it is on record."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse_lazy
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.context import current_request_context
 from core.errors import Conflict
@@ -208,11 +210,24 @@ problem = _order_step(
 )
 
 
-@require_POST
+# The relay numbers bound this session, by order: the number a POST bound is shown by the
+# GET it redirects to, so a reload shows it again without calling (and revealing) again. A
+# relay number is not the customer's: it reaches them only while the assignment lasts.
+_RELAY_NUMBERS = "riders_relay_numbers"
+
+
+@require_http_methods(["GET", "POST"])
 @rider_page()
 def call(request: HttpRequest, user: User, order_id: UUID) -> HttpResponse:
     order = _my_order(user, order_id)
-    number = _step(request, lambda: delivery.call_customer(order=order, user=user), "")
+    numbers: dict[str, str] = request.session.get(_RELAY_NUMBERS, {})
+    if request.method == "POST":
+        bound = _step(request, lambda: delivery.call_customer(order=order, user=user), "")
+        if bound is None:
+            return redirect("riders:order", order_id=order.pk)
+        request.session[_RELAY_NUMBERS] = {**numbers, str(order.pk): bound}
+        return redirect("riders:call", order_id=order.pk)
+    number = numbers.get(str(order.pk))
     if number is None:
         return redirect("riders:order", order_id=order.pk)
     return _no_store(

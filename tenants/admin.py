@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
 from django.forms import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
@@ -22,6 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
+from core.errors import Conflict
 from tenants.login_security import unlock_login
 from tenants.models import IntegrationToken, Membership, Tenant, User
 from tenants.selectors import membership_role, users_of
@@ -35,6 +36,7 @@ from tenants.services import (
     save_user_account,
 )
 from tenants.two_factor import reset_two_factor
+from tenants.versioning import VersionedDocument
 
 admin.site.site_header = _("Baomi back office")
 admin.site.site_title = _("Baomi")
@@ -112,6 +114,43 @@ class TenantScopedModelAdmin(NotFoundInsteadOfRedirect, admin.ModelAdmin):
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         _assign_tenant_to_new_rows(formset, form.instance.tenant)
         super().save_formset(request, form, formset, change)
+
+
+class VersionedDocumentAdmin(TenantScopedModelAdmin):
+    """The back office of a ``tenants.versioning`` document: adding publishes the next
+    version through ``publish`` (the app's service: permission, checks, audit event);
+    published versions are shown, never edited or deleted. A refusal after the form's own
+    checks — the service's validation, or another version published at the same moment —
+    is a message on the add page, never a 500."""
+
+    actions = None
+
+    def publish(self, request: HttpRequest, form: Any) -> VersionedDocument:
+        raise NotImplementedError
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [*(self.fields or []), "version", "published_at", "published_by"] if obj else []
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        document = self.publish(request, form)
+        # The admin's success message and redirect name the version published.
+        obj.pk, obj.version = document.pk, document.version
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except (ValidationError, Conflict) as error:
+            text = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+            self.message_user(request, text, level=messages.ERROR)
+            return redirect(request.get_full_path())
 
 
 def _assign_tenant_to_new_rows(formset: BaseInlineFormSet, tenant: Tenant | None) -> None:

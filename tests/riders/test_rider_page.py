@@ -158,12 +158,34 @@ def test_the_call_button_gives_a_relay_number_never_the_phone(
     rider_client: Client, delivery: Delivery
 ) -> None:
     _pick_up(rider_client, delivery)
-    html = rider_client.post(_url("call", delivery)).content.decode()
+    html = rider_client.post(_url("call", delivery), follow=True).content.decode()
     assert (
         'href="tel:+86950' in html,
         "13912345678" in html,
         len(_events(delivery, "riders.relay_call")),
     ) == (True, False, 1)
+
+
+def test_reloading_the_call_page_shows_the_number_without_calling_again(
+    rider_client: Client, delivery: Delivery
+) -> None:
+    _pick_up(rider_client, delivery)
+    posted = rider_client.post(_url("call", delivery))
+    reloaded = rider_client.get(posted["Location"]).content.decode()
+    assert (
+        posted.status_code,
+        'href="tel:+86950' in reloaded,
+        len(_events(delivery, "riders.relay_call")),
+        [e.purpose for e in _events(delivery, "privacy.reveal")].count("call_relay"),
+    ) == (302, True, 1, 1)
+
+
+def test_the_call_page_without_a_call_goes_back_to_the_order(
+    rider_client: Client, delivery: Delivery
+) -> None:
+    _pick_up(rider_client, delivery)
+    response = rider_client.get(_url("call", delivery))
+    assert (response.status_code, response["Location"]) == (302, _url("order", delivery))
 
 
 def test_temporary_storage_marks_the_order_held(rider_client: Client, delivery: Delivery) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections
+from django.test import Client
+from django.urls import reverse
 
 from audits.models import AuditEvent
 from core.errors import Conflict
@@ -16,6 +18,7 @@ from privacy.notices import publish_notice
 from riders.agreements import publish_agreement, sign_agreement
 from riders.models import ConfidentialityAgreement
 from tenants.actors import SystemActor
+from tenants.models import Role
 from tenants.scoping import tenant_scope
 from tenants.versioning import (
     VersionedDocument,
@@ -24,7 +27,7 @@ from tenants.versioning import (
     require_current,
     text_sha256,
 )
-from tests.factories import TenantFactory
+from tests.factories import TenantFactory, UserFactory
 from tests.privacy.test_notices import TEXTS
 
 SYSTEM = SystemActor("tests")
@@ -136,3 +139,56 @@ def test_two_publishers_racing_for_one_number_get_a_conflict(kind: str, existing
     assert sorted(outcomes) in (["conflict", "published"], ["published", "published"])
     assert versions == list(range(1, len(versions) + 1))
     assert len(versions) == existing + outcomes.count("published")
+
+
+PUBLISHERS = {
+    "notice": "privacy.notices.publish_next_version",
+    "agreement": "riders.agreements.publish_next_version",
+}
+ADMIN_FORMS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "notice": (
+        "admin:privacy_privacynotice_add",
+        Role.PRIVACY_OFFICER,
+        {**TEXTS, "retention_days": 14},
+    ),
+    "agreement": (
+        "admin:riders_confidentialityagreement_add",
+        Role.TENANT_ADMIN,
+        {"text_zh": "我承诺保密。", "text_en": "I keep it secret."},
+    ),
+}
+
+
+@pytest.mark.django_db(databases="__all__")
+@pytest.mark.parametrize("kind", ["notice", "agreement"])
+def test_the_admin_names_the_version_it_published(client: Client, kind: str) -> None:
+    url, role, data = ADMIN_FORMS[kind]
+    user = UserFactory(roles=[role])
+    client.force_login(user)
+    _publish(kind, user.tenant)
+    page = client.post(reverse(url), data, follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    assert "v2" in page.content.decode()
+    assert "vNone" not in page.content.decode()
+    assert current_version(MODELS[kind], user.tenant).version == 2  # type: ignore[union-attr]
+
+
+@pytest.mark.django_db(databases="__all__")
+@pytest.mark.parametrize("kind", ["notice", "agreement"])
+def test_a_publishing_race_in_the_admin_is_a_message_not_a_500(
+    client: Client, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race itself is proven above on PostgreSQL; here, how the back office shows the
+    Conflict it ends in: the add page again, with the message, and nothing published."""
+    url, role, data = ADMIN_FORMS[kind]
+    user = UserFactory(roles=[role])
+    client.force_login(user)
+
+    def lose_the_race(model: Any, **_: Any) -> None:
+        raise Conflict("Another version was published at the same moment; publish again.")
+
+    monkeypatch.setattr(PUBLISHERS[kind], lose_the_race)
+    response = client.post(reverse(url), data, HTTP_ACCEPT_LANGUAGE="en")
+    page = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert (response.status_code, response["Location"]) == (302, reverse(url))
+    assert "Another version was published at the same moment" in page
+    assert current_version(MODELS[kind], user.tenant) is None
