@@ -15,6 +15,7 @@ class OrdersConfig(AppConfig):
         from orders.selectors import order_with_code, subjects_done_before
         from privacy.api import register, register_reference_resolver, register_retention_source
         from tenants.demo import register_demo_seeder
+        from tenants.landing import register_landing
         from tenants.models import Role
         from tenants.roles import grant_permissions
 
@@ -29,6 +30,8 @@ class OrdersConfig(AppConfig):
             stage_labels=dict(Status.choices),
         )
         register_retention_source(subjects_done_before)
+        register_landing(Role.KITCHEN, "orders:kitchen", _("Kitchen station"))
+        register_landing(Role.PACKER, "orders:packing", _("Packing station"))
         register_reference_resolver(order_with_code)
         # Back-office (admin) model permissions; what each role may do with an order beyond
         # viewing it is decided by orders.permissions.

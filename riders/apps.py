@@ -19,6 +19,7 @@ class RidersConfig(AppConfig):
         from riders.dispatch import end_assignment_of_finished_order
         from riders.models import Assignment, HandoverCode
         from tenants.demo import register_demo_seeder
+        from tenants.landing import register_landing
         from tenants.models import Role
         from tenants.roles import grant_permissions
 
@@ -40,6 +41,7 @@ class RidersConfig(AppConfig):
             end_assignment_of_finished_order, dispatch_uid="riders.end_assignment"
         )
         register_demo_seeder(seed_riders)
+        register_landing(Role.RIDER, "riders:home", _("Rider page"))
         for role in (Role.TENANT_ADMIN, Role.DISPATCHER):
             grant_permissions(role, "riders.view_rider", "riders.change_rider")
         grant_permissions(

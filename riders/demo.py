@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from riders.agreements import publish_agreement
-from riders.models import Rider
+from orders.models import Order, Status
+from riders.agreements import publish_agreement, sign_agreement
+from riders.delivery import confirm_pickup, hand_over_with_code, hold_order, issue_handover_code
+from riders.dispatch import assign_rider
+from riders.models import HeldLocation, Rider
 from riders.profiles import ensure_rider_profile
 from riders.selectors import current_agreement
 from tenants.actors import SystemActor
@@ -21,16 +24,54 @@ AGREEMENT_EN = (
 )
 
 
+def _user_with(tenant: Tenant, role: Role) -> User | None:
+    for user in User.objects.filter(tenant=tenant, is_active=True).order_by("pk"):
+        if has_role(user, role):
+            return user
+    return None
+
+
 def seed_riders(tenant: Tenant, actor: SystemActor) -> str | None:
-    """The confidentiality agreement v1 and an on-shift profile for each demo rider (who
-    still signs the agreement on first login)."""
+    """The confidentiality agreement v1, signed by the demo rider (on shift), and the
+    demo orders carried on along the rider's flow: assigned, picked up, held, delivered —
+    so every role has work the moment the demo starts."""
     made = []
     if current_agreement(tenant) is None:
-        publish_agreement(tenant=tenant, actor=actor, text_zh=AGREEMENT_ZH, text_en=AGREEMENT_EN)
+        agreement = publish_agreement(
+            tenant=tenant, actor=actor, text_zh=AGREEMENT_ZH, text_en=AGREEMENT_EN
+        )
         made.append("confidentiality agreement v1")
-    for user in User.objects.filter(tenant=tenant, is_active=True):
-        if has_role(user, Role.RIDER):
-            rider = ensure_rider_profile(user=user, actor=actor)
-            with tenant_scope(tenant):
-                Rider.objects.filter(pk=rider.pk).update(on_shift=True)
-    return f"Riders: {', '.join(made)}." if made else None
+        for user in User.objects.filter(tenant=tenant, is_active=True):
+            if has_role(user, Role.RIDER):
+                rider = ensure_rider_profile(user=user, actor=actor)
+                with tenant_scope(tenant):
+                    Rider.objects.filter(pk=rider.pk).update(on_shift=True)
+                rider.on_shift = True
+                # Demo only: signed on the rider's behalf, so dispatch works out of the box.
+                sign_agreement(rider=rider, version=agreement.version, language="zh-hans", ip=None)
+                made.append(_carry_orders(tenant, rider))
+    return f"Riders: {', '.join(m for m in made if m)}." if made else None
+
+
+def _carry_orders(tenant: Tenant, rider: Rider) -> str | None:
+    """Four packed demo orders given to ``rider``: one assigned, one picked up, one held
+    at a parcel locker, one delivered (with a handover code from customer service)."""
+    dispatcher = _user_with(tenant, Role.DISPATCHER)
+    agent = _user_with(tenant, Role.CUSTOMER_SERVICE)
+    if dispatcher is None or agent is None:
+        return None
+    with tenant_scope(tenant):
+        packed = list(Order.objects.filter(status=Status.PACKED).order_by("created_at")[:4])
+    for n, order in enumerate(packed):
+        assign_rider(order=order, rider=rider, actor=dispatcher)
+        if n == 0:
+            continue
+        confirm_pickup(order=order, user=rider.user, code=order.code, seal_number=order.seal_number)
+        if n == 2:
+            hold_order(order=order, user=rider.user, location=HeldLocation.PARCEL_LOCKER)
+        if n == 3:
+            code = issue_handover_code(
+                order=order, actor=agent, reason="demo: customer verified on a relay call"
+            )
+            hand_over_with_code(order=order, user=rider.user, code=code)
+    return f"{len(packed)} orders given to {rider.user.username}" if packed else None

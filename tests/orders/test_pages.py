@@ -53,7 +53,25 @@ def test_demo_seeds_dozens_of_orders_in_various_states(seeded: Tenant) -> None:
     with tenant_scope(seeded):
         statuses = set(Order.objects.values_list("status", flat=True))
         count = Order.objects.count()
-    assert (count >= 24, statuses) == (True, {"received", "preparing", "packed", "cancelled"})
+    assert (count >= 24, statuses) == (
+        True,
+        {
+            "received",
+            "preparing",
+            "packed",
+            "cancelled",
+            "assigned",
+            "picked_up",
+            "held",
+            "delivered",
+        },
+    )
+
+
+def test_the_demo_rider_can_be_dispatched_out_of_the_box(seeded: Tenant) -> None:
+    from riders.selectors import eligible_riders
+
+    assert [rider.user.username for rider in eligible_riders(seeded)] == ["demo-rider"]
 
 
 def test_label_of_a_seeded_order_has_no_full_name_phone_or_items(

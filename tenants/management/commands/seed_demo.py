@@ -19,6 +19,22 @@ from tenants.selectors import tenant_by_slug
 from tenants.services import create_staff_user, create_tenant
 from tenants.two_factor import needs_two_factor
 
+# Where each demo user logs in and what to try there (the operator's console output is
+# English, like every command's).
+SITE = "http://127.0.0.1:8000"
+TRY: dict[str, tuple[str, str]] = {
+    Role.CUSTOMER_SERVICE: (
+        "/admin/",
+        "take an order (Orders > Add order); reveal a field for a purpose",
+    ),
+    Role.KITCHEN: ("/orders/kitchen/", "start and finish the received orders"),
+    Role.PACKER: ("/orders/packing/", "seal the ready orders and print their labels"),
+    Role.DISPATCHER: ("/admin/", "assign a packed order to demo-rider (open a packed order)"),
+    Role.RIDER: ("/rider/login/", "on a phone-sized window: confirm a pickup, call, hand over"),
+    Role.TENANT_ADMIN: ("/admin/", "add a user and give roles; publish a new agreement version"),
+    Role.PRIVACY_OFFICER: ("/admin/", "record an erasure request; publish a privacy notice"),
+    Role.SUPERVISOR: ("/admin/", "read the audit log: filter by category, open an event"),
+}
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Delivery Co."
 OPERATOR = "platform-operator"
@@ -77,9 +93,16 @@ class Command(BaseCommand):
         with os.fdopen(fd, "w") as handle:
             json.dump(credentials, handle, indent=2)
         self.stdout.write(f"Demo tenant: {tenant.name} ({tenant.slug})")
-        self.stdout.write("Log in at http://127.0.0.1:8000/admin/ as:")
+        self.stdout.write("Log in as (each role's page, and what to try there):")
+        roles = {f"demo-{role.value.replace('_', '-')}": role for role in Role}
         for username, password in sorted(credentials.items()):
-            self.stdout.write(f"  {username:32} {password}")
+            where, what = TRY.get(roles.get(username, ""), ("/admin/", "every tenant"))
+            self.stdout.write(f"  {username:24} {password:18} {SITE}{where}")
+            self.stdout.write(f"  {'':24} {'':18} {what}")
+        self.stdout.write(
+            "SMS and the call relay are simulated in the demo: SMS texts and relay bindings "
+            "are written to the demo's log (never a phone number); nothing is sent."
+        )
         needing = sorted(
             user.username
             for user in User.objects.filter(username__in=credentials).select_related("tenant")

@@ -1,0 +1,45 @@
+"""Where each role's work is: the pages outside the admin that a role uses all day (the
+kitchen and packing stations, the rider page). Apps register them in ``AppConfig.ready()``
+(tenants cannot import the apps that own the pages); the back office links to them, and a
+user whom the admin has nothing to show lands on the first of them instead of "You don't
+have permission to view or edit anything"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+from django.utils.functional import Promise
+
+from tenants.roles import roles_of
+
+
+@dataclass(frozen=True)
+class Landing:
+    role: str
+    url_name: str
+    label: str | Promise
+
+    @property
+    def url(self) -> str:
+        return reverse(self.url_name)
+
+
+_landings: list[Landing] = []
+
+
+def register_landing(role: str, url_name: str, label: str | Promise) -> None:
+    """``role``'s work page ``url_name`` (a URL name without arguments)."""
+    landing = Landing(str(role), url_name, label)
+    if landing not in _landings:
+        _landings.append(landing)
+
+
+def landings_for(user: object) -> list[Landing]:
+    """The work pages of ``user``'s roles, in registration order, each page once."""
+    roles, seen, found = roles_of(user), set(), []
+    for landing in _landings:
+        if landing.role in roles and landing.url_name not in seen:
+            seen.add(landing.url_name)
+            found.append(landing)
+    return found
