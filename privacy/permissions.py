@@ -65,11 +65,11 @@ REVEAL_RULES: dict[str, RevealRule] = {
     # while the order is at their station (orders.selectors.STATION_STATUSES).
     Role.KITCHEN: _rule("items note", [Purpose.FOOD_PREPARATION], stages="received preparing"),
     Role.PACKER: _rule("items", [Purpose.PACKING], stages="preparing packed"),
-    # A rider sees the full address of their own assigned order only, from the pickup until
-    # the order is finished (on the way or held in storage); never the phone (calls go
-    # through the relay).
+    # A rider sees the full address and the customer's delivery note of their own assigned
+    # order only, from the pickup until the order is finished (on the way or held in
+    # storage); never the phone (calls go through the relay).
     Role.RIDER: _rule(
-        "address", [Purpose.DELIVERY], object_permission=True, stages="picked_up held"
+        "address note", [Purpose.DELIVERY], object_permission=True, stages="picked_up held"
     ),
 }
 

@@ -1,6 +1,6 @@
-"""The rider's steps on the rider page — pickup, temporary storage, resuming, the address,
-the relay call, handover with the PIN or a customer-service code, problems — and customer
-service's handover codes.
+"""The rider's steps on the rider page — pickup, temporary storage, resuming, the address
+and the delivery note, the relay call, handover with the PIN or a customer-service code,
+problems — and customer service's handover codes.
 
 Each step locks the order, checks that the acting rider holds the live assignment (404
 otherwise), moves the order through orders' ``do_transition`` and records its audit event,
@@ -131,13 +131,18 @@ def resume_delivery(*, order: Order, user: User) -> Order:
         return do_transition(locked, Status.PICKED_UP, user)
 
 
-def delivery_address(*, order: Order, user: User) -> str | None:
-    """The full address for the rider (audited reveal, purpose delivery) when the reveal
-    rules allow it now — from the pickup until the order is finished; None otherwise. Call
-    it outside any transaction: the reveal commits its own audit event."""
-    if not may_reveal(order, fields=["address"], actor=user, purpose=Purpose.DELIVERY):
+# What the rider sees in clear from the pickup on, revealed together: one event per view.
+DELIVERY_FIELDS = ("address", "note")
+
+
+def delivery_details(*, order: Order, user: User) -> dict[str, str] | None:
+    """The full address and the customer's delivery note for the rider, in ONE audited
+    reveal (purpose delivery) when the reveal rules allow it now — from the pickup until the
+    order is finished; None otherwise (nothing revealed, nothing recorded). Call it outside
+    any transaction: the reveal commits its own audit event."""
+    if not may_reveal(order, fields=DELIVERY_FIELDS, actor=user, purpose=Purpose.DELIVERY):
         return None
-    return reveal(order, fields=["address"], actor=user, purpose=Purpose.DELIVERY)["address"]
+    return reveal(order, fields=DELIVERY_FIELDS, actor=user, purpose=Purpose.DELIVERY)
 
 
 def _bind(assignment_id: int, phone: str) -> str:

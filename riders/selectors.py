@@ -5,15 +5,25 @@ rider page runs only these)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, time
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from orders.models import FINISHED, Order
 from orders.selectors import get_order_for, orders_visible_to
 from riders.eligibility import dispatch_blockers_of
-from riders.models import AgreementSignature, Assignment, ConfidentialityAgreement, Rider
+from riders.models import (
+    AgreementSignature,
+    Assignment,
+    ConfidentialityAgreement,
+    EndReason,
+    Rider,
+)
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role
 from tenants.scoping import tenant_scope
@@ -110,3 +120,83 @@ def open_order_of(user: User, order_id: UUID) -> Order:
     if order.status in FINISHED:
         raise Order.DoesNotExist()
     return order
+
+
+# --- finished orders: codes, outcomes and times only -----------------------------------------
+
+# An assignment that ended because its order finished (not one that was handed to another
+# rider or taken back): the rider's own finished order.
+FINISHED_ENDS = (EndReason.DELIVERED, EndReason.FAILED, EndReason.CANCELLED)
+# The rider's deliveries of the day: the orders the rider finished at the door.
+DELIVERY_ENDS = (EndReason.DELIVERED, EndReason.FAILED)
+
+
+def tenant_zone(tenant_id: int | None) -> ZoneInfo:
+    """The tenant's time zone, in which the rider pages show times and count "today".
+    Every tenant uses ``settings.TIME_ZONE`` (Asia/Shanghai by default) until tenants get a
+    zone of their own; this is the one place the rider pages read it."""
+    return timezone.get_default_timezone()
+
+
+@dataclass(frozen=True)
+class FinishedOrder:
+    """What a rider may still see of an order they finished: no personal data."""
+
+    order_id: UUID
+    code: str
+    outcome: str  # EndReason: delivered, failed or cancelled
+    outcome_label: str
+    finished_at: datetime  # in the tenant's time zone
+
+    @property
+    def delivered(self) -> bool:
+        return self.outcome == EndReason.DELIVERED
+
+
+def _finished(row: dict[str, Any], zone: ZoneInfo) -> FinishedOrder:
+    return FinishedOrder(
+        order_id=row["order_id"],
+        code=row["order__code"],
+        outcome=row["end_reason"],
+        outcome_label=str(EndReason(row["end_reason"]).label),
+        finished_at=timezone.localtime(row["ended_at"], zone),
+    )
+
+
+_FINISHED_COLUMNS = ("order_id", "order__code", "end_reason", "ended_at")
+
+
+def finished_order_of(user: User, order_id: UUID) -> FinishedOrder | None:
+    """The order ``order_id`` if ``user``'s assignment of it ended because the order
+    finished; None for an order still open, another rider's, one taken from this rider, or
+    another tenant's (the rider's own tenant only)."""
+    if user.tenant_id is None or not has_role(user, Role.RIDER):
+        return None
+    with tenant_scope(user.tenant_id):
+        row = (
+            Assignment.objects.filter(
+                rider__user=user, order_id=order_id, end_reason__in=FINISHED_ENDS
+            )
+            .order_by("-ended_at")
+            .values(*_FINISHED_COLUMNS)
+            .first()
+        )
+    return None if row is None else _finished(row, tenant_zone(user.tenant_id))
+
+
+def finished_today_of(user: User, *, limit: int = 50) -> list[FinishedOrder]:
+    """The rider's deliveries finished today (delivered or failed at the door), in the
+    tenant's time zone, newest first: codes, outcomes and times only, in one query."""
+    if user.tenant_id is None:
+        return []
+    zone = tenant_zone(user.tenant_id)
+    start = datetime.combine(timezone.localdate(timezone.now(), zone), time.min, tzinfo=zone)
+    with tenant_scope(user.tenant_id):
+        rows = list(
+            Assignment.objects.filter(
+                rider__user=user, end_reason__in=DELIVERY_ENDS, ended_at__gte=start
+            )
+            .order_by("-ended_at")
+            .values(*_FINISHED_COLUMNS)[:limit]
+        )
+    return [_finished(row, zone) for row in rows]

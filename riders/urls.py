@@ -14,5 +14,6 @@ urlpatterns = [
     path("orders/<uuid:order_id>/resume/", views.resume, name="resume"),
     path("orders/<uuid:order_id>/call/", views.call, name="call"),
     path("orders/<uuid:order_id>/handover/", views.handover, name="handover"),
+    path("orders/<uuid:order_id>/delivered/", views.delivered, name="delivered"),
     path("orders/<uuid:order_id>/problem/", views.problem, name="problem"),
 ]

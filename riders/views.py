@@ -1,7 +1,9 @@
 """The rider page: mobile-first, server-rendered; each POST calls one rider service and
 redirects, each GET only reads (riders.selectors): no page view writes a row. The one
-event a GET records is the audited reveal of the address the order page shows from the
-pickup on (``delivery.delivery_address``): each time the rider sees it, it is on record."""
+event a GET records is the audited reveal of the address and the delivery note the order
+page shows from the pickup on, in one reveal (``delivery.delivery_details``): each time the
+rider sees them, it is on record. A finished order of the rider's shows only its code,
+outcome and time (``selectors.finished_order_of``)."""
 
 from __future__ import annotations
 
@@ -79,10 +81,21 @@ def _my_order(user: User, order_id: UUID) -> Order:
         raise Http404(_("No such order.")) from None
 
 
+def _finished_page(
+    request: HttpRequest, finished: selectors.FinishedOrder, *, just_delivered: bool
+) -> HttpResponse:
+    """A finished order of the rider's: its code, outcome and time only."""
+    context = {"finished": finished, "just_delivered": just_delivered}
+    return _no_store(TemplateResponse(request, "riders/finished.html", context))
+
+
 @rider_page()
 def home(request: HttpRequest, user: User) -> HttpResponse:
-    orders = selectors.open_orders_of(user)
-    return _no_store(TemplateResponse(request, "riders/home.html", {"orders": orders}))
+    context = {
+        "orders": selectors.open_orders_of(user),
+        "finished_today": selectors.finished_today_of(user),
+    }
+    return _no_store(TemplateResponse(request, "riders/home.html", context))
 
 
 def _version(request: HttpRequest) -> int | None:
@@ -134,15 +147,23 @@ def agreement(request: HttpRequest, user: User) -> HttpResponse:
 
 @rider_page()
 def order_detail(request: HttpRequest, user: User, order_id: UUID) -> HttpResponse:
-    order = _my_order(user, order_id)
-    address = None
     try:
-        address = delivery.delivery_address(order=order, user=user)
+        order = selectors.open_order_of(user, order_id)
+    except Order.DoesNotExist:
+        # The old link of an order this rider finished: a page saying so, not a bare 404.
+        finished = selectors.finished_order_of(user, order_id)
+        if finished is None:
+            raise Http404(_("No such order.")) from None
+        return _finished_page(request, finished, just_delivered=False)
+    details = None
+    try:
+        details = delivery.delivery_details(order=order, user=user)
     except SubjectErasedError:
         messages.error(request, _("This customer's data has been erased; call customer service."))
     context = {
         "order": order,
-        "address": address,
+        "address": details["address"] if details else None,
+        "note": details["note"] if details else "",
         "locations": HeldLocation.choices,
         "problems": [(k.value, k.label) for k in delivery.RIDER_PROBLEMS],
         "on_the_way": order.status in (Status.PICKED_UP, Status.HELD),
@@ -242,15 +263,18 @@ def call(request: HttpRequest, user: User, order_id: UUID) -> HttpResponse:
 @require_POST
 @rider_page()
 def handover(request: HttpRequest, user: User, order_id: UUID) -> HttpResponse:
+    if selectors.finished_order_of(user, order_id) is not None:
+        # A second tap or a resent form after the handover: the delivered page, not a 404.
+        return redirect("riders:delivered", order_id=order_id)
     order = _my_order(user, order_id)
     code = request.POST.get("handover_code", "").strip()
     if code:
         delivered = _step(
             request,
             lambda: delivery.hand_over_with_code(order=order, user=user, code=code),
-            _("Delivered. Thank you!"),
+            "",
         )
-        return redirect("riders:home") if delivered else redirect("riders:order", order_id=order.pk)
+        return redirect("riders:delivered" if delivered else "riders:order", order_id=order.pk)
     result = _step(
         request,
         lambda: delivery.hand_over_with_pin(
@@ -262,8 +286,7 @@ def handover(request: HttpRequest, user: User, order_id: UUID) -> HttpResponse:
         return redirect("riders:order", order_id=order.pk)
     delivered, attempts_left = result
     if delivered:
-        messages.success(request, _("Delivered. Thank you!"))
-        return redirect("riders:home")
+        return redirect("riders:delivered", order_id=order.pk)
     if attempts_left:
         messages.error(request, _("Wrong PIN. %(n)d attempts left.") % {"n": attempts_left})
     else:
@@ -272,3 +295,13 @@ def handover(request: HttpRequest, user: User, order_id: UUID) -> HttpResponse:
             _("Wrong PIN. The order is locked; customer service has been told and will call you."),
         )
     return redirect("riders:order", order_id=order.pk)
+
+
+@rider_page()
+def delivered(request: HttpRequest, user: User, order_id: UUID) -> HttpResponse:
+    """Where a handover redirects: the order's code and when it was delivered. A reload
+    only reads. Another rider's or tenant's order, or one not finished, is a 404."""
+    finished = selectors.finished_order_of(user, order_id)
+    if finished is None:
+        raise Http404(_("No such order."))
+    return _finished_page(request, finished, just_delivered=finished.delivered)

@@ -1,6 +1,8 @@
 """The rider's whole delivery in real Chromium at a phone viewport: agreement → own orders
-only → pickup (wrong then right seal) → wrong PIN → right PIN → order gone → its URL 404.
-Screenshots of each step go to artifacts/browser/; axe-core checks every rider page."""
+only → pickup (wrong then right seal, the seal never shown) → address and delivery note →
+wrong PIN → right PIN → delivered page → today's finished deliveries → the old link says the
+order is finished (in both languages). Screenshots of each step go to artifacts/browser/;
+axe-core checks every rider page."""
 
 from __future__ import annotations
 
@@ -68,6 +70,7 @@ def test_rider_delivers_an_order_in_chromium(phone: Any, live_server: Any, axe_s
 
     phone.click(f"[data-order='{ours.code}'] a")
     _check_page(phone, axe_source, "04-order")
+    assert ("SEAL-4242" in phone.content(), phone.locator("#delivery-note").count()) == (False, 0)
     phone.fill("#pickup-code", ours.code)
     phone.fill("#pickup-seal", "SEAL-0000")
     phone.click("#pickup-form button")
@@ -77,7 +80,13 @@ def test_rider_delivers_an_order_in_chromium(phone: Any, live_server: Any, axe_s
     phone.fill("#pickup-seal", "SEAL-4242")
     phone.click("#pickup-form button")
     _check_page(phone, axe_source, "06-picked-up")
-    assert phone.locator("#address").inner_text() == "上海市浦东新区张江路88号7栋1201室"
+    assert (
+        phone.locator("#address").inner_text(),
+        phone.locator("#delivery-note").inner_text(),
+    ) == (
+        "上海市浦东新区张江路88号7栋1201室",
+        "放门口",
+    )
 
     wrong = "000000" if ours.delivery_pin != "000000" else "111111"
     phone.fill("#handover-pin", wrong)
@@ -87,9 +96,38 @@ def test_rider_delivers_an_order_in_chromium(phone: Any, live_server: Any, axe_s
     phone.fill("#handover-pin", ours.delivery_pin)
     phone.click("#handover-form button[type=submit]")
     _check_page(phone, axe_source, "08-delivered")
-    assert (phone.url, phone.locator("[data-order]").count()) == (f"{base}/rider/", 0)
+    assert (phone.url, phone.locator("h1").inner_text()) == (
+        f"{base}/rider/orders/{ours.pk}/delivered/",
+        "Delivered. Thank you!",
+    )
+
+    phone.click("#back-to-orders")
+    _check_page(phone, axe_source, "09-finished-today")
+    finished = phone.locator("[data-finished]").evaluate_all(
+        "els => els.map(e => e.dataset.finished)"
+    )
+    assert (phone.url, phone.locator("[data-order]").count(), finished) == (
+        f"{base}/rider/",
+        0,
+        [ours.code],
+    )
 
     response = phone.goto(f"{base}/rider/orders/{ours.pk}/")
-    _shot(phone, "09-order-gone")
-    assert response.status == 404
+    _check_page(phone, axe_source, "10-order-finished")
+    assert (response.status, phone.locator("h1").inner_text(), "放门口" in phone.content()) == (
+        200,
+        "This order is finished",
+        False,
+    )
+
+    with phone.expect_navigation():
+        phone.select_option("#language-select", "zh-hans")
+    phone.goto(f"{base}/rider/orders/{ours.pk}/delivered/")
+    _check_page(phone, axe_source, "11-delivered-zh")
+    assert phone.locator("h1").inner_text() == "已送达，谢谢！"
+    phone.goto(f"{base}/rider/")
+    _check_page(phone, axe_source, "12-finished-today-zh")
+
+    other_rider_page = phone.goto(f"{base}/rider/orders/{theirs.pk}/")
+    assert other_rider_page.status == 404
     assert [url for url in phone.requests_made if not url.startswith((base, "data:"))] == []

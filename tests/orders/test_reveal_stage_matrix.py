@@ -40,7 +40,7 @@ ALLOWED: dict[str, tuple[set[str], frozenset[str]]] = {
     Role.KITCHEN: ({"items", "note"}, frozenset({Status.RECEIVED, Status.PREPARING})),
     Role.PACKER: ({"items"}, frozenset({Status.PREPARING, Status.PACKED})),
     # From the pickup until the order is finished, and only the rider holding it.
-    Role.RIDER: ({"address"}, frozenset({Status.PICKED_UP, Status.HELD})),
+    Role.RIDER: ({"address", "note"}, frozenset({Status.PICKED_UP, Status.HELD})),
 }
 
 

@@ -150,7 +150,7 @@ def test_after_pickup_the_full_address_is_revealed_and_audited(
         "picked_up",
         True,
         "delivery",
-        ["address"],
+        ["address", "note"],
     )
 
 
@@ -221,12 +221,14 @@ def test_right_pin_delivers_and_the_order_leaves_the_rider_at_once(
     _pick_up(rider_client, delivery)
     rider_client.post(_url("handover", delivery), {"pin": delivery.order.delivery_pin})
     listing = rider_client.get(reverse("riders:home")).content.decode()
+    # The old link now says the order is finished (tests/riders/test_rider_day.py).
     assert (
         refreshed(delivery.order).status,
-        delivery.order.code in listing,
+        f'data-order="{delivery.order.code}"' in listing,
+        f'data-finished="{delivery.order.code}"' in listing,
         perm_rows(delivery.order),
-        rider_client.get(_url("order", delivery)).status_code,
-    ) == ("delivered", False, [], 404)
+        rider_client.get(f"/api/v1/orders/{delivery.order.pk}/").status_code,
+    ) == ("delivered", False, True, [], 404)
 
 
 def test_after_delivery_the_api_is_404_for_the_rider(
