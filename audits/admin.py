@@ -168,8 +168,8 @@ def _actor_html(
     if kind == "token" and rest.isdigit():
         name = tokens.get(int(rest))
         if name is None:
-            return format_html("{}", gettext("API token #%(id)s (deleted)") % {"id": rest})
-        return format_html("{}", gettext("API token: %(name)s") % {"name": name})
+            return format_html("{}", gettext("Integration token #%(id)s (deleted)") % {"id": rest})
+        return format_html("{}", gettext("Integration token: %(name)s") % {"name": name})
     return format_html("{}", event.actor)
 
 

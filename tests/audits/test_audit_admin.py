@@ -139,7 +139,7 @@ def test_actors_are_shown_by_username_and_roles_and_the_stored_label_is_unchange
     assert "cs-wang (Customer service, Supervisor)" in html
     assert f"user #{gone_id} (deleted)" in html
     assert "System: seed-demo" in html
-    assert "API token: partner POS" in html
+    assert "Integration token: partner POS" in html
     assert "other-tenant-user" not in html
     assert f"user #{stranger.pk} (deleted)" in html
     with tenant_scope(tenant):
@@ -392,3 +392,17 @@ def test_another_tenants_event_is_a_404(logged_in: Client) -> None:
     url = reverse("admin:audits_auditevent_change", args=[foreign.pk])
     assert logged_in.get(url).status_code == 404
     assert foreign.pk not in {e.pk for e in _rows(_list(logged_in))}
+
+
+def test_a_platform_operator_sees_every_tenants_events_readably(client: Client) -> None:
+    from tests.factories import OperatorFactory
+
+    first, second = TenantFactory(), TenantFactory()
+    order = OrderFactory(tenant=second)
+    agent = UserFactory(tenant=first, username="cs-first", roles=[Role.CUSTOMER_SERVICE])
+    record_event(tenant=first, actor=agent, action="privacy.search")
+    record_event(tenant=second, actor=SYSTEM, action="privacy.search", target=order)
+    client.force_login(OperatorFactory())
+    html = _text(_list(client).content.decode())
+    assert "cs-first (Customer service)" in html and f"Order {order.code}" in html
+    assert {e.object_id for e in _rows(_list(client, q=order.code))} == {str(order.pk)}
