@@ -1,17 +1,54 @@
+"""The back office's audit log: read-only, and readable.
+
+Events store labels and ids (``user:7``, ``orders.order`` + a UUID, ``delivery``), hash-
+chained and never changed. The list shows them readable — the actor by username and roles,
+the object by order code (never a customer's data), action and purpose by their translated
+labels — resolving the users, tokens and orders of a whole page in one query each (see
+``AuditChangeList``). The event's page shows the same, and the stored values in a collapsed
+block for auditors.
+"""
+
 from __future__ import annotations
 
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
+from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from audits.models import AuditEvent
-from core.audit_registry import AuditCategory, action_label, actions_in, all_actions
+from core.audit_registry import (
+    AuditCategory,
+    action_label,
+    actions_in,
+    all_actions,
+    purpose_choices,
+    purpose_label,
+)
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
+from tenants.models import IntegrationToken, Membership, Role, User
+
+#: The object type whose events are shown (and found) by the order's code. audits sits
+#: below orders and does not import it: the model is looked up by label.
+ORDER_TYPE = "orders.order"
+ORDER_CODE_FIELD = "code"
+#: A data subject is shown as "Customer" and a short id: nothing else of the person.
+SUBJECT_TYPE = "privacy.datasubject"
+SHORT_ID = 8
+SEARCH_MAX_LENGTH = 64  # the longest stored value searched (actor, object id, request id)
 
 
 def action_html(code: str) -> SafeString:
@@ -23,7 +60,205 @@ def action_html(code: str) -> SafeString:
     return format_html('{} <small class="audit-action-code">{}</small>', label, code)
 
 
-class CategoryFilter(admin.SimpleListFilter):
+# --- resolving a page of events ---------------------------------------------------------------
+
+
+@dataclass
+class EventDisplay:
+    actor: SafeString
+    object: SafeString
+    purpose: str
+
+
+def _model(object_type: str) -> type[Model] | None:
+    try:
+        return apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return None
+
+
+def _valid_pks(model: type[Model], values: Iterable[str]) -> dict[Any, str]:
+    """The stored ids that are valid primary keys of ``model`` (an old or malformed id must
+    not break the page), keyed by the key's Python value."""
+    field = model._meta.pk
+    valid: dict[Any, str] = {}
+    for value in values:
+        try:
+            valid[field.to_python(value)] = value
+        except (ValidationError, ValueError, TypeError):
+            continue
+    return valid
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= SHORT_ID + 1 else f"{value[:SHORT_ID]}…"
+
+
+def _user_ids(labels: Iterable[str], prefix: str) -> set[int]:
+    ids = set()
+    for label in labels:
+        kind, _sep, rest = label.partition(":")
+        if kind == prefix and rest.isdigit() and len(rest) < 19:
+            ids.add(int(rest))
+    return ids
+
+
+def _role_label(role: str) -> str:
+    try:
+        return str(Role(role).label)
+    except ValueError:
+        return str(role)
+
+
+def _users(events: list[AuditEvent]) -> dict[int, SafeString]:
+    """``user:<id>`` → "username (role, role)", one query for the page: a user of the
+    events' tenant (or a platform operator), else missing (shown as deleted)."""
+    ids = _user_ids((e.actor for e in events), "user")
+    if not ids:
+        return {}
+    tenants = {e.tenant_id for e in events}
+    rows = (
+        User.objects.filter(pk__in=ids)
+        .filter(Q(tenant_id__in=tenants) | Q(tenant__isnull=True, is_superuser=True))
+        .values_list("pk", "username", "tenant_id", "memberships__role")
+        .order_by("pk", "memberships__role")
+    )
+    names: dict[int, str] = {}
+    roles: dict[int, list[str]] = defaultdict(list)
+    for pk, username, tenant_id, role in rows:
+        names[pk] = username
+        if role:
+            roles[pk].append(_role_label(role))
+        elif tenant_id is None:
+            roles[pk].append(gettext("Platform operator"))
+    shown = {}
+    for pk, username in names.items():
+        if roles[pk]:
+            shown[pk] = format_html(
+                '{} <small class="audit-actor-roles">({})</small>',
+                username,
+                ", ".join(sorted(roles[pk])),
+            )
+        else:
+            shown[pk] = format_html("{}", username)
+    return shown
+
+
+def _tokens(events: list[AuditEvent]) -> dict[int, str]:
+    ids = _user_ids((e.actor for e in events), "token")
+    if not ids:
+        return {}
+    tenants = {e.tenant_id for e in events}
+    return dict(
+        IntegrationToken.objects.filter(pk__in=ids, tenant_id__in=tenants).values_list("pk", "name")
+    )
+
+
+def _actor_html(
+    event: AuditEvent, users: dict[int, SafeString], tokens: dict[int, str]
+) -> SafeString:
+    kind, _sep, rest = event.actor.partition(":")
+    if kind == "user" and rest.isdigit():
+        shown = users.get(int(rest))
+        if shown is not None:
+            return shown
+        return format_html("{}", gettext("user #%(id)s (deleted)") % {"id": rest})
+    if kind == "system" and rest:
+        return format_html("{}", gettext("System: %(name)s") % {"name": rest})
+    if kind == "token" and rest.isdigit():
+        name = tokens.get(int(rest))
+        if name is None:
+            return format_html("{}", gettext("Integration token #%(id)s (deleted)") % {"id": rest})
+        return format_html("{}", gettext("Integration token: %(name)s") % {"name": name})
+    return format_html("{}", event.actor)
+
+
+def _orders(events: list[AuditEvent]) -> dict[str, tuple[str, str | None]]:
+    """Order id (as stored) → (code, link to its page), one query for the page. The order
+    model's default manager is tenant-scoped; the events' tenants narrow it again."""
+    stored = {e.object_id for e in events if e.object_type == ORDER_TYPE and e.object_id}
+    model = _model(ORDER_TYPE)
+    if not stored or model is None:
+        return {}
+    valid = _valid_pks(model, stored)
+    if not valid:
+        return {}
+    rows = model._default_manager.filter(
+        pk__in=list(valid), tenant_id__in={e.tenant_id for e in events}
+    ).values_list("pk", ORDER_CODE_FIELD)
+    found = {}
+    for pk, code in rows:
+        try:
+            url: str | None = reverse("admin:orders_order_change", args=[pk])
+        except NoReverseMatch:
+            url = None
+        found[valid[pk]] = (code, url)
+    return found
+
+
+def _object_html(event: AuditEvent, orders: dict[str, tuple[str, str | None]]) -> SafeString:
+    if not event.object_type and not event.object_id:
+        return format_html("{}", "-")
+    object_id = event.object_id
+    if event.object_type == SUBJECT_TYPE:
+        return format_html(
+            '{} <span class="audit-object-id">{}</span>', gettext("Customer"), _short(object_id)
+        )
+    model = _model(event.object_type) if event.object_type else None
+    name = capfirst(str(model._meta.verbose_name)) if model is not None else event.object_type
+    if event.object_type == ORDER_TYPE and object_id in orders:
+        code, url = orders[object_id]
+        if url:
+            return format_html('{} <a class="audit-object-code" href="{}">{}</a>', name, url, code)
+        return format_html('{} <span class="audit-object-code">{}</span>', name, code)
+    # Another type, or an order no longer there: the type's name and the id.
+    return format_html(
+        '{} <span class="audit-object-id" title="{}">#{}</span>', name, object_id, _short(object_id)
+    )
+
+
+def describe(events: Iterable[AuditEvent]) -> None:
+    """Set ``event.display`` (an ``EventDisplay``) on each event: one query for the users,
+    one for the tokens and one for the orders of all of them, when there are any."""
+    events = list(events)
+    users, tokens, orders = _users(events), _tokens(events), _orders(events)
+    for event in events:
+        event.display = EventDisplay(  # type: ignore[attr-defined]
+            actor=_actor_html(event, users, tokens),
+            object=_object_html(event, orders),
+            purpose=purpose_label(event.purpose) if event.purpose else "-",
+        )
+
+
+def _operator(request: HttpRequest) -> bool:
+    return bool(request.user.is_superuser and getattr(request, "tenant", None) is None)
+
+
+def _display(event: AuditEvent) -> EventDisplay:
+    display = getattr(event, "display", None)
+    if display is None:
+        describe([event])
+        display = event.display  # type: ignore[attr-defined]
+    return display
+
+
+class AuditChangeList(ChangeList):
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        describe(self.result_list)  # fills the page's queryset cache; the template reuses it
+
+
+# --- filters: an unknown value in the query string is ignored, and the filter says "All" ------
+
+
+class KnownValueFilter(admin.SimpleListFilter):
+    def value(self) -> str | None:
+        value = super().value()
+        known = {str(choice) for choice, _label in self.lookup_choices}
+        return value if value in known else None
+
+
+class CategoryFilter(KnownValueFilter):
     """The registry's categories (legacy codes included), not a scan of the log."""
 
     title = _("category")
@@ -34,12 +269,12 @@ class CategoryFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         category = self.value()
-        if category is None or category not in AuditCategory.values:
+        if category is None:
             return queryset
         return queryset.filter(action__in=[a.code for a in actions_in(category)])
 
 
-class ActionFilter(admin.SimpleListFilter):
+class ActionFilter(KnownValueFilter):
     """The registered actions by label (within the chosen category)."""
 
     title = _("action")
@@ -54,31 +289,180 @@ class ActionFilter(admin.SimpleListFilter):
         return queryset.filter(action=self.value()) if self.value() else queryset
 
 
+class RoleFilter(KnownValueFilter):
+    """Events of the users who hold the role now (their actor labels)."""
+
+    title = _("role")
+    parameter_name = "role"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(value, str(label)) for value, label in Role.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        role = self.value()
+        if role is None:
+            return queryset
+        user_ids = Membership.objects.filter(role=role).values_list("user_id", flat=True)
+        return queryset.filter(actor__in=[f"user:{pk}" for pk in user_ids])
+
+
+class PurposeFilter(KnownValueFilter):
+    """The registered purposes by label (core.audit_registry.register_purposes)."""
+
+    title = _("purpose")
+    parameter_name = "purpose"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return purpose_choices()
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(purpose=self.value()) if self.value() else queryset
+
+
+# --- the admin ------------------------------------------------------------------------------
+
+
+STORED_FIELDS = [
+    "sequence",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "purpose",
+    "prev_hash",
+    "hash",
+]
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
     """Read-only: the log is append-only, and the admin offers no way to change it."""
 
     list_display = [
-        "sequence",
         "occurred_at",
-        "actor",
+        "actor_display",
         "action_display",
-        "object_type",
-        "object_id",
-        "purpose",
+        "object_display",
+        "purpose_display",
+        "fields_display",
     ]
-    list_filter = [CategoryFilter, ActionFilter, "purpose"]
-    search_fields = ["object_id", "request_id", "actor"]
-    readonly_fields = ["action_display"]
+    list_display_links = ["occurred_at"]
+    list_filter = [CategoryFilter, ActionFilter, RoleFilter, PurposeFilter]
+    # The search is get_search_results' exact lookups; search_fields only shows the box.
+    search_fields = ["request_id"]
+    search_help_text = _("An order code, a username or a request id.")
+    readonly_fields = [
+        "occurred_at",
+        "actor_display",
+        "action_display",
+        "object_display",
+        "purpose_display",
+        "fields_display",
+        "request_id",
+        "ip",
+        "details_display",
+        *STORED_FIELDS,
+    ]
     date_hierarchy = "occurred_at"
     actions = None
     show_full_result_count = False
+
+    class Media:
+        css = {"all": ["baomi/audit.css"]}
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return AuditChangeList
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        stored = [*STORED_FIELDS, "tenant"] if _operator(request) else STORED_FIELDS
+        return [
+            (
+                None,
+                {
+                    "fields": [
+                        "occurred_at",
+                        "actor_display",
+                        "action_display",
+                        "object_display",
+                        "purpose_display",
+                        "fields_display",
+                        "request_id",
+                        "ip",
+                        "details_display",
+                    ]
+                },
+            ),
+            (
+                _("Stored values (as hash-chained)"),
+                {"classes": ["collapse", "audit-stored"], "fields": stored},
+            ),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(self.readonly_fields)
+        return [*fields, "tenant"] if _operator(request) else fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        """Exact lookups only, never a LIKE over the log: the order with that code (in the
+        request's tenant), the user with that username, the request id; a stored actor
+        label or object id as typed."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if len(term) > SEARCH_MAX_LENGTH:
+            return queryset.none(), False
+        found = Q(request_id=term) | Q(actor=term) | Q(object_id=term)
+        tenant = getattr(request, "tenant", None)
+        users = User.objects.filter(username=term)
+        if tenant is not None:
+            users = users.filter(tenant=tenant)
+        user_labels = [f"user:{pk}" for pk in users.values_list("pk", flat=True)]
+        if user_labels:
+            found |= Q(actor__in=user_labels)
+        order_model = _model(ORDER_TYPE)
+        if order_model is not None:
+            order_ids = [
+                str(pk)
+                for pk in order_model._default_manager.filter(
+                    **{ORDER_CODE_FIELD: term.upper()}
+                ).values_list("pk", flat=True)
+            ]
+            if order_ids:
+                found |= Q(object_type=ORDER_TYPE, object_id__in=order_ids)
+        return queryset.filter(found), False
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        event = super().get_object(request, object_id, from_field)
+        if event is not None:
+            describe([event])
+        return event
 
     @admin.display(description=_("action"), ordering="action")
     def action_display(self, obj: AuditEvent) -> SafeString:
         return action_html(obj.action)
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        # The event's page shows the action like the list: label, then code.
-        fields = [f for f in super().get_fields(request, obj) if f != "action_display"]
-        return [("action_display" if f == "action" else f) for f in fields]
+    @admin.display(description=_("actor"))
+    def actor_display(self, obj: AuditEvent) -> SafeString:
+        return _display(obj).actor
+
+    @admin.display(description=_("object"))
+    def object_display(self, obj: AuditEvent) -> SafeString:
+        return _display(obj).object
+
+    @admin.display(description=_("purpose"))
+    def purpose_display(self, obj: AuditEvent) -> str:
+        return _display(obj).purpose
+
+    @admin.display(description=_("fields"))
+    def fields_display(self, obj: AuditEvent) -> str:
+        fields = obj.fields if isinstance(obj.fields, list) else []
+        return ", ".join(str(f) for f in fields) or "-"
+
+    @admin.display(description=_("details"))
+    def details_display(self, obj: AuditEvent) -> SafeString:
+        if not obj.details:
+            return format_html("{}", "-")
+        text = json.dumps(obj.details, ensure_ascii=False, indent=2, sort_keys=True)
+        return format_html('<pre class="audit-details">{}</pre>', text)

@@ -22,6 +22,10 @@ The rules, checked at start-up (``ImproperlyConfigured``):
 whose ``details`` hold a key its action does not declare (``AuditActionError``): one dict
 lookup per event. Reading is lenient: ``action_label`` shows the raw code of a row written
 before the registry existed.
+
+The purposes of reveals (``privacy.permissions.Purpose``) are registered here too, by the app
+that owns them (``register_purposes`` from its ``ready()``), so the audit list below it shows
+their labels without importing it; ``purpose_label`` shows an unknown (older) value raw.
 """
 
 from __future__ import annotations
@@ -167,7 +171,10 @@ def register_app_actions(app_config: AppConfig) -> None:
 
 
 def unregister_app(app_label: str) -> None:
-    """Forget ``app_label``'s namespaces and actions (tests that register their own)."""
+    """Forget ``app_label``'s namespaces, actions and purposes (tests that register their
+    own)."""
+    for value in [v for v, (owner, _label) in _purposes.items() if owner == app_label]:
+        del _purposes[value]
     for code in [c for c, a in _actions.items() if a.app_label == app_label]:
         del _actions[code]
         _writable.pop(code, None)
@@ -235,3 +242,44 @@ def writable_action(code: str, details: Mapping[str, Any] | None) -> AuditAction
             f"key(s) {', '.join(map(repr, undeclared))}: add them to its declaration."
         )
     return action
+
+
+# --- purposes ---------------------------------------------------------------------------------
+
+_purposes: dict[str, tuple[str, str | Promise]] = {}  # value -> (app label, label)
+
+
+def register_purposes(app_label: str, choices: Iterable[tuple[str, str | Promise]]) -> None:
+    """Register ``app_label``'s purposes, ``(value, label)`` pairs (a TextChoices'
+    ``choices``), from its ``AppConfig.ready()``. Refuses (ImproperlyConfigured) a value
+    another app registered, an empty value or label; registering again changes nothing."""
+    choices = [(str(value), label) for value, label in choices]
+    for value, label in choices:
+        if not value or not label:
+            raise ImproperlyConfigured(f"Purpose {value!r} of app {app_label!r} needs a label.")
+        owner = _purposes.get(value)
+        if owner is not None and owner[0] != app_label:
+            raise ImproperlyConfigured(
+                f"Purpose {value!r} of app {app_label!r} is already registered by app {owner[0]!r}."
+            )
+    for value, label in choices:
+        _purposes[value] = (app_label, label)
+
+
+def purpose_label(value: str) -> str:
+    """The purpose's label in the active language; the raw value for an unknown one."""
+    known = _purposes.get(value)
+    return str(known[1]) if known is not None else value
+
+
+def purpose_choices() -> list[tuple[str, str]]:
+    """Every registered purpose as ``(value, label)`` in the active language, by label."""
+    return sorted(((v, str(label)) for v, (_app, label) in _purposes.items()), key=_by_label)
+
+
+def is_registered_purpose(value: str) -> bool:
+    return value in _purposes
+
+
+def _by_label(choice: tuple[str, str]) -> str:
+    return choice[1]

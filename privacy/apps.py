@@ -7,9 +7,11 @@ class PrivacyConfig(AppConfig):
     verbose_name = _("Privacy vault")
 
     def ready(self) -> None:
-        from core.audit_registry import register_app_actions
+        from core.audit_registry import register_app_actions, register_purposes
+        from privacy.permissions import Purpose
 
         register_app_actions(self)  # privacy/audit_actions.py
+        register_purposes(self.label, Purpose.choices)  # the audit list shows their labels
         from django.core import checks
 
         from privacy import receivers
