@@ -108,7 +108,7 @@ class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         if not form.is_valid():
             for field, errors in form.errors.items():
                 label = form.fields[field].label if field in form.fields else field
-                messages.error(request, f"{label}: {' '.join(errors)}")
+                messages.error(request, f"{label}: {' '.join(str(e) for e in errors)}")
             return back
         try:
             resolve_anomaly(

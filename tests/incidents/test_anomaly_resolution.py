@@ -232,3 +232,19 @@ def test_the_list_shows_open_anomalies_first_and_filters(
         [later.pk],
         [later.pk],
     )
+
+
+def test_erasure_clears_the_resolution_note(anomaly: OrderAnomaly) -> None:
+    from privacy.erasure import erase_subject
+    from privacy.models import ErasureReason
+
+    agent = UserFactory(tenant=anomaly.tenant, roles=[Role.CUSTOMER_SERVICE])
+    resolve_anomaly(anomaly=anomaly, outcome="refunded", note="refund issued", actor=agent)
+    erase_subject(
+        tenant=anomaly.tenant,
+        subject_id=anomaly.order.subject_id,
+        reason=ErasureReason.ADMINISTRATOR,
+        actor=SystemActor("tests"),
+    )
+    resolved = _reload(anomaly)
+    assert (resolved.note, resolved.outcome) == ("", "refunded")
