@@ -10,8 +10,24 @@ class IncidentsConfig(AppConfig):
         from core.audit_registry import register_app_actions
 
         register_app_actions(self)  # incidents/audit_actions.py
+        from incidents.models import OrderAnomaly
+        from privacy.api import register
         from tenants.models import Role
         from tenants.roles import grant_permissions
 
-        for role in (Role.CUSTOMER_SERVICE, Role.DISPATCHER, Role.SUPERVISOR, Role.PRIVACY_OFFICER):
+        # The resolution's short note is free text: cleared if the customer's data is erased.
+        register(
+            OrderAnomaly,
+            fields=(),
+            subject_id=lambda anomaly: anomaly.order.subject_id,
+            subject_lookup="order__subject_id",
+            masks=("note",),
+        )
+        for role in (
+            Role.CUSTOMER_SERVICE,
+            Role.DISPATCHER,
+            Role.SUPERVISOR,
+            Role.PRIVACY_OFFICER,
+            Role.TENANT_ADMIN,
+        ):
             grant_permissions(role, "incidents.view_orderanomaly")

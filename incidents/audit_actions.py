@@ -17,6 +17,12 @@ ACTIONS = [
         _DETAILS,
     ),
     AuditAction(
+        "incidents.anomaly_resolved",
+        _("Order anomaly resolved"),
+        AuditCategory.INCIDENTS,
+        frozenset({"outcome", "anomaly"}),
+    ),
+    AuditAction(
         "order.anomaly_reported",
         _("Order anomaly reported"),
         AuditCategory.INCIDENTS,

@@ -1,12 +1,23 @@
 from __future__ import annotations
 
+import unicodedata
+
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audits.services import record_event
-from incidents.models import AnomalyKind, OrderAnomaly
+from core.errors import Conflict
+from incidents.models import NOTE_MAX_LENGTH, AnomalyKind, AnomalyOutcome, OrderAnomaly
 from orders.models import Order
+from privacy.api import clean_text
 from tenants.actors import Actor, actor_label
+from tenants.models import Role, User
+from tenants.roles import has_role
 from tenants.scoping import tenant_scope
+
+RESOLVERS = (Role.CUSTOMER_SERVICE, Role.TENANT_ADMIN)
 
 
 def report_anomaly(*, order: Order, kind: AnomalyKind | str, actor: Actor) -> OrderAnomaly:
@@ -25,3 +36,47 @@ def report_anomaly(*, order: Order, kind: AnomalyKind | str, actor: Actor) -> Or
             details={"kind": kind.value, "anomaly": anomaly.pk},
         )
     return anomaly
+
+
+def may_resolve_anomalies(actor: Actor) -> bool:
+    return isinstance(actor, User) and has_role(actor, *RESOLVERS)
+
+
+def resolve_anomaly(
+    *, anomaly: OrderAnomaly, outcome: AnomalyOutcome | str, note: str, actor: Actor
+) -> OrderAnomaly:
+    """Customer service or a tenant administrator closes an anomaly with an outcome and a
+    short note (no personal data: the form says so; control characters are refused, and
+    the note is cleared if the customer's data is erased). Resolving a resolved anomaly is
+    a ``Conflict``. Audited (``incidents.anomaly_resolved``: the outcome and the anomaly's
+    id, never the note)."""
+    if not may_resolve_anomalies(actor):
+        raise PermissionDenied(
+            _("Only customer service or a tenant administrator resolves anomalies.")
+        )
+    if outcome not in AnomalyOutcome.values:
+        raise ValidationError({"outcome": _("Choose an outcome.")})
+    text = clean_text("note", note or "", required=False)
+    if any(unicodedata.category(char) == "Cc" for char in text):  # one line: no line breaks
+        raise ValidationError({"note": _("Must not contain control characters.")})
+    if len(text) > NOTE_MAX_LENGTH:
+        raise ValidationError(
+            {"note": _("At most %(limit)d characters.") % {"limit": NOTE_MAX_LENGTH}}
+        )
+    with transaction.atomic(), tenant_scope(anomaly.tenant):
+        locked = OrderAnomaly.objects.select_for_update().get(pk=anomaly.pk)
+        if locked.resolved_at is not None:
+            raise Conflict(
+                _("This anomaly was already resolved by %(who)s.") % {"who": locked.resolved_by}
+            )
+        locked.outcome, locked.note = AnomalyOutcome(outcome), text
+        locked.resolved_by, locked.resolved_at = actor_label(actor), timezone.now()
+        locked.save(update_fields=["outcome", "note", "resolved_by", "resolved_at"])
+        record_event(
+            tenant=locked.tenant,
+            actor=actor,
+            action="incidents.anomaly_resolved",
+            target=locked.order,
+            details={"outcome": str(locked.outcome), "anomaly": locked.pk},
+        )
+    return locked

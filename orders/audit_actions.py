@@ -27,4 +27,17 @@ ACTIONS = [
         _DELIVERY,
         frozenset({"attempts"}),
     ),
+    AuditAction(
+        "order.pin_resent",
+        _("New delivery PIN sent to the customer"),
+        _DELIVERY,
+        frozenset({"previous_attempts", "unlocked"}),
+    ),
+    AuditAction("order.pin_sent", _("Delivery PIN sent to the customer by SMS"), _DELIVERY),
+    AuditAction(
+        "order.pin_sms_failed",
+        _("Delivery PIN SMS could not be sent"),
+        _DELIVERY,
+        frozenset({"error"}),
+    ),
 ]

@@ -404,4 +404,8 @@ def create_order(
         intake = _intake_in_one_statement(tenant, actor, contact, build, channel)
     else:
         intake = _intake_row_by_row(tenant, actor, contact, build, channel)
+    # Imported here: orders.pins builds on this module (new_pin, the PIN's keyed hash).
+    from orders.pins import send_pin_after_intake
+
+    send_pin_after_intake(order=intake.order, pin=intake.pin, actor=actor)
     return NewOrder(order=intake.order, pin=intake.pin, items=cleaned_items)

@@ -25,6 +25,7 @@ from privacy.phone import normalise_phone
 from privacy.registry import register, register_reference_resolver, register_retention_source
 from privacy.reveal import may_reveal, reveal, seal
 from privacy.selectors import current_notice, notice_version
+from privacy.sms import SmsNotSent, text_customer
 from privacy.subjects import (
     LIMITS,
     clean_contact,
@@ -38,6 +39,7 @@ __all__ = [
     "DecryptionIntegrityError",
     "KeyRetiredError",
     "RevealDenied",
+    "SmsNotSent",
     "SubjectErasedError",
     "VaultError",
     # Models later layers refer to (foreign keys, choices).
@@ -61,6 +63,7 @@ __all__ = [
     "may_reveal",
     "reveal",
     "seal",
+    "text_customer",
     # Privacy notices.
     "current_notice",
     "notice_record",

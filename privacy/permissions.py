@@ -29,6 +29,7 @@ class Purpose(models.TextChoices):
     PACKING = "packing", _("Packing the order")
     IDENTITY_VERIFICATION = "identity_verification", _("Sending a verification code")
     CALL_RELAY = "call_relay", _("Connecting a relay call")
+    DELIVERY_PIN_SMS = "delivery_pin_sms", _("Sending the delivery PIN by SMS")
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,12 @@ REVEAL_RULES: dict[str, RevealRule] = {
     ),
 }
 
-# Scheduled jobs and backends (a SystemActor) use the phone to send a code or bridge a call.
-SYSTEM_RULE = _rule("phone", [Purpose.IDENTITY_VERIFICATION, Purpose.CALL_RELAY])
+# Scheduled jobs and backends (a SystemActor) use the phone to send a code (a verification
+# code, the delivery PIN) or bridge a call. No role has these purposes: people never see the
+# number when a text is sent.
+SYSTEM_RULE = _rule(
+    "phone", [Purpose.IDENTITY_VERIFICATION, Purpose.CALL_RELAY, Purpose.DELIVERY_PIN_SMS]
+)
 
 
 def rules_allowing(

@@ -21,13 +21,17 @@ from __future__ import annotations
 
 import logging
 from functools import cache
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from config.gateways import GatewayConfig, post_json
+from privacy.errors import VaultError
+from privacy.permissions import Purpose
+from privacy.reveal import reveal
+from tenants.actors import SystemActor
 
 logger = logging.getLogger(__name__)
 
@@ -80,3 +84,27 @@ def sms_backend() -> SmsBackend:
     if not isinstance(backend, SmsBackend):
         raise TypeError(f"{settings.BAOMI_SMS_BACKEND} is not an SmsBackend")
     return backend
+
+
+class SmsNotSent(VaultError):
+    """The text to the customer could not be sent (the gateway failed or refused). Its
+    message names the backend's error type only: never the number or the text."""
+
+
+def text_customer(record: Any, *, actor: SystemActor, purpose: str, text: str) -> None:
+    """Send ``text`` to the phone of ``record`` (a sealed record with a ``phone`` field).
+
+    The number is revealed for ``actor`` and ``purpose`` (a system purpose: an audited
+    ``privacy.reveal``, committed in its own transaction, so call this outside any
+    transaction and never under a row lock) and handed to the SMS backend; it never leaves
+    this function. Raises ``SmsNotSent`` when the backend fails, ``RevealDenied`` or a vault
+    error when the number cannot be revealed (an erased customer)."""
+    if purpose not in (Purpose.DELIVERY_PIN_SMS, Purpose.IDENTITY_VERIFICATION):
+        raise ValueError(f"not a purpose for sending a text: {purpose}")
+    phone = reveal(record, fields=["phone"], actor=actor, purpose=purpose)["phone"]
+    try:
+        sms_backend().send(phone=phone, text=text)
+    except Exception as error:  # any backend failure: a message for the caller, no 500
+        logger.warning("sms: sending failed (%s)", type(error).__name__)
+        # Not chained: an unknown backend's error text could repeat the number or the text.
+        raise SmsNotSent(type(error).__name__) from None

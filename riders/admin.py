@@ -5,16 +5,19 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict
 from orders.admin import OrderAdmin
-from orders.models import Order, Status
+from orders.models import FINISHED, Order, Status
+from orders.pins import resend_delivery_pin
 from riders.agreements import publish_agreement
+from riders.delivery import issue_handover_code
 from riders.dispatch import assign_rider, auto_assign
 from riders.eligibility import dispatch_blockers
 from riders.models import AgreementSignature, ConfidentialityAgreement, Rider
@@ -22,7 +25,10 @@ from riders.profiles import update_rider
 from riders.selectors import dispatch_choices, rider_by_pk
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin, VersionedDocumentAdmin
 from tenants.models import Role, User
+from tenants.one_time_display import stash, take
 from tenants.roles import has_role
+
+HANDOVER_DISPLAY = "handover_code"
 
 
 def _user(request: HttpRequest) -> User:
@@ -77,9 +83,16 @@ class SignatureAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
 admin.site.unregister(Order)
 
 
+def _order_path(order_id: Any) -> str:
+    """The path the order's pages share (the one-time code's cookie goes there only)."""
+    return reverse("admin:orders_order_change", args=[order_id]).rsplit("change/", 1)[0]
+
+
 @admin.register(Order)
 class DispatchOrderAdmin(OrderAdmin):
-    """The order page with dispatch controls for dispatchers."""
+    """The order page with dispatch controls for dispatchers, and customer service's tools:
+    a single-use handover code (shown once after the redirect) and a new delivery PIN by
+    SMS."""
 
     change_form_template = "admin/orders/order/dispatch_change_form.html"
 
@@ -87,13 +100,31 @@ class DispatchOrderAdmin(OrderAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> Any:
         extra = dict(extra_context or {})
-        if getattr(request, "tenant", None) is not None and has_role(
-            _user(request), Role.DISPATCHER
-        ):
+        if getattr(request, "tenant", None) is not None:
+            user = _user(request)
             order = self.get_object(request, object_id)
-            if order is not None and order.status in (Status.PACKED, Status.ASSIGNED):
+            dispatching = order is not None and order.status in (Status.PACKED, Status.ASSIGNED)
+            if dispatching and has_role(user, Role.DISPATCHER):
                 extra["dispatch_riders"] = dispatch_choices()
-        return super().change_view(request, object_id, form_url, extra)
+            if order is not None and has_role(user, Role.CUSTOMER_SERVICE):
+                extra["may_issue_handover_code"] = order.status in (Status.PICKED_UP, Status.HELD)
+                extra["may_resend_pin"] = order.status not in FINISHED
+        response = super().change_view(request, object_id, form_url, extra)
+        if isinstance(response, TemplateResponse) and response.context_data is not None:
+            original = response.context_data.get("original")
+            if original is not None:
+                code = take(
+                    request,
+                    response,
+                    user=request.user,
+                    purpose=HANDOVER_DISPLAY,
+                    object_id=original.pk,
+                    path=_order_path(original.pk),
+                )
+                if code is not None:
+                    response.context_data["handover_code"] = code
+                    response["Cache-Control"] = "no-store"  # the code is shown here only
+        return response
 
     def get_urls(self) -> list[Any]:
         return [
@@ -102,8 +133,58 @@ class DispatchOrderAdmin(OrderAdmin):
                 self.admin_site.admin_view(self.assign_view),
                 name="orders_order_assign",
             ),
+            path(
+                "<uuid:order_id>/handover-code/",
+                self.admin_site.admin_view(self.handover_code_view),
+                name="orders_order_handover_code",
+            ),
+            path(
+                "<uuid:order_id>/resend-pin/",
+                self.admin_site.admin_view(self.resend_pin_view),
+                name="orders_order_resend_pin",
+            ),
             *super().get_urls(),
         ]
+
+    def handover_code_view(self, request: HttpRequest, order_id: Any) -> HttpResponse:
+        order = self._order_or_404(request, order_id)
+        response = redirect(reverse("admin:orders_order_change", args=[order.pk]))
+        if request.method != "POST":
+            return response
+        try:
+            code = issue_handover_code(
+                order=order, actor=_user(request), reason=request.POST.get("reason", "")
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        except Conflict as error:
+            messages.error(request, error.message)
+        except PermissionDenied as error:
+            messages.error(request, str(error))
+        else:
+            stash(
+                response,
+                user=request.user,
+                purpose=HANDOVER_DISPLAY,
+                object_id=order.pk,
+                value=code,
+                path=_order_path(order.pk),
+            )
+            messages.success(request, _("Handover code issued; it is shown once, below."))
+        return response
+
+    def resend_pin_view(self, request: HttpRequest, order_id: Any) -> HttpResponse:
+        order = self._order_or_404(request, order_id)
+        if request.method == "POST":
+            try:
+                resend_delivery_pin(order=order, actor=_user(request))
+            except Conflict as error:
+                messages.error(request, error.message)
+            except PermissionDenied as error:
+                messages.error(request, str(error))
+            else:
+                messages.success(request, _("A new PIN was sent to the customer."))
+        return redirect(reverse("admin:orders_order_change", args=[order.pk]))
 
     def assign_view(self, request: HttpRequest, order_id: Any) -> HttpResponse:
         order = self._order_or_404(request, order_id)

@@ -28,6 +28,14 @@ class Tenant(models.Model):
         default=False,
         help_text=_("Riders then enrol an authenticator app at their next login."),
     )
+    send_pin_by_sms = models.BooleanField(
+        _("send the delivery PIN by SMS at intake"),
+        default=False,
+        help_text=_(
+            "The customer receives the order's delivery PIN by text message as soon as the "
+            "order is taken. Needs a configured SMS gateway."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

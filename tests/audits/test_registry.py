@@ -131,6 +131,7 @@ def test_lookups() -> None:
     assert "privacy.reveal" not in {a.code for a in actions_in(AuditCategory.SECURITY)}
     assert {a.code for a in actions_in(AuditCategory.INCIDENTS)} == {
         "incidents.anomaly_reported",
+        "incidents.anomaly_resolved",
         "order.anomaly_reported",
     }
 
