@@ -49,8 +49,10 @@ def seed_riders(tenant: Tenant, actor: SystemActor) -> str | None:
                 rider.on_shift = True
                 # Demo only: signed on the rider's behalf, so dispatch works out of the box.
                 sign_agreement(rider=rider, version=agreement.version, language="zh-hans", ip=None)
-                made.append(_carry_orders(tenant, rider))
-    return f"Riders: {', '.join(m for m in made if m)}." if made else None
+                carried = _carry_orders(tenant, rider)
+                if carried:
+                    made.append(carried)
+    return f"Riders: {', '.join(made)}." if made else None
 
 
 def _carry_orders(tenant: Tenant, rider: Rider) -> str | None:
