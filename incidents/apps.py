@@ -15,3 +15,9 @@ class IncidentsConfig(AppConfig):
 
         for role in (Role.CUSTOMER_SERVICE, Role.DISPATCHER, Role.SUPERVISOR, Role.PRIVACY_OFFICER):
             grant_permissions(role, "incidents.view_orderanomaly")
+        from incidents.services import open_anomalies_for_withdrawn_orders
+        from orders.signals import orders_withdrawn
+
+        orders_withdrawn.connect(
+            open_anomalies_for_withdrawn_orders, dispatch_uid="incidents.data_erased"
+        )

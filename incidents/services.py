@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 
 from audits.services import record_event
@@ -25,3 +27,14 @@ def report_anomaly(*, order: Order, kind: AnomalyKind | str, actor: Actor) -> Or
             details={"kind": kind.value, "anomaly": anomaly.pk},
         )
     return anomaly
+
+
+def open_anomalies_for_withdrawn_orders(
+    *, orders: list[Order], actor: Actor, **_: Any
+) -> list[OrderAnomaly]:
+    """orders.signals.orders_withdrawn (registered in incidents' AppConfig.ready()): the
+    customer's data was erased while the order was live; customer service follows up
+    (the rider brings a picked-up package back). Runs in the withdrawal's transaction."""
+    return [
+        report_anomaly(order=order, kind=AnomalyKind.DATA_ERASED, actor=actor) for order in orders
+    ]
