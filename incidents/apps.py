@@ -31,3 +31,9 @@ class IncidentsConfig(AppConfig):
             Role.TENANT_ADMIN,
         ):
             grant_permissions(role, "incidents.view_orderanomaly")
+        from incidents.services import open_anomalies_for_withdrawn_orders
+        from orders.signals import orders_withdrawn
+
+        orders_withdrawn.connect(
+            open_anomalies_for_withdrawn_orders, dispatch_uid="incidents.data_erased"
+        )

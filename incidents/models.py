@@ -21,6 +21,7 @@ class AnomalyKind(models.TextChoices):
     DAMAGED = "damaged", _("Package damaged")
     WRONG_ADDRESS = "wrong_address", _("Wrong address")
     CUSTOMER_UNREACHABLE = "customer_unreachable", _("Customer unreachable")
+    DATA_ERASED = "data_erased", _("Customer's data erased before delivery")
 
 
 class AnomalyOutcome(models.TextChoices):

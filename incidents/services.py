@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -80,3 +81,14 @@ def resolve_anomaly(
             details={"outcome": str(locked.outcome), "anomaly": locked.pk},
         )
     return locked
+
+
+def open_anomalies_for_withdrawn_orders(
+    *, orders: list[Order], actor: Actor, **_: Any
+) -> list[OrderAnomaly]:
+    """orders.signals.orders_withdrawn (registered in incidents' AppConfig.ready()): the
+    customer's data was erased while the order was live; customer service follows up
+    (the rider brings a picked-up package back). Runs in the withdrawal's transaction."""
+    return [
+        report_anomaly(order=order, kind=AnomalyKind.DATA_ERASED, actor=actor) for order in orders
+    ]

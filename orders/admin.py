@@ -3,6 +3,7 @@ audited Reveal, status changes. No export, no bulk actions, no deletion."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, cast
 
 from django.contrib import admin, messages
@@ -15,6 +16,8 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict
+from core.hashing import keyed_hash
+from core.one_time import stash, take
 from orders.forms import FIELD_LABELS, OrderIntakeForm, RevealForm
 from orders.intake import create_order
 from orders.lifecycle import transition_order
@@ -32,9 +35,39 @@ from privacy.api import (
 from tenants.admin import TenantScopedModelAdmin
 from tenants.models import User
 
+# The delivery PIN's way from the intake POST to the "Order taken" page (core.one_time).
+PIN_PURPOSE = "intake_pin"
+# Reveal forms carry a one-time nonce; the session keeps only keyed hashes of the live ones.
+REVEAL_NONCES = "baomi_reveal_nonces"
+REVEAL_NONCES_KEPT = 20
+
 
 def _user(request: HttpRequest) -> User:
     return cast(User, request.user)
+
+
+def _nonce_hash(order_id: Any, nonce: str) -> str:
+    return keyed_hash("orders.reveal-form", order_id, nonce)
+
+
+def issue_reveal_nonce(request: HttpRequest, order_id: Any) -> str:
+    """A nonce for one reveal form of this order; its keyed hash joins the session's list
+    (the last ``REVEAL_NONCES_KEPT``: several tabs may be open)."""
+    nonce = secrets.token_urlsafe(16)
+    kept = list(request.session.get(REVEAL_NONCES, []))[-(REVEAL_NONCES_KEPT - 1) :]
+    request.session[REVEAL_NONCES] = [*kept, _nonce_hash(order_id, nonce)]
+    return nonce
+
+
+def spend_reveal_nonce(request: HttpRequest, order_id: Any, nonce: str) -> bool:
+    """True once per issued nonce: a replayed reveal POST (a reload) finds it spent."""
+    kept = list(request.session.get(REVEAL_NONCES, []))
+    digest = _nonce_hash(order_id, nonce) if nonce else ""
+    if not digest or digest not in kept:
+        return False
+    kept.remove(digest)
+    request.session[REVEAL_NONCES] = kept
+    return True
 
 
 @admin.register(Order)
@@ -135,17 +168,43 @@ class OrderAdmin(TenantScopedModelAdmin):
     def response_add(
         self, request: HttpRequest, obj: Any, post_url_continue: Any = None
     ) -> HttpResponse:
+        """Post/redirect/get: the PIN travels to the "Order taken" page in a sealed one-minute
+        cookie (core.one_time, docs/decisions/0009), so a reload never takes the order twice
+        and the PIN is stored nowhere on the server."""
         created = request._baomi_new_order  # type: ignore[attr-defined]
+        url = reverse("admin:orders_order_taken", args=[created.order.pk])
+        response = redirect(url)
+        stash(
+            response,
+            user=_user(request),
+            purpose=PIN_PURPOSE,
+            object_id=created.order.pk,
+            value=created.pin,
+            path=url,
+        )
+        return response
+
+    def taken_view(self, request: HttpRequest, order_id: Any) -> HttpResponse:
+        """The order code, and the delivery PIN the first time only (a GET)."""
+        order = self._order_or_404(request, order_id)
+        url = reverse("admin:orders_order_taken", args=[order.pk])
         response = TemplateResponse(
             request,
             "admin/orders/order/created.html",
             {
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
-                "order": created.order,
-                "pin": created.pin,
+                "order": order,
                 "title": _("Order taken"),
             },
+        )
+        response.context_data["pin"] = take(  # type: ignore[index]
+            request,
+            response,
+            user=_user(request),
+            purpose=PIN_PURPOSE,
+            object_id=order.pk,
+            path=url,
         )
         response["Cache-Control"] = "no-store"  # the PIN is shown in this response only
         return response
@@ -161,6 +220,7 @@ class OrderAdmin(TenantScopedModelAdmin):
                 extra.update(
                     {
                         "reveal_form": RevealForm(),
+                        "reveal_nonce": issue_reveal_nonce(request, order.pk),
                         "next_statuses": transition_targets(user, order),
                         "may_print_label": may(user, Action.PRINT_LABEL, order),
                         "transitions": transitions_of(order),
@@ -174,6 +234,11 @@ class OrderAdmin(TenantScopedModelAdmin):
                 "<uuid:order_id>/reveal/",
                 self.admin_site.admin_view(self.reveal_view),
                 name="orders_order_reveal",
+            ),
+            path(
+                "<uuid:order_id>/taken/",
+                self.admin_site.admin_view(self.taken_view),
+                name="orders_order_taken",
             ),
             path(
                 "<uuid:order_id>/transition/",
@@ -197,6 +262,11 @@ class OrderAdmin(TenantScopedModelAdmin):
     def reveal_view(self, request: HttpRequest, order_id: Any) -> HttpResponse:
         order = self._order_or_404(request, order_id)
         if request.method != "POST":
+            return self._back(order)
+        if not spend_reveal_nonce(request, order.pk, request.POST.get("reveal_nonce", "")):
+            messages.warning(
+                request, _("This reveal was already shown; reveal again if you need it.")
+            )
             return self._back(order)
         form = RevealForm(request.POST)
         if not form.is_valid():

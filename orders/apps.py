@@ -45,3 +45,8 @@ class OrdersConfig(AppConfig):
             grant_permissions(role, "orders.view_order")
         grant_permissions(Role.CUSTOMER_SERVICE, "orders.add_order")
         register_demo_seeder(seed_orders)
+        from orders.lifecycle import on_subjects_erased
+        from privacy.api import subjects_erased
+
+        # An erased customer's live orders leave the kitchen and rider flow.
+        subjects_erased.connect(on_subjects_erased, dispatch_uid="orders.withdraw_erased")

@@ -16,7 +16,10 @@ ACTIONS = [
         frozenset({"code", "items", "channel", "notice_version", "subject"}),
     ),
     AuditAction(
-        "order.transition", _("Order status changed"), _DELIVERY, frozenset({"from", "to", "seal"})
+        "order.transition",
+        _("Order status changed"),
+        _DELIVERY,
+        frozenset({"from", "to", "seal", "reason"}),
     ),
     AuditAction("order.food_ready", _("Food marked ready"), _DELIVERY),
     AuditAction("order.pin_accepted", _("Delivery PIN accepted"), _DELIVERY),

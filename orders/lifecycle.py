@@ -17,10 +17,11 @@ from django.utils.translation import gettext as _
 from audits.services import record_event
 from core.errors import Conflict
 from orders.intake import pin_matches
-from orders.models import PIN_MAX_ATTEMPTS, Order, OrderTransition, Status
+from orders.models import FINISHED, PIN_MAX_ATTEMPTS, Order, OrderTransition, Status
 from orders.permissions import FLOW_TARGETS, NEXT_STATUSES, may_transition_to
-from orders.signals import order_transitioned
-from tenants.actors import Actor, actor_label
+from orders.signals import order_transitioned, orders_withdrawn
+from tenants.actors import Actor, SystemActor, actor_label
+from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
 SEAL_PATTERN = re.compile(r"^[A-Za-z0-9-]{4,32}$")
@@ -41,7 +42,9 @@ def _check_lifecycle(order: Order, to: str, *, through_flow: bool = True) -> Non
         )
 
 
-def do_transition(order: Order, to: str, actor: Actor, **changes: Any) -> Order:
+def do_transition(
+    order: Order, to: str, actor: Actor, *, reason: str = "", **changes: Any
+) -> Order:
     """Move ``order`` to ``to`` (lifecycle checked), recording who and when, in the caller's
     transaction.
 
@@ -75,6 +78,7 @@ def do_transition(order: Order, to: str, actor: Actor, **changes: Any) -> Order:
             "from": previous,
             "to": to,
             **({"seal": True} if "seal_number" in changes else {}),
+            **({"reason": reason} if reason else {}),
         },
     )
     return order
@@ -164,3 +168,52 @@ def do_check_delivery_pin(*, order: Order, pin: str, actor: Actor) -> PinCheck:
         )
         order.pin_attempts, order.pin_locked_at = locked.pin_attempts, locked.pin_locked_at
         return PinCheck(accepted=False, attempts_left=PIN_MAX_ATTEMPTS - locked.pin_attempts)
+
+
+# What happens to a live order whose customer's data is erased (docs/decisions/0009 and
+# docs/privacy.md, "Erasure meets live orders"): without the address it cannot be delivered.
+# Not yet with a rider: cancelled (the kitchen stops, a packed box is not dispatched, an
+# assigned rider is released). Already with the rider (picked up, held): the delivery
+# failed, and the rider brings the package back as after any failed delivery.
+ERASED_CUSTOMER_REASON = "customer_data_erased"
+ERASURE_ACTOR = SystemActor("erasure")
+WITHDRAWN_TO: dict[str, str] = {
+    Status.RECEIVED: Status.CANCELLED,
+    Status.PREPARING: Status.CANCELLED,
+    Status.PACKED: Status.CANCELLED,
+    Status.ASSIGNED: Status.CANCELLED,
+    Status.PICKED_UP: Status.FAILED,
+    Status.HELD: Status.FAILED,
+}
+
+
+def withdraw_orders_of_erased_subjects(
+    *, tenant: Tenant, subject_ids: list[Any], actor: Actor = ERASURE_ACTOR
+) -> list[Order]:
+    """Take the erased customers' unfinished orders out of the kitchen and rider flow
+    (``WITHDRAWN_TO``), in one transaction under the orders' row locks, each change recorded
+    like any other (status row, ``order.transition`` with the reason) and the assignment
+    ended by riders' ``order_transitioned`` receiver; then ``orders_withdrawn`` lets
+    incidents open an anomaly on each, in the same transaction. Orders already finished are
+    left alone. Returns the orders withdrawn."""
+    if not subject_ids:
+        return []
+    with transaction.atomic(), tenant_scope(tenant):
+        live = list(
+            Order.objects.select_for_update(of=("self",))
+            .filter(subject__in=subject_ids)
+            .exclude(status__in=FINISHED)
+            .order_by("created_at")
+        )
+        for order in live:
+            do_transition(order, WITHDRAWN_TO[order.status], actor, reason=ERASED_CUSTOMER_REASON)
+        if live:
+            orders_withdrawn.send(
+                sender=Order, tenant=tenant, orders=live, reason=ERASED_CUSTOMER_REASON, actor=actor
+            )
+    return live
+
+
+def on_subjects_erased(*, tenant: Tenant, subject_ids: list[Any], **_: Any) -> None:
+    """privacy.api.subjects_erased (registered in orders' AppConfig.ready())."""
+    withdraw_orders_of_erased_subjects(tenant=tenant, subject_ids=subject_ids)

@@ -48,7 +48,9 @@ def orders_at_station(actor: Actor) -> QuerySet[Order]:
     statuses = {s for role, group in STATION_STATUSES.items() if role in roles for s in group}
     if not statuses or (isinstance(actor, User) and not actor.is_active):
         return Order.objects.none()
-    return Order.objects.filter(status__in=statuses)
+    # An erased customer's order cannot be served (its items are gone): never on a station,
+    # even in the moment before orders.lifecycle withdraws it.
+    return Order.objects.filter(status__in=statuses, subject__erased_at__isnull=True)
 
 
 def get_order_for(actor: Actor, order_id: UUID | str, *, for_write: bool) -> Order:

@@ -23,8 +23,9 @@ from privacy.notices import notice_record, publish_notice, record_notice_shown
 from privacy.permissions import Purpose
 from privacy.phone import normalise_phone
 from privacy.registry import register, register_reference_resolver, register_retention_source
-from privacy.reveal import may_reveal, reveal, seal
+from privacy.reveal import RevealResult, may_reveal, reveal, reveal_many, seal
 from privacy.selectors import current_notice, notice_version
+from privacy.signals import subjects_erased
 from privacy.sms import SmsNotSent, text_customer
 from privacy.subjects import (
     LIMITS,
@@ -62,8 +63,13 @@ __all__ = [
     "find_subjects_by_phone",
     "may_reveal",
     "reveal",
+    "reveal_many",
+    "RevealResult",
     "seal",
     "text_customer",
+    # Sent after an erasure commits (tenant, subject_ids, reason): later layers withdraw
+    # what can no longer be served (orders, incidents).
+    "subjects_erased",
     # Privacy notices.
     "current_notice",
     "notice_record",

@@ -20,6 +20,26 @@ ACTIONS = [
         _ACCESS,
         frozenset({"error"}),
     ),
+    # A list page's reveal (privacy.reveal.reveal_many): one event per page view naming the
+    # records (ids only) and their count; refusals and failures likewise once per page.
+    AuditAction(
+        "privacy.reveal_batch",
+        _("Personal data revealed for a list"),
+        _ACCESS,
+        frozenset({"objects", "count"}),
+    ),
+    AuditAction(
+        "privacy.reveal_batch_denied",
+        _("Reveal for a list refused"),
+        _ACCESS,
+        frozenset({"objects", "count"}),
+    ),
+    AuditAction(
+        "privacy.reveal_batch_failed",
+        _("Reveal for a list failed"),
+        _ACCESS,
+        frozenset({"objects", "count"}),
+    ),
     AuditAction(
         "privacy.integrity_failure",
         _("Encrypted data failed its integrity check"),

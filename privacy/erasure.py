@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
+from functools import partial
 from uuid import UUID
 
 from django.db import transaction
@@ -33,6 +34,7 @@ from privacy.models import (
     ErasureReason,
 )
 from privacy.registry import sealed_models
+from privacy.signals import subjects_erased
 from tenants.actors import Actor, actor_label
 from tenants.bulk import append_rows
 from tenants.models import Tenant
@@ -209,7 +211,27 @@ def _erase_locked(
                 for pk in todo
             ],
         )
+        # Later layers hear of it once it is committed (privacy.signals).
+        transaction.on_commit(partial(_announce, tenant, list(todo), reason))
     return entries
+
+
+def _announce(tenant: Tenant, subject_ids: list[UUID], reason: ErasureReason) -> None:
+    """Send ``subjects_erased``. A failing receiver is logged by its exception's type only
+    (its message could quote what it was handling), not raised: the erasure is committed
+    and its caller must not see an error; the station selectors hide erased customers'
+    orders whatever happens here."""
+    try:
+        subjects_erased.send(
+            sender=DataSubject, tenant=tenant, subject_ids=subject_ids, reason=str(reason)
+        )
+    except Exception as error:  # noqa: BLE001 - logged by type, never re-raised after commit
+        logger.error(
+            "a subjects_erased receiver failed: %s (tenant %s, %d subjects)",
+            type(error).__name__,
+            tenant.pk,
+            len(subject_ids),
+        )
 
 
 def erase_subject(

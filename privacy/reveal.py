@@ -9,9 +9,11 @@ back. Called inside a caller's transaction they refuse before decrypting anythin
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -19,14 +21,14 @@ from django.db import models, router, transaction
 from django.utils.translation import gettext as _
 
 from audits.models import AuditEvent
-from audits.services import record_event
+from audits.services import Event, record_event, record_events
 from privacy.errors import (
     DecryptionIntegrityError,
     KeyRetiredError,
     RevealDenied,
     SubjectErasedError,
 )
-from privacy.keys import subject_cipher
+from privacy.keys import SubjectCipher, subject_cipher, subject_ciphers
 from privacy.permissions import SYSTEM_RULE, Purpose, at_stage, rules_allowing
 from privacy.registry import SealedModel, sealed_model
 from tenants.actors import Actor, SystemActor
@@ -235,6 +237,152 @@ def _open(
         details={"subject": str(subject_id)},
     )
     return values, None
+
+
+@dataclass(frozen=True)
+class RevealResult:
+    """One record's outcome in ``reveal_many``: its clear ``values``, or ``failure`` — the
+    kind of refusal or failure ("denied", "erased", "key_retired", "integrity")."""
+
+    values: dict[str, str] = dataclasses.field(default_factory=dict)
+    failure: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.failure
+
+
+_FAILURE_KINDS: dict[type[Exception], str] = {
+    SubjectErasedError: "erased",
+    KeyRetiredError: "key_retired",
+    DecryptionIntegrityError: "integrity",
+}
+
+
+def reveal_many(
+    records: Sequence[models.Model], *, fields: Iterable[str], actor: Actor, purpose: str
+) -> dict[Any, RevealResult]:
+    """Reveal the same ``fields`` of several records of one tenant and one sealed model (a
+    station page's list) for ``actor`` and ``purpose``, recorded as ONE
+    ``privacy.reveal_batch`` event naming the records' ids and their count.
+
+    Each record is checked like ``reveal`` checks it; a refused or unreadable record is not
+    an error for the others: its result names the kind of failure. Refusals are recorded
+    together in one ``privacy.reveal_batch_denied`` event, erased subjects and retired keys
+    in one ``privacy.reveal_batch_failed`` event; an integrity failure is recorded on its
+    own (``privacy.integrity_failure``: a tampered row deserves its own line). The keys are
+    read in one query. Runs in its own durable transaction, like ``reveal``
+    (RuntimeError inside a caller's transaction, before anything is decrypted).
+    Returns ``{record.pk: RevealResult}``.
+    """
+    if not records:
+        return {}
+    model = type(records[0])
+    spec = sealed_model(model)
+    wanted = sorted(set(fields))
+    unknown = [f for f in wanted if f not in spec.fields]
+    if not wanted or unknown:
+        raise ValidationError(
+            {"fields": _("Choose among: %(allowed)s.") % {"allowed": ", ".join(spec.fields)}}
+        )
+    check_purpose(purpose)
+    tenant_id = records[0].tenant_id  # type: ignore[attr-defined]
+    if any(type(r) is not model or r.tenant_id != tenant_id for r in records):  # type: ignore[attr-defined]
+        raise ValueError("reveal_many() takes records of one model and one tenant")
+    if isinstance(actor, User) and actor.tenant_id != tenant_id:
+        raise model.DoesNotExist()  # type: ignore[attr-defined]
+    results: dict[Any, RevealResult] = {}
+    with own_transaction("reveal_many"):
+        tenant = Tenant.objects.get(pk=tenant_id)
+        allowed = []
+        for record in records:
+            if _reveal_refusal(actor, record, spec, wanted, purpose) is not None:
+                results[record.pk] = RevealResult(failure="denied")
+            else:
+                allowed.append(record)
+        ciphers = _ciphers(tenant, [spec.subject_id(r) for r in allowed])
+        table = model._meta.db_table
+        for record in allowed:
+            cipher = ciphers.get(spec.subject_id(record))
+            try:
+                if cipher is None:
+                    raise SubjectErasedError(f"subject {spec.subject_id(record)} has no key")
+                if isinstance(cipher, Exception):
+                    raise cipher
+                results[record.pk] = RevealResult(
+                    values={
+                        f: cipher.open(table, f, record.pk, getattr(record, spec.column(f)))
+                        for f in wanted
+                    }
+                )
+            except (DecryptionIntegrityError, SubjectErasedError, KeyRetiredError) as error:
+                results[record.pk] = RevealResult(failure=_FAILURE_KINDS[type(error)])
+                if isinstance(error, DecryptionIntegrityError):
+                    _record_failure(tenant, actor, record, wanted, purpose, error)
+        _record_batch(tenant, actor, model, results, wanted, purpose)
+    return results
+
+
+def _ciphers(tenant: Tenant, subject_ids: list[Any]) -> dict[Any, SubjectCipher | Exception]:
+    """The subjects' opened keys in one query; a key that fails to open is its error (the
+    other subjects' keys still open), an erased subject is missing."""
+    try:
+        return dict(subject_ciphers(tenant, list(dict.fromkeys(subject_ids))))
+    except (DecryptionIntegrityError, KeyRetiredError):
+        # One bad key row: open them one by one so that only its records fail.
+        out: dict[Any, SubjectCipher | Exception] = {}
+        for subject_id in dict.fromkeys(subject_ids):
+            try:
+                out[subject_id] = subject_cipher(tenant, subject_id)
+            except SubjectErasedError:
+                continue
+            except (DecryptionIntegrityError, KeyRetiredError) as error:
+                out[subject_id] = error
+        return out
+
+
+def _record_batch(
+    tenant: Tenant,
+    actor: Actor,
+    model: type[models.Model],
+    results: Mapping[Any, RevealResult],
+    fields: list[str],
+    purpose: str,
+) -> None:
+    """The batch's events: one for the revealed records, one for the refused, one for the
+    erased or unreadable (integrity failures were recorded on their own)."""
+    groups: dict[str, list[str]] = {"ok": [], "denied": [], "failed": []}
+    for pk, result in results.items():
+        if result.ok:
+            groups["ok"].append(str(pk))
+        elif result.failure == "denied":
+            groups["denied"].append(str(pk))
+        elif result.failure != "integrity":
+            groups["failed"].append(str(pk))
+    actions = {
+        "ok": "privacy.reveal_batch",
+        "denied": "privacy.reveal_batch_denied",
+        "failed": "privacy.reveal_batch_failed",
+    }
+    events = [
+        Event(
+            action=actions[group],
+            object_type=model._meta.label_lower,
+            fields=fields,
+            purpose=purpose,
+            details={"objects": ids, "count": len(ids)},
+        )
+        for group, ids in groups.items()
+        if ids
+    ]
+    if groups["failed"]:
+        logger.warning(
+            "privacy.reveal_batch_failed on %s %s (tenant %s)",
+            model._meta.label_lower,
+            ",".join(groups["failed"]),
+            tenant.pk,
+        )
+    record_events(tenant=tenant, actor=actor, events=events)
 
 
 def seal(record: models.Model, field: str, value: str) -> bytes:

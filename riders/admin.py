@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict
+from core.one_time import stash, take
 from orders.admin import OrderAdmin
 from orders.models import FINISHED, Order, Status
 from orders.pins import resend_delivery_pin
@@ -25,7 +26,6 @@ from riders.profiles import update_rider
 from riders.selectors import dispatch_choices, rider_by_pk
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin, VersionedDocumentAdmin
 from tenants.models import Role, User
-from tenants.one_time_display import stash, take
 from tenants.roles import has_role
 
 HANDOVER_DISPLAY = "handover_code"

@@ -39,7 +39,7 @@ def _orders(tenant) -> list[Order]:
 
 
 def test_customer_service_takes_an_order_and_reads_the_pin_once(agent_client: Client) -> None:
-    response = agent_client.post(reverse("admin:orders_order_add"), FORM)
+    response = agent_client.post(reverse("admin:orders_order_add"), FORM, follow=True)
     (order,) = _orders(agent_client.tenant)
     pin = re.search(r'id="delivery-pin">(\d{6})<', response.content.decode()).group(1)
     assert (
@@ -115,9 +115,14 @@ def test_no_bulk_actions_or_export_exist_for_orders(agent_client: Client) -> Non
 
 def test_reveal_in_the_admin_shows_the_field_once_and_is_audited(agent_client: Client) -> None:
     order = OrderFactory(tenant=agent_client.tenant)
+    page = agent_client.get(reverse("admin:orders_order_change", args=[order.pk]))
     response = agent_client.post(
         reverse("admin:orders_order_reveal", args=[order.pk]),
-        {"reveal_fields": ["phone"], "purpose": "customer_service_call"},
+        {
+            "reveal_fields": ["phone"],
+            "purpose": "customer_service_call",
+            "reveal_nonce": page.context["reveal_nonce"],
+        },
     )
     with tenant_scope(order.tenant):
         event = AuditEvent.objects.filter(action="privacy.reveal").get()

@@ -135,9 +135,10 @@ def test_kitchen_page_records_each_order_it_shows(client: Client) -> None:
     from audits.models import AuditEvent
 
     with tenant_scope(order.tenant):
-        event = AuditEvent.objects.filter(action="privacy.reveal").get()
-    assert (event.object_id, event.fields, event.purpose) == (
-        str(order.pk),
+        event = AuditEvent.objects.filter(action="privacy.reveal_batch").get()
+    assert (event.object_type, event.details, event.fields, event.purpose) == (
+        "orders.order",
+        {"objects": [str(order.pk)], "count": 1},
         ["items", "note"],
         "food_preparation",
     )
@@ -221,12 +222,66 @@ def test_an_unreadable_order_does_not_take_down_the_kitchen_page(client: Client)
 def test_the_kitchen_page_queries_grow_with_the_orders_shown_not_with_the_tenant(
     client: Client, django_assert_max_num_queries
 ) -> None:
-    # Each order shown is one audited reveal (key lookup + audit append): bounded by the
-    # page size (50), never by how many orders the tenant holds.
+    # One audited reveal for the page (one key lookup, one audit append): bounded by a
+    # constant, never by how many orders the page shows or the tenant holds.
     first = OrderFactory()
     for _ in range(4):
         OrderFactory(tenant=first.tenant)
     client.force_login(UserFactory(tenant=first.tenant, roles=[Role.KITCHEN]))
-    with django_assert_max_num_queries(5 * 12 + 10):
+    with django_assert_max_num_queries(20):
         response = client.get(reverse("orders:kitchen"))
     assert response.content.decode().count('class="card"') == 5
+
+
+def test_a_kitchen_page_with_five_orders_writes_one_reveal_event_naming_them(
+    client: Client,
+) -> None:
+    from audits.models import AuditEvent
+
+    first = OrderFactory()
+    orders = [first, *(OrderFactory(tenant=first.tenant) for _ in range(4))]
+    client.force_login(UserFactory(tenant=first.tenant, roles=[Role.KITCHEN]))
+    with tenant_scope(first.tenant):
+        before = set(AuditEvent.objects.values_list("pk", flat=True))
+    client.get(reverse("orders:kitchen"))
+    with tenant_scope(first.tenant):
+        new = list(AuditEvent.objects.exclude(pk__in=before))
+    assert [(e.action, sorted(e.details["objects"]), e.details["count"]) for e in new] == [
+        ("privacy.reveal_batch", sorted(str(o.pk) for o in orders), 5)
+    ]
+
+
+@pytest.mark.parametrize("url", ["orders:kitchen", "orders:packing"])
+def test_a_station_pages_queries_do_not_grow_with_its_orders(client: Client, url: str) -> None:
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.lifecycle import mark_food_ready
+
+    first = OrderFactory()
+    role = Role.KITCHEN if url == "orders:kitchen" else Role.PACKER
+    cook = UserFactory(tenant=first.tenant, roles=[Role.KITCHEN])
+    client.force_login(UserFactory(tenant=first.tenant, roles=[role]))
+
+    def add(n: int) -> None:
+        for i in range(n):
+            order = OrderFactory(
+                tenant=first.tenant,
+                customer={"name": "客", "phone": f"1370000{i:04d}", "address": "北京市A路1号"},
+            )
+            transition_order(order=order, to=Status.PREPARING, actor=cook)
+            mark_food_ready(order=order, actor=cook)
+
+    def count() -> int:
+        with (
+            CaptureQueriesContext(connections["default"]) as main,
+            CaptureQueriesContext(connections["keystore"]) as keys,
+        ):
+            assert client.get(reverse(url)).status_code == 200
+        return len(main) + len(keys)
+
+    add(1)
+    count()  # warms the per-process key caches
+    one = count()
+    add(9)
+    assert count() == one

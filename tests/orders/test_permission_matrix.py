@@ -144,9 +144,15 @@ def _back_office(client: Client, actor: str, action: str, order: Order) -> tuple
         return response.status_code == 200, response.status_code
     if action.startswith("reveal_"):
         field = action.removeprefix("reveal_")
+        page = client.get(change)  # the reveal form's one-time nonce
+        nonce = (page.context or {}).get("reveal_nonce", "") if page.status_code == 200 else ""
         response = client.post(
             reverse("admin:orders_order_reveal", args=[order.pk]),
-            {"reveal_fields": [field], "purpose": PURPOSE.get(actor, "customer_service_call")},
+            {
+                "reveal_fields": [field],
+                "purpose": PURPOSE.get(actor, "customer_service_call"),
+                "reveal_nonce": nonce,
+            },
         )
         return response.status_code == 200 and "values" in (
             response.context or {}

@@ -23,7 +23,7 @@ from riders.dispatch import assign_rider
 from riders.models import Assignment
 from riders.relay import RelayBackend, RelayUnavailable, relay_backend
 from tenants.scoping import tenant_scope
-from tests.riders.conftest import SYSTEM, Delivery, make_rider
+from tests.riders.conftest import Delivery, make_rider
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
@@ -160,17 +160,14 @@ def test_a_refused_reveal_stays_on_record(
     assert (_actions(delivery)[-1], FakeRelay.calls) == ("privacy.reveal_denied", [])
 
 
-def test_a_failed_reveal_of_an_erased_customer_stays_on_record(delivery: Delivery) -> None:
+def test_a_failed_reveal_of_a_shredded_key_stays_on_record(delivery: Delivery) -> None:
+    """The key is gone but the order still live: an erasure that crashed between the key
+    store and its commit (a completed erasure withdraws the order: tests/orders/
+    test_erasure_withdraws_orders.py)."""
     from privacy.api import SubjectErasedError
-    from privacy.erasure import erase_subject
-    from privacy.models import ErasureReason
+    from privacy.keys import destroy_subject_key
 
-    erase_subject(
-        tenant=delivery.tenant,
-        subject_id=delivery.order.subject_id,
-        reason=ErasureReason.ADMINISTRATOR,
-        actor=SYSTEM,
-    )
+    destroy_subject_key(delivery.tenant, delivery.order.subject_id)
     with pytest.raises(SubjectErasedError):
         call_customer(order=delivery.order, user=delivery.rider.user)
     assert (_actions(delivery)[-1], FakeRelay.calls) == ("privacy.reveal_failed", [])

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from tenants.one_time_display import stash, take
+from core.one_time import stash, take
 
 ALICE = SimpleNamespace(pk=1)
 BOB = SimpleNamespace(pk=2)

@@ -12,7 +12,8 @@ intake) answers its POST with a redirect; the value rides to the next GET in a c
   Secure where the session cookie is, SameSite=Strict, and limited to ``path``;
 - deleted by ``take`` the first time it is read, so a reload shows nothing.
 
-Nothing is stored in the database, the session or the URL; the server keeps no copy.
+Nothing is stored in the database, the session or the URL; the server keeps no copy
+(docs/decisions/0009). Used for the delivery PIN after intake and the handover code.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+ONE_TIME_SECONDS = 60
 _KEY_LABEL = b"baomi one-time display v1"
 _NONCE_BYTES = 12
 
@@ -38,7 +40,8 @@ def _key() -> bytes:
     return hmac.new(settings.BAOMI_HMAC_KEY, _KEY_LABEL, hashlib.sha256).digest()
 
 
-def _cookie_name(purpose: str) -> str:
+def cookie_name(purpose: str) -> str:
+    """The cookie that carries a value of ``purpose``."""
     return f"baomi_once_{purpose}"
 
 
@@ -53,7 +56,7 @@ def stash(
     purpose: str,
     object_id: object,
     value: str,
-    max_age: int = 60,
+    max_age: int = ONE_TIME_SECONDS,
     path: str = "/",
 ) -> None:
     """Put ``value`` on ``response`` (the redirect) for the next page ``user`` opens under
@@ -64,7 +67,7 @@ def stash(
     payload = json.dumps({"v": value, "exp": int(time.time()) + max_age}).encode()
     sealed = AESGCM(_key()).encrypt(nonce, payload, _associated(user, purpose, object_id))
     response.set_cookie(
-        _cookie_name(purpose),
+        cookie_name(purpose),
         base64.urlsafe_b64encode(nonce + sealed).decode("ascii"),
         max_age=max_age,
         path=path,
@@ -86,10 +89,10 @@ def take(
     """The value stashed for ``user``, ``purpose`` and ``object_id``, or None (none, expired,
     tampered, or someone else's). The cookie is deleted on ``response`` either way, so the
     value is shown once."""
-    raw = request.COOKIES.get(_cookie_name(purpose))
+    raw = request.COOKIES.get(cookie_name(purpose))
     if raw is None:
         return None
-    response.delete_cookie(_cookie_name(purpose), path=path, samesite="Strict")
+    response.delete_cookie(cookie_name(purpose), path=path, samesite="Strict")
     try:
         blob = base64.urlsafe_b64decode(raw.encode("ascii"))
         nonce, sealed = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
