@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from audits.services import record_event
@@ -43,10 +45,12 @@ PIN_SENDER = SystemActor("delivery-pin-sms")
 
 
 def _text(pin: str, code: str) -> str:
-    return _("Baomi: the delivery PIN of your order %(code)s is %(pin)s. Give it to the rider.") % {
-        "code": code,
-        "pin": pin,
-    }
+    """The customer's SMS, in the site's language (the customer's, not the language of the
+    staff member who pressed the button)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _(
+            "Baomi: the delivery PIN of your order %(code)s is %(pin)s. Give it to the rider."
+        ) % {"code": code, "pin": pin}
 
 
 def _send(order: Order, pin: str) -> None:

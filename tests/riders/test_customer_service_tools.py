@@ -353,3 +353,12 @@ def test_a_failed_sms_at_intake_leaves_the_order_as_taken(
         pin_matches(refreshed(order), order.delivery_pin),
         failed.details,
     ) == (Status.RECEIVED, True, {"error": "sms_not_sent"})
+
+
+def test_the_customers_sms_is_in_the_sites_language_whatever_the_staff_reads(
+    agent_client: Client, delivery: Delivery, outbox: list[tuple[str, str]]
+) -> None:
+    _picked_up(delivery)
+    _resend(agent_client, delivery)  # the agent reads the back office in English
+    ((_phone, text),) = outbox
+    assert text.startswith("保密：您的订单 ")
