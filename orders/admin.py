@@ -13,7 +13,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.errors import Conflict
 from core.hashing import keyed_hash
@@ -21,7 +23,7 @@ from core.one_time import stash, take
 from orders.forms import FIELD_LABELS, OrderIntakeForm, RevealForm
 from orders.intake import create_order
 from orders.lifecycle import transition_order
-from orders.models import Order
+from orders.models import Order, Status
 from orders.permissions import Action, may, transition_targets
 from orders.selectors import get_order_for, orders_visible_to, transitions_of
 from privacy.api import (
@@ -34,9 +36,10 @@ from privacy.api import (
 )
 from tenants.admin import TenantScopedModelAdmin
 from tenants.models import User
+from tenants.selectors import actor_names
 
 # The delivery PIN's way from the intake POST to the "Order taken" page (core.one_time).
-PIN_PURPOSE = "intake_pin"
+INTAKE_PIN = "intake_pin"
 # Reveal forms carry a one-time nonce; the session keeps only keyed hashes of the live ones.
 REVEAL_NONCES = "baomi_reveal_nonces"
 REVEAL_NONCES_KEPT = 20
@@ -102,10 +105,11 @@ class OrderAdmin(TenantScopedModelAdmin):
         "notice",
     ]
 
-    @admin.display(description=_("Privacy notice shown"))
+    @admin.display(description=gettext_lazy("Privacy notice shown"))
     def notice(self, order: Order) -> str:
         record = order.notice_record
-        return f"v{record.notice.version} · {record.get_channel_display()} · {record.shown_at:%Y-%m-%d %H:%M}"
+        shown = timezone.localtime(record.shown_at)
+        return f"v{record.notice.version} · {record.get_channel_display()} · {shown:%Y-%m-%d %H:%M}"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
         if getattr(request, "tenant", None) is None:
@@ -177,7 +181,7 @@ class OrderAdmin(TenantScopedModelAdmin):
         stash(
             response,
             user=_user(request),
-            purpose=PIN_PURPOSE,
+            purpose=INTAKE_PIN,
             object_id=created.order.pk,
             value=created.pin,
             path=url,
@@ -202,7 +206,7 @@ class OrderAdmin(TenantScopedModelAdmin):
             request,
             response,
             user=_user(request),
-            purpose=PIN_PURPOSE,
+            purpose=INTAKE_PIN,
             object_id=order.pk,
             path=url,
         )
@@ -217,13 +221,15 @@ class OrderAdmin(TenantScopedModelAdmin):
             order = self.get_object(request, object_id)
             if order is not None:
                 user = _user(request)
+                targets = transition_targets(user, order)
                 extra.update(
                     {
                         "reveal_form": RevealForm(),
                         "reveal_nonce": issue_reveal_nonce(request, order.pk),
-                        "next_statuses": transition_targets(user, order),
+                        "next_statuses": [(status, Status(status).label) for status in targets],
+                        "needs_seal": Status.PACKED in targets,
                         "may_print_label": may(user, Action.PRINT_LABEL, order),
-                        "transitions": transitions_of(order),
+                        "transitions": history_of(order),
                     }
                 )
         return super().change_view(request, object_id, form_url, extra)
@@ -321,3 +327,19 @@ class OrderAdmin(TenantScopedModelAdmin):
             except PermissionDenied as error:
                 messages.error(request, str(error) or _("Not allowed."))
         return self._back(order)
+
+
+def history_of(order: Order) -> list[dict[str, Any]]:
+    """The order's status changes as people read them: statuses by label, actors by
+    username (one query for all of them)."""
+    transitions = list(transitions_of(order))
+    names = actor_names((t.actor for t in transitions), tenant_id=order.tenant_id)
+    return [
+        {
+            "at": timezone.localtime(t.at),
+            "from_status": Status(t.from_status).label if t.from_status else "",
+            "to_status": Status(t.to_status).label,
+            "actor": names.get(t.actor, t.actor),
+        }
+        for t in transitions
+    ]

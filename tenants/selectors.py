@@ -4,9 +4,10 @@ tenant's data enters ``tenant_scope`` with the tenant returned here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from tenants.models import Membership, Tenant, User
 
@@ -46,3 +47,30 @@ def user_named(username: str) -> User | None:
     """The user with this username (and their tenant), or None: the login signals name
     the user only by the username typed."""
     return User.objects.select_related("tenant").filter(username=username).first()
+
+
+def actor_names(labels: Iterable[str], *, tenant_id: int) -> dict[str, str]:
+    """Stored actor labels (``tenants.actors.actor_label``) → what people read: the
+    username for ``user:<id>`` of this tenant (one query for them all), "System: <name>"
+    for a system actor; other labels as stored. The stored, audited labels never change."""
+    wanted = {label for label in labels if label}
+    ids = {
+        int(rest)
+        for kind, _sep, rest in (label.partition(":") for label in wanted)
+        if kind == "user" and rest.isdigit()
+    }
+    usernames = (
+        dict(User.objects.filter(pk__in=ids, tenant_id=tenant_id).values_list("pk", "username"))
+        if ids
+        else {}
+    )
+    names = {}
+    for label in wanted:
+        kind, _sep, rest = label.partition(":")
+        if kind == "user" and rest.isdigit() and int(rest) in usernames:
+            names[label] = usernames[int(rest)]
+        elif kind == "system" and rest:
+            names[label] = gettext("System: %(name)s") % {"name": rest}
+        else:
+            names[label] = label
+    return names

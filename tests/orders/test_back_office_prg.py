@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from audits.models import AuditEvent
 from core.one_time import ONE_TIME_SECONDS, cookie_name
-from orders.admin import PIN_PURPOSE
+from orders.admin import INTAKE_PIN
 from orders.models import Order
 from tenants.models import Role
 from tenants.scoping import tenant_scope
@@ -24,7 +24,7 @@ from tests.orders.test_admin_intake import FORM
 from tests.rawdb import all_stored_values
 
 pytestmark = pytest.mark.django_db(databases="__all__")
-PIN_COOKIE = cookie_name(PIN_PURPOSE)
+PIN_COOKIE = cookie_name(INTAKE_PIN)
 
 
 @pytest.fixture
@@ -222,3 +222,22 @@ def test_the_session_keeps_only_hashes_of_reveal_nonces(agent_client: Client) ->
     ]
     session = agent_client.session.get("baomi_reveal_nonces")
     assert (len(session), nonce in str(session)) == (1, False)
+
+
+def test_the_order_page_reads_statuses_by_label_people_by_name_and_times_locally(
+    agent_client: Client,
+) -> None:
+    from orders.lifecycle import transition_order
+
+    cook = UserFactory(tenant=agent_client.tenant, roles=[Role.KITCHEN])
+    agent_client.post(reverse("admin:orders_order_add"), FORM)
+    (order,) = _orders(agent_client.tenant)
+    transition_order(order=order, to="preparing", actor=cook)
+    page = agent_client.get(
+        reverse("admin:orders_order_change", args=[order.pk]), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    agent = agent_client.agent  # type: ignore[attr-defined]
+    assert f"— → Received · {agent.username}" in page
+    assert f"Received → Preparing · {cook.username}" in page
+    assert "Privacy notice shown:" in page
+    assert "user:" not in page
