@@ -80,9 +80,7 @@ class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         extra = dict(extra_context or {})
         anomaly = self.get_object(request, object_id)
         if (
-            anomaly is not None
-            and anomaly.resolved_at is None
-            and may_resolve_anomalies(request.user)  # type: ignore[arg-type]
+            anomaly is not None and anomaly.is_open and may_resolve_anomalies(request.user)  # type: ignore[arg-type]
         ):
             extra["resolve_form"] = ResolveForm()
         return super().change_view(request, object_id, form_url, extra)

@@ -66,7 +66,7 @@ def resolve_anomaly(
         )
     with transaction.atomic(), tenant_scope(anomaly.tenant):
         locked = OrderAnomaly.objects.select_for_update().get(pk=anomaly.pk)
-        if locked.resolved_at is not None:
+        if not locked.is_open:
             raise Conflict(
                 _("This anomaly was already resolved by %(who)s.") % {"who": locked.resolved_by}
             )

@@ -23,6 +23,7 @@ from tenants.actors import SystemActor
 from tenants.models import ScheduledRun, Tenant
 from tenants.scheduling import claim_scheduled_run, finish_scheduled_run
 from tenants.scoping import tenant_scope
+from tenants.selectors import iter_tenants
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def collect_orphaned_keys_of(tenant: Tenant, *, older_than: timedelta = ORPHAN_G
 def collect_orphaned_keys() -> int:
     """Every active tenant's orphaned keys, each tenant inside its own scope."""
     total = 0
-    for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
+    for tenant in iter_tenants(active_only=True):
         total += collect_orphaned_keys_of(tenant)
     logger.info("collect_orphaned_subject_keys deleted %d keys", total)
     return total
@@ -88,7 +89,7 @@ def sweep_retention() -> int:
         # The file ledger first catches up with the database (docs/privacy.md).
         reconcile_or_alert()
         total = 0
-        for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
+        for tenant in iter_tenants(active_only=True):
             total += sweep_tenant(tenant)
         logger.info("retention_sweep erased %d subjects", total)
         return total
@@ -128,7 +129,7 @@ def alert_if_backups_overdue(*, now: datetime, task_id: str) -> list[int]:
             "last_verified": last.isoformat() if last else None,
             "hours": int((now - since) / timedelta(hours=1)),
         }
-        tenants = list(Tenant.objects.filter(is_active=True).order_by("pk"))
+        tenants = list(iter_tenants(active_only=True))
         for tenant in tenants:
             record_event(
                 tenant=tenant,

@@ -38,6 +38,7 @@ from privacy.models import DataSubject, ErasureLedgerEntry, ErasureReason
 from tenants.actors import SystemActor
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
+from tenants.selectors import iter_tenants
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def reconcile_or_alert() -> Reconciled:
     try:
         return reconcile_ledger()
     except BackupError as error:
-        for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
+        for tenant in iter_tenants(active_only=True):
             _record(tenant, "privacy.ledger_damaged", error=str(error)[:300])
         raise
 

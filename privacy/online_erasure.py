@@ -34,8 +34,8 @@ from privacy.sms import sms_backend
 from privacy.tasks import match_erasure_challenge
 from tenants.actors import SystemActor
 from tenants.counters import within_limit
-from tenants.models import Tenant
 from tenants.scoping import tenant_scope
+from tenants.selectors import iter_tenants
 
 CODE_LIFETIME = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
@@ -90,7 +90,7 @@ def match_challenge(challenge_id: UUID | str) -> bool:
     challenge = ErasureChallenge.objects.filter(pk=challenge_id, otp_hash="").first()
     if challenge is None:
         return False
-    for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
+    for tenant in iter_tenants(active_only=True):
         with tenant_scope(tenant):
             for resolve in reference_resolvers():
                 record = resolve(tenant, challenge.order_code)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from django.utils.translation import gettext as _
 
 from riders.models import AgreementSignature, ConfidentialityAgreement, Rider
+from tenants.versioning import current_version
 
 Requirement = Callable[[Sequence[Rider]], Mapping[int, str]]
 
@@ -36,7 +37,7 @@ def _on_shift(riders: Sequence[Rider]) -> Mapping[int, str]:
 
 
 def _signed_current_agreement(riders: Sequence[Rider]) -> Mapping[int, str]:
-    current = ConfidentialityAgreement.objects.order_by("-version").first()
+    current = current_version(ConfidentialityAgreement, riders[0].tenant_id) if riders else None
     if current is None:
         return {rider.pk: _("no confidentiality agreement is published") for rider in riders}
     signed = set(

@@ -32,14 +32,6 @@ from tenants.versioning import current_version
 # --- riders and agreements ------------------------------------------------------------------
 
 
-def rider_of(user: Any) -> Rider | None:
-    """The rider profile of ``user`` if they hold the rider role and have one."""
-    if not isinstance(user, User) or user.tenant_id is None or not has_role(user, Role.RIDER):
-        return None
-    with tenant_scope(user.tenant_id):
-        return Rider.objects.filter(user=user).select_related("user").first()
-
-
 def rider_by_pk(pk: Any) -> Rider | None:
     """A rider of the current tenant scope by primary key (None for a bad or unknown key)."""
     try:

@@ -92,7 +92,12 @@ def test_refusals_and_failures_are_per_record_and_recorded_once_each() -> None:
 
 def test_nothing_to_reveal_records_nothing() -> None:
     cook = UserFactory(roles=[Role.KITCHEN])
-    assert (reveal_many([], fields=["note"], actor=cook, purpose="food_preparation"),) == ({},)
+    with tenant_scope(cook.tenant):
+        before = AuditEvent.objects.count()
+    revealed = reveal_many([], fields=["note"], actor=cook, purpose="food_preparation")
+    with tenant_scope(cook.tenant):
+        after = AuditEvent.objects.count()
+    assert (revealed, after - before) == ({}, 0)
 
 
 def test_bad_fields_purpose_or_mixed_tenants_are_refused_before_anything() -> None:
