@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from core.errors import Conflict
 from incidents.models import NOTE_MAX_LENGTH, AnomalyOutcome, OrderAnomaly
 from incidents.services import may_resolve_anomalies, resolve_anomaly
-from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
+from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin, refuse
 from tenants.models import User
 
 
@@ -115,10 +115,8 @@ class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
                 note=form.cleaned_data["note"],
                 actor=cast(User, request.user),
             )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        except (Conflict, PermissionDenied) as error:
-            messages.error(request, getattr(error, "message", None) or str(error))
+        except (ValidationError, Conflict, PermissionDenied) as error:
+            refuse(request, error)
         else:
             messages.success(request, _("The anomaly is resolved."))
         return back

@@ -34,7 +34,7 @@ from privacy.api import (
     current_notice,
     reveal,
 )
-from tenants.admin import TenantScopedModelAdmin
+from tenants.admin import TenantScopedModelAdmin, refuse
 from tenants.models import User
 from tenants.selectors import actor_names
 
@@ -320,10 +320,8 @@ class OrderAdmin(TenantScopedModelAdmin):
                     seal_number=request.POST.get("seal_number", ""),
                 )
                 messages.success(request, _("Status changed."))
-            except Conflict as error:
-                messages.error(request, error.message)
-            except ValidationError as error:
-                messages.error(request, " ".join(error.messages))
+            except (Conflict, ValidationError) as error:
+                refuse(request, error)
             except PermissionDenied as error:
                 messages.error(request, str(error) or _("Not allowed."))
         return self._back(order)

@@ -7,7 +7,6 @@ from typing import Any, cast
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -24,7 +23,12 @@ from riders.eligibility import dispatch_blockers
 from riders.models import AgreementSignature, ConfidentialityAgreement, Rider
 from riders.profiles import update_rider
 from riders.selectors import dispatch_choices, rider_by_pk
-from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin, VersionedDocumentAdmin
+from tenants.admin import (
+    ReadOnlyAdminMixin,
+    TenantScopedModelAdmin,
+    VersionedDocumentAdmin,
+    refuse,
+)
 from tenants.models import Role, User
 from tenants.roles import has_role
 
@@ -148,19 +152,15 @@ class DispatchOrderAdmin(OrderAdmin):
 
     def handover_code_view(self, request: HttpRequest, order_id: Any) -> HttpResponse:
         order = self._order_or_404(request, order_id)
-        response = redirect(reverse("admin:orders_order_change", args=[order.pk]))
+        response = self._back(order)
         if request.method != "POST":
             return response
         try:
             code = issue_handover_code(
                 order=order, actor=_user(request), reason=request.POST.get("reason", "")
             )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        except Conflict as error:
-            messages.error(request, error.message)
-        except PermissionDenied as error:
-            messages.error(request, str(error))
+        except (ValidationError, Conflict, PermissionDenied) as error:
+            refuse(request, error)
         else:
             stash(
                 response,
@@ -178,13 +178,11 @@ class DispatchOrderAdmin(OrderAdmin):
         if request.method == "POST":
             try:
                 resend_delivery_pin(order=order, actor=_user(request))
-            except Conflict as error:
-                messages.error(request, error.message)
-            except PermissionDenied as error:
-                messages.error(request, str(error))
+            except (Conflict, PermissionDenied) as error:
+                refuse(request, error)
             else:
                 messages.success(request, _("A new PIN was sent to the customer."))
-        return redirect(reverse("admin:orders_order_change", args=[order.pk]))
+        return self._back(order)
 
     def assign_view(self, request: HttpRequest, order_id: Any) -> HttpResponse:
         order = self._order_or_404(request, order_id)
@@ -198,8 +196,6 @@ class DispatchOrderAdmin(OrderAdmin):
                         raise Conflict(_("Choose a rider."))
                     assignment = assign_rider(order=order, rider=rider, actor=_user(request))
                 messages.success(request, _("Assigned to %(rider)s.") % {"rider": assignment.rider})
-            except Conflict as error:
-                messages.error(request, error.message)
-            except PermissionDenied as error:
-                messages.error(request, str(error))
-        return redirect(reverse("admin:orders_order_change", args=[order.pk]))
+            except (Conflict, PermissionDenied) as error:
+                refuse(request, error)
+        return self._back(order)

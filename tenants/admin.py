@@ -116,6 +116,13 @@ class TenantScopedModelAdmin(NotFoundInsteadOfRedirect, admin.ModelAdmin):
         super().save_formset(request, form, formset, change)
 
 
+def refuse(request: HttpRequest, error: Exception) -> None:
+    """Show a service's refusal (``ValidationError``, ``Conflict``, ``PermissionDenied``) as
+    the admin's error message: what a back-office POST says instead of a 4xx page."""
+    text = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+    messages.error(request, text)
+
+
 class VersionedDocumentAdmin(TenantScopedModelAdmin):
     """The back office of a ``tenants.versioning`` document: adding publishes the next
     version through ``publish`` (the app's service: permission, checks, audit event);
@@ -148,8 +155,7 @@ class VersionedDocumentAdmin(TenantScopedModelAdmin):
         try:
             return super().add_view(request, form_url, extra_context)
         except (ValidationError, Conflict) as error:
-            text = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-            self.message_user(request, text, level=messages.ERROR)
+            refuse(request, error)
             return redirect(request.get_full_path())
 
 
