@@ -19,6 +19,7 @@ from typing import Any
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 from config.env import (
@@ -89,6 +90,9 @@ KEYSTORE_BACKUP_RETENTION_DAYS = env_int("KEYSTORE_BACKUP_RETENTION_DAYS", 7, mi
 BAOMI_HMAC_KEY = load_hmac_key(environment=BAOMI_ENV, var_dir=VAR_DIR)
 
 INSTALLED_APPS = [
+    # django-unfold's templates and static files; its app config leaves our admin site in
+    # place (docs/decisions/0010).
+    "unfold.apps.BasicAppConfig",
     "tenants.admin_apps.BaomiAdminConfig",  # django.contrib.admin, second factor required
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -433,6 +437,31 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")) or VAR_DIR / "static")
 # The shared layouts' CSS and JavaScript (templates/ uses them; the CSP allows no inline ones).
 STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# --- The back office (django-unfold; docs/decisions/0010) ----------------------------
+UNFOLD = {
+    "SITE_TITLE": _("Baomi"),
+    "SITE_HEADER": _("Baomi back office"),
+    "SITE_SUBHEADER": "tenants.navigation.site_subheader",
+    "SITE_SYMBOL": "shield_lock",
+    "SITE_URL": "/admin/",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("baomi/favicon.svg")}
+    ],
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "SHOW_LANGUAGES": True,
+    "THEME": None,  # light and dark, the user's choice
+    # Our additions: the Alpine components that replace unfold's inline expressions (the
+    # CSP allows no 'unsafe-eval'), loaded before Alpine starts, and the panels' styles.
+    "SCRIPTS": [lambda request: static("baomi/unfold-csp.js")],
+    "STYLES": [lambda request: static("baomi/admin.css")],
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "tenants.navigation.sidebar",
+    },
+}
 
 # --- REST API ------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -30,8 +30,8 @@ class OrdersConfig(AppConfig):
             stage_labels=dict(Status.choices),
         )
         register_retention_source(subjects_done_before)
-        register_landing(Role.KITCHEN, "orders:kitchen", _("Kitchen station"))
-        register_landing(Role.PACKER, "orders:packing", _("Packing station"))
+        register_landing(Role.KITCHEN, "orders:kitchen", _("Kitchen station"), "skillet")
+        register_landing(Role.PACKER, "orders:packing", _("Packing station"), "package_2")
         register_reference_resolver(order_with_code)
         # Back-office (admin) model permissions; what each role may do with an order beyond
         # viewing it is decided by orders.permissions.

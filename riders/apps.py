@@ -41,7 +41,7 @@ class RidersConfig(AppConfig):
             end_assignment_of_finished_order, dispatch_uid="riders.end_assignment"
         )
         register_demo_seeder(seed_riders)
-        register_landing(Role.RIDER, "riders:home", _("Rider page"))
+        register_landing(Role.RIDER, "riders:home", _("Rider page"), "two_wheeler")
         for role in (Role.TENANT_ADMIN, Role.DISPATCHER):
             grant_permissions(role, "riders.view_rider", "riders.change_rider")
         grant_permissions(

@@ -37,6 +37,9 @@ from tenants.services import (
 )
 from tenants.two_factor import reset_two_factor
 from tenants.versioning import VersionedDocument
+from unfold.admin import ModelAdmin as UnfoldModelAdmin
+from unfold.admin import TabularInline as UnfoldTabularInline
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 admin.site.site_header = _("Baomi back office")
 admin.site.site_title = _("Baomi")
@@ -90,12 +93,12 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class TenantScopedInline(admin.TabularInline):
+class TenantScopedInline(UnfoldTabularInline):
     def get_exclude(self, request: HttpRequest, obj: Model | None = None) -> Any:
         return ["tenant"]
 
 
-class TenantScopedModelAdmin(NotFoundInsteadOfRedirect, admin.ModelAdmin):
+class TenantScopedModelAdmin(NotFoundInsteadOfRedirect, UnfoldModelAdmin):
     def get_exclude(self, request: HttpRequest, obj: Model | None = None) -> Any:
         excluded = list(super().get_exclude(request, obj) or [])
         if not _is_operator(request):
@@ -167,7 +170,7 @@ def _assign_tenant_to_new_rows(formset: BaseInlineFormSet, tenant: Tenant | None
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(UnfoldModelAdmin):
     """Tenants are managed by platform operators only."""
 
     list_display = ["slug", "name", "is_active", "created_at"]
@@ -196,13 +199,16 @@ class MembershipInline(TenantScopedInline):
 
 
 @admin.register(User)
-class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin):
+class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin, UnfoldModelAdmin):
     """Users of the request's tenant. Superuser flags, groups and global permissions are
     platform matters and are not offered to tenant administrators; staff status follows
     the user's roles. A user's tenant is chosen once, when the user is created."""
 
     list_display = ["username", "is_active", "is_staff", "last_login"]
     change_form_template = "admin/tenants/user/change_form.html"
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     list_filter = ["is_active", "is_staff"]
     search_fields = ["username"]
     tenant_fieldsets = (

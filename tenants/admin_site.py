@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.admin import AdminSite
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import redirect
@@ -11,9 +9,11 @@ from django.utils.translation import gettext as _
 
 from tenants.landing import landings_for
 from tenants.two_factor import two_factor_satisfied
+from unfold.forms import AuthenticationForm
+from unfold.sites import UnfoldAdminSite
 
 
-class BackOfficeLoginForm(AdminAuthenticationForm):
+class BackOfficeLoginForm(AuthenticationForm):
     """The admin's login form; a user who works outside the back office (a rider) is told
     where to log in instead of "enter the correct username and password"."""
 
@@ -27,7 +27,7 @@ class BackOfficeLoginForm(AdminAuthenticationForm):
         super().confirm_login_allowed(user)
 
 
-class BaomiAdminSite(AdminSite):
+class BaomiAdminSite(UnfoldAdminSite):
     """The back office lets in only users who gave their second factor this session when
     their role needs one (like django-otp's OTPAdminSite, for those roles only). The gate
     middleware sends them to enrol or verify first; this is the admin's own check."""

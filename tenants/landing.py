@@ -19,6 +19,7 @@ class Landing:
     role: str
     url_name: str
     label: str | Promise
+    icon: str = ""
 
     @property
     def url(self) -> str:
@@ -28,9 +29,10 @@ class Landing:
 _landings: list[Landing] = []
 
 
-def register_landing(role: str, url_name: str, label: str | Promise) -> None:
-    """``role``'s work page ``url_name`` (a URL name without arguments)."""
-    landing = Landing(str(role), url_name, label)
+def register_landing(role: str, url_name: str, label: str | Promise, icon: str = "") -> None:
+    """``role``'s work page ``url_name`` (a URL name without arguments); ``icon`` names a
+    Material Symbol for the back office's sidebar."""
+    landing = Landing(str(role), url_name, label, icon)
     if landing not in _landings:
         _landings.append(landing)
 
