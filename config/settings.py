@@ -335,6 +335,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# unfold's login form posts no "next" when the login page was opened without one: land on
+# the back office (which sends each role on to its work page), not on Django's /accounts/profile/.
+LOGIN_REDIRECT_URL = "admin:index"
 
 # --- Login protection (django-axes) and two-factor login (django-otp) ----------------------
 # A username, or an address, is locked out after AXES_FAILURE_LIMIT failed logins within
@@ -440,7 +443,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- The back office (django-unfold; docs/decisions/0010) ----------------------------
 UNFOLD = {
-    "SITE_TITLE": _("Baomi"),
+    "SITE_TITLE": _("Baomi back office"),
     "SITE_HEADER": _("Baomi back office"),
     "SITE_SUBHEADER": "tenants.navigation.site_subheader",
     "SITE_SYMBOL": "shield_lock",

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -25,6 +26,8 @@ urlpatterns: list = (
 )
 urlpatterns += [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    # Browsers ask for /favicon.ico whatever the page links.
+    path("favicon.ico", RedirectView.as_view(url=static("baomi/favicon.svg"), permanent=False)),
     path("admin/", admin.site.urls),
     path("account/", include("tenants.urls_account")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from unfold.paginator import InfinitePaginator
 
 from core.errors import Conflict
 from core.hashing import keyed_hash
@@ -29,6 +30,7 @@ from orders.selectors import get_order_for, orders_visible_to, transitions_of
 from privacy.api import (
     DecryptionIntegrityError,
     KeyRetiredError,
+    Purpose,
     RevealDenied,
     SubjectErasedError,
     current_notice,
@@ -89,6 +91,8 @@ class OrderAdmin(TenantScopedModelAdmin):
     date_hierarchy = "created_at"
     actions = None  # no bulk delete, no export
     show_full_result_count = False
+    # Pages without COUNT(*) over the tenant (unfold: "Previous"/"Next" only).
+    paginator = InfinitePaginator
     change_form_template = "admin/orders/order/change_form.html"
     readonly_fields = [
         "code",
@@ -110,6 +114,15 @@ class OrderAdmin(TenantScopedModelAdmin):
         record = order.notice_record
         shown = timezone.localtime(record.shown_at)
         return f"v{record.notice.version} · {record.get_channel_display()} · {shown:%Y-%m-%d %H:%M}"
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> Any:
+        # One way out of the intake form: "Save" takes the order and shows its PIN once.
+        extra = {
+            **(extra_context or {}),
+            "show_save_and_add_another": False,
+            "show_save_and_continue": False,
+        }
+        return super().add_view(request, form_url, extra)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
         if getattr(request, "tenant", None) is None:
@@ -222,9 +235,10 @@ class OrderAdmin(TenantScopedModelAdmin):
             if order is not None:
                 user = _user(request)
                 targets = transition_targets(user, order)
+                reveal_form = RevealForm(actor=user)
                 extra.update(
                     {
-                        "reveal_form": RevealForm(),
+                        "reveal_form": reveal_form if reveal_form.offers_anything else None,
                         "reveal_nonce": issue_reveal_nonce(request, order.pk),
                         "next_statuses": [(status, Status(status).label) for status in targets],
                         "needs_seal": Status.PACKED in targets,
@@ -274,7 +288,7 @@ class OrderAdmin(TenantScopedModelAdmin):
                 request, _("This reveal was already shown; reveal again if you need it.")
             )
             return self._back(order)
-        form = RevealForm(request.POST)
+        form = RevealForm(request.POST, actor=_user(request))
         if not form.is_valid():
             messages.error(request, _("Choose the fields to show and the purpose."))
             return self._back(order)
@@ -302,7 +316,7 @@ class OrderAdmin(TenantScopedModelAdmin):
                 "opts": self.opts,
                 "order": order,
                 "values": [(FIELD_LABELS[f], values[f]) for f in fields],
-                "purpose": form.cleaned_data["purpose"],
+                "purpose": Purpose(form.cleaned_data["purpose"]).label,
                 "title": _("Revealed for this view only"),
             },
         )

@@ -11,6 +11,7 @@ class OrdersConfig(AppConfig):
 
         register_app_actions(self)  # orders/audit_actions.py
         from orders.demo import seed_orders
+        from orders.forms import FIELD_LABELS
         from orders.models import Order, Status
         from orders.selectors import order_with_code, subjects_done_before
         from privacy.api import register, register_reference_resolver, register_retention_source
@@ -28,6 +29,7 @@ class OrdersConfig(AppConfig):
             # Reveal rules limited to stages (privacy.permissions) follow the status.
             stage=lambda order: order.status,
             stage_labels=dict(Status.choices),
+            field_labels=FIELD_LABELS,
         )
         register_retention_source(subjects_done_before)
         register_landing(Role.KITCHEN, "orders:kitchen", _("Kitchen station"), "skillet")

@@ -6,10 +6,23 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from unfold.widgets import (
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+    UnfoldBooleanWidget,
+)
 
 from orders.intake import clean_items
 from orders.models import Order
-from privacy.api import LIMITS, NoticeChannel, PrivacyNotice, Purpose, clean_contact
+from privacy.api import (
+    LIMITS,
+    NoticeChannel,
+    PrivacyNotice,
+    Purpose,
+    clean_contact,
+    reveal_choices,
+)
 
 _QUANTITY = re.compile(r"^\s*[x×*]\s*(\d{1,3})\s*$", re.IGNORECASE)
 ITEMS_TEXT_LIMIT = 5000
@@ -37,16 +50,25 @@ def parse_item_lines(text: str) -> list[dict[str, Any]]:
 class OrderIntakeForm(forms.ModelForm):
     """Customer service takes an order: only the allowed fields, and the notice shown."""
 
-    customer_name = forms.CharField(label=_("Customer name"), max_length=LIMITS["name"])
-    customer_phone = forms.CharField(label=_("Phone"), max_length=32)
+    # The back office's widgets (django-unfold's look).
+    customer_name = forms.CharField(
+        label=_("Customer name"),
+        max_length=LIMITS["name"],
+        widget=UnfoldAdminTextInputWidget(attrs={"autocomplete": "off"}),
+    )
+    customer_phone = forms.CharField(
+        label=_("Phone"),
+        max_length=32,
+        widget=UnfoldAdminTextInputWidget(attrs={"autocomplete": "off", "inputmode": "tel"}),
+    )
     delivery_address = forms.CharField(
         label=_("Delivery address"),
         max_length=LIMITS["address"],
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
     )
     items = forms.CharField(
         label=_("Items"),
-        widget=forms.Textarea(attrs={"rows": 4}),
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 4}),
         max_length=ITEMS_TEXT_LIMIT,
         help_text=_("One item per line: name × quantity."),
     )
@@ -54,17 +76,20 @@ class OrderIntakeForm(forms.ModelForm):
         label=_("Delivery note"),
         max_length=LIMITS["note"],
         required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
     )
     channel = forms.ChoiceField(
         label=_("Notice shown"),
+        widget=UnfoldAdminSelectWidget,
         initial=NoticeChannel.PHONE,
         choices=[
             (NoticeChannel.PHONE, NoticeChannel.PHONE.label),
             (NoticeChannel.BACK_OFFICE, NoticeChannel.BACK_OFFICE.label),
         ],
     )
-    notice_confirmed = forms.BooleanField(label=_("The customer was shown the privacy notice"))
+    notice_confirmed = forms.BooleanField(
+        label=_("The customer was shown the privacy notice"), widget=UnfoldBooleanWidget
+    )
 
     class Meta:
         model = Order
@@ -128,3 +153,18 @@ class RevealForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
     purpose = forms.ChoiceField(label=_("Purpose"), choices=Purpose.choices)
+
+    def __init__(self, *args: Any, actor: Any, **kwargs: Any) -> None:
+        """Offers ``actor`` only the fields and purposes their roles may reveal here (the
+        vault decides again on the record)."""
+        super().__init__(*args, **kwargs)
+        fields, purposes = reveal_choices(actor)
+        field_choices = [(f, FIELD_LABELS[f]) for f in Order.SEALED_FIELDS if f in fields]
+        self.fields["reveal_fields"].choices = field_choices
+        self.fields["purpose"].choices = [(p, Purpose(p).label) for p in purposes]
+        if len(purposes) == 1:
+            self.fields["purpose"].initial = purposes[0]
+
+    @property
+    def offers_anything(self) -> bool:
+        return bool(self.fields["reveal_fields"].choices and self.fields["purpose"].choices)

@@ -23,7 +23,14 @@ from privacy.notices import notice_record, publish_notice, record_notice_shown
 from privacy.permissions import Purpose
 from privacy.phone import normalise_phone
 from privacy.registry import register, register_reference_resolver, register_retention_source
-from privacy.reveal import RevealResult, may_reveal, reveal, reveal_many, seal
+from privacy.reveal import (
+    RevealResult,
+    may_reveal,
+    reveal,
+    reveal_choices,
+    reveal_many,
+    seal,
+)
 from privacy.selectors import current_notice, notice_version
 from privacy.signals import subjects_erased
 from privacy.sms import SmsNotSent, text_customer
@@ -63,6 +70,7 @@ __all__ = [
     "find_subjects_by_phone",
     "may_reveal",
     "reveal",
+    "reveal_choices",
     "reveal_many",
     "RevealResult",
     "seal",

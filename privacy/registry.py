@@ -31,6 +31,11 @@ class SealedModel:
     # a refusal. A model without one is never revealed under a rule limited to stages.
     stage: Callable[[Any], str] | None = None
     stage_labels: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # Each sealed field's label as people read it (refusals name fields by it).
+    field_labels: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def label(self, field: str) -> str:
+        return str(self.field_labels.get(field, field))
 
     def column(self, field: str) -> str:
         return f"{field}_ct"
@@ -49,6 +54,7 @@ def register(
     masks: tuple[str, ...] = (),
     stage: Callable[[Any], str] | None = None,
     stage_labels: Mapping[str, Any] | None = None,
+    field_labels: Mapping[str, Any] | None = None,
 ) -> None:
     for field in (*(f"{f}_ct" for f in fields), *masks):
         model._meta.get_field(field)  # fails loudly on a typo
@@ -61,6 +67,7 @@ def register(
         masks,
         stage,
         dict(stage_labels or {}),
+        dict(field_labels or {}),
     )
 
 

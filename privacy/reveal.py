@@ -29,7 +29,13 @@ from privacy.errors import (
     SubjectErasedError,
 )
 from privacy.keys import SubjectCipher, subject_cipher, subject_ciphers
-from privacy.permissions import SYSTEM_RULE, Purpose, at_stage, rules_allowing
+from privacy.permissions import (
+    REVEAL_RULES,
+    SYSTEM_RULE,
+    Purpose,
+    at_stage,
+    rules_allowing,
+)
 from privacy.registry import SealedModel, sealed_model
 from tenants.actors import Actor, SystemActor
 from tenants.models import Tenant, User
@@ -64,6 +70,25 @@ def may_use(actor: Actor, fields: Iterable[str], purpose: str) -> bool:
         return set(fields) <= SYSTEM_RULE.fields and purpose in SYSTEM_RULE.purposes
     roles = roles_of(actor)
     return all(rules_allowing(roles, field, purpose, staged=False) for field in fields)
+
+
+def reveal_choices(actor: Actor) -> tuple[frozenset[str], list[str]]:
+    """The fields and purposes ``actor``'s roles may reveal at any stage of a record without
+    an object permission: what a back-office reveal form offers them (the reveal itself still
+    checks the record). Purposes in ``Purpose``'s order."""
+    if not isinstance(actor, User) or not actor.is_active:
+        return frozenset(), []
+    roles = roles_of(actor)
+    rules = [
+        rule
+        for role, rule in REVEAL_RULES.items()
+        if role in roles and rule.stages is None and not rule.object_permission
+    ]
+    purposes = {purpose for rule in rules for purpose in rule.purposes}
+    return (
+        frozenset(field for rule in rules for field in rule.fields),
+        [purpose for purpose in Purpose.values if purpose in purposes],
+    )
 
 
 def check_purpose(purpose: str) -> None:
@@ -117,7 +142,7 @@ def _reveal_refusal(
     if denied:
         return RevealDenied(
             _("Your roles may not reveal %(fields)s for this purpose.")
-            % {"fields": ", ".join(denied)}
+            % {"fields": ", ".join(spec.label(f) for f in denied)}
         )
     if any(all(r.object_permission for r in rules[f]) for f in fields):
         assigned = spec.object_permission is not None and actor.has_perm(
@@ -139,7 +164,7 @@ def _reveal_refusal(
             % {
                 "record": record._meta.verbose_name,
                 "stage": labels.get(str(stage), stage),
-                "fields": ", ".join(early),
+                "fields": ", ".join(spec.label(f) for f in early),
                 "stages": ", ".join(
                     str(labels.get(s, s)) for s in sorted(allowed, key=_stage_order(labels))
                 ),

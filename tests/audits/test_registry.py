@@ -4,6 +4,7 @@ action the code writes is declared, and how the back office shows actions."""
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -334,7 +335,7 @@ def test_the_audit_list_shows_labels_with_codes_and_filters_by_category(
 
     html = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'Personal data revealed <small class="audit-action-code">privacy.reveal</small>' in html
-    assert '<td class="field-action_display">old.thing</td>' in html
+    assert re.search(r'<td class="field-action_display[^"]*"[^>]*>\s*old\.thing\s*</td>', html)
     assert "Accounts and security" in html  # the category filter
 
     only_access = client.get(url, {"category": AuditCategory.PERSONAL_DATA_ACCESS.value})

@@ -328,7 +328,7 @@ def test_reveal_refused_for_a_role_names_the_fields(client: Client) -> None:
     )
     assert (response.status_code, response.json()) == (
         403,
-        {"detail": "Your roles may not reveal phone for this purpose."},
+        {"detail": "Your roles may not reveal Phone for this purpose."},
     )
 
 

@@ -239,5 +239,5 @@ def test_the_order_page_reads_statuses_by_label_people_by_name_and_times_locally
     agent = agent_client.agent  # type: ignore[attr-defined]
     assert f"— → Received · {agent.username}" in page
     assert f"Received → Preparing · {cook.username}" in page
-    assert "Privacy notice shown:" in page
+    assert "Privacy notice shown" in page
     assert "user:" not in page

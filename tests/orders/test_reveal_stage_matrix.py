@@ -117,13 +117,13 @@ def test_the_matrix_covers_every_actor_field_and_status() -> None:
         (
             Role.RIDER,
             Status.ASSIGNED,
-            "Not at this stage: the order is “Assigned to a rider”; address may be revealed "
+            "Not at this stage: the order is “Assigned to a rider”; Address may be revealed "
             "for this purpose only at: Picked up, Held in temporary storage.",
         ),
         (
             Role.RIDER,
             Status.DELIVERED,
-            "Not at this stage: the order is “Delivered”; address may be revealed "
+            "Not at this stage: the order is “Delivered”; Address may be revealed "
             "for this purpose only at: Picked up, Held in temporary storage.",
         ),
         (UNASSIGNED_RIDER, Status.PICKED_UP, "You are not assigned to this record."),

@@ -105,7 +105,7 @@ def test_denial_names_the_fields_the_role_may_not_see() -> None:
     order = OrderFactory()  # received: at the kitchen's stage
     cook = UserFactory(tenant=order.tenant, roles=[Role.KITCHEN])
     with pytest.raises(
-        RevealDenied, match="Your roles may not reveal address, phone for this purpose."
+        RevealDenied, match="Your roles may not reveal Address, Phone for this purpose."
     ):
         reveal(
             order,
