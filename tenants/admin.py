@@ -21,6 +21,9 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin as UnfoldModelAdmin
+from unfold.admin import TabularInline as UnfoldTabularInline
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from core.errors import Conflict
 from tenants.login_security import unlock_login
@@ -37,9 +40,6 @@ from tenants.services import (
 )
 from tenants.two_factor import reset_two_factor
 from tenants.versioning import VersionedDocument
-from unfold.admin import ModelAdmin as UnfoldModelAdmin
-from unfold.admin import TabularInline as UnfoldTabularInline
-from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 admin.site.site_header = _("Baomi back office")
 admin.site.site_title = _("Baomi")

@@ -6,11 +6,11 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+from unfold.forms import AuthenticationForm
+from unfold.sites import UnfoldAdminSite
 
 from tenants.landing import landings_for
 from tenants.two_factor import two_factor_satisfied
-from unfold.forms import AuthenticationForm
-from unfold.sites import UnfoldAdminSite
 
 
 class BackOfficeLoginForm(AuthenticationForm):
