@@ -449,7 +449,11 @@ UNFOLD = {
     "SITE_SYMBOL": "shield_lock",
     "SITE_URL": "/admin/",
     "SITE_FAVICONS": [
-        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("baomi/favicon.svg")}
+        {
+            "rel": "icon",
+            "type": "image/svg+xml",
+            "href": lambda request: static("baomi/favicon.svg"),
+        }
     ],
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,

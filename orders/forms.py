@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -160,11 +160,10 @@ class RevealForm(forms.Form):
         super().__init__(*args, **kwargs)
         fields, purposes = reveal_choices(actor)
         field_choices = [(f, FIELD_LABELS[f]) for f in Order.SEALED_FIELDS if f in fields]
-        self.fields["reveal_fields"].choices = field_choices
-        self.fields["purpose"].choices = [(p, Purpose(p).label) for p in purposes]
+        cast(forms.ChoiceField, self.fields["reveal_fields"]).choices = field_choices
+        cast(forms.ChoiceField, self.fields["purpose"]).choices = [
+            (p, Purpose(p).label) for p in purposes
+        ]
         if len(purposes) == 1:
             self.fields["purpose"].initial = purposes[0]
-
-    @property
-    def offers_anything(self) -> bool:
-        return bool(self.fields["reveal_fields"].choices and self.fields["purpose"].choices)
+        self.offers_anything = bool(field_choices and purposes)

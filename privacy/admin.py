@@ -187,9 +187,7 @@ class ErasureRequestAdmin(TenantScopedModelAdmin):
         # durable transaction of its own, like reveal, so that its audit event (or its
         # refusal's) commits whatever happens next, and record_staff_request commits the
         # request and its erasure itself (docs/privacy.md, "Reveal").
-        return self._changeform_view(  # type: ignore[attr-defined]
-            request, object_id, form_url, extra_context
-        )
+        return self._changeform_view(request, object_id, form_url, extra_context)
 
     def add_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:
