@@ -51,10 +51,11 @@ def _admin_login(page: Any, base: str, username: str) -> None:
     page.goto(f"{base}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    page.click("#login-form [type=submit]")
 
 
 def _log_out(page: Any) -> None:
+    page.click("#user-menu")
     page.click("#logout-form button")
 
 
