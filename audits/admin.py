@@ -20,10 +20,11 @@ from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 from django.utils.translation import gettext
@@ -36,6 +37,7 @@ from core.audit_registry import (
     action_label,
     actions_in,
     all_actions,
+    field_label,
     purpose_choices,
     purpose_label,
 )
@@ -174,10 +176,25 @@ def _actor_html(
     return format_html("{}", event.actor)
 
 
+#: A batch event (one reveal for a station's page) names its orders in ``details["objects"]``;
+#: the list shows the first few by code.
+BATCH_SHOWN = 5
+
+
+def _batch_ids(event: AuditEvent) -> list[str]:
+    objects = event.details.get("objects") if isinstance(event.details, dict) else None
+    if event.object_id or not isinstance(objects, list):
+        return []
+    return [str(value) for value in objects if isinstance(value, str | int)]
+
+
 def _orders(events: list[AuditEvent]) -> dict[str, tuple[str, str | None]]:
     """Order id (as stored) → (code, link to its page), one query for the page. The order
     model's default manager is tenant-scoped; the events' tenants narrow it again."""
     stored = {e.object_id for e in events if e.object_type == ORDER_TYPE and e.object_id}
+    for event in events:
+        if event.object_type == ORDER_TYPE:
+            stored.update(_batch_ids(event)[:BATCH_SHOWN])
     model = _model(ORDER_TYPE)
     if not stored or model is None:
         return {}
@@ -207,6 +224,9 @@ def _object_html(event: AuditEvent, orders: dict[str, tuple[str, str | None]]) -
         )
     model = _model(event.object_type) if event.object_type else None
     name = capfirst(str(model._meta.verbose_name)) if model is not None else event.object_type
+    batch = _batch_ids(event) if event.object_type == ORDER_TYPE else []
+    if batch:
+        return _batch_html(batch, orders)
     if event.object_type == ORDER_TYPE and object_id in orders:
         code, url = orders[object_id]
         if url:
@@ -216,6 +236,27 @@ def _object_html(event: AuditEvent, orders: dict[str, tuple[str, str | None]]) -
     return format_html(
         '{} <span class="audit-object-id" title="{}">#{}</span>', name, object_id, _short(object_id)
     )
+
+
+def _batch_html(ids: list[str], orders: dict[str, tuple[str, str | None]]) -> SafeString:
+    """ "Orders" and the first codes of a batch, with "and N more"."""
+    shown = []
+    for value in ids[:BATCH_SHOWN]:
+        code, url = orders.get(value, (f"#{_short(value)}", None))
+        if url:
+            shown.append(format_html('<a class="audit-object-code" href="{}">{}</a>', url, code))
+        else:
+            shown.append(format_html('<span class="audit-object-code">{}</span>', code))
+    more = len(ids) - len(shown)
+    codes = format_html_join(", ", "{}", ((item,) for item in shown))
+    if more > 0:
+        return format_html(
+            "{} {} {}",
+            gettext("Orders"),
+            codes,
+            gettext("and %(count)d more") % {"count": more},
+        )
+    return format_html("{} {}", gettext("Orders"), codes)
 
 
 def describe(events: Iterable[AuditEvent]) -> None:
@@ -318,6 +359,20 @@ class PurposeFilter(KnownValueFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(purpose=self.value()) if self.value() else queryset
+
+
+def _in_batches(order_ids: list[str]) -> Q:
+    """Batch events (a station's page) that name one of ``order_ids``: PostgreSQL's JSON
+    containment (the list of ids holds the id); elsewhere (SQLite, the demo) the JSON text."""
+    if connection.vendor == "postgresql":
+        matches = Q()
+        for order_id in order_ids:
+            matches |= Q(details__objects__contains=[order_id])
+        return Q(object_type=ORDER_TYPE, object_id="") & matches
+    matches = Q()
+    for order_id in order_ids:
+        matches |= Q(details__icontains=order_id)
+    return Q(object_type=ORDER_TYPE, object_id="") & matches
 
 
 # --- the admin ------------------------------------------------------------------------------
@@ -434,6 +489,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
             ]
             if order_ids:
                 found |= Q(object_type=ORDER_TYPE, object_id__in=order_ids)
+                found |= _in_batches(order_ids)
         return queryset.filter(found), False
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
@@ -461,7 +517,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
     @admin.display(description=_("fields"))
     def fields_display(self, obj: AuditEvent) -> str:
         fields = obj.fields if isinstance(obj.fields, list) else []
-        return ", ".join(str(f) for f in fields) or "-"
+        return ", ".join(field_label(str(f)) for f in fields) or "-"
 
     @admin.display(description=_("details"))
     def details_display(self, obj: AuditEvent) -> SafeString:

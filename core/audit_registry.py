@@ -281,5 +281,22 @@ def is_registered_purpose(value: str) -> bool:
     return value in _purposes
 
 
+# --- personal-data fields named in events ------------------------------------------------------
+
+_field_labels: dict[str, str | Promise] = {}  # field name -> label
+
+
+def register_field_labels(labels: Mapping[str, str | Promise]) -> None:
+    """Labels of the personal-data fields events name (``AuditEvent.fields``: "phone",
+    "address"), registered by the app that owns the fields from its ``ready()``."""
+    _field_labels.update(labels)
+
+
+def field_label(name: str) -> str:
+    """The field's label in the active language; the raw name for an unknown one."""
+    known = _field_labels.get(name)
+    return str(known) if known is not None else name
+
+
 def _by_label(choice: tuple[str, str]) -> str:
     return choice[1]

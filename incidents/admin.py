@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -22,6 +23,7 @@ from incidents.models import NOTE_MAX_LENGTH, AnomalyOutcome, OrderAnomaly
 from incidents.services import may_resolve_anomalies, resolve_anomaly
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin, refuse
 from tenants.models import User
+from tenants.selectors import actor_names
 
 
 class ResolveForm(forms.Form):
@@ -52,21 +54,66 @@ class OpenFilter(admin.SimpleListFilter):
         return queryset
 
 
+class AnomalyChangeList(ChangeList):
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        _name_people(list(self.result_list))
+
+
+def _name_people(anomalies: list[OrderAnomaly]) -> None:
+    """Who reported and resolved each anomaly, by username (one query for the page)."""
+    if not anomalies:
+        return
+    labels = [a.reported_by for a in anomalies] + [a.resolved_by for a in anomalies]
+    names = actor_names(labels, tenant_id=anomalies[0].tenant_id)
+    for anomaly in anomalies:
+        anomaly.people = {  # type: ignore[attr-defined]
+            "reported_by": names.get(anomaly.reported_by, anomaly.reported_by),
+            "resolved_by": names.get(anomaly.resolved_by, anomaly.resolved_by) or "-",
+        }
+
+
+def _person(anomaly: OrderAnomaly, which: str) -> str:
+    if not hasattr(anomaly, "people"):
+        _name_people([anomaly])
+    return cast(str, anomaly.people[which])  # type: ignore[attr-defined]
+
+
 @admin.register(OrderAnomaly)
 class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
-    list_display = ["reported_at", "order", "kind", "reported_by", "resolved_at", "outcome"]
+    list_display = [
+        "reported_at",
+        "order",
+        "kind",
+        "reported_by_name",
+        "resolved_at",
+        "outcome",
+    ]
     list_filter = [OpenFilter, "kind"]
     list_select_related = ["order"]
     fields = [
         "order",
         "kind",
-        "reported_by",
+        "reported_by_name",
         "reported_at",
         "outcome",
         "note",
-        "resolved_by",
+        "resolved_by_name",
         "resolved_at",
     ]
+    readonly_fields = ["reported_by_name", "resolved_by_name"]
+
+    @admin.display(description=gettext_lazy("reported by"))
+    def reported_by_name(self, anomaly: OrderAnomaly) -> str:
+        return _person(anomaly, "reported_by")
+
+    @admin.display(description=gettext_lazy("resolved by"))
+    def resolved_by_name(self, anomaly: OrderAnomaly) -> str:
+        return _person(anomaly, "resolved_by")
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        return AnomalyChangeList
+
     change_form_template = "admin/incidents/orderanomaly/change_form.html"
     actions = None
 

@@ -17,6 +17,7 @@ from tenants.actors import Actor, actor_label
 from tenants.models import Role, User
 from tenants.roles import has_role
 from tenants.scoping import tenant_scope
+from tenants.selectors import actor_names
 
 RESOLVERS = (Role.CUSTOMER_SERVICE, Role.TENANT_ADMIN)
 
@@ -67,8 +68,10 @@ def resolve_anomaly(
     with transaction.atomic(), tenant_scope(anomaly.tenant):
         locked = OrderAnomaly.objects.select_for_update().get(pk=anomaly.pk)
         if not locked.is_open:
+            who = actor_names([locked.resolved_by], tenant_id=locked.tenant_id)
             raise Conflict(
-                _("This anomaly was already resolved by %(who)s.") % {"who": locked.resolved_by}
+                _("This anomaly was already resolved by %(who)s.")
+                % {"who": who.get(locked.resolved_by, locked.resolved_by)}
             )
         locked.outcome, locked.note = AnomalyOutcome(outcome), text
         locked.resolved_by, locked.resolved_at = actor_label(actor), timezone.now()

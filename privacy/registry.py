@@ -14,6 +14,8 @@ from uuid import UUID
 
 from django.db import models
 
+from core.audit_registry import register_field_labels
+
 
 @dataclass(frozen=True)
 class SealedModel:
@@ -58,6 +60,7 @@ def register(
 ) -> None:
     for field in (*(f"{f}_ct" for f in fields), *masks):
         model._meta.get_field(field)  # fails loudly on a typo
+    register_field_labels(field_labels or {})  # the audit log names fields by these labels
     _registry[model] = SealedModel(
         model,
         fields,

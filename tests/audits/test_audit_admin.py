@@ -205,7 +205,7 @@ def test_purposes_are_shown_by_their_label_in_both_languages(
 
     english = _list(logged_in).content.decode()
     assert {"Customer-service call", "old_purpose"} <= set(_cells(english, "purpose_display"))
-    assert "phone" in _cells(english, "fields_display")
+    assert "Phone" in _cells(english, "fields_display")  # the field by its label
     chinese = _list(logged_in, "zh-hans").content.decode()
     assert "客服通话" in _cells(chinese, "purpose_display")
     assert "customer_service_call</td>" not in chinese
@@ -415,3 +415,28 @@ def test_a_platform_operator_sees_every_tenants_events_readably(client: Client) 
     html = _text(_list(client).content.decode())
     assert "cs-first (Customer service)" in html and f"Order {order.code}" in html
     assert {e.object_id for e in _rows(_list(client, q=order.code))} == {str(order.pk)}
+
+
+def test_a_station_pages_batch_event_shows_its_orders_by_code_and_is_found_by_each_code(
+    logged_in: Client, tenant: Any
+) -> None:
+    orders = [OrderFactory(tenant=tenant) for _ in range(7)]
+    other = OrderFactory(tenant=tenant)
+    batch = record_event(
+        tenant=tenant,
+        actor=SYSTEM,
+        action="privacy.reveal_batch",
+        object_type="orders.order",
+        purpose=Purpose.FOOD_PREPARATION,
+        fields=["items"],
+        details={"objects": [str(o.pk) for o in orders], "count": len(orders)},
+    )
+    html = _list(logged_in).content.decode()
+    for order in orders[:5]:
+        url = reverse("admin:orders_order_change", args=[order.pk])
+        assert f'<a class="audit-object-code" href="{url}">{order.code}</a>' in html
+    assert "and 2 more" in html
+    assert str(orders[0].pk) not in _text(html)  # codes, not ids
+    # The sixth order is not shown on the row but its code finds the event.
+    assert batch.pk in {e.pk for e in _rows(_list(logged_in, q=orders[5].code))}
+    assert batch.pk not in {e.pk for e in _rows(_list(logged_in, q=other.code))}

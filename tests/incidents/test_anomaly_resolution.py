@@ -100,7 +100,7 @@ def test_resolving_twice_is_a_conflict(anomaly: OrderAnomaly) -> None:
         error.value.message,
         _reload(anomaly).outcome,
         len(_events(anomaly.tenant, "incidents.anomaly_resolved")),
-    ) == (f"This anomaly was already resolved by user:{agent.pk}.", "no_action", 1)
+    ) == (f"This anomaly was already resolved by {agent.username}.", "no_action", 1)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,32 @@
+"""The anomaly list and page name people by username, never by a stored actor label."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from incidents.models import OrderAnomaly
+from tenants.models import Role
+from tenants.scoping import tenant_scope
+from tests.factories import OrderFactory, TenantFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+def test_reporter_is_shown_by_username(client: Client) -> None:
+    tenant = TenantFactory()
+    rider_user = UserFactory(tenant=tenant, username="rider-zhao", roles=[Role.RIDER])
+    agent = UserFactory(tenant=tenant, username="cs-li", roles=[Role.CUSTOMER_SERVICE])
+    order = OrderFactory(tenant=tenant)
+    with tenant_scope(tenant):
+        anomaly = OrderAnomaly.objects.create(
+            tenant=tenant, order=order, kind="seal_mismatch", reported_by=f"user:{rider_user.pk}"
+        )
+    client.force_login(agent)
+    listing = client.get(reverse("admin:incidents_orderanomaly_changelist")).content.decode()
+    page = client.get(
+        reverse("admin:incidents_orderanomaly_change", args=[anomaly.pk])
+    ).content.decode()
+    assert ("rider-zhao" in listing, "rider-zhao" in page) == (True, True)
+    assert f"user:{rider_user.pk}" not in listing + page
