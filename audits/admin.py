@@ -325,7 +325,18 @@ class ActionFilter(KnownValueFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         category = request.GET.get(CategoryFilter.parameter_name)
         actions = actions_in(category) if category in AuditCategory.values else all_actions()
-        return sorted(((a.code, f"{a.label} ({a.code})") for a in actions), key=lambda c: c[1])
+        # A renamed action keeps its old code for old rows: the same label, marked.
+        earlier = gettext("earlier code")
+        return sorted(
+            (
+                (
+                    a.code,
+                    f"{a.label} ({a.code}, {earlier})" if a.legacy else f"{a.label} ({a.code})",
+                )
+                for a in actions
+            ),
+            key=lambda c: c[1],
+        )
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(action=self.value()) if self.value() else queryset

@@ -21,7 +21,7 @@ _STEPS = [
     (
         "riders.order_unassigned",
         "order.unassigned",
-        _("Rider unassigned from order"),
+        _("Rider's assignment ended"),
         {"rider", "reason"},
     ),
     (

@@ -65,7 +65,7 @@ def assign_rider(*, order: Order, rider: Rider, actor: Actor) -> Assignment:
         if locked.status not in (Status.PACKED, Status.ASSIGNED):
             raise Conflict(
                 _("Only a packed order can be assigned (this one is %(status)s).")
-                % {"status": locked.status},
+                % {"status": Status(locked.status).label},
                 status=locked.status,
             )
         blockers = dispatch_blockers(rider)

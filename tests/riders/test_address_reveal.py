@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 
 ADDRESS = "上海市浦东新区张江路88号7栋1201室"
 NOT_YET = (
-    "Not at this stage: the order is “Assigned to a rider”; address may be revealed for "
+    "Not at this stage: the order is “Assigned to a rider”; Address may be revealed for "
     "this purpose only at: Picked up, Held in temporary storage."
 )
 
