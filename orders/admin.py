@@ -278,8 +278,8 @@ class OrderAdmin(TenantScopedModelAdmin):
             request,
             "admin/orders/order/desk.html",
             {
+                # No "opts": unfold's header then reads the page's title, not "Orders > Orders".
                 **self.admin_site.each_context(request),
-                "opts": self.opts,
                 "title": _("Order desk"),
                 "form": desk.DeskSearchForm(),
                 "results": None if results is None else desk.results_table(results),
@@ -299,7 +299,7 @@ class OrderAdmin(TenantScopedModelAdmin):
         repeated: it may be a phone number."""
         form = desk.DeskSearchForm(request.POST)
         if not form.is_valid():
-            messages.error(request, " ".join(form.errors["q"]))
+            messages.error(request, " ".join(str(error) for error in form.errors["q"]))
             return None
         kind, value = form.cleaned_data["q"]
         if kind == desk.CODE:

@@ -135,9 +135,9 @@ def search_orders_by_phone(*, actor: User, phone: str) -> list[UUID]:
     that the desk searched by phone and how many orders it found — never the phone.
     ``PermissionDenied`` for a role that does not work at the desk; the vault's
     ``RevealDenied`` and ``VaultError`` pass through."""
-    if not may_use_desk(actor):
-        raise PermissionDenied(_("Only customer service searches orders by phone."))
     tenant = actor.tenant
+    if tenant is None or not may_use_desk(actor):
+        raise PermissionDenied(_("Only customer service searches orders by phone."))
     subjects = find_subjects_by_phone(
         tenant=tenant, phone=phone, actor=actor, purpose=Purpose.CUSTOMER_SERVICE_CALL
     )
