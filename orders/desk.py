@@ -152,7 +152,6 @@ def search_orders_by_phone(*, actor: User, phone: str) -> list[UUID]:
             tenant=tenant,
             actor=actor,
             action="order.desk_phone_search",
-            object_type="orders.order",
             fields=["phone"],
             purpose=Purpose.CUSTOMER_SERVICE_CALL,
             details={"results": len(ids)},

@@ -174,8 +174,9 @@ def test_a_phone_search_records_one_desk_event_with_only_the_number_of_results(
         OrderFactory(tenant=tenant, customer=_customer(PHONE))
     _search(agent_client, PHONE)
     (event,) = _events(tenant, "order.desk_phone_search")
-    assert (event.actor, event.details, event.fields, event.purpose) == (
+    assert (event.actor, event.object_type, event.details, event.fields, event.purpose) == (
         f"user:{agent_client.agent.pk}",  # type: ignore[attr-defined]
+        "",
         {"results": 2},
         ["phone"],
         "customer_service_call",
