@@ -31,6 +31,11 @@ class IncidentsConfig(AppConfig):
             Role.TENANT_ADMIN,
         ):
             grant_permissions(role, "incidents.view_orderanomaly")
+        from incidents.selectors import OPEN_ANOMALIES_QUEUE
+        from orders.desk import register_desk_queue
+
+        # Customer service's order desk lists the orders with an open anomaly.
+        register_desk_queue(OPEN_ANOMALIES_QUEUE)
         from incidents.services import open_anomalies_for_withdrawn_orders
         from orders.signals import orders_withdrawn
 

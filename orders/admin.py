@@ -21,6 +21,7 @@ from unfold.paginator import InfinitePaginator
 from core.errors import Conflict
 from core.hashing import keyed_hash
 from core.one_time import stash, take
+from orders import desk
 from orders.forms import FIELD_LABELS, OrderIntakeForm, RevealForm
 from orders.intake import create_order
 from orders.lifecycle import transition_order
@@ -33,6 +34,7 @@ from privacy.api import (
     Purpose,
     RevealDenied,
     SubjectErasedError,
+    VaultError,
     current_notice,
     reveal,
 )
@@ -260,6 +262,7 @@ class OrderAdmin(TenantScopedModelAdmin):
                 self.admin_site.admin_view(self.taken_view),
                 name="orders_order_taken",
             ),
+            path("desk/", self.admin_site.admin_view(self.desk_view), name="orders_order_desk"),
             path(
                 "<uuid:order_id>/transition/",
                 self.admin_site.admin_view(self.transition_view),
@@ -267,6 +270,70 @@ class OrderAdmin(TenantScopedModelAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def desk_view(self, request: HttpRequest) -> HttpResponse:
+        """Customer service's order desk (orders.desk): a search POST redirects, to the
+        order found by its code or to the results of a phone search under a handle."""
+        user = _user(request)
+        if getattr(request, "tenant", None) is None or not desk.may_use_desk(user):
+            raise PermissionDenied
+        desk_url = reverse("admin:orders_order_desk")
+        if request.method == "POST":
+            return redirect(self._desk_search(request, user) or desk_url)
+        results = None
+        handle = request.GET.get("r", "")
+        if handle:
+            ids = desk.kept_results(request, handle)
+            if ids is None:
+                messages.info(request, _("These search results have expired; search again."))
+                return redirect(desk_url)
+            results = desk.orders_found(user, ids)
+        response = TemplateResponse(
+            request,
+            "admin/orders/order/desk.html",
+            {
+                # No "opts": unfold's header then reads the page's title, not "Orders > Orders".
+                **self.admin_site.each_context(request),
+                "title": _("Order desk"),
+                "form": desk.DeskSearchForm(),
+                "results": None if results is None else desk.results_table(results),
+                "queues": [
+                    (queue, desk.queue_table(queue.rows(user, desk.QUEUE_LIMIT)))
+                    for queue in desk.desk_queues()
+                ],
+                "may_add": self.has_add_permission(request),
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def _desk_search(self, request: HttpRequest, user: User) -> str | None:
+        """Where the search goes next; None (back to the desk) with a message when it found
+        nothing or the input was not a code or a phone number. The typed text is never
+        repeated: it may be a phone number."""
+        form = desk.DeskSearchForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(str(error) for error in form.errors["q"]))
+            return None
+        kind, value = form.cleaned_data["q"]
+        if kind == desk.CODE:
+            order = desk.order_with_code_for(user, value)
+            if order is None:
+                messages.error(request, _("No order has the code %(code)s.") % {"code": value})
+                return None
+            return reverse("admin:orders_order_change", args=[order.pk])
+        try:
+            ids = desk.search_orders_by_phone(actor=user, phone=value)
+        except (RevealDenied, PermissionDenied) as error:
+            messages.error(request, str(error))
+            return None
+        except VaultError:
+            messages.error(
+                request, _("The stored data could not be opened; the failure was recorded.")
+            )
+            return None
+        handle = desk.keep_results(request, ids)
+        return f"{reverse('admin:orders_order_desk')}?r={handle}"
 
     def _order_or_404(self, request: HttpRequest, order_id: Any) -> Order:
         try:

@@ -34,6 +34,10 @@ class OrdersConfig(AppConfig):
         register_retention_source(subjects_done_before)
         register_landing(Role.KITCHEN, "orders:kitchen", _("Kitchen station"), "skillet")
         register_landing(Role.PACKER, "orders:packing", _("Packing station"), "package_2")
+        # Customer service's work page: the search-first order desk (orders.desk).
+        register_landing(
+            Role.CUSTOMER_SERVICE, "admin:orders_order_desk", _("Order desk"), "support_agent"
+        )
         register_reference_resolver(order_with_code)
         # Back-office (admin) model permissions; what each role may do with an order beyond
         # viewing it is decided by orders.permissions.

@@ -7,6 +7,7 @@ from core.audit_registry import AuditAction, AuditCategory
 NAMESPACES = ("order",)
 
 _DELIVERY = AuditCategory.DELIVERY
+_ACCESS = AuditCategory.PERSONAL_DATA_ACCESS
 
 ACTIONS = [
     AuditAction(
@@ -42,5 +43,13 @@ ACTIONS = [
         _("Delivery PIN SMS could not be sent"),
         _DELIVERY,
         frozenset({"error"}),
+    ),
+    # The order desk's search by the customer's phone (orders.desk): the vault records its
+    # own search; this records how many orders the desk then listed, never the phone.
+    AuditAction(
+        "order.desk_phone_search",
+        _("Orders searched by phone at the order desk"),
+        _ACCESS,
+        frozenset({"results"}),
     ),
 ]
