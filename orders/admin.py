@@ -238,9 +238,14 @@ class OrderAdmin(TenantScopedModelAdmin):
                 user = _user(request)
                 targets = transition_targets(user, order)
                 reveal_form = RevealForm(actor=user)
+                # An erased customer's data is gone: nothing to reveal (no failing reveal).
+                erased = order.subject.erased_at is not None
                 extra.update(
                     {
-                        "reveal_form": reveal_form if reveal_form.offers_anything else None,
+                        "subject_erased": erased,
+                        "reveal_form": reveal_form
+                        if reveal_form.offers_anything and not erased
+                        else None,
                         "reveal_nonce": issue_reveal_nonce(request, order.pk),
                         "next_statuses": [(status, Status(status).label) for status in targets],
                         "needs_seal": Status.PACKED in targets,

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+from incidents.models import AnomalyKind
 from orders.models import Order, Status
 from riders.agreements import publish_agreement, sign_agreement
-from riders.delivery import confirm_pickup, hand_over_with_code, hold_order, issue_handover_code
+from riders.delivery import (
+    confirm_pickup,
+    hand_over_with_code,
+    hold_order,
+    issue_handover_code,
+    report_problem,
+)
 from riders.dispatch import assign_rider
 from riders.models import HeldLocation, Rider
 from riders.profiles import ensure_rider_profile
@@ -57,7 +64,8 @@ def seed_riders(tenant: Tenant, actor: SystemActor) -> str | None:
 
 def _carry_orders(tenant: Tenant, rider: Rider) -> str | None:
     """Four packed demo orders given to ``rider``: one assigned, one picked up, one held
-    at a parcel locker, one delivered (with a handover code from customer service)."""
+    at a parcel locker after the customer could not be reached (an open anomaly), one
+    delivered (with a handover code from customer service)."""
     dispatcher = _user_with(tenant, Role.DISPATCHER)
     agent = _user_with(tenant, Role.CUSTOMER_SERVICE)
     if dispatcher is None or agent is None:
@@ -70,6 +78,9 @@ def _carry_orders(tenant: Tenant, rider: Rider) -> str | None:
             continue
         confirm_pickup(order=order, user=rider.user, code=order.code, seal_number=order.seal_number)
         if n == 2:
+            # The customer did not answer: the rider leaves the food at a locker and tells
+            # customer service (an open anomaly on the order desk).
+            report_problem(order=order, user=rider.user, kind=AnomalyKind.CUSTOMER_UNREACHABLE)
             hold_order(order=order, user=rider.user, location=HeldLocation.PARCEL_LOCKER)
         if n == 3:
             code = issue_handover_code(

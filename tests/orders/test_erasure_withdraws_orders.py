@@ -220,3 +220,16 @@ def test_a_failing_receiver_is_logged_without_customer_data_and_the_erasure_stan
         "LookupError" in caplog.text,
         "13912345678" in caplog.text,
     ) == (True, {"o": "cancelled"}, True, False)
+
+
+def test_an_erased_customers_order_page_offers_no_reveal_and_says_why(
+    client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    tenant = TenantFactory()
+    order = _order(tenant, "received")
+    _erase(order, django_capture_on_commit_callbacks)
+    client.force_login(UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE]))
+    page = client.get(
+        reverse("admin:orders_order_change", args=[order.pk]), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert ('id="reveal-form"' in page, "Personal data erased" in page) == (False, True)
