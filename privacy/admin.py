@@ -5,11 +5,12 @@ from typing import Any, cast
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from unfold.widgets import UnfoldAdminTextInputWidget
 
 from privacy.erasure_requests import record_staff_request
 from privacy.errors import RevealDenied
@@ -100,7 +101,11 @@ class ErasureLedgerAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
 
 
 class StaffErasureForm(forms.ModelForm):
-    phone = forms.CharField(label=_("Customer's phone"), max_length=32)
+    phone = forms.CharField(
+        label=_("Customer's phone"),
+        max_length=32,
+        widget=UnfoldAdminTextInputWidget(attrs={"autocomplete": "off", "inputmode": "tel"}),
+    )
 
     class Meta:
         model = ErasureRequest
@@ -188,6 +193,29 @@ class ErasureRequestAdmin(TenantScopedModelAdmin):
         # refusal's) commits whatever happens next, and record_staff_request commits the
         # request and its erasure itself (docs/privacy.md, "Reveal").
         return self._changeform_view(request, object_id, form_url, extra_context)
+
+    def response_add(
+        self, request: HttpRequest, obj: Any, post_url_continue: Any = None
+    ) -> HttpResponse:
+        """Says what happened (the erasure ran, or waits), then shows the request."""
+        done = ErasureRequest.objects.filter(pk=obj.pk, status=RequestStatus.COMPLETED).exists()
+        if done:
+            self.message_user(
+                request,
+                _(
+                    "Erasure request recorded and carried out: the customer's personal data "
+                    "is erased, their open orders are withdrawn and the erasure ledger has its "
+                    "entry."
+                ),
+                level="success",
+            )
+        else:
+            self.message_user(
+                request,
+                _("Erasure request recorded; the erasure has not run yet (see its status)."),
+                level="warning",
+            )
+        return redirect(reverse("admin:privacy_erasurerequest_change", args=[obj.pk]))
 
     def add_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:

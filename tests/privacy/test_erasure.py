@@ -368,11 +368,16 @@ def test_the_retention_sweep_runs_on_a_real_worker(worker: str) -> None:
 def test_privacy_officer_records_a_request_in_the_admin(client) -> None:
     order = OrderFactory()
     client.force_login(UserFactory(tenant=order.tenant, roles=[Role.PRIVACY_OFFICER]))
-    client.post(
+    response = client.post(
         "/admin/privacy/erasurerequest/add/",
         {"phone": "139 1234 5678", "channel": "in_person", "evidence": "ID card checked"},
+        HTTP_ACCEPT_LANGUAGE="en",
+        follow=True,
     )
     assert _ledger(order.tenant) == [str(order.subject_id)]
+    # The officer is told what happened, on the request's own page (post/redirect/get).
+    assert response.redirect_chain[-1][0].endswith("/change/")
+    assert "Erasure request recorded and carried out" in response.content.decode()
 
 
 def test_the_admin_says_nothing_was_erased_when_the_ledger_cannot_be_written(client) -> None:
