@@ -7,11 +7,11 @@ the redirect, and never cached.
 from __future__ import annotations
 
 import base64
-from typing import cast
+from typing import Any, cast
 
 import django_otp
 import segno
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -51,12 +51,20 @@ def _with_next(name: str, next_url: str) -> str:
 
 
 def _base_template(user: User) -> str:
-    # Riders use the page on a phone; everyone else on the back office's screens.
-    return (
-        "riders/base.html"
-        if has_role(user, Role.RIDER) and not user.is_staff
-        else "staff/base.html"
-    )
+    # Riders use the page on a phone; everyone else the back office's login pages.
+    return RIDER_BASE if has_role(user, Role.RIDER) and not user.is_staff else STAFF_BASE
+
+
+RIDER_BASE = "riders/base.html"
+STAFF_BASE = "tenants/account_base.html"
+
+
+def _page(request: HttpRequest, user: User, template: str, context: dict[str, Any]) -> Any:
+    """The page in its frame: the rider page's, or the back office's login layout (which
+    needs the admin site's context: colours, styles, scripts)."""
+    base = _base_template(user)
+    frame = admin.site.each_context(request) if base == STAFF_BASE else {}
+    return TemplateResponse(request, template, {**frame, **context, "base_template": base})
 
 
 @never_cache
@@ -78,8 +86,9 @@ def setup(request: HttpRequest) -> HttpResponse:
         error = _("That code is not right. Type the six digits your app shows now.")
     secret = base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
     qr = segno.make(device.config_url, error="m").svg_inline(scale=4, title=_("QR code"))
-    return TemplateResponse(
+    response = _page(
         request,
+        user,
         "tenants/two_factor_setup.html",
         {
             "qr_svg": qr,
@@ -87,10 +96,11 @@ def setup(request: HttpRequest) -> HttpResponse:
             "error": error,
             "next": next_url,
             "required": needs_two_factor(user),
-            "base_template": _base_template(user),
+            "title": _("Set up two-factor login"),
         },
-        status=400 if error else 200,
     )
+    response.status_code = 400 if error else 200
+    return response
 
 
 @never_cache
@@ -101,10 +111,11 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
     codes = request.session.pop(_CODES_KEY, None)
     if not codes:
         return redirect(next_url)
-    return TemplateResponse(
+    return _page(
         request,
+        user,
         "tenants/two_factor_recovery_codes.html",
-        {"codes": codes, "next": next_url, "base_template": _base_template(user)},
+        {"codes": codes, "next": next_url, "title": _("Your recovery codes")},
     )
 
 
@@ -132,9 +143,11 @@ def verify(request: HttpRequest) -> HttpResponse:
         error = _(
             "That code is not right, or it was already used. Try the code your app shows now."
         )
-    return TemplateResponse(
+    response = _page(
         request,
+        user,
         "tenants/two_factor_verify.html",
-        {"error": error, "next": next_url, "base_template": _base_template(user)},
-        status=400 if error else 200,
+        {"error": error, "next": next_url, "title": _("Two-factor login")},
     )
+    response.status_code = 400 if error else 200
+    return response
