@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -10,6 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from tenants.scoping import ScopeError, TenantScopedManager, active_tenant_id, scopes_are_disabled
+from tenants.timezones import DEFAULT_TIME_ZONE, validate_time_zone, zone_named
 
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
@@ -36,6 +38,16 @@ class Tenant(models.Model):
             "order is taken. Needs a configured SMS gateway."
         ),
     )
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default=DEFAULT_TIME_ZONE,
+        validators=[validate_time_zone],
+        help_text=_(
+            "Where the tenant works: every time its staff, riders and customers see is shown "
+            "in this zone (an IANA name such as Asia/Shanghai)."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -45,6 +57,11 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The tenant's time zone, in which its pages and texts show times."""
+        return zone_named(self.time_zone)
 
 
 class TenantOwnedModel(models.Model):
