@@ -256,6 +256,7 @@ class TenantAdmin(UnfoldModelAdmin):
                     else:
                         messages.info(request, _("Nothing changed."))
                     return redirect("admin:tenants_tenant_settings")
+            form.show_current_zone_if_refused(tenant)
         else:
             form = TenantSettingsForm(tenant=tenant)
         return TemplateResponse(

@@ -48,3 +48,11 @@ class TenantSettingsForm(forms.Form):
         )
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = time_zone_choices(tenant.time_zone)  # type: ignore[attr-defined]
+
+    def show_current_zone_if_refused(self, tenant: Tenant) -> None:
+        """After a refused zone (only a hand-made POST can send one), the select shows the
+        tenant's current zone rather than the list's first entry beside the error."""
+        if self.is_bound and "time_zone" in self.errors:
+            data = self.data.copy()
+            data["time_zone"] = tenant.time_zone
+            self.data = data

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tenants.scoping import ScopeError, TenantScopedManager, active_tenant_id, scopes_are_disabled
@@ -246,7 +247,8 @@ class LoginSession(TenantOwnedModel):
         indexes = [models.Index(fields=["tenant", "user"], name="login_session_user")]
 
     def __str__(self) -> str:
-        return f"{self.user_id}@{self.started_at:%Y-%m-%d %H:%M}"
+        # In the active zone: the tenant's, in its requests (tenants.middleware).
+        return f"{self.user_id}@{timezone.localtime(self.started_at):%Y-%m-%d %H:%M}"
 
 
 class ScheduledRun(models.Model):

@@ -168,6 +168,14 @@ def test_a_bad_zone_is_a_clear_error_and_changes_nothing(
     )
 
 
+def test_after_a_refused_zone_the_select_still_shows_the_tenants_zone(
+    admin_client: Client, tenant: Tenant
+) -> None:
+    Tenant.objects.filter(pk=tenant.pk).update(time_zone="Europe/Berlin")
+    html = _post(admin_client, time_zone="Mars/Olympus").content.decode()
+    assert '<option value="Europe/Berlin" selected>' in html
+
+
 def test_platform_fields_and_another_tenant_posted_alongside_are_ignored(
     admin_client: Client, tenant: Tenant
 ) -> None:
