@@ -17,7 +17,13 @@ from riders.dispatch import assign_rider
 from riders.models import Assignment
 from tenants.models import Role, Tenant
 from tenants.scoping import tenant_scope
-from tests.factories import OperatorFactory, OrderFactory, TenantFactory, UserFactory
+from tests.factories import (
+    IntegrationTokenFactory,
+    OperatorFactory,
+    OrderFactory,
+    TenantFactory,
+    UserFactory,
+)
 from tests.riders.conftest import make_rider, packed_order
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -112,3 +118,20 @@ def test_the_platform_operator_sees_the_platforms_zone() -> None:
         True,
         False,
     )
+
+
+@pytest.mark.parametrize(
+    ("zone", "created_at"),
+    [
+        ("Asia/Shanghai", "2026-01-02T10:05:00+08:00"),
+        ("Europe/Berlin", "2026-01-02T03:05:00+01:00"),
+    ],
+)
+def test_the_api_gives_times_with_the_tenants_offset(
+    client: Client, zone: str, created_at: str
+) -> None:
+    tenant = TenantFactory(time_zone=zone)
+    token = IntegrationTokenFactory(tenant=tenant)
+    order = _created_at_instant(OrderFactory(tenant=tenant))
+    response = client.get(f"/api/v1/orders/{order.pk}/", HTTP_AUTHORIZATION=f"Bearer {token.raw}")
+    assert response.json()["created_at"] == created_at
