@@ -221,6 +221,11 @@ class TenantAdmin(UnfoldModelAdmin):
             return self._own_row_or_404(request, object_id)
         return super().history_view(request, object_id, *args, **kwargs)
 
+    def delete_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
+        if not _is_operator(request):
+            return self._own_row_or_404(request, object_id)
+        return super().delete_view(request, object_id, *args, **kwargs)
+
     def _own_row_or_404(self, request: HttpRequest, object_id: str) -> HttpResponse:
         tenant = getattr(request, "tenant", None)
         if tenant is None or unquote(object_id) != str(tenant.pk):

@@ -203,7 +203,7 @@ def test_platform_fields_and_another_tenant_posted_alongside_are_ignored(
     )
 
 
-@pytest.mark.parametrize("view", ["change", "history"])
+@pytest.mark.parametrize("view", ["change", "history", "delete"])
 def test_another_tenants_row_is_a_404_for_a_tenant_admin(admin_client: Client, view: str) -> None:
     other = TenantFactory(slug="berlin-bites")
     url = reverse(f"admin:tenants_tenant_{view}", args=[other.pk])
