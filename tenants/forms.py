@@ -53,6 +53,4 @@ class TenantSettingsForm(forms.Form):
         """After a refused zone (only a hand-made POST can send one), the select shows the
         tenant's current zone rather than the list's first entry beside the error."""
         if self.is_bound and "time_zone" in self.errors:
-            data = self.data.copy()
-            data["time_zone"] = tenant.time_zone
-            self.data = data
+            self.data = {**self.data, "time_zone": tenant.time_zone}
