@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from orders.models import Order
@@ -158,4 +159,5 @@ class HandoverCode(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.order_id}@{self.issued_at:%Y-%m-%d %H:%M}"
+        # In the active zone: the tenant's, in its requests (tenants.middleware).
+        return f"{self.order_id}@{timezone.localtime(self.issued_at):%Y-%m-%d %H:%M}"

@@ -27,6 +27,7 @@ from riders.models import (
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role
 from tenants.scoping import tenant_scope
+from tenants.selectors import time_zone_of
 from tenants.versioning import current_version
 
 # --- riders and agreements ------------------------------------------------------------------
@@ -124,10 +125,11 @@ DELIVERY_ENDS = (EndReason.DELIVERED, EndReason.FAILED)
 
 
 def tenant_zone(tenant_id: int | None) -> ZoneInfo:
-    """The tenant's time zone, in which the rider pages show times and count "today".
-    Every tenant uses ``settings.TIME_ZONE`` (Asia/Shanghai by default) until tenants get a
-    zone of their own; this is the one place the rider pages read it."""
-    return timezone.get_default_timezone()
+    """The tenant's time zone (``Tenant.time_zone``), in which the rider pages show times
+    and count "today"; named explicitly rather than taken from the request's active zone,
+    so that the same answer comes from a task or a test. This is the one place the rider
+    pages read it."""
+    return time_zone_of(tenant_id)
 
 
 @dataclass(frozen=True)

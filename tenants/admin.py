@@ -20,16 +20,20 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin as UnfoldModelAdmin
 from unfold.admin import TabularInline as UnfoldTabularInline
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from core.errors import Conflict
+from tenants.forms import TenantSettingsForm
 from tenants.login_security import unlock_login
-from tenants.models import IntegrationToken, Membership, Tenant, User
+from tenants.models import IntegrationToken, Membership, Role, Tenant, User
+from tenants.roles import has_role
 from tenants.selectors import membership_role, users_of
 from tenants.services import (
+    change_tenant_settings,
     end_sessions,
     grant_role,
     issue_api_token,
@@ -190,6 +194,95 @@ class TenantAdmin(UnfoldModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # tenants are deactivated, never deleted: their records must remain
+
+    # --- a tenant administrator's settings of their own tenant --------------------------
+    # The list and the form above are the operator's. A tenant administrator has one page,
+    # "settings/", always of their own tenant (no id in its URL), with only the fields
+    # TenantSettingsForm names; another tenant's row is a 404 for them, their own row's
+    # page leads to the settings.
+
+    def get_urls(self) -> list[Any]:
+        own = [
+            path(
+                "settings/",
+                self.admin_site.admin_view(self.settings_view),
+                name="tenants_tenant_settings",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
+        if not _is_operator(request):
+            return self._own_row_or_404(request, object_id)
+        return super().change_view(request, object_id, *args, **kwargs)
+
+    def history_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
+        if not _is_operator(request):
+            return self._own_row_or_404(request, object_id)
+        return super().history_view(request, object_id, *args, **kwargs)
+
+    def delete_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
+        if not _is_operator(request):
+            return self._own_row_or_404(request, object_id)
+        return super().delete_view(request, object_id, *args, **kwargs)
+
+    def _own_row_or_404(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        tenant = getattr(request, "tenant", None)
+        if tenant is None or unquote(object_id) != str(tenant.pk):
+            raise Http404(_("No such object."))
+        if not may_change_tenant_settings(request):
+            raise PermissionDenied
+        return redirect("admin:tenants_tenant_settings")
+
+    def settings_view(self, request: HttpRequest) -> HttpResponse:
+        tenant = getattr(request, "tenant", None)
+        if tenant is None:
+            raise Http404(_("The platform has no tenant settings: open a tenant instead."))
+        if not may_change_tenant_settings(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = TenantSettingsForm(request.POST, tenant=tenant)
+            if form.is_valid():
+                try:
+                    changed = change_tenant_settings(
+                        tenant=tenant,
+                        time_zone=form.cleaned_data["time_zone"],
+                        send_pin_by_sms=form.cleaned_data["send_pin_by_sms"],
+                        actor=_acting_user(request),
+                    )
+                except ValidationError as error:
+                    form.add_error(None, error)
+                else:
+                    if changed:
+                        labels = ", ".join(str(form.fields[name].label) for name in changed)
+                        messages.success(
+                            request, _("Settings saved: %(fields)s.") % {"fields": labels}
+                        )
+                    else:
+                        messages.info(request, _("Nothing changed."))
+                    return redirect("admin:tenants_tenant_settings")
+            form.show_current_zone_if_refused(tenant)
+        else:
+            form = TenantSettingsForm(tenant=tenant)
+        return TemplateResponse(
+            request,
+            "admin/tenants/tenant/settings.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Tenant settings"),
+                "tenant": tenant,
+                "form": form,
+                "now": timezone.localtime(timezone.now(), tenant.zone),
+            },
+        )
+
+
+def may_change_tenant_settings(request: HttpRequest) -> bool:
+    """The tenant administrators of the request's tenant; nobody else (the platform
+    operator edits tenants in the list above)."""
+    return getattr(request, "tenant", None) is not None and has_role(
+        request.user, Role.TENANT_ADMIN
+    )
 
 
 class MembershipInline(TenantScopedInline):

@@ -11,6 +11,12 @@ _SECURITY = AuditCategory.SECURITY
 
 ACTIONS = [
     AuditAction("tenant.created", _("Tenant created"), _SECURITY),
+    AuditAction(
+        "tenant.settings_changed",
+        _("Tenant settings changed"),
+        _SECURITY,
+        frozenset({"fields", "time_zone", "send_pin_by_sms"}),
+    ),
     AuditAction("user.created", _("Staff user created"), _SECURITY, frozenset({"fields"})),
     AuditAction("user.changed", _("Staff user changed"), _SECURITY, frozenset({"fields"})),
     AuditAction("user.password_changed", _("Password changed"), _SECURITY),

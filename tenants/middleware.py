@@ -5,6 +5,7 @@ from contextlib import ExitStack
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from tenants.models import Tenant
@@ -20,6 +21,10 @@ class TenantScopeMiddleware:
     - A platform operator (superuser, no tenant) in the admin: scopes disabled, because
       operating the platform spans tenants. Anywhere else an operator gets no scope.
     - Anonymous requests get no scope: a tenant-owned query there raises.
+    - With the tenant comes its time zone (``Tenant.time_zone``): it is activated for the
+      rest of the request, so templates, the admin and ``timezone.localtime()`` show the
+      tenant's local time, and deactivated when the request ends. Without a tenant (the
+      platform operator, anonymous pages) times are in ``settings.TIME_ZONE``.
 
     Template responses are rendered before the response leaves the middleware chain, so
     they render inside the scope. The API authenticates inside the view, after this has
@@ -37,9 +42,7 @@ class TenantScopeMiddleware:
             user = getattr(request, "user", None)
             if user is not None and user.is_authenticated:
                 if user.tenant_id is not None:
-                    tenant = Tenant.objects.get(pk=user.tenant_id)
-                    request.tenant = tenant  # type: ignore[attr-defined]
-                    stack.enter_context(tenant_scope(tenant))
+                    _enter_tenant(stack, request, Tenant.objects.get(pk=user.tenant_id))
                 elif user.is_superuser and request.path_info.startswith("/admin/"):
                     # Platform-operator code: the operator's admin spans tenants.
                     stack.enter_context(scopes_disabled())
@@ -54,5 +57,11 @@ def enter_request_tenant_scope(request: HttpRequest, tenant: Tenant) -> None:
     current = getattr(request, "tenant", None)
     if current is not None and current.pk != tenant.pk:
         raise ImproperlyConfigured("A request cannot switch from one tenant to another.")
+    _enter_tenant(stack, request, tenant)
+
+
+def _enter_tenant(stack: ExitStack, request: HttpRequest, tenant: Tenant) -> None:
+    """The request works for ``tenant`` from now to its end: its scope and its time zone."""
     request.tenant = tenant  # type: ignore[attr-defined]
     stack.enter_context(tenant_scope(tenant))
+    stack.enter_context(timezone.override(tenant.zone))

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tenants.scoping import ScopeError, TenantScopedManager, active_tenant_id, scopes_are_disabled
+from tenants.timezones import DEFAULT_TIME_ZONE, validate_time_zone, zone_named
 
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
@@ -36,6 +39,16 @@ class Tenant(models.Model):
             "order is taken. Needs a configured SMS gateway."
         ),
     )
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default=DEFAULT_TIME_ZONE,
+        validators=[validate_time_zone],
+        help_text=_(
+            "Where the tenant works: every time its staff, riders and customers see is shown "
+            "in this zone (an IANA name such as Asia/Shanghai)."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -45,6 +58,11 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The tenant's time zone, in which its pages and texts show times."""
+        return zone_named(self.time_zone)
 
 
 class TenantOwnedModel(models.Model):
@@ -229,7 +247,8 @@ class LoginSession(TenantOwnedModel):
         indexes = [models.Index(fields=["tenant", "user"], name="login_session_user")]
 
     def __str__(self) -> str:
-        return f"{self.user_id}@{self.started_at:%Y-%m-%d %H:%M}"
+        # In the active zone: the tenant's, in its requests (tenants.middleware).
+        return f"{self.user_id}@{timezone.localtime(self.started_at):%Y-%m-%d %H:%M}"
 
 
 class ScheduledRun(models.Model):

@@ -9,9 +9,12 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from tenants.landing import landings_for
+from tenants.models import Role
+from tenants.roles import has_role
 
 # Material Symbols names (served locally by unfold) for the models people open daily.
 _ICONS = {
@@ -57,6 +60,22 @@ def sidebar(request: HttpRequest) -> list[dict[str, Any]]:
             for model in app["models"]
             if model.get("admin_url") or model.get("add_url")
         ]
+        if app["app_label"] == "tenants":
+            items.extend(_tenant_settings_item(request))
         if items:
             groups.append({"title": app["name"], "separator": True, "items": items})
     return groups
+
+
+def _tenant_settings_item(request: HttpRequest) -> list[dict[str, Any]]:
+    """The tenant administrator's settings of their own tenant: a page of the admin, not a
+    model list, so ``get_app_list`` does not name it."""
+    if getattr(request, "tenant", None) is None or not has_role(request.user, Role.TENANT_ADMIN):
+        return []
+    return [
+        {
+            "title": _("Tenant settings"),
+            "icon": "settings",
+            "link": reverse("admin:tenants_tenant_settings"),
+        }
+    ]

@@ -5,11 +5,14 @@ tenant's data enters ``tenant_scope`` with the tenant returned here."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from tenants.models import Membership, Tenant, User
+from tenants.timezones import zone_named
 
 
 def tenant_by_slug(slug: str) -> Tenant | None:
@@ -22,6 +25,15 @@ def tenant_by_id(tenant_id: int, *, active_only: bool) -> Tenant | None:
     if active_only:
         tenants = tenants.filter(is_active=True)
     return tenants.first()
+
+
+def time_zone_of(tenant_id: int | None) -> ZoneInfo:
+    """The time zone of the tenant ``tenant_id`` (one query); the platform's zone
+    (``settings.TIME_ZONE``) for no tenant."""
+    if tenant_id is None:
+        return timezone.get_default_timezone()
+    name = Tenant.objects.filter(pk=tenant_id).values_list("time_zone", flat=True).first()
+    return zone_named(name) if name else timezone.get_default_timezone()
 
 
 def iter_tenants(*, active_only: bool) -> Iterator[Tenant]:

@@ -20,6 +20,7 @@ from tenants.roles import forget_roles, has_role, works_in_back_office
 from tenants.scoping import tenant_scope
 from tenants.selectors import tenant_by_id
 from tenants.signals import tenant_change
+from tenants.timezones import validate_time_zone
 
 
 def _require_platform_actor(actor: Actor) -> None:
@@ -50,6 +51,43 @@ def create_tenant(*, slug: str, name: str, actor: Actor) -> Tenant:
             sender=Tenant, action="tenant.created", actor=actor, tenant=tenant, target=tenant
         )
     return tenant
+
+
+def change_tenant_settings(
+    *, tenant: Tenant, time_zone: str, send_pin_by_sms: bool, actor: Actor
+) -> list[str]:
+    """A tenant administrator's settings of their own tenant: the time zone its pages and
+    texts show times in, and whether the customer gets the delivery PIN by SMS at intake.
+    Returns the names of the fields that changed; when none did, nothing is saved and no
+    event written. The event names the fields and their new values (no personal data)."""
+    _require_tenant_admin(actor, tenant)
+    try:
+        validate_time_zone(time_zone)
+    except ValidationError as error:
+        raise ValidationError({"time_zone": error.messages}) from None
+    wanted: dict[str, str | bool] = {
+        "time_zone": time_zone,
+        "send_pin_by_sms": bool(send_pin_by_sms),
+    }
+    with transaction.atomic(), tenant_scope(tenant):
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        changed = [name for name, value in wanted.items() if getattr(locked, name) != value]
+        if not changed:
+            return []
+        for name in changed:
+            setattr(locked, name, wanted[name])
+        locked.save(update_fields=changed)
+        tenant_change.send(
+            sender=Tenant,
+            action="tenant.settings_changed",
+            actor=actor,
+            tenant=locked,
+            target=locked,
+            details={"fields": changed, **{name: wanted[name] for name in changed}},
+        )
+    for name in changed:
+        setattr(tenant, name, wanted[name])
+    return changed
 
 
 def create_staff_user(

@@ -69,7 +69,8 @@ class TenantTask(DjangoTask):
         if not tenant.is_active:
             logger.warning("task %s skipped: tenant %s is deactivated", self.name, tenant_id)
             return None
-        with tenant_scope(tenant):
+        # The tenant's time zone too: a time the task writes into a text is the tenant's.
+        with tenant_scope(tenant), timezone.override(tenant.zone):
             if self.request.id is not None:
                 # On a worker (or apply()): the tracer has pushed the real request, whose
                 # args still hold the tenant's id, so retry() re-sends ids, not a Tenant.

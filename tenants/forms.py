@@ -1,0 +1,56 @@
+"""Forms of the back office's own pages in tenants (the admin's model forms live in admin.py)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldBooleanSwitchWidget
+
+from tenants.models import Tenant
+from tenants.timezones import time_zone_choices, validate_time_zone
+
+
+def _help(name: str) -> Any:
+    """The model field's help text, so the page and the operator's form say the same."""
+    return cast(Any, Tenant._meta.get_field(name)).help_text
+
+
+class TenantSettingsForm(forms.Form):
+    """What a tenant administrator may change of their own tenant, and nothing else: fields
+    posted beside these two (a slug, ``is_active``, another tenant's id) are ignored."""
+
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        help_text=_help("time_zone"),
+        validators=[validate_time_zone],
+        widget=UnfoldAdminSelectWidget,
+        error_messages={
+            "required": _("Choose the tenant's time zone."),
+            # The posted value is not echoed back: it can be anything, of any length.
+            "invalid_choice": _(
+                "This is not one of the time zones offered here. Choose one from the list."
+            ),
+        },
+    )
+    send_pin_by_sms = forms.BooleanField(
+        label=_("Send the delivery PIN to the customer by SMS at intake"),
+        help_text=_help("send_pin_by_sms"),
+        required=False,
+        widget=UnfoldBooleanSwitchWidget,
+    )
+
+    def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "initial",
+            {"time_zone": tenant.time_zone, "send_pin_by_sms": tenant.send_pin_by_sms},
+        )
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = time_zone_choices(tenant.time_zone)  # type: ignore[attr-defined]
+
+    def show_current_zone_if_refused(self, tenant: Tenant) -> None:
+        """After a refused zone (only a hand-made POST can send one), the select shows the
+        tenant's current zone rather than the list's first entry beside the error."""
+        if self.is_bound and "time_zone" in self.errors:
+            self.data = {**self.data, "time_zone": tenant.time_zone}
