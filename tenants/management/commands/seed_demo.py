@@ -25,13 +25,17 @@ SITE = "http://127.0.0.1:8000"
 TRY: dict[str, tuple[str, str]] = {
     Role.CUSTOMER_SERVICE: (
         "/admin/",
-        "take an order (Orders > Add order); reveal a field for a purpose",
+        "the order desk: find an order by code or phone; take an order; reveal a field for "
+        "a purpose; resolve the open anomaly; issue a handover code for the held order",
     ),
-    Role.KITCHEN: ("/orders/kitchen/", "start and finish the received orders"),
+    Role.KITCHEN: ("/orders/kitchen/", "the kitchen board: start and finish the received orders"),
     Role.PACKER: ("/orders/packing/", "seal the ready orders and print their labels"),
-    Role.DISPATCHER: ("/admin/", "assign a packed order to demo-rider (open a packed order)"),
+    Role.DISPATCHER: ("/admin/", "the dispatch board: assign a packed order to demo-rider"),
     Role.RIDER: ("/rider/login/", "on a phone-sized window: confirm a pickup, call, hand over"),
-    Role.TENANT_ADMIN: ("/admin/", "add a user and give roles; publish a new agreement version"),
+    Role.TENANT_ADMIN: (
+        "/admin/",
+        "add a user and give roles; set the time zone in Tenant settings",
+    ),
     Role.PRIVACY_OFFICER: ("/admin/", "record an erasure request; publish a privacy notice"),
     Role.SUPERVISOR: ("/admin/", "read the audit log: filter by category, open an event"),
 }
