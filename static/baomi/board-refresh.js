@@ -47,12 +47,12 @@
         cache: "no-store",
         redirect: "follow",
       });
-      if (!response.ok) {
+      if (response.status >= 500) {
         showStale(); // a passing server error: keep the board, try again next time
         return;
       }
-      const next = new DOMParser().parseFromString(await response.text(), "text/html");
-      const main = next.getElementById("main");
+      const next = response.ok ? new DOMParser().parseFromString(await response.text(), "text/html") : null;
+      const main = next && next.getElementById("main");
       if (response.redirected || !main || !next.getElementById("board")) {
         window.location.reload(); // logged out or no longer allowed: let the browser show why
         return;
