@@ -59,16 +59,18 @@ def _codes(page: Any, column: str) -> list[str]:
     )
 
 
-def _check_board(page: Any, axe_source: str, name: str) -> None:
-    """Three columns side by side, nothing wider than the window or clipped inside a
+def _check_board(page: Any, axe_source: str, name: str, columns: int = 3) -> None:
+    """``columns`` columns side by side, nothing wider than the window or clipped inside a
     column, no CSP violation, no serious or critical axe violation."""
     page.screenshot(path=str(_screenshots() / f"{name}.png"), full_page=True)
-    tops = page.locator("[data-column]").evaluate_all(
+    tops = page.locator(".board > .column").evaluate_all(
         "els => els.map(e => Math.round(e.getBoundingClientRect().top))"
     )
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    clipped = page.evaluate("""() => [...document.querySelectorAll('[data-column] *')]
+    clipped = page.evaluate("""() => [...document.querySelectorAll('.board *')]
         .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflow !== 'visible')
+        .concat([...document.querySelectorAll('.board > .column')]
+            .filter(c => c.scrollWidth > c.clientWidth + 1))
         .map(e => e.outerHTML.slice(0, 60))""")
     csp = page.evaluate("window.__cspViolations || []")  # before axe, which adds styles
     page.evaluate("() => {\n" + axe_source + "\n}")
@@ -77,7 +79,7 @@ def _check_board(page: Any, axe_source: str, name: str) -> None:
         .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.html.slice(0, 120)).join(' | '))""")
     assert (name, len(tops), len(set(tops)), overflow, clipped, csp, violations) == (
         name,
-        3,
+        columns,
         1,
         0,
         [],
@@ -141,3 +143,34 @@ def test_the_cook_starts_an_order_and_the_board_refreshes_itself(
 
     wall.set_viewport_size({"width": 1024, "height": 800})
     _check_board(wall, axe_source, "kitchen-04-board-1024")
+
+
+def test_the_packing_station_fits_at_1280_and_1024_px(
+    wall: Any, live_server: Any, axe_source: str
+) -> None:
+    tenant = TenantFactory()
+    cook = UserFactory(tenant=tenant, roles=[Role.KITCHEN])
+    packer = UserFactory(tenant=tenant, username="packer-li", roles=[Role.PACKER])
+    ready, packed = OrderFactory(tenant=tenant), OrderFactory(tenant=tenant)
+    for order in (ready, packed):
+        transition_order(order=order, to=Status.PREPARING, actor=cook)
+        mark_food_ready(order=order, actor=cook)
+    transition_order(order=packed, to=Status.PACKED, actor=packer, seal_number="SEAL-2024")
+    base = live_server.url
+    _logged_in(wall, base, packer)
+
+    wall.goto(f"{base}/orders/packing/")
+    _check_board(wall, axe_source, "packing-01-1280", columns=2)
+    wall.set_viewport_size({"width": 1024, "height": 800})
+    _check_board(wall, axe_source, "packing-02-1024", columns=2)
+    wall.fill(f"#seal-{ready.code}", "SEAL-2025")
+    with wall.expect_navigation():
+        wall.locator(f"[data-order='{ready.code}'] button").click()
+    packed_codes = wall.locator("[data-packed]").evaluate_all(
+        "els => els.map(e => e.dataset.packed)"
+    )
+    assert (wall.locator("[data-order]").count(), sorted(packed_codes)) == (
+        0,
+        sorted([ready.code, packed.code]),
+    )
+    _check_board(wall, axe_source, "packing-03-packed-1024", columns=2)
