@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from orders.models import FINISHED, Order, OrderTransition, Status
 from orders.permissions import ACTION_ROLES, Action, actor_roles
@@ -94,12 +95,38 @@ def station_order_for(actor: Actor, order_id: UUID | str) -> Order:
     return get_order_for(actor, order_id, for_write=False)
 
 
-def kitchen_queue(actor: Actor, limit: int) -> list[Order]:
-    """The kitchen page's orders: received or preparing, oldest first."""
-    return list(
-        orders_at_station(actor)
-        .filter(status__in=[Status.RECEIVED, Status.PREPARING])
-        .order_by("created_at")[:limit]
+@dataclass(frozen=True)
+class KitchenBoard:
+    """The kitchen board's three columns, each oldest first and cut at the board's limit,
+    and how many orders each column holds in all (a column may hold more than it shows)."""
+
+    received: list[Order]
+    preparing: list[Order]
+    ready: list[Order]
+    counts: dict[str, int]
+
+
+# The board's columns: received; preparing (food not ready); food ready, waiting for packing.
+_RECEIVED = Q(status=Status.RECEIVED)
+_PREPARING = Q(status=Status.PREPARING, kitchen_ready_at__isnull=True)
+_READY = Q(status=Status.PREPARING, kitchen_ready_at__isnull=False)
+
+
+def kitchen_board(actor: Actor, limit: int) -> KitchenBoard:
+    """The kitchen board: each column's oldest ``limit`` orders and every column's count
+    (four queries, whatever the tenant holds). Received and preparing orders in the order
+    they came in; ready ones in the order their food was ready."""
+    orders = orders_at_station(actor).filter(status__in=[Status.RECEIVED, Status.PREPARING])
+    counts = orders.aggregate(
+        received=Count("pk", filter=_RECEIVED),
+        preparing=Count("pk", filter=_PREPARING),
+        ready=Count("pk", filter=_READY),
+    )
+    return KitchenBoard(
+        received=list(orders.filter(_RECEIVED).order_by("created_at")[:limit]),
+        preparing=list(orders.filter(_PREPARING).order_by("created_at")[:limit]),
+        ready=list(orders.filter(_READY).order_by("kitchen_ready_at")[:limit]),
+        counts={name: int(n or 0) for name, n in counts.items()},
     )
 
 

@@ -9,12 +9,13 @@ from typing import Any, cast
 from uuid import UUID
 
 import segno
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -24,7 +25,7 @@ from orders.models import Order, Status
 from orders.permissions import Action, may
 from orders.selectors import (
     items_of,
-    kitchen_queue,
+    kitchen_board,
     ready_to_pack,
     recently_packed,
     station_order_for,
@@ -33,7 +34,9 @@ from privacy.api import Purpose, reveal_many
 from tenants.models import Role, User
 from tenants.roles import has_role
 
-KITCHEN_PAGE_SIZE = 50
+KITCHEN_PAGE_SIZE = 50  # the packing page's orders ready to pack
+BOARD_COLUMN_SIZE = 30  # the kitchen board's orders per column
+BOARD_REFRESH_SECONDS = 25  # the board reloads itself (static/baomi/board-refresh.js)
 PACKED_SHOWN = 20  # the packing page's last packed orders
 
 
@@ -89,11 +92,54 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def _station_page(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+    """A station page; its header links back to the back office when the back office has
+    something for the user (a kitchen-only user's /admin/ would only send them back here)."""
+    back_office = _staff(request).is_staff and bool(admin.site.get_app_list(request))
+    context = {**context, "back_office": back_office}
+    return _no_store(TemplateResponse(request, template, context))
+
+
+def _minutes_since(moment: Any) -> int:
+    return max(0, int((timezone.now() - moment).total_seconds() // 60))
+
+
 @role_required(Role.KITCHEN)
 def kitchen(request: HttpRequest) -> HttpResponse:
-    orders = kitchen_queue(_staff(request), KITCHEN_PAGE_SIZE)
-    rows = _with_items(request, orders, ["items", "note"], Purpose.FOOD_PREPARATION)
-    return _no_store(TemplateResponse(request, "orders/kitchen.html", {"rows": rows}))
+    """The kitchen board: received, preparing and ready columns. One audited reveal for the
+    page names the received and preparing orders shown (items and note); the ready column
+    shows codes and times only, so it reveals nothing."""
+    board = kitchen_board(_staff(request), BOARD_COLUMN_SIZE)
+    rows = _with_items(
+        request, board.received + board.preparing, ["items", "note"], Purpose.FOOD_PREPARATION
+    )
+    for row in rows:
+        row["minutes"] = _minutes_since(row["order"].created_at)
+    ready = [
+        {"order": order, "items": [], "note": "", "minutes": _minutes_since(order.kitchen_ready_at)}
+        for order in board.ready
+    ]
+    shown = len(board.received)
+    columns = [
+        ("received", _("Received"), rows[:shown], _("No new orders.")),
+        ("preparing", _("Preparing"), rows[shown:], _("Nothing being prepared.")),
+        ("ready", _("Ready for packing"), ready, _("No food waiting for packing.")),
+    ]
+    context = {
+        "columns": [
+            {
+                "key": key,
+                "title": title,
+                "rows": column_rows,
+                "count": board.counts[key],
+                "hidden": board.counts[key] - len(column_rows),
+                "empty": empty,
+            }
+            for key, title, column_rows, empty in columns
+        ],
+        "refresh_seconds": BOARD_REFRESH_SECONDS,
+    }
+    return _station_page(request, "orders/kitchen.html", context)
 
 
 def _run(request: HttpRequest, action: Callable[[], Any], success: str) -> None:
@@ -134,9 +180,7 @@ def packing(request: HttpRequest) -> HttpResponse:
     ready = ready_to_pack(_staff(request), KITCHEN_PAGE_SIZE)
     packed = recently_packed(_staff(request), PACKED_SHOWN)
     rows = _with_items(request, ready, ["items"], Purpose.PACKING)
-    return _no_store(
-        TemplateResponse(request, "orders/packing.html", {"rows": rows, "packed": packed})
-    )
+    return _station_page(request, "orders/packing.html", {"rows": rows, "packed": packed})
 
 
 @require_POST

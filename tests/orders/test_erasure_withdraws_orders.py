@@ -144,7 +144,7 @@ def test_the_stations_show_no_erased_order_and_log_no_failed_reveal(
 def test_an_erased_order_leaves_the_station_even_before_it_is_withdrawn() -> None:
     """The selectors filter erased customers themselves (an erasure's receivers run after
     its commit; a page load in between must not try to reveal)."""
-    from orders.selectors import kitchen_queue
+    from orders.selectors import kitchen_board
 
     order = OrderFactory()
     cook = UserFactory(tenant=order.tenant, roles=[Role.KITCHEN])
@@ -158,7 +158,8 @@ def test_an_erased_order_leaves_the_station_even_before_it_is_withdrawn() -> Non
     )
     with tenant_scope(order.tenant):
         status = Order.objects.get(pk=order.pk).status
-        assert (status, kitchen_queue(cook, 50)) == (Status.RECEIVED, [])
+        board = kitchen_board(cook, 50)
+    assert (status, board.received, board.counts["received"]) == (Status.RECEIVED, [], 0)
 
 
 def test_erasing_a_customer_whose_orders_are_finished_changes_nothing(
