@@ -460,3 +460,18 @@ def test_the_board_takes_as_many_queries_for_many_orders_and_riders_as_for_one(
     _board(client)
     with django_assert_max_num_queries(few):
         _board(client)
+
+
+def test_on_the_board_only_the_board_is_active_in_the_sidebar() -> None:
+    from django.contrib import admin
+    from django.test import RequestFactory
+    from django.utils import translation
+
+    request = RequestFactory().get(BOARD)
+    request.user = UserFactory(roles=[Role.DISPATCHER])
+    with tenant_scope(request.user.tenant), translation.override("en"):
+        groups = admin.site.get_sidebar_list(request)
+        active = [
+            str(item["title"]) for group in groups for item in group["items"] if item["active"]
+        ]
+    assert active == ["Dispatch board"]

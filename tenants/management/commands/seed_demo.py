@@ -29,7 +29,7 @@ TRY: dict[str, tuple[str, str]] = {
     ),
     Role.KITCHEN: ("/orders/kitchen/", "start and finish the received orders"),
     Role.PACKER: ("/orders/packing/", "seal the ready orders and print their labels"),
-    Role.DISPATCHER: ("/admin/", "assign a packed order to demo-rider (open a packed order)"),
+    Role.DISPATCHER: ("/admin/", "assign packed orders on the dispatch board, one click each"),
     Role.RIDER: ("/rider/login/", "on a phone-sized window: confirm a pickup, call, hand over"),
     Role.TENANT_ADMIN: ("/admin/", "add a user and give roles; publish a new agreement version"),
     Role.PRIVACY_OFFICER: ("/admin/", "record an erasure request; publish a privacy notice"),
