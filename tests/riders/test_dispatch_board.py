@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -475,3 +476,46 @@ def test_on_the_board_only_the_board_is_active_in_the_sidebar() -> None:
             str(item["title"]) for group in groups for item in group["items"] if item["active"]
         ]
     assert active == ["Dispatch board"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_two_dispatchers_assigning_one_order_at_once_never_reassign_it() -> None:
+    import threading
+
+    from django.db import connections
+
+    from core.errors import Conflict
+
+    tenant = TenantFactory()
+    order = packed_order(tenant)
+    riders = [make_rider(tenant), make_rider(tenant)]
+    dispatchers = [UserFactory(tenant=tenant, roles=[Role.DISPATCHER]) for _ in riders]
+    barrier, outcomes = threading.Barrier(2), []
+
+    def attempt(index: int) -> None:
+        try:
+            barrier.wait()
+            assign_rider(order=order, rider=riders[index], actor=dispatchers[index], reassign=False)
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with tenant_scope(tenant):
+        events = list(
+            AuditEvent.objects.filter(
+                action__in=["riders.order_assigned", "riders.order_unassigned"]
+            ).values_list("action", flat=True)
+        )
+    assert (sorted(outcomes), events, len(perm_rows(order))) == (
+        ["conflict", "ok"],
+        ["riders.order_assigned"],
+        1,
+    )
