@@ -141,3 +141,28 @@ def test_dispatcher_assigns_from_the_board_in_chromium(
         _clean("dispatch-04-all-assigned-1024"),
         [(Status.ASSIGNED, chosen.pk), (Status.ASSIGNED, idle.pk)],
     )
+
+
+def test_the_board_refreshes_itself_unless_a_rider_is_being_chosen(
+    desk: Any, live_server: Any
+) -> None:
+    tenant = TenantFactory()
+    order = packed_order(tenant)
+    make_rider(tenant, username="rider-wang")
+    dispatcher = UserFactory(tenant=tenant, roles=[Role.DISPATCHER])
+    base, page = live_server.url, desk.page
+    page.clock.install()
+    page.goto(f"{base}/admin/login/?next={BOARD}")
+    page.fill("#id_username", dispatcher.username)
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    late = packed_order(tenant)  # packed after the board was drawn
+    with page.expect_navigation():
+        page.clock.run_for(31_000)
+    refreshed = page.locator(f"[data-order='{late.code}']").count()
+    page.select_option(f"#rider-{order.pk}", label="rider-wang · 0 active")
+    page.evaluate("window.__sameDocument = true")  # a reload would forget it
+    page.clock.run_for(61_000)
+    kept = page.evaluate("window.__sameDocument === true")
+    assert (refreshed, kept, desk.refused, desk.foreign) == (1, True, [], [])
