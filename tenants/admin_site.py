@@ -6,11 +6,11 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+
+from tenants.landing import landings_for
+from tenants.two_factor import two_factor_satisfied
 from unfold.forms import AuthenticationForm
 from unfold.sites import UnfoldAdminSite
-
-from tenants.landing import landings_for, primary_landing_for
-from tenants.two_factor import two_factor_satisfied
 
 
 class BackOfficeLoginForm(AuthenticationForm):
@@ -47,10 +47,10 @@ class BaomiAdminSite(UnfoldAdminSite):
         """A user the admin has nothing to show (kitchen, packer, rider) goes to their work
         page instead of an empty index; a role whose work page is ``primary`` (the
         dispatcher's board) goes there even when the admin has models to show."""
-        primary = primary_landing_for(request.user)
-        if primary is not None:
-            return redirect(primary.url)
         pages = landings_for(request.user)
+        primary = [page for page in pages if page.primary]
+        if primary:
+            return redirect(primary[0].url)
         if pages and not self.get_app_list(request):
             return redirect(pages[0].url)
         return super().index(request, extra_context)

@@ -50,8 +50,3 @@ def landings_for(user: object) -> list[Landing]:
             seen.add(landing.url_name)
             found.append(landing)
     return found
-
-
-def primary_landing_for(user: object) -> Landing | None:
-    """The first ``primary`` work page of ``user``'s roles (None when there is none)."""
-    return next((page for page in landings_for(user) if page.primary), None)
