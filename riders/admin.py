@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
+from uuid import UUID
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict
@@ -22,7 +26,13 @@ from riders.dispatch import assign_rider, auto_assign
 from riders.eligibility import dispatch_blockers
 from riders.models import AgreementSignature, ConfidentialityAgreement, Rider
 from riders.profiles import update_rider
-from riders.selectors import dispatch_choices, rider_by_pk
+from riders.selectors import (
+    board_riders,
+    count_waiting_for_rider,
+    dispatch_choices,
+    orders_waiting_for_rider,
+    rider_by_pk,
+)
 from tenants.admin import (
     ReadOnlyAdminMixin,
     TenantScopedModelAdmin,
@@ -33,10 +43,38 @@ from tenants.models import Role, User
 from tenants.roles import has_role
 
 HANDOVER_DISPLAY = "handover_code"
+BOARD_ORDERS_SHOWN = 100  # the dispatch board's waiting orders, longest waiting first
+BOARD_LATE_MINUTES = 15  # a packed order waiting this long is marked on the board
 
 
 def _user(request: HttpRequest) -> User:
     return cast(User, request.user)
+
+
+def _require_dispatcher(request: HttpRequest) -> User:
+    user = _user(request)
+    if getattr(request, "tenant", None) is None or not has_role(user, Role.DISPATCHER):
+        raise PermissionDenied(_("The dispatch board is for dispatchers."))
+    return user
+
+
+def _waiting_row(order: Order, now: datetime) -> dict[str, Any]:
+    """A waiting order as the board shows it: the time since it was packed, compact."""
+    minutes = max(0, int((now - order.status_changed_at).total_seconds() // 60))
+    hours, rest = divmod(minutes, 60)
+    waited = (
+        _("%(hours)d h %(minutes)02d min") % {"hours": hours, "minutes": rest}
+        if hours
+        else _("%(minutes)d min") % {"minutes": minutes}
+    )
+    return {"order": order, "waited": waited, "late": minutes >= BOARD_LATE_MINUTES}
+
+
+def _uuid_or_404(value: Any) -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise Http404(_("No such order.")) from None
 
 
 @admin.register(Rider)
@@ -133,6 +171,16 @@ class DispatchOrderAdmin(OrderAdmin):
     def get_urls(self) -> list[Any]:
         return [
             path(
+                "dispatch/",
+                self.admin_site.admin_view(self.dispatch_board_view),
+                name="orders_order_dispatch_board",
+            ),
+            path(
+                "dispatch/assign/",
+                self.admin_site.admin_view(self.board_assign_view),
+                name="orders_order_dispatch_board_assign",
+            ),
+            path(
                 "<uuid:order_id>/assign/",
                 self.admin_site.admin_view(self.assign_view),
                 name="orders_order_assign",
@@ -149,6 +197,56 @@ class DispatchOrderAdmin(OrderAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def dispatch_board_view(self, request: HttpRequest) -> HttpResponse:
+        """The dispatcher's work page: packed orders waiting for a rider, longest waiting
+        first, beside the riders with their load and why each may not be dispatched."""
+        user = _require_dispatcher(request)
+        riders = board_riders()
+        orders = orders_waiting_for_rider(user, limit=BOARD_ORDERS_SHOWN)
+        waiting = len(orders)
+        if waiting == BOARD_ORDERS_SHOWN:
+            waiting = count_waiting_for_rider(user)
+        now = timezone.now()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Dispatch board"),
+            "orders": [_waiting_row(order, now) for order in orders],
+            "waiting": waiting,
+            "riders": riders,
+            "eligible": [row for row in riders if row.eligible],
+            "on_shift": sum(1 for row in riders if row.rider.on_shift),
+        }
+        return TemplateResponse(request, "admin/orders/order/dispatch_board.html", context)
+
+    def board_assign_view(self, request: HttpRequest) -> HttpResponse:
+        """One click on the board: the order's rider (or the least-loaded one) through the
+        order page's services; never a reassignment (the order was shown as waiting)."""
+        user = _require_dispatcher(request)
+        board = redirect(reverse("admin:orders_order_dispatch_board"))
+        if request.method != "POST":
+            return board
+        order = self._order_or_404(request, _uuid_or_404(request.POST.get("order")))
+        try:
+            if request.POST.get("auto"):
+                assignment = auto_assign(order=order, actor=user, reassign=False)
+            else:
+                chosen = request.POST.get("rider", "")
+                if not chosen:
+                    raise Conflict(_("Choose a rider."))
+                rider = rider_by_pk(chosen)
+                if rider is None:
+                    raise Http404(_("No such rider."))
+                assignment = assign_rider(order=order, rider=rider, actor=user, reassign=False)
+        except (Conflict, PermissionDenied) as error:
+            refuse(request, error)
+        else:
+            messages.success(
+                request,
+                _("Order %(code)s assigned to %(rider)s.")
+                % {"code": order.code, "rider": assignment.rider},
+            )
+        return board
 
     def handover_code_view(self, request: HttpRequest, order_id: Any) -> HttpResponse:
         order = self._order_or_404(request, order_id)

@@ -42,6 +42,13 @@ class RidersConfig(AppConfig):
         )
         register_demo_seeder(seed_riders)
         register_landing(Role.RIDER, "riders:home", _("Rider page"), "two_wheeler")
+        register_landing(
+            Role.DISPATCHER,
+            "admin:orders_order_dispatch_board",
+            _("Dispatch board"),
+            "local_shipping",
+            primary=True,
+        )
         for role in (Role.TENANT_ADMIN, Role.DISPATCHER):
             grant_permissions(role, "riders.view_rider", "riders.change_rider")
         grant_permissions(

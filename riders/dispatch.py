@@ -55,8 +55,10 @@ def _end(assignment: Assignment, reason: EndReason, actor: Actor) -> None:
     )
 
 
-def assign_rider(*, order: Order, rider: Rider, actor: Actor) -> Assignment:
-    """Give a packed order (or an assigned one, to reassign) to an eligible rider."""
+def assign_rider(*, order: Order, rider: Rider, actor: Actor, reassign: bool = True) -> Assignment:
+    """Give a packed order (or an assigned one, to reassign) to an eligible rider. With
+    ``reassign=False`` (the dispatch board, where the order was shown as waiting) an order
+    that someone assigned in the meantime is a conflict, not a reassignment."""
     _require_dispatcher(actor)
     if rider.tenant_id != order.tenant_id:
         raise Rider.DoesNotExist()
@@ -66,6 +68,13 @@ def assign_rider(*, order: Order, rider: Rider, actor: Actor) -> Assignment:
             raise Conflict(
                 _("Only a packed order can be assigned (this one is %(status)s).")
                 % {"status": Status(locked.status).label},
+                status=locked.status,
+            )
+        if locked.status == Status.ASSIGNED and not reassign:
+            taken = live_assignment(locked)
+            raise Conflict(
+                _("Order %(code)s was already assigned to %(rider)s.")
+                % {"code": locked.code, "rider": taken.rider if taken else _("another rider")},
                 status=locked.status,
             )
         blockers = dispatch_blockers(rider)
@@ -98,8 +107,8 @@ def assign_rider(*, order: Order, rider: Rider, actor: Actor) -> Assignment:
     return assignment
 
 
-def auto_assign(*, order: Order, actor: Actor) -> Assignment:
-    """Assign the least-loaded eligible rider."""
+def auto_assign(*, order: Order, actor: Actor, reassign: bool = True) -> Assignment:
+    """Assign the least-loaded eligible rider (``reassign`` as in ``assign_rider``)."""
     _require_dispatcher(actor)
     candidates = eligible_riders(order.tenant)
     if not candidates:
@@ -107,7 +116,7 @@ def auto_assign(*, order: Order, actor: Actor) -> Assignment:
             _("No rider can be dispatched now (on shift, active, agreement signed)."),
             missing=["rider"],
         )
-    return assign_rider(order=order, rider=candidates[0], actor=actor)
+    return assign_rider(order=order, rider=candidates[0], actor=actor, reassign=reassign)
 
 
 def end_assignment_of_finished_order(

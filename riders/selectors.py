@@ -11,10 +11,10 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from orders.models import FINISHED, Order
+from orders.models import FINISHED, Order, Status
 from orders.selectors import get_order_for, orders_visible_to
 from riders.eligibility import dispatch_blockers_of
 from riders.models import (
@@ -24,6 +24,7 @@ from riders.models import (
     EndReason,
     Rider,
 )
+from tenants.actors import Actor
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role
 from tenants.scoping import tenant_scope
@@ -95,6 +96,54 @@ def dispatch_choices() -> list[tuple[Rider, list[str]]]:
     )
     blockers = dispatch_blockers_of(riders)
     return [(rider, blockers[rider.pk]) for rider in riders]
+
+
+# --- the dispatch board ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoardRider:
+    """A rider on the dispatch board: live assignments and why they cannot be dispatched
+    now (empty when eligible)."""
+
+    rider: Rider
+    load: int
+    blockers: list[str]
+
+    @property
+    def eligible(self) -> bool:
+        return not self.blockers
+
+
+def board_riders() -> list[BoardRider]:
+    """The active riders of the current tenant scope for the dispatch board: those who may
+    be dispatched first, least loaded first (``eligible_riders``' order), then the others
+    (on shift before off shift) by name, each with the reasons of ``dispatch_blockers_of``
+    — a constant number of queries, whatever the number of riders."""
+    riders = list(
+        Rider.objects.filter(is_active=True)
+        .select_related("user")
+        .annotate(load=Count("assignments", filter=Q(assignments__ended_at__isnull=True)))
+        .order_by("-on_shift", "load", "user__username")
+    )
+    blockers = dispatch_blockers_of(riders)
+    rows = [BoardRider(rider, rider.load, blockers[rider.pk]) for rider in riders]
+    return sorted(rows, key=lambda row: not row.eligible)  # stable: keeps the order above
+
+
+def _waiting_for_rider(actor: Actor) -> QuerySet[Order]:
+    # An erased customer's order is being withdrawn (orders.lifecycle): never offered.
+    return orders_visible_to(actor).filter(status=Status.PACKED, subject__erased_at__isnull=True)
+
+
+def orders_waiting_for_rider(actor: Actor, *, limit: int) -> list[Order]:
+    """Packed orders waiting for a rider, longest waiting first (by the time they were
+    packed); at most ``limit``."""
+    return list(_waiting_for_rider(actor).order_by("status_changed_at", "pk")[:limit])
+
+
+def count_waiting_for_rider(actor: Actor) -> int:
+    return _waiting_for_rider(actor).count()
 
 
 # --- the rider page --------------------------------------------------------------------------

@@ -45,8 +45,12 @@ class BaomiAdminSite(UnfoldAdminSite):
 
     def index(self, request: HttpRequest, extra_context: Any = None) -> Any:
         """A user the admin has nothing to show (kitchen, packer, rider) goes to their work
-        page instead of an empty index."""
+        page instead of an empty index; a role whose work page is ``primary`` (the
+        dispatcher's board) goes there even when the admin has models to show."""
         pages = landings_for(request.user)
+        primary = [page for page in pages if page.primary]
+        if primary:
+            return redirect(primary[0].url)
         if pages and not self.get_app_list(request):
             return redirect(pages[0].url)
         return super().index(request, extra_context)

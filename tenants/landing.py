@@ -2,7 +2,8 @@
 kitchen and packing stations, the rider page). Apps register them in ``AppConfig.ready()``
 (tenants cannot import the apps that own the pages); the back office links to them, and a
 user whom the admin has nothing to show lands on the first of them instead of "You don't
-have permission to view or edit anything"."""
+have permission to view or edit anything". A ``primary`` page (the dispatch board) is where
+its role lands at ``/admin/`` even when the admin has models to show that role."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Landing:
     url_name: str
     label: str | Promise
     icon: str = ""
+    primary: bool = False
 
     @property
     def url(self) -> str:
@@ -29,10 +31,13 @@ class Landing:
 _landings: list[Landing] = []
 
 
-def register_landing(role: str, url_name: str, label: str | Promise, icon: str = "") -> None:
+def register_landing(
+    role: str, url_name: str, label: str | Promise, icon: str = "", *, primary: bool = False
+) -> None:
     """``role``'s work page ``url_name`` (a URL name without arguments); ``icon`` names a
-    Material Symbol for the back office's sidebar."""
-    landing = Landing(str(role), url_name, label, icon)
+    Material Symbol for the back office's sidebar; ``primary`` makes ``/admin/`` send the
+    role there instead of showing the admin's index."""
+    landing = Landing(str(role), url_name, label, icon, primary)
     if landing not in _landings:
         _landings.append(landing)
 

@@ -44,10 +44,11 @@ def site_subheader(request: HttpRequest) -> str:
 
 def sidebar(request: HttpRequest) -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = []
-    work = [
-        {"title": page.label, "icon": page.icon or "work", "link": page.url}
-        for page in landings_for(request.user)
-    ]
+    pages = landings_for(request.user)
+    work = [{"title": page.label, "icon": page.icon or "work", "link": page.url} for page in pages]
+    # A work page under a model's URL (the dispatch board under orders) is the one active
+    # item: unfold would mark the model's list active too (its link is a prefix).
+    on_work_page = {"active": False} if any(p.url == request.path for p in pages) else {}
     if work:
         groups.append({"title": _("My work"), "separator": False, "items": work})
     for app in admin.site.get_app_list(request):
@@ -56,6 +57,7 @@ def sidebar(request: HttpRequest) -> list[dict[str, Any]]:
                 "title": model["name"],
                 "icon": _ICONS.get(model["object_name"].lower(), "table_rows"),
                 "link": model["admin_url"] or model["add_url"],
+                **on_work_page,
             }
             for model in app["models"]
             if model.get("admin_url") or model.get("add_url")

@@ -30,7 +30,7 @@ TRY: dict[str, tuple[str, str]] = {
     ),
     Role.KITCHEN: ("/orders/kitchen/", "the kitchen board: start and finish the received orders"),
     Role.PACKER: ("/orders/packing/", "seal the ready orders and print their labels"),
-    Role.DISPATCHER: ("/admin/", "the dispatch board: assign a packed order to demo-rider"),
+    Role.DISPATCHER: ("/admin/", "assign packed orders on the dispatch board, one click each"),
     Role.RIDER: ("/rider/login/", "on a phone-sized window: confirm a pickup, call, hand over"),
     Role.TENANT_ADMIN: (
         "/admin/",
