@@ -64,7 +64,7 @@ def test_customer_service_takes_an_order_and_reveals_a_field(
     desktop.goto(f"{base}/admin/orders/order/")
     assert step(desktop, axe_source, f"{name}-01-order-list") == clean(f"{name}-01-order-list")
     with desktop.expect_navigation():
-        desktop.click(f"a[href='/admin/orders/order/add/']")
+        desktop.click("a[href='/admin/orders/order/add/']")
     assert step(desktop, axe_source, f"{name}-02-intake-form") == clean(f"{name}-02-intake-form")
     desktop.fill("#id_customer_name", "欧阳娜娜")
     desktop.fill("#id_customer_phone", "13912345678")
