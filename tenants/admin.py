@@ -203,6 +203,7 @@ class MembershipInline(TenantScopedInline):
     model = Membership
     extra = 1
     fields = ["role"]
+    hide_title = True  # each row is one role of the user whose page this is
 
     def formfield_for_choice_field(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         # The admin offers no blank choice for a required field with choices, so the empty

@@ -80,18 +80,32 @@ def phone(browser: Any, live_server: Any) -> Iterator[Any]:
     context.close()
 
 
-@pytest.fixture
-def desktop(browser: Any, live_server: Any) -> Iterator[Any]:
-    """A page at the back office's 1280×900, in English, that records every request it
+def desk_page(browser: Any, locale: str = "en-US") -> Any:
+    """A new page at the back office's 1280×900 in ``locale`` that records every request it
     makes and every CSP violation the page reports (``window.__cspViolations``)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
     page = context.new_page()
     page.add_init_script(RECORD_CSP_VIOLATIONS)
     page.requests_made = []
     page.on("request", lambda request: page.requests_made.append(request.url))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return page
+
+
+@pytest.fixture
+def desktop(browser: Any, live_server: Any) -> Iterator[Any]:
+    """The back office's page at 1280×900, in English (see ``desk_page``)."""
+    page = desk_page(browser)
     yield page
-    context.close()
+    page.context.close()
+
+
+@pytest.fixture
+def desktop_zh(browser: Any, live_server: Any) -> Iterator[Any]:
+    """The back office's page at 1280×900, in Chinese (see ``desk_page``)."""
+    page = desk_page(browser, "zh-CN")
+    yield page
+    page.context.close()
 
 
 @pytest.fixture

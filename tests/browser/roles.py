@@ -120,3 +120,28 @@ def log_in(page: Any, base: str, username: str, shot_prefix: str = "") -> None:
     assert page.url.startswith(f"{base}/account/two-factor/recovery-codes/"), page.url
     with page.expect_navigation():
         page.click("[data-testid=recovery-codes] ~ p a, a.button")
+
+
+# Visible text with a Latin word of three letters or more, on a page that should be in
+# Chinese: icon ligatures, <code>, order codes, the factories' user-N and the given names
+# (usernames, seals) aside.
+LATIN_TEXT = """(ignored) => {
+  const seen = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!el || el.closest('.material-symbols-outlined, code, kbd, script, style, template')) continue;
+    if (el.tagName !== 'OPTION' && el.offsetParent === null
+        && getComputedStyle(el).position !== 'fixed') continue;
+    let text = node.textContent.replace(/\\s+/g, ' ').trim();
+    for (const name of ignored) text = text.split(name).join('');
+    text = text.replace(/\\b[A-Z0-9]{5}-[A-Z0-9]{5}\\b/g, '').replace(/\\buser-\\d+\\b/g, '');
+    if (/[A-Za-z]{3,}/.test(text)) seen.add(node.textContent.replace(/\\s+/g, ' ').trim());
+  }
+  return [...seen];
+}"""
+
+
+def latin_text(page: Any, ignored: list[str]) -> list[str]:
+    """Text on the page that looks untranslated (for people to read; see LATIN_TEXT)."""
+    return list(page.evaluate(LATIN_TEXT, ignored))

@@ -20,7 +20,7 @@ from riders.models import Assignment
 from tenants.models import Membership, Role, User
 from tenants.scoping import tenant_scope
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.roles import clean, log_in, overflow, shot, step
+from tests.browser.roles import clean, latin_text, log_in, overflow, shot, step
 from tests.factories import OrderFactory, TenantFactory, UserFactory
 from tests.riders.conftest import make_rider, packed_order
 
@@ -289,3 +289,76 @@ def test_main_back_office_pages_fit_without_scrolling_sideways(
         "order-page": 0,
         "audit-list": 0,
     }, measured
+
+
+def test_the_daily_pages_in_chinese(desktop_zh: Any, live_server: Any, axe_source: str) -> None:
+    """The same pages in Chinese, for someone who holds every back-office role: axe finds
+    nothing serious; text that looks untranslated is listed in
+    artifacts/browser/role-zh-latin-text.json beside the screenshots, for people to read."""
+    tenant = TenantFactory()
+    packed = packed_order(tenant)
+    OrderFactory(tenant=tenant)  # waits in the kitchen
+    cooked = OrderFactory(tenant=tenant)
+    cook = UserFactory(tenant=tenant, roles=[Role.KITCHEN])
+    transition_order(order=cooked, to=Status.PREPARING, actor=cook)
+    mark_food_ready(order=cooked, actor=cook)
+    rider = make_rider(tenant, username="rider-li")
+    everyone = UserFactory(
+        tenant=tenant,
+        username="staff-all",
+        roles=[
+            Role.CUSTOMER_SERVICE,
+            Role.DISPATCHER,
+            Role.KITCHEN,
+            Role.PACKER,
+            Role.TENANT_ADMIN,
+            Role.SUPERVISOR,
+        ],
+    )
+    page, base = desktop_zh, live_server.url
+    ignored = [everyone.username, rider.user.username, "SEAL-4242", "Baomi", "Tenant "]
+    log_in(page, base, everyone.username)
+    found: dict[str, list[str]] = {}
+    results = []
+
+    def visit(name: str, allowed: tuple[str, ...] = ()) -> None:
+        results.append(step(page, axe_source, f"role-zh-{name}", allowed))
+        found[name] = latin_text(page, ignored)
+
+    for name, path in [
+        ("01-index", "/admin/"),
+        ("02-order-list", "/admin/orders/order/"),
+        ("03-intake-form", "/admin/orders/order/add/"),
+    ]:
+        page.goto(f"{base}{path}")
+        visit(name)
+    page.fill("#id_customer_name", "欧阳娜娜")
+    page.fill("#id_customer_phone", "13912345678")
+    page.fill("#id_delivery_address", "上海市浦东新区张江路88号7栋1201室")
+    page.fill("#id_items", "宫保鸡丁 × 2")
+    page.check("#id_notice_confirmed")
+    with page.expect_navigation():
+        page.click("button[form=order_form][name=_save]")
+    visit("04-taken")
+    page.goto(f"{base}/admin/orders/order/{packed.pk}/change/")
+    visit("05-order-page")
+    page.check("#reveal-form input[name=reveal_fields][value=address]")
+    page.select_option("#reveal-form select[name=purpose]", "customer_service_call")
+    with page.expect_navigation():
+        page.click("#reveal-form [type=submit]")
+    visit("06-revealed")
+    for name, path, allowed in [
+        ("07-users", "/admin/tenants/user/", ()),
+        ("08-user-page", f"/admin/tenants/user/{rider.user.pk}/change/", ()),
+        ("09-audit-list", "/admin/audits/auditevent/", ()),
+        ("10-kitchen", "/orders/kitchen/", KITCHEN_WALL_SCREEN),
+        ("11-packing", "/orders/packing/", ()),
+        ("12-label", f"/orders/{packed.pk}/label/", ()),
+    ]:
+        page.goto(f"{base}{path}")
+        visit(name, allowed)
+    (ARTIFACTS / "role-zh-latin-text.json").write_text(
+        json.dumps(found, indent=2, ensure_ascii=False)
+    )
+    assert results == [clean(name) for name, _axe, _csp in results]
+    assert _foreign(page, base) == []
