@@ -101,6 +101,13 @@ class TenantScopedInline(UnfoldTabularInline):
     def get_exclude(self, request: HttpRequest, obj: Model | None = None) -> Any:
         return ["tenant"]
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # A table's column heading is no <label>: each input is named for screen readers.
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if formfield is not None and formfield.label:
+            formfield.widget.attrs.setdefault("aria-label", str(formfield.label))
+        return formfield
+
 
 class TenantScopedModelAdmin(NotFoundInsteadOfRedirect, UnfoldModelAdmin):
     def get_exclude(self, request: HttpRequest, obj: Model | None = None) -> Any:
@@ -289,6 +296,15 @@ class MembershipInline(TenantScopedInline):
     model = Membership
     extra = 1
     fields = ["role"]
+    hide_title = True  # each row is one role of the user whose page this is
+
+    def formfield_for_choice_field(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # The admin offers no blank choice for a required field with choices, so the empty
+        # row would show the first role (tenant administrator) and every save of the user's
+        # page would grant it. With a blank first choice the untouched row stays empty.
+        if db_field.name == "role":
+            kwargs["choices"] = db_field.get_choices(include_blank=True)
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
 
 
 @admin.register(User)

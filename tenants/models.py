@@ -189,7 +189,8 @@ class Membership(TenantOwnedModel):
         indexes = [models.Index(fields=["tenant", "role"], name="membership_tenant_role")]
 
     def __str__(self) -> str:
-        return f"{self.user_id}:{self.role}"
+        # Shown in the back office's messages and confirmations: people read names.
+        return f"{self.user.username} · {self.get_role_display()}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         # A staff user belongs to one tenant: enforced on every save, not only in forms.

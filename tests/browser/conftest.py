@@ -1,6 +1,7 @@
 """Real headless Chromium (Debian's /usr/bin/chromium) driven by Playwright, at a phone
-viewport, against pytest-django's live server. Skipped where Chromium or axe-core is not
-installed, unless REQUIRE_SERVICES=1 (CI), where that is a failure."""
+viewport (``phone``) or the back office's (``desktop``), against pytest-django's live
+server. Skipped where Chromium or axe-core is not installed, unless REQUIRE_SERVICES=1 (CI),
+where that is a failure."""
 
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Reported by the page itself, whatever the console says (init scripts are exempt from CSP);
+# with the start of the offending element, so that a refused style="" attribute can be found.
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = e.target && e.target.outerHTML ? e.target.outerHTML.slice(0, 120) : "";
+  window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${where}`.trim());
+});
+"""
 
 
 def _missing() -> str | None:
@@ -68,6 +78,34 @@ def phone(browser: Any, live_server: Any) -> Iterator[Any]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     yield page
     context.close()
+
+
+def desk_page(browser: Any, locale: str = "en-US") -> Any:
+    """A new page at the back office's 1280×900 in ``locale`` that records every request it
+    makes and every CSP violation the page reports (``window.__cspViolations``)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
+    page = context.new_page()
+    page.add_init_script(RECORD_CSP_VIOLATIONS)
+    page.requests_made = []
+    page.on("request", lambda request: page.requests_made.append(request.url))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return page
+
+
+@pytest.fixture
+def desktop(browser: Any, live_server: Any) -> Iterator[Any]:
+    """The back office's page at 1280×900, in English (see ``desk_page``)."""
+    page = desk_page(browser)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture
+def desktop_zh(browser: Any, live_server: Any) -> Iterator[Any]:
+    """The back office's page at 1280×900, in Chinese (see ``desk_page``)."""
+    page = desk_page(browser, "zh-CN")
+    yield page
+    page.context.close()
 
 
 @pytest.fixture
