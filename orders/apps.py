@@ -36,7 +36,11 @@ class OrdersConfig(AppConfig):
         register_landing(Role.PACKER, "orders:packing", _("Packing station"), "package_2")
         # Customer service's work page: the search-first order desk (orders.desk).
         register_landing(
-            Role.CUSTOMER_SERVICE, "admin:orders_order_desk", _("Order desk"), "support_agent"
+            Role.CUSTOMER_SERVICE,
+            "admin:orders_order_desk",
+            _("Order desk"),
+            "support_agent",
+            primary=True,
         )
         register_reference_resolver(order_with_code)
         # Back-office (admin) model permissions; what each role may do with an order beyond

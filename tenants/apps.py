@@ -16,6 +16,17 @@ class TenantsConfig(AppConfig):
 
         receivers.connect()
         lookups.register()
+        # A tenant administrator's daily work starts with the people and their roles:
+        # /admin/ opens the users (tokens, settings and policies are in the sidebar).
+        from tenants.landing import register_landing
+
+        register_landing(
+            Role.TENANT_ADMIN,
+            "admin:tenants_user_changelist",
+            _("Users and roles"),
+            "group",
+            primary=True,
+        )
         # What each role may do with this app's models in the back office. Other apps
         # register theirs in their own ready(); tenants imports none of them.
         grant_permissions(

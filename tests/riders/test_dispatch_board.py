@@ -434,9 +434,13 @@ def test_the_stations_still_land_on_their_pages(client: Client, role: Role) -> N
     )
 
 
-def test_a_tenant_admin_still_sees_the_admin_index(client: Client) -> None:
+def test_a_tenant_admin_lands_on_the_users(client: Client) -> None:
     _logged_in(client, TenantFactory(), Role.TENANT_ADMIN)
-    assert client.get("/admin/").status_code == 200
+    response = client.get("/admin/")
+    assert (response.status_code, response["Location"]) == (
+        302,
+        reverse("admin:tenants_user_changelist"),
+    )
 
 
 def test_the_board_takes_as_many_queries_for_many_orders_and_riders_as_for_one(
