@@ -61,6 +61,9 @@ def test_customer_service_takes_an_order_and_reveals_a_field(
     base, name = live_server.url, "role-customer-service"
     log_in(desktop, base, agent.username, shot_prefix=name)
 
+    desktop.goto(f"{base}/admin/")
+    assert desktop.url == f"{base}/admin/orders/order/desk/"  # lands on the order desk
+    assert step(desktop, axe_source, f"{name}-00-desk") == clean(f"{name}-00-desk")
     desktop.goto(f"{base}/admin/orders/order/")
     assert step(desktop, axe_source, f"{name}-01-order-list") == clean(f"{name}-01-order-list")
     with desktop.expect_navigation():
@@ -185,13 +188,12 @@ def test_packer_seals_an_order_and_opens_its_label(
     assert _foreign(desktop, base) == []
 
 
-def assign_through_the_order_page(page: Any, base: str, order: Order, rider_name: str) -> None:
-    """The dispatcher's assignment as the back office offers it today: the order page's
-    Dispatch panel. When the dispatch board arrives, this is the one function to change."""
-    page.goto(f"{base}/admin/orders/order/{order.pk}/change/")
-    page.select_option("#dispatch-rider", label=rider_name)
+def assign_on_the_board(page: Any, base: str, order: Order, rider_name: str) -> None:
+    """The dispatcher's assignment on the dispatch board: the order's row, a rider, Assign."""
+    page.goto(f"{base}/admin/orders/order/dispatch/")
+    page.select_option(f"#rider-{order.pk}", label=rider_name)
     with page.expect_navigation():
-        page.click("#dispatch button[type=submit]:not([name=auto])")
+        page.locator(f"form:has(#rider-{order.pk}) button[type=submit]:not([name=auto])").click()
 
 
 def test_dispatcher_assigns_a_packed_order_to_an_eligible_rider(
@@ -206,12 +208,15 @@ def test_dispatcher_assigns_a_packed_order_to_an_eligible_rider(
     log_in(desktop, base, dispatcher.username)
 
     desktop.goto(f"{base}/admin/")
+    assert desktop.url == f"{base}/admin/orders/order/dispatch/"  # lands on the board
     assert step(desktop, axe_source, f"{name}-01-landing") == clean(f"{name}-01-landing")
+    # The unsigned rider is on the board with the reason, and not offered for the order.
+    assert "rider-unsigned" in desktop.locator("body").inner_text()
+    offered = desktop.locator(f"#rider-{order.pk} option").all_inner_texts()
+    assert not any("rider-unsigned" in text for text in offered)
     desktop.goto(f"{base}/admin/orders/order/{order.pk}/change/")
     assert step(desktop, axe_source, f"{name}-02-order-page") == clean(f"{name}-02-order-page")
-    unsigned = desktop.locator("#dispatch-rider option", has_text="rider-unsigned")
-    assert unsigned.is_disabled()
-    assign_through_the_order_page(desktop, base, order, str(rider))
+    assign_on_the_board(desktop, base, order, next(t for t in offered if "rider-li" in t))
     assert step(desktop, axe_source, f"{name}-03-assigned") == clean(f"{name}-03-assigned")
     assert _status(order) == Status.ASSIGNED
     desktop.reload()

@@ -82,6 +82,7 @@ def test_supervisor_enrols_and_logs_in_with_a_code_in_chromium(
 
     _admin_login(desk, base, supervisor.username)
     assert desk.url.startswith(f"{base}/account/two-factor/setup/")
+    desk.locator("figure svg").wait_for()
     assert desk.locator("figure svg").count() == 1
     _shot(desk, "2fa-01-setup-1280")
     key = _key_shown(desk)
