@@ -307,16 +307,27 @@ class MembershipInline(TenantScopedInline):
         return super().formfield_for_choice_field(db_field, request, **kwargs)
 
 
+class TenantUserCreationForm(UserCreationForm):
+    """A new user always gets a password (they log in with it and a second factor): no
+    "password-based authentication: disabled" choice, which would make a user who can never
+    log in here (there is no single sign-on)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields.pop("usable_password", None)
+
+
 @admin.register(User)
 class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin, UnfoldModelAdmin):
     """Users of the request's tenant. Superuser flags, groups and global permissions are
     platform matters and are not offered to tenant administrators; staff status follows
     the user's roles. A user's tenant is chosen once, when the user is created."""
 
-    list_display = ["username", "is_active", "is_staff", "last_login"]
+    list_display = ["username", "roles_display", "is_active", "is_staff", "last_login"]
     change_form_template = "admin/tenants/user/change_form.html"
     form = UserChangeForm
-    add_form = UserCreationForm
+    add_form = TenantUserCreationForm
+    add_fieldsets = ((None, {"fields": ("username", "password1", "password2")}),)
     change_password_form = AdminPasswordChangeForm
     list_filter = ["is_active", "is_staff"]
     search_fields = ["username"]
@@ -327,7 +338,7 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin, UnfoldModelAdmin):
     )
     actions = ["end_all_sessions"]
     operator_add_fieldsets = (
-        (None, {"fields": ("tenant", "username", "usable_password", "password1", "password2")}),
+        (None, {"fields": ("tenant", "username", "password1", "password2")}),
     )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -338,8 +349,13 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin, UnfoldModelAdmin):
             readonly.append("is_staff")  # follows the roles (grant_role/revoke_role)
         return readonly
 
+    @admin.display(description=_("Roles"))
+    def roles_display(self, user: User) -> str:
+        roles = sorted(str(Role(m.role).label) for m in user.memberships.all())
+        return ", ".join(roles) or "-"
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
-        queryset = super().get_queryset(request)
+        queryset = super().get_queryset(request).prefetch_related("memberships")
         if _is_operator(request):
             return queryset
         return queryset.filter(tenant=request.tenant, is_superuser=False)  # type: ignore[attr-defined]

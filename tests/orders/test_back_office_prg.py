@@ -66,7 +66,7 @@ def test_intake_redirects_and_the_pin_is_shown_once(agent_client: Client) -> Non
         first.cookies[PIN_COOKIE].value,  # deleted
     ) == (True, True, "")
     assert (_pin(again.content.decode()), order.code in again.content.decode()) == (None, True)
-    assert "The PIN was shown once; issue a new one through customer service." in (
+    assert "The PIN was shown once. If the customer did not note it, open the order" in (
         again.content.decode()
     )
     assert len(_orders(agent_client.tenant)) == 1

@@ -199,7 +199,7 @@ def test_recovery_codes_are_stored_as_keyed_hashes(client: Client) -> None:
 
 def test_after_enrolment_the_back_office_opens(client: Client) -> None:
     _enrol(client, _user(Role.TENANT_ADMIN))
-    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/", follow=True).status_code == 200
 
 
 def test_a_wrong_enrolment_code_is_refused(client: Client) -> None:
