@@ -201,7 +201,7 @@ def test_dispatcher_assigns_a_packed_order_to_an_eligible_rider(
 ) -> None:
     tenant = TenantFactory()
     order = packed_order(tenant)
-    rider = make_rider(tenant, username="rider-li")
+    make_rider(tenant, username="rider-li")
     make_rider(tenant, signed=False, username="rider-unsigned")
     dispatcher = UserFactory(tenant=tenant, username="dispatch-qian", roles=[Role.DISPATCHER])
     base, name = live_server.url, "role-dispatcher"
