@@ -337,9 +337,7 @@ class TenantUserAdmin(NotFoundInsteadOfRedirect, UserAdmin, UnfoldModelAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     actions = ["end_all_sessions"]
-    operator_add_fieldsets = (
-        (None, {"fields": ("tenant", "username", "password1", "password2")}),
-    )
+    operator_add_fieldsets = ((None, {"fields": ("tenant", "username", "password1", "password2")}),)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = ["last_login", "date_joined"]
