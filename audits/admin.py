@@ -50,6 +50,7 @@ ORDER_TYPE = "orders.order"
 ORDER_CODE_FIELD = "code"
 #: A data subject is shown as "Customer" and a short id: nothing else of the person.
 SUBJECT_TYPE = "privacy.datasubject"
+USER_TYPE = "tenants.user"
 SHORT_ID = 8
 SEARCH_MAX_LENGTH = 64  # the longest stored value searched (actor, object id, request id)
 
@@ -117,6 +118,12 @@ def _users(events: list[AuditEvent]) -> dict[int, SafeString]:
     """``user:<id>`` → "username (role, role)", one query for the page: a user of the
     events' tenant (or a platform operator), else missing (shown as deleted)."""
     ids = _user_ids((e.actor for e in events), "user")
+    # Users an event is about (a role granted, a login unlocked): the same lookup.
+    ids |= {
+        int(e.object_id)
+        for e in events
+        if e.object_type == USER_TYPE and e.object_id.isdigit() and len(e.object_id) < 19
+    }
     if not ids:
         return {}
     tenants = {e.tenant_id for e in events}
@@ -214,7 +221,11 @@ def _orders(events: list[AuditEvent]) -> dict[str, tuple[str, str | None]]:
     return found
 
 
-def _object_html(event: AuditEvent, orders: dict[str, tuple[str, str | None]]) -> SafeString:
+def _object_html(
+    event: AuditEvent,
+    orders: dict[str, tuple[str, str | None]],
+    users: dict[int, SafeString] | None = None,
+) -> SafeString:
     if not event.object_type and not event.object_id:
         return format_html("{}", "-")
     object_id = event.object_id
@@ -224,6 +235,10 @@ def _object_html(event: AuditEvent, orders: dict[str, tuple[str, str | None]]) -
         )
     model = _model(event.object_type) if event.object_type else None
     name = capfirst(str(model._meta.verbose_name)) if model is not None else event.object_type
+    if event.object_type == USER_TYPE and object_id.isdigit() and users:
+        person = users.get(int(object_id))
+        if person is not None:
+            return format_html("{} {}", gettext("User"), person)
     batch = _batch_ids(event) if event.object_type == ORDER_TYPE else []
     if batch:
         return _batch_html(batch, orders)
@@ -267,7 +282,7 @@ def describe(events: Iterable[AuditEvent]) -> None:
     for event in events:
         event.display = EventDisplay(  # type: ignore[attr-defined]
             actor=_actor_html(event, users, tokens),
-            object=_object_html(event, orders),
+            object=_object_html(event, orders, users),
             purpose=purpose_label(event.purpose) if event.purpose else "-",
         )
 

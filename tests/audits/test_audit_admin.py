@@ -440,3 +440,16 @@ def test_a_station_pages_batch_event_shows_its_orders_by_code_and_is_found_by_ea
     # The sixth order is not shown on the row but its code finds the event.
     assert batch.pk in {e.pk for e in _rows(_list(logged_in, q=orders[5].code))}
     assert batch.pk not in {e.pk for e in _rows(_list(logged_in, q=other.code))}
+
+
+def test_an_event_about_a_user_names_them(logged_in: Client, tenant: Any) -> None:
+    person = UserFactory(tenant=tenant, username="new-cook", roles=[Role.KITCHEN])
+    record_event(
+        tenant=tenant,
+        actor=SYSTEM,
+        action="privacy.search",
+        object_type="tenants.user",
+        object_id=str(person.pk),
+    )
+    cells = _cells(_list(logged_in).content.decode(), "object_display")
+    assert any(cell.startswith("User new-cook") for cell in cells), cells
