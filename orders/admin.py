@@ -214,6 +214,7 @@ class OrderAdmin(TenantScopedModelAdmin):
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
                 "order": order,
+                "original": order,  # the header's trail: Orders › Orders › <code>
                 "title": _("Order taken"),
             },
         )
@@ -387,6 +388,7 @@ class OrderAdmin(TenantScopedModelAdmin):
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
                 "order": order,
+                "original": order,  # the header's trail: Orders › Orders › <code>
                 "values": [(FIELD_LABELS[f], values[f]) for f in fields],
                 "purpose": Purpose(form.cleaned_data["purpose"]).label,
                 "title": _("Revealed for this view only"),
