@@ -95,7 +95,7 @@ def test_the_kitchen_station_shows_the_order_time_in_the_tenants_zone(
     tenant = TenantFactory(time_zone=zone)
     _created_at_instant(OrderFactory(tenant=tenant))
     html = _staff_client(tenant, Role.KITCHEN).get(reverse("orders:kitchen")).content.decode()
-    assert f'<span class="muted">{kitchen}</span>' in html
+    assert f'<span class="age">{kitchen} · ' in html
 
 
 def test_two_tenants_see_the_same_instant_at_different_local_times() -> None:
