@@ -8,10 +8,12 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from django.conf import settings
+from django.test import Client
 from django_otp.oath import totp
 
 from tests.browser.conftest import ARTIFACTS
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, verified_second_factor
 
 # Rules switched off for every page, each with the reason. Keep this list short: a rule
 # belongs here only when the violation is not ours to fix and is not a real barrier.
@@ -50,6 +52,24 @@ OVERFLOW = """() => {
   }
   return {page: document.scrollingElement.scrollWidth - width, elements: out.slice(0, 12)};
 }"""
+
+
+def with_session(page: Any, base: str, user: Any, language: str | None = "en") -> None:
+    """Log ``user`` in without the form: a session made by Django's test client (second
+    factor verified) handed to the browser, with the language cookie when ``language``."""
+    client = Client()
+    client.force_login(user)
+    verified_second_factor(client, user)
+    cookies = [
+        {
+            "name": settings.SESSION_COOKIE_NAME,
+            "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+            "url": base,
+        }
+    ]
+    if language:
+        cookies.append({"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": base})
+    page.context.add_cookies(cookies)
 
 
 def shot(page: Any, name: str) -> str:

@@ -8,16 +8,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from audits.services import record_event
 from privacy.permissions import Purpose
 from tenants.actors import SystemActor
 from tenants.models import Role
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.roles import with_session
 from tests.browser.test_csp import RECORD_VIOLATIONS
-from tests.factories import OrderFactory, TenantFactory, UserFactory, verified_second_factor
+from tests.factories import OrderFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
@@ -30,19 +29,6 @@ def desk(browser: Any, live_server: Any) -> Iterator[Any]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     yield page
     context.close()
-
-
-def _logged_in(page: Any, base: str, user: Any) -> None:
-    client = Client()
-    client.force_login(user)
-    verified_second_factor(client, user)
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies(
-        [
-            {"name": settings.SESSION_COOKIE_NAME, "value": session, "url": base},
-            {"name": settings.LANGUAGE_COOKIE_NAME, "value": "zh-hans", "url": base},
-        ]
-    )
 
 
 def _fits_and_is_accessible(page: Any, axe_source: str, name: str) -> None:
@@ -88,7 +74,7 @@ def test_the_audit_list_fits_at_1280_and_1024_px_in_chinese(
         object_id="0c6f3f5e-5d2b-4a3c-9d5e-2f1a6b7c8d9e",
     )
     base = live_server.url
-    _logged_in(desk, base, supervisor)
+    with_session(desk, base, supervisor, language="zh-hans")
 
     desk.goto(f"{base}/admin/audits/auditevent/")
     assert desk.locator("#result_list tbody tr").count() >= 4

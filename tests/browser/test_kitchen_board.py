@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from orders import views
 from orders.lifecycle import mark_food_ready, transition_order
 from orders.models import Status
 from tenants.models import Role
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.roles import with_session
 from tests.browser.test_csp import RECORD_VIOLATIONS
 from tests.factories import OrderFactory, TenantFactory, UserFactory
 
@@ -42,15 +41,6 @@ def wall(browser: Any, live_server: Any) -> Iterator[Any]:
     page.add_init_script(RECORD_VIOLATIONS)
     yield page
     context.close()
-
-
-def _logged_in(page: Any, base: str, user: Any) -> None:
-    client = Client()
-    client.force_login(user)
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": base}]
-    )
 
 
 def _codes(page: Any, column: str) -> list[str]:
@@ -101,7 +91,7 @@ def test_the_cook_starts_an_order_and_the_board_refreshes_itself(
     transition_order(order=ready, to=Status.PREPARING, actor=cook)
     mark_food_ready(order=ready, actor=cook)
     base = live_server.url
-    _logged_in(wall, base, cook)
+    with_session(wall, base, cook)
 
     wall.goto(f"{base}/orders/kitchen/")
     assert (_codes(wall, "received"), _codes(wall, "preparing"), _codes(wall, "ready")) == (
@@ -157,7 +147,7 @@ def test_the_packing_station_fits_at_1280_and_1024_px(
         mark_food_ready(order=order, actor=cook)
     transition_order(order=packed, to=Status.PACKED, actor=packer, seal_number="SEAL-2024")
     base = live_server.url
-    _logged_in(wall, base, packer)
+    with_session(wall, base, packer)
 
     wall.goto(f"{base}/orders/packing/")
     _check_board(wall, axe_source, "packing-01-1280", columns=2)

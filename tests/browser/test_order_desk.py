@@ -12,16 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from incidents.models import AnomalyKind
 from incidents.services import report_anomaly
 from tenants.actors import SystemActor
 from tenants.models import Role
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.roles import with_session
 from tests.browser.test_csp import RECORD_VIOLATIONS
-from tests.factories import OrderFactory, PrivacyNoticeFactory, UserFactory, verified_second_factor
+from tests.factories import OrderFactory, PrivacyNoticeFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
@@ -39,19 +38,6 @@ def office(browser: Any, live_server: Any) -> Iterator[Any]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     yield page
     context.close()
-
-
-def _logged_in(page: Any, base: str, user: Any) -> None:
-    client = Client()
-    client.force_login(user)
-    verified_second_factor(client, user)
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies(
-        [
-            {"name": settings.SESSION_COOKIE_NAME, "value": session, "url": base},
-            {"name": settings.LANGUAGE_COOKIE_NAME, "value": "en", "url": base},
-        ]
-    )
 
 
 def _shot(page: Any, name: str) -> None:
@@ -83,7 +69,7 @@ def test_customer_service_finds_orders_by_code_and_by_phone_at_the_desk(
     by_phone = [OrderFactory(tenant=tenant, customer=CUSTOMER) for _ in range(2)]
     report_anomaly(order=by_code, kind=AnomalyKind.PIN_LOCKED, actor=SystemActor("tests"))
     base = live_server.url
-    _logged_in(office, base, agent)
+    with_session(office, base, agent)
 
     office.goto(f"{base}/admin/")
     office.get_by_role("link", name="Order desk").first.click()

@@ -9,15 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from audits.models import AuditEvent
 from tenants.models import Role, Tenant
 from tenants.scoping import tenant_scope
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.roles import with_session
 from tests.browser.test_csp import RECORD_VIOLATIONS
-from tests.factories import TenantFactory, UserFactory, verified_second_factor
+from tests.factories import TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
@@ -32,19 +31,6 @@ def desk(browser: Any, live_server: Any) -> Iterator[Any]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     yield page
     context.close()
-
-
-def _log_in(page: Any, base: str, user: Any) -> None:
-    client = Client()
-    client.force_login(user)
-    verified_second_factor(client, user)
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies(
-        [
-            {"name": settings.SESSION_COOKIE_NAME, "value": session, "url": base},
-            {"name": settings.LANGUAGE_COOKIE_NAME, "value": "en", "url": base},
-        ]
-    )
 
 
 def _fits_and_is_accessible(page: Any, axe_source: str, name: str) -> list[Any]:
@@ -67,7 +53,7 @@ def test_a_tenant_admin_moves_the_tenant_to_berlin_and_turns_on_the_pin_sms(
     desk: Any, live_server: Any, axe_source: str
 ) -> None:
     tenant = TenantFactory(name="Shanghai Eats")
-    _log_in(desk, live_server.url, UserFactory(tenant=tenant, roles=[Role.TENANT_ADMIN]))
+    with_session(desk, live_server.url, UserFactory(tenant=tenant, roles=[Role.TENANT_ADMIN]))
     desk.goto(live_server.url + URL)
     checks = [_fits_and_is_accessible(desk, axe_source, "tenant-settings-1280")]
     desk.set_viewport_size({"width": 1024, "height": 800})

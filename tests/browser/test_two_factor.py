@@ -51,7 +51,8 @@ def _admin_login(page: Any, base: str, username: str) -> None:
     page.goto(f"{base}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
-    page.click("#login-form [type=submit]")
+    with page.expect_navigation():
+        page.click("#login-form [type=submit]")
 
 
 def _log_out(page: Any) -> None:
@@ -87,12 +88,14 @@ def test_supervisor_enrols_and_logs_in_with_a_code_in_chromium(
     _shot(desk, "2fa-01-setup-1280")
     key = _key_shown(desk)
     desk.fill("#id_code", _code(key))
-    desk.click("form.card button[type=submit]")
+    with desk.expect_navigation():
+        desk.click("form.card button[type=submit]")
     assert desk.url.startswith(f"{base}/account/two-factor/recovery-codes/")
     _shot(desk, "2fa-02-recovery-codes-1280")
     codes = desk.locator("[data-testid=recovery-codes] li").all_inner_texts()
     assert len(codes) == 10
-    desk.click("a.button")
+    with desk.expect_navigation():
+        desk.click("a.button")
     assert desk.url.startswith(f"{base}/admin/")
 
     _log_out(desk)
@@ -100,14 +103,16 @@ def test_supervisor_enrols_and_logs_in_with_a_code_in_chromium(
     assert desk.url.startswith(f"{base}/account/two-factor/verify/")
     _shot(desk, "2fa-03-verify-1280")
     desk.fill("#id_code", _code(key, steps_ahead=1))
-    desk.click("form.card button[type=submit]")
-    assert desk.url == f"{base}/admin/"
+    with desk.expect_navigation():
+        desk.click("form.card button[type=submit]")
+    desk.wait_for_url(f"{base}/admin/")
 
     _log_out(desk)
     _admin_login(desk, base, supervisor.username)
     desk.fill("#id_code", codes[0])
-    desk.click("form.card button[type=submit]")
-    assert desk.url == f"{base}/admin/"
+    with desk.expect_navigation():
+        desk.click("form.card button[type=submit]")
+    desk.wait_for_url(f"{base}/admin/")
     _shot(desk, "2fa-04-recovery-code-used-1280")
 
     _log_out(desk)
