@@ -34,8 +34,13 @@ class IncidentsConfig(AppConfig):
         from incidents.selectors import OPEN_ANOMALIES_QUEUE
         from orders.desk import register_desk_queue
 
-        # Customer service's order desk lists the orders with an open anomaly.
+        # Customer service's order desk lists the orders with an open anomaly, and the
+        # sidebar shows how many beside the desk.
         register_desk_queue(OPEN_ANOMALIES_QUEUE)
+        from incidents.selectors import open_anomaly_count
+        from tenants.landing import register_landing_badge
+
+        register_landing_badge("admin:orders_order_desk", open_anomaly_count)
         from incidents.services import open_anomalies_for_withdrawn_orders
         from orders.signals import orders_withdrawn
 

@@ -21,6 +21,14 @@ def open_anomalies(actor: User, limit: int) -> list[OrderAnomaly]:
     )
 
 
+def open_anomaly_count(actor: User) -> int:
+    """How many anomalies of ``actor``'s tenant are open (the desk's badge: one COUNT that
+    the ``anomaly_open`` index (tenant, resolved_at, …) answers)."""
+    if not actor.is_active or not actor.has_perm("incidents.view_orderanomaly"):
+        return 0
+    return OrderAnomaly.objects.filter(tenant_id=actor.tenant_id, resolved_at__isnull=True).count()
+
+
 def open_anomaly_rows(actor: User, limit: int) -> list[DeskRow]:
     """The order desk's "open anomalies" list (orders.desk)."""
     return [

@@ -7,7 +7,9 @@ its role lands at ``/admin/`` even when the admin has models to show that role."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.urls import reverse
 from django.utils.functional import Promise
@@ -50,3 +52,24 @@ def landings_for(user: object) -> list[Landing]:
             seen.add(landing.url_name)
             found.append(landing)
     return found
+
+
+# Counts shown beside a work page in the sidebar (open anomalies beside the order desk),
+# registered by the app that owns what is counted: tenants imports none of them.
+_badges: dict[str, Callable[[Any], int]] = {}
+BADGE_CAP = 99
+
+
+def register_landing_badge(url_name: str, count: Callable[[Any], int]) -> None:
+    """``count(user)``: how many things wait on the work page ``url_name`` for ``user`` (run
+    inside the request's tenant scope); 0 shows no badge."""
+    _badges[url_name] = count
+
+
+def landing_badge(url_name: str, user: Any) -> str:
+    """The badge of ``url_name`` for ``user``: "", a number, or "99+"."""
+    count = _badges.get(url_name)
+    if count is None:
+        return ""
+    n = count(user)
+    return "" if n <= 0 else (str(n) if n <= BADGE_CAP else f"{BADGE_CAP}+")

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from tenants.landing import landings_for
+from tenants.landing import landing_badge, landings_for
 from tenants.models import Role
 from tenants.roles import has_role
 
@@ -45,7 +45,16 @@ def site_subheader(request: HttpRequest) -> str:
 def sidebar(request: HttpRequest) -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = []
     pages = landings_for(request.user)
-    work = [{"title": page.label, "icon": page.icon or "work", "link": page.url} for page in pages]
+    work = [
+        {
+            "title": page.label,
+            "icon": page.icon or "work",
+            "link": page.url,
+            "badge": landing_badge(page.url_name, request.user),
+            "badge_variant": "warning",
+        }
+        for page in pages
+    ]
     # A work page under a model's URL (the dispatch board under orders) is the one active
     # item: unfold would mark the model's list active too (its link is a prefix).
     on_work_page = {"active": False} if any(p.url == request.path for p in pages) else {}
