@@ -17,6 +17,8 @@ from incidents.tasks import match_report_challenge
 from privacy.sms import MemorySmsBackend, sms_backend
 from tenants.models import Role
 from tenants.scoping import tenant_scope
+from tests.browser.roles import with_session
+from tests.browser.test_audit_list import _fits_and_is_accessible
 from tests.browser.test_rider_flow import _check_page
 from tests.factories import OrderFactory, UserFactory
 
@@ -77,3 +79,45 @@ def test_a_customer_files_a_report_and_reads_the_answer_in_chromium(
         phone.inner_text("#report-answer").strip(),
         [url for url in phone.requests_made if order.code in url or "139" in url],
     ) == ("Answered", "Thank you: the label no longer shows names.", [])
+
+
+def test_customer_service_answers_and_closes_a_report_in_the_back_office(
+    desktop: Any, live_server: Any, axe_source: str, outbox: list
+) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    order = OrderFactory()
+    client = Client()
+    client.post(reverse("incidents:report"), {"order_code": order.code})
+    code = _send_code(outbox)
+    client.post(
+        reverse("incidents:report-verify"),
+        {"code": code, "kind": "wrong_contact", "description": "A stranger called me."},
+    )
+    with tenant_scope(order.tenant):
+        report = PrivacyReport.objects.get()
+    agent = UserFactory(tenant=order.tenant, roles=[Role.CUSTOMER_SERVICE])
+    base = live_server.url
+    with_session(desktop, base, agent)
+    desktop.goto(f"{base}/admin/incidents/privacyreport/")
+    _fits_and_is_accessible(desktop, axe_source, "66-privacy-report-list")
+    desktop.goto(f"{base}/admin/incidents/privacyreport/{report.pk}/change/")
+    _fits_and_is_accessible(desktop, axe_source, "67-privacy-report-triage")
+    with desktop.expect_navigation():
+        desktop.click("#move-in_progress")
+    desktop.fill("#id_answer", "We have spoken to the rider concerned.")
+    with desktop.expect_navigation():
+        desktop.click("#answer-form button[type=submit]")
+    _fits_and_is_accessible(desktop, axe_source, "68-privacy-report-answered")
+    with desktop.expect_navigation():
+        desktop.click("#reveal-form button[type=submit]")
+    revealed = desktop.inner_text("#revealed-description").strip()
+    _fits_and_is_accessible(desktop, axe_source, "69-privacy-report-revealed")
+    with tenant_scope(order.tenant):
+        report.refresh_from_db()
+    assert (report.status, report.answer, revealed) == (
+        "answered",
+        "We have spoken to the rider concerned.",
+        "A stranger called me.",
+    )
