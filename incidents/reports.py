@@ -37,7 +37,7 @@ from incidents.models import (
 )
 from orders.models import Order
 from orders.selectors import order_with_code
-from privacy.api import Purpose, SmsNotSent, VaultError, seal, text_customer
+from privacy.api import Purpose, RevealDenied, SmsNotSent, VaultError, seal, text_customer
 from tenants.actors import Actor, SystemActor, actor_label
 from tenants.counters import within_limit
 from tenants.models import Role, User
@@ -179,7 +179,7 @@ def match_challenge(challenge_id: UUID | str) -> bool:
                 )
                 % {"code": otp},
             )
-    except (SmsNotSent, VaultError):
+    except (SmsNotSent, VaultError, RevealDenied):
         # An erased customer or a failed gateway: the challenge simply never verifies.
         ReportChallenge.objects.filter(pk=challenge.pk).update(otp_hash="")
         return False

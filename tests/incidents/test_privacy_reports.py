@@ -553,3 +553,28 @@ def test_old_challenges_are_purged_daily(client: Client, outbox: list) -> None:
     )
     purge_report_challenges.apply()
     assert list(ReportChallenge.objects.values_list("order_code", flat=True)) == ["ZZZZZ-ZZZZY"]
+
+
+def test_an_erased_customers_order_gets_the_same_answer_and_no_text(
+    client: Client, outbox: list
+) -> None:
+    order = OrderFactory()
+    erase_subject(
+        tenant=order.tenant,
+        subject_id=order.subject_id,
+        reason=ErasureReason.CUSTOMER_REQUEST,
+        actor=SystemActor("tests"),
+    )
+    started = _start(client, order.code)
+    filed = _file(client, "123456")
+    assert (
+        started.url,
+        len(outbox),
+        filed.status_code,
+        ReportChallenge.objects.get().otp_hash,
+    ) == (
+        reverse("incidents:report-verify"),
+        0,
+        400,
+        "",
+    )
