@@ -291,6 +291,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "privacy.tasks.purge_erasure_challenges",
         "schedule": timedelta(hours=24),
     },
+    "purge-privacy-report-challenges": {
+        "task": "incidents.tasks.purge_report_challenges",
+        "schedule": timedelta(hours=24),
+    },
     "nightly-backup": {
         "task": "privacy.tasks.nightly_backup",
         "schedule": timedelta(seconds=env_int("BAOMI_BACKUP_SECONDS", 24 * 3600, minimum=5)),
@@ -411,6 +415,8 @@ CONTENT_SECURITY_POLICY = {
 # --- Outside services behind interfaces (console backends in development) ----------------
 # Days to answer a customer's erasure request (the statutory deadline).
 BAOMI_ERASURE_DEADLINE_DAYS = env_int("BAOMI_ERASURE_DEADLINE_DAYS", 15, minimum=1)
+# Days for staff to answer a customer's privacy report (incidents.PrivacyReport, §6.2).
+BAOMI_PRIVACY_REPORT_DAYS = env_int("BAOMI_PRIVACY_REPORT_DAYS", 15, minimum=1)
 BAOMI_SMS_BACKEND = env_str("BAOMI_SMS_BACKEND", "privacy.sms.ConsoleSmsBackend")
 BAOMI_CALL_RELAY_BACKEND = env_str("BAOMI_CALL_RELAY_BACKEND", "riders.relay.ConsoleRelayBackend")
 from config.gateways import outside_service  # noqa: E402 (this section's own helper)

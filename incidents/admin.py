@@ -167,3 +167,242 @@ class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         else:
             messages.success(request, _("The anomaly is resolved."))
         return back
+
+
+# --- Customers' privacy reports (§6.2) --------------------------------------------------
+# Customer service and privacy officers triage, answer and close reports on the report's page
+# (post/redirect/get, audited); supervisors see them read-only. The customer's description
+# is sealed: it is shown through the vault's audited reveal, for this page view only.
+
+from django.template.response import TemplateResponse  # noqa: E402
+
+from incidents.models import ANSWER_MAX_LENGTH, PrivacyReport, ReportStatus  # noqa: E402
+from incidents.reports import (  # noqa: E402
+    MOVES,
+    answer_report,
+    may_triage_reports,
+    move_report,
+)
+from orders.admin import issue_reveal_nonce, spend_reveal_nonce  # noqa: E402
+from privacy.api import (  # noqa: E402
+    DecryptionIntegrityError,
+    KeyRetiredError,
+    Purpose,
+    RevealDenied,
+    SubjectErasedError,
+    reveal,
+)
+from tenants.models import Role  # noqa: E402
+from tenants.roles import has_role  # noqa: E402
+
+
+class AnswerForm(forms.Form):
+    answer = forms.CharField(
+        label=gettext_lazy("Answer to the customer"),
+        max_length=ANSWER_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=gettext_lazy(
+            "The customer reads this on the status page. Do not write personal data: no "
+            "names, phone numbers or addresses."
+        ),
+    )
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = gettext_lazy("deadline")
+    parameter_name = "deadline"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("overdue", gettext_lazy("Overdue"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "overdue":
+            from django.utils import timezone
+
+            return queryset.filter(
+                status__in=[ReportStatus.RECEIVED, ReportStatus.IN_PROGRESS],
+                due_at__lt=timezone.now(),
+            )
+        return queryset
+
+
+def _reveal_purpose(user: User) -> str:
+    if has_role(user, Role.PRIVACY_OFFICER):
+        return Purpose.INCIDENT_INVESTIGATION
+    return Purpose.CUSTOMER_SERVICE_CALL
+
+
+@admin.register(PrivacyReport)
+class PrivacyReportAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
+    list_display = ["received_at", "order_code", "kind", "status", "due_at", "overdue"]
+    list_filter = ["status", OverdueFilter, "kind"]
+    list_select_related = ["order"]
+    fields = [
+        "order",
+        "kind",
+        "status",
+        "received_at",
+        "due_at",
+        "overdue",
+        "description_state",
+        "answer",
+        "answered_by_name",
+        "answered_at",
+        "closed_at",
+    ]
+    readonly_fields = ["overdue", "description_state", "answered_by_name"]
+    change_form_template = "admin/incidents/privacyreport/change_form.html"
+    actions = None
+
+    def get_ordering(self, request: HttpRequest) -> Any:
+        return ["due_at"]
+
+    @admin.display(description=gettext_lazy("order code"), ordering="order__code")
+    def order_code(self, report: PrivacyReport) -> str:
+        return report.order.code
+
+    @admin.display(description=gettext_lazy("overdue"), boolean=True)
+    def overdue(self, report: PrivacyReport) -> bool:
+        return report.is_overdue
+
+    @admin.display(description=gettext_lazy("description"))
+    def description_state(self, report: PrivacyReport) -> str:
+        if bytes(report.description_ct or b""):
+            return _("Sealed: reveal it below (audited).")
+        return _("None given")
+
+    @admin.display(description=gettext_lazy("answered by"))
+    def answered_by_name(self, report: PrivacyReport) -> str:
+        if not report.answered_by:
+            return "-"
+        names = actor_names([report.answered_by], tenant_id=report.tenant_id)
+        return names.get(report.answered_by, report.answered_by)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        extra = dict(extra_context or {})
+        report = self.get_object(request, object_id)
+        user = request.user
+        if report is not None and may_triage_reports(user):  # type: ignore[arg-type]
+            status = ReportStatus(report.status)
+            if status != ReportStatus.CLOSED:
+                extra["answer_form"] = AnswerForm(initial={"answer": report.answer})
+            extra["moves"] = [(s.value, s.label) for s in MOVES[status]]
+            if bytes(report.description_ct or b""):
+                extra["reveal_nonce"] = issue_reveal_nonce(request, f"report-{report.pk}")
+        return super().change_view(request, object_id, form_url, extra)
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:report_id>/answer/",
+                self.admin_site.admin_view(self.answer_view),
+                name="incidents_privacyreport_answer",
+            ),
+            path(
+                "<int:report_id>/move/",
+                self.admin_site.admin_view(self.move_view),
+                name="incidents_privacyreport_move",
+            ),
+            path(
+                "<int:report_id>/reveal/",
+                self.admin_site.admin_view(self.reveal_view),
+                name="incidents_privacyreport_reveal",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _report(self, request: HttpRequest, report_id: int) -> PrivacyReport:
+        report = self.get_object(request, str(report_id))
+        if report is None or not self.has_view_permission(request, report):
+            raise Http404(_("No such report."))
+        return report
+
+    def _back(self, report: PrivacyReport) -> HttpResponse:
+        return redirect(reverse("admin:incidents_privacyreport_change", args=[report.pk]))
+
+    def answer_view(self, request: HttpRequest, report_id: int) -> HttpResponse:
+        report = self._report(request, report_id)
+        if request.method != "POST":
+            return self._back(report)
+        form = AnswerForm(request.POST)
+        if not form.is_valid():
+            for errors in form.errors.values():
+                messages.error(request, " ".join(str(e) for e in errors))
+            return self._back(report)
+        try:
+            answer_report(
+                report=report, answer=form.cleaned_data["answer"], actor=cast(User, request.user)
+            )
+        except (ValidationError, Conflict, PermissionDenied) as error:
+            refuse(request, error)
+        else:
+            messages.success(
+                request, _("The answer is saved; the customer sees it on the status page.")
+            )
+        return self._back(report)
+
+    def move_view(self, request: HttpRequest, report_id: int) -> HttpResponse:
+        report = self._report(request, report_id)
+        if request.method != "POST":
+            return self._back(report)
+        try:
+            moved = move_report(
+                report=report,
+                status=request.POST.get("status", ""),
+                actor=cast(User, request.user),
+            )
+        except (ValidationError, Conflict, PermissionDenied) as error:
+            refuse(request, error)
+        else:
+            messages.success(
+                request,
+                _("The report is now: %(status)s.") % {"status": moved.get_status_display()},
+            )
+        return self._back(report)
+
+    def reveal_view(self, request: HttpRequest, report_id: int) -> HttpResponse:
+        report = self._report(request, report_id)
+        user = cast(User, request.user)
+        if request.method != "POST":
+            return self._back(report)
+        if not may_triage_reports(user):
+            refuse(request, PermissionDenied(_("You may not read this description.")))
+            return self._back(report)
+        if not spend_reveal_nonce(
+            request, f"report-{report.pk}", request.POST.get("reveal_nonce", "")
+        ):
+            messages.warning(
+                request, _("This reveal was already shown; reveal again if you need it.")
+            )
+            return self._back(report)
+        purpose = _reveal_purpose(user)
+        try:
+            values = reveal(report, fields=["description"], actor=user, purpose=purpose)
+        except (RevealDenied, PermissionDenied) as error:
+            messages.error(request, str(error))
+            return self._back(report)
+        except SubjectErasedError:
+            messages.error(request, _("This customer's personal data has been erased."))
+            return self._back(report)
+        except (DecryptionIntegrityError, KeyRetiredError):
+            messages.error(
+                request, _("The stored data could not be opened; the failure was recorded.")
+            )
+            return self._back(report)
+        response = TemplateResponse(
+            request,
+            "admin/incidents/privacyreport/reveal.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "original": report,
+                "report": report,
+                "description": values["description"],
+                "purpose": Purpose(purpose).label,
+                "title": _("Revealed for this view only"),
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response

@@ -47,3 +47,11 @@ class IncidentsConfig(AppConfig):
         orders_withdrawn.connect(
             open_anomalies_for_withdrawn_orders, dispatch_uid="incidents.data_erased"
         )
+
+        # --- Customers' privacy reports (§6.2) ---
+        from incidents.models import PrivacyReport
+
+        # The customer's own words, sealed under their key; staff read them through reveal.
+        register(PrivacyReport, fields=("description",), subject_id=lambda r: r.subject_id)
+        for role in (Role.CUSTOMER_SERVICE, Role.PRIVACY_OFFICER, Role.SUPERVISOR):
+            grant_permissions(role, "incidents.view_privacyreport")

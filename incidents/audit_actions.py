@@ -30,3 +30,32 @@ ACTIONS = [
         legacy=True,
     ),
 ]
+
+# --- Customers' privacy reports (§6.2) ---------------------------------------------------
+_REPORT_MOVE = frozenset({"report", "from", "to"})
+ACTIONS += [
+    AuditAction(
+        "incidents.privacy_report_received",
+        _("Privacy report received from a customer"),
+        AuditCategory.INCIDENTS,
+        frozenset({"kind", "report"}),
+    ),
+    AuditAction(
+        "incidents.privacy_report_moved",
+        _("Privacy report status changed"),
+        AuditCategory.INCIDENTS,
+        _REPORT_MOVE,
+    ),
+    AuditAction(
+        "incidents.privacy_report_answered",
+        _("Privacy report answered"),
+        AuditCategory.INCIDENTS,
+        frozenset({"report"}),
+    ),
+    AuditAction(
+        "incidents.privacy_report_closed",
+        _("Privacy report closed"),
+        AuditCategory.INCIDENTS,
+        _REPORT_MOVE,
+    ),
+]

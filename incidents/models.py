@@ -7,11 +7,14 @@ without control characters, and the form asks for no personal data."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from orders.models import Order
-from tenants.models import TenantOwnedModel
+from tenants.models import Tenant, TenantOwnedModel
 
 
 class AnomalyKind(models.TextChoices):
@@ -64,3 +67,102 @@ class OrderAnomaly(TenantOwnedModel):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+
+# --- Customers' privacy reports (§6.2) --------------------------------------------------
+# A customer reports a privacy problem about an order on a public page (incidents/reports.py):
+# identity checked with the order code and a one-time code texted to the order's phone. The
+# report holds the customer's subject id (never copied personal data); the customer's own
+# words are sealed under their key (privacy.api.seal) and cleared if their data is erased.
+
+ANSWER_MAX_LENGTH = 1000
+DESCRIPTION_MAX_LENGTH = 2000
+
+
+class ReportKind(models.TextChoices):
+    DATA_SHOWN = "data_shown", _("My data was shown to someone")
+    WRONG_CONTACT = "wrong_contact", _("The wrong person contacted me")
+    LABEL = "label", _("The label showed too much")
+    OTHER = "other", _("Something else")
+
+
+class ReportStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    IN_PROGRESS = "in_progress", _("In progress")
+    ANSWERED = "answered", _("Answered")
+    CLOSED = "closed", _("Closed")
+
+
+class PrivacyReport(TenantOwnedModel):
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, db_index=False, related_name="+", verbose_name=_("order")
+    )
+    subject_id = models.UUIDField(_("subject"))
+    kind = models.CharField(_("kind"), max_length=16, choices=ReportKind.choices)
+    description_ct = models.BinaryField(default=b"")  # sealed under the customer's key
+    tracking_hash = models.CharField(max_length=64)
+    status = models.CharField(
+        _("status"), max_length=16, choices=ReportStatus.choices, default=ReportStatus.RECEIVED
+    )
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    due_at = models.DateTimeField(_("due at"))
+    answer = models.CharField(_("answer"), max_length=ANSWER_MAX_LENGTH, blank=True)
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    answered_by = models.CharField(_("answered by"), max_length=64, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("privacy report")
+        verbose_name_plural = _("privacy reports")
+        ordering = ["-received_at"]
+        indexes = [
+            models.Index(fields=["tenant", "tracking_hash"], name="privacy_report_tracking"),
+            models.Index(fields=["tenant", "status", "due_at"], name="privacy_report_open"),
+            models.Index(fields=["tenant", "subject_id"], name="privacy_report_subject"),
+            models.Index(fields=["tenant", "order"], name="privacy_report_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}"
+
+    @property
+    def is_overdue(self) -> bool:
+        """Not answered (nor closed) by its deadline."""
+        return (
+            self.status in (ReportStatus.RECEIVED, ReportStatus.IN_PROGRESS)
+            and timezone.now() > self.due_at
+        )
+
+
+class ReportChallenge(models.Model):
+    """One identity check on the public report pages before verification: filing a report
+    (by order code) or reading one's status (by the tracking code's keyed hash). Not
+    tenant-owned: the tenant is unknown until a task matches the code (so the page answers
+    the same, as fast, whether or not it matches). Holds a keyed hash of the one-time code
+    once sent; nothing personal."""
+
+    FILE = "file"
+    STATUS = "status"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    purpose = models.CharField(max_length=8)
+    order_code = models.CharField(max_length=16, blank=True)
+    tracking_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    order_ref = models.UUIDField(null=True, blank=True)
+    report_ref = models.BigIntegerField(null=True, blank=True)
+    otp_hash = models.CharField(max_length=64, blank=True)
+    otp_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("privacy report challenge")
+        verbose_name_plural = _("privacy report challenges")
+        indexes = [models.Index(fields=["created_at"], name="report_challenge_time")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.pk}"

@@ -57,9 +57,12 @@ def _rule(
 
 
 REVEAL_RULES: dict[str, RevealRule] = {
-    Role.CUSTOMER_SERVICE: _rule("name phone address note", [Purpose.CUSTOMER_SERVICE_CALL]),
+    # ``description``: a customer's own words in a privacy report (incidents.PrivacyReport).
+    Role.CUSTOMER_SERVICE: _rule(
+        "name phone address note description", [Purpose.CUSTOMER_SERVICE_CALL]
+    ),
     Role.PRIVACY_OFFICER: _rule(
-        "name phone address note items",
+        "name phone address note items description",
         [Purpose.ERASURE_REQUEST, Purpose.INCIDENT_INVESTIGATION],
     ),
     # Order contents: the kitchen cooks from them, packers check the bag against them, each

@@ -134,6 +134,10 @@ def test_lookups() -> None:
         "incidents.anomaly_reported",
         "incidents.anomaly_resolved",
         "order.anomaly_reported",
+        "incidents.privacy_report_received",
+        "incidents.privacy_report_moved",
+        "incidents.privacy_report_answered",
+        "incidents.privacy_report_closed",
     }
 
 

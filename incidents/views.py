@@ -1,0 +1,163 @@
+"""The public privacy-report pages (no login). Nothing personal goes into the URL, the
+session or a log: the session holds only a challenge's random id, and the tracking code
+for the one page that shows it (then it is dropped)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.cache import never_cache
+
+from audits.context import current_request_context
+from core.errors import Conflict
+from incidents.models import DESCRIPTION_MAX_LENGTH, ReportKind
+from incidents.reports import (
+    RateLimited,
+    file_report,
+    report_deadline,
+    report_for,
+    start_filing,
+    start_status,
+    verify_status,
+)
+from tenants.counters import RETRY_AFTER_SECONDS, CountersUnavailable
+
+FILE_KEY = "baomi_report_challenge"
+TRACKING_KEY = "baomi_report_tracking"
+STATUS_KEY = "baomi_report_status_challenge"
+SHOWN_KEY = "baomi_report_status_shown"
+
+
+def _start(
+    request: HttpRequest, template: str, field: str, start: Any, next_url: str, key: str
+) -> HttpResponse:
+    context: dict[str, Any] = {"errors": {}, "values": {}}
+    if request.method != "POST":
+        return TemplateResponse(request, template, context)
+    context["values"] = {field: request.POST.get(field, "")[:20]}
+    try:
+        challenge = start(request.POST.get(field), ip=current_request_context().ip)
+    except ValidationError as error:
+        context["errors"] = {name: messages[0] for name, messages in error.message_dict.items()}
+        return TemplateResponse(request, template, context, status=400)
+    except RateLimited:
+        context["rate_limited"] = True
+        return TemplateResponse(request, template, context, status=429)
+    except CountersUnavailable:
+        context["unavailable"] = True
+        response = TemplateResponse(request, template, context, status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    request.session[key] = str(challenge.id)
+    return redirect(next_url)
+
+
+@never_cache
+def report_start(request: HttpRequest) -> HttpResponse:
+    return _start(
+        request,
+        "incidents/report_start.html",
+        "order_code",
+        lambda value, ip: start_filing(order_code=value, ip=ip),
+        "incidents:report-verify",
+        FILE_KEY,
+    )
+
+
+@never_cache
+def report_verify(request: HttpRequest) -> HttpResponse:
+    challenge_id = request.session.get(FILE_KEY)
+    if not challenge_id:
+        return redirect("incidents:report")
+    template = "incidents/report_verify.html"
+    context: dict[str, Any] = {
+        "kinds": ReportKind.choices,
+        "limit": DESCRIPTION_MAX_LENGTH,
+        "errors": {},
+        "values": {},
+    }
+    if request.method != "POST":
+        return TemplateResponse(request, template, context)
+    context["values"] = {
+        "kind": request.POST.get("kind", ""),
+        "description": request.POST.get("description", "")[: DESCRIPTION_MAX_LENGTH + 1],
+    }
+    try:
+        tracking = file_report(
+            challenge_id=challenge_id,
+            code=request.POST.get("code"),
+            kind=request.POST.get("kind"),
+            description=request.POST.get("description", ""),
+        )
+    except ValidationError as error:
+        context["errors"] = {name: messages[0] for name, messages in error.message_dict.items()}
+        return TemplateResponse(request, template, context, status=400)
+    except Conflict as error:
+        request.session.pop(FILE_KEY, None)
+        context["errors"] = {"code": error.message}
+        context["expired"] = True
+        return TemplateResponse(request, template, context, status=409)
+    request.session.pop(FILE_KEY, None)
+    request.session[TRACKING_KEY] = tracking
+    return redirect("incidents:report-done")
+
+
+@never_cache
+def report_done(request: HttpRequest) -> HttpResponse:
+    """The tracking code, shown once: a reload no longer shows it."""
+    tracking = request.session.pop(TRACKING_KEY, None)
+    return TemplateResponse(request, "incidents/report_done.html", {"tracking": tracking})
+
+
+@never_cache
+def status_start(request: HttpRequest) -> HttpResponse:
+    return _start(
+        request,
+        "incidents/status_start.html",
+        "tracking_code",
+        lambda value, ip: start_status(tracking_code=value, ip=ip),
+        "incidents:status-verify",
+        STATUS_KEY,
+    )
+
+
+@never_cache
+def status_verify(request: HttpRequest) -> HttpResponse:
+    challenge_id = request.session.get(STATUS_KEY)
+    if not challenge_id:
+        return redirect("incidents:status")
+    template = "incidents/status_verify.html"
+    if request.method != "POST":
+        return TemplateResponse(request, template, {})
+    try:
+        challenge = verify_status(challenge_id=challenge_id, code=request.POST.get("code"))
+    except ValidationError as error:
+        return TemplateResponse(
+            request, template, {"error": error.message_dict["code"][0]}, status=400
+        )
+    except Conflict as error:
+        request.session.pop(STATUS_KEY, None)
+        return TemplateResponse(
+            request, template, {"error": error.message, "expired": True}, status=409
+        )
+    request.session.pop(STATUS_KEY, None)
+    request.session[SHOWN_KEY] = str(challenge.id)
+    return redirect("incidents:status-show")
+
+
+@never_cache
+def status_show(request: HttpRequest) -> HttpResponse:
+    challenge_id = request.session.get(SHOWN_KEY)
+    report = report_for(challenge_id) if challenge_id else None
+    if report is None:
+        request.session.pop(SHOWN_KEY, None)
+        return redirect("incidents:status")
+    return TemplateResponse(
+        request,
+        "incidents/status_show.html",
+        {"report": report, "days": report_deadline().days},
+    )
