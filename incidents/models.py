@@ -12,6 +12,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from orders.models import Order
 from tenants.models import Tenant, TenantOwnedModel
@@ -87,7 +88,7 @@ class ReportKind(models.TextChoices):
 
 
 class ReportStatus(models.TextChoices):
-    RECEIVED = "received", _("Received")
+    RECEIVED = "received", pgettext_lazy("privacy report status", "Received")
     IN_PROGRESS = "in_progress", _("In progress")
     ANSWERED = "answered", _("Answered")
     CLOSED = "closed", _("Closed")
