@@ -35,12 +35,14 @@ class IncidentsConfig(AppConfig):
         from orders.desk import register_desk_queue
 
         # Customer service's order desk lists the orders with an open anomaly, and the
-        # sidebar shows how many beside the desk.
+        # sidebar shows how many things wait beside the desk.
         register_desk_queue(OPEN_ANOMALIES_QUEUE)
-        from incidents.selectors import open_anomaly_count
+        # ...and the customers' privacy reports waiting for an answer (§6.2).
+        from incidents.selectors import WAITING_REPORTS_QUEUE, desk_waiting_count
         from tenants.landing import register_landing_badge
 
-        register_landing_badge("admin:orders_order_desk", open_anomaly_count)
+        register_desk_queue(WAITING_REPORTS_QUEUE)
+        register_landing_badge("admin:orders_order_desk", desk_waiting_count)
         from incidents.services import open_anomalies_for_withdrawn_orders
         from orders.signals import orders_withdrawn
 

@@ -578,3 +578,27 @@ def test_an_erased_customers_order_gets_the_same_answer_and_no_text(
         400,
         "",
     )
+
+
+# --- Customer service hears of it -------------------------------------------------------------
+
+
+def test_a_new_report_waits_on_the_order_desk_and_counts_in_its_badge(outbox: list) -> None:
+    order, report, _tracking_code = _filed(outbox)
+    agent = UserFactory(tenant=order.tenant, roles=[Role.CUSTOMER_SERVICE])
+    client = Client()
+    client.force_login(agent)
+    response = client.get(reverse("admin:orders_order_desk"), HTTP_ACCEPT_LANGUAGE="en")
+    queues = {queue.key: table for queue, table in response.context["queues"]}
+    html = response.content.decode()
+    assert len(queues["privacy-reports"]["rows"]) == 1
+    section = html.split("Customers&#x27; privacy reports waiting for an answer", 1)[1]
+    assert order.code in section.split("</table>", 1)[0]
+    desk_link = html.split(f'href="{reverse("admin:orders_order_desk")}"', 1)[1].split("</a>")[0]
+    assert re.search(r">\s*1\s*</span>", desk_link), desk_link
+    # Answered: it no longer waits.
+    with tenant_scope(order.tenant):
+        PrivacyReport.objects.filter(pk=report.pk).update(status="answered")
+    response = client.get(reverse("admin:orders_order_desk"), HTTP_ACCEPT_LANGUAGE="en")
+    queues = {queue.key: table for queue, table in response.context["queues"]}
+    assert queues["privacy-reports"]["rows"] == []
