@@ -42,3 +42,9 @@ class IncidentsConfig(AppConfig):
         orders_withdrawn.connect(
             open_anomalies_for_withdrawn_orders, dispatch_uid="incidents.data_erased"
         )
+        # Leak incident cases (issue 18, point 1): the back office's list and add form for
+        # those who handle cases; incidents.cases checks the roles again on every write.
+        from incidents.cases import CASE_MANAGERS
+
+        for role in CASE_MANAGERS:
+            grant_permissions(role, "incidents.view_incidentcase", "incidents.add_incidentcase")
