@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, connections
 from django.http import Http404
 from django.test import Client
 from django.urls import reverse
@@ -659,3 +661,73 @@ def test_customer_service_sees_no_promote_button(tenant: Tenant, anomaly: OrderA
     with tenant_scope(tenant):
         count = IncidentCase.objects.count()
     assert ("Promote to an incident case" in page, response.status_code, count) == (False, 302, 0)
+
+
+def test_a_bad_add_form_shows_the_errors_and_opens_nothing(tenant: Tenant, officer: User) -> None:
+    client = _client(officer)
+    response = client.post(
+        reverse("admin:incidents_incidentcase_add"),
+        {
+            "title": "bell\x07",
+            "severity": "general",
+            "severity_reason": "",
+            "kind": "other",
+            "affected_customers": "-3",
+            "discovered_by": "Packer on shift",
+        },
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    page = response.content.decode()
+    with tenant_scope(tenant):
+        count = IncidentCase.objects.count()
+    assert (response.status_code, "This field is required." in page, count) == (200, True, 0)
+
+
+# Races (row locks need PostgreSQL).
+
+
+def _race(*calls: Any) -> list[str]:
+    barrier, outcomes = threading.Barrier(len(calls)), []
+
+    def attempt(call: Any) -> None:
+        try:
+            barrier.wait()
+            call()
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(outcomes)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_two_concurrent_moves_of_one_case_cannot_both_succeed() -> None:
+    tenant = TenantFactory()
+    officer = UserFactory(tenant=tenant, roles=[Role.PRIVACY_OFFICER])
+    supervisor = UserFactory(tenant=tenant, roles=[Role.SUPERVISOR])
+    case = _open(tenant, officer)
+    outcomes = _race(
+        lambda: move_case(case=case, to="contained", actor=officer, note=""),
+        lambda: move_case(case=case, to="contained", actor=supervisor, note=""),
+    )
+    assert (outcomes, len(_events(tenant, "incidents.case_moved"))) == (["conflict", "ok"], 1)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_two_concurrent_openings_get_different_numbers() -> None:
+    tenant = TenantFactory()
+    officer = UserFactory(tenant=tenant, roles=[Role.PRIVACY_OFFICER])
+    supervisor = UserFactory(tenant=tenant, roles=[Role.SUPERVISOR])
+    outcomes = _race(lambda: _open(tenant, officer), lambda: _open(tenant, supervisor))
+    with tenant_scope(tenant):
+        numbers = sorted(IncidentCase.objects.values_list("number", flat=True))
+    assert (outcomes, numbers) == (["ok", "ok"], [1, 2])
