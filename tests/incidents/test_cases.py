@@ -28,6 +28,7 @@ from incidents.models import (
     OrderAnomaly,
 )
 from incidents.services import report_anomaly
+from riders.selectors import eligible_riders
 from tenants.actors import SystemActor
 from tenants.models import IntegrationToken, Role, Tenant, User
 from tenants.scoping import tenant_scope
@@ -39,6 +40,7 @@ from tests.factories import (
     UserFactory,
     verified_second_factor,
 )
+from tests.riders.conftest import make_rider
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -382,6 +384,18 @@ def test_a_revoked_token_gets_401(tenant: Tenant, officer: User) -> None:
     contain(case=case, action="revoke_token", target_id=token.pk, reason="leaked", actor=officer)
     after = Client().get("/api/v1/orders/", **header)
     assert (before.status_code, after.status_code) == (200, 401)
+
+
+def test_a_rider_whose_user_is_deactivated_cannot_be_dispatched(
+    tenant: Tenant, officer: User
+) -> None:
+    # Suspending a rider from dispatch alone lives in riders (above incidents); deactivating
+    # the rider's user takes them out of dispatch too (riders.selectors.eligible_riders).
+    case = _open(tenant, officer)
+    rider = make_rider(tenant)
+    before = [r.pk for r in eligible_riders(tenant)]
+    contain(case=case, action="deactivate_user", target_id=rider.user_id, reason="r", actor=officer)
+    assert (before, eligible_riders(tenant)) == ([rider.pk], [])
 
 
 @pytest.mark.parametrize("action", ["end_sessions", "deactivate_user", "revoke_token"])
