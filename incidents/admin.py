@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.errors import Conflict
+from incidents.case_admin import anomaly_urls, promotion_context  # also registers cases
 from incidents.models import NOTE_MAX_LENGTH, AnomalyOutcome, OrderAnomaly
 from incidents.services import may_resolve_anomalies, resolve_anomaly
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin, refuse
@@ -130,6 +131,7 @@ class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
             anomaly is not None and anomaly.is_open and may_resolve_anomalies(request.user)  # type: ignore[arg-type]
         ):
             extra["resolve_form"] = ResolveForm()
+        extra.update(promotion_context(request, anomaly))  # incidents.case_admin
         return super().change_view(request, object_id, form_url, extra)
 
     def get_urls(self) -> list[Any]:
@@ -139,6 +141,7 @@ class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
                 self.admin_site.admin_view(self.resolve_view),
                 name="incidents_orderanomaly_resolve",
             ),
+            *anomaly_urls(self),  # incidents.case_admin
             *super().get_urls(),
         ]
 

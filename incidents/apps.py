@@ -57,3 +57,9 @@ class IncidentsConfig(AppConfig):
         register(PrivacyReport, fields=("description",), subject_id=lambda r: r.subject_id)
         for role in (Role.CUSTOMER_SERVICE, Role.PRIVACY_OFFICER, Role.SUPERVISOR):
             grant_permissions(role, "incidents.view_privacyreport")
+        # Leak incident cases (issue 18, point 1): the back office's list and add form for
+        # those who handle cases; incidents.cases checks the roles again on every write.
+        from incidents.cases import CASE_MANAGERS
+
+        for role in CASE_MANAGERS:
+            grant_permissions(role, "incidents.view_incidentcase", "incidents.add_incidentcase")

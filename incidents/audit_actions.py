@@ -59,3 +59,27 @@ ACTIONS += [
         _REPORT_MOVE,
     ),
 ]
+
+# --- Leak incident cases (issue 18, point 1) ---------------------------------------------
+# ``case`` is the case's id; ``target`` an actor label (``user:<id>``, ``token:<id>``).
+
+ACTIONS += [
+    AuditAction(
+        "incidents.case_opened",
+        _("Incident case opened"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "severity", "kind", "drill", "anomaly"}),
+    ),
+    AuditAction(
+        "incidents.case_moved",
+        _("Incident case moved"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "from_state", "to_state", "drill"}),
+    ),
+    AuditAction(
+        "incidents.containment_done",
+        _("Containment action taken"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "containment", "target", "count", "drill"}),
+    ),
+]

@@ -167,3 +167,160 @@ class ReportChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.pk}"
+
+
+# ---------------------------------------------------------------------------------------
+# Leak incident cases (issue 18, point 1 and the drill flag of point 6): a case graded on
+# the national four-level scale, moved through an explicit state machine, with a timeline
+# of attributed moves and containment actions. Nothing here holds personal data: the
+# title, the reasons and the notes are short texts whose forms say so, and the people are
+# stored as actor labels (``user:<id>``), shown by username.
+# ---------------------------------------------------------------------------------------
+
+CASE_TEXT_MAX_LENGTH = 500
+CASE_TITLE_MAX_LENGTH = 120
+
+
+class CaseSeverity(models.TextChoices):
+    """The national four-level grading of a personal-data incident (一般 / 较大 / 重大 /
+    特别重大), lowest first."""
+
+    GENERAL = "general", _("General")
+    MAJOR = "major", _("Major")
+    SERIOUS = "serious", _("Serious")
+    ESPECIALLY_SERIOUS = "especially_serious", _("Especially serious")
+
+
+class CaseKind(models.TextChoices):
+    LOST_DEVICE = "lost_device", _("Lost device")
+    MIS_SENT_LABEL = "mis_sent_label", _("Mis-sent label")
+    INSIDER_ACCESS = "insider_access", _("Insider access")
+    SYSTEM_BREACH = "system_breach", _("Breach of a system")
+    LOST_PACKAGE = "lost_package", _("Lost package")
+    OTHER = "other", _("Other")
+
+
+class DataCategory(models.TextChoices):
+    NAME = "name", _("Name")
+    PHONE = "phone", _("Phone number")
+    ADDRESS = "address", _("Address")
+    DELIVERY_NOTE = "delivery_note", _("Delivery note")
+    ORDER_CONTENTS = "order_contents", _("Order contents")
+
+
+class CaseState(models.TextChoices):
+    REPORTED = "reported", _("Reported")
+    CONTAINED = "contained", _("Contained")
+    INVESTIGATING = "investigating", _("Investigating")
+    NOTIFIED = "notified", _("Notified")
+    REMEDIATED = "remediated", _("Remediated")
+    CLOSED = "closed", _("Closed")
+
+
+class IncidentCase(TenantOwnedModel):
+    """A personal-data leak case. ``number`` counts the tenant's cases; ``code`` (e.g.
+    ``INC-2026-0007``: the year opened and the number) is what people read."""
+
+    number = models.PositiveIntegerField(_("number"), editable=False)
+    code = models.CharField(_("code"), max_length=20, editable=False)
+    title = models.CharField(
+        _("title"),
+        max_length=CASE_TITLE_MAX_LENGTH,
+        help_text=_(
+            "What happened, in a few words. Do not write personal data: no names, phone "
+            "numbers or addresses."
+        ),
+    )
+    severity = models.CharField(_("severity"), max_length=24, choices=CaseSeverity.choices)
+    severity_reason = models.CharField(
+        _("reason for the severity"),
+        max_length=CASE_TEXT_MAX_LENGTH,
+        help_text=_("Why this grade. No personal data."),
+    )
+    kind = models.CharField(_("kind"), max_length=24, choices=CaseKind.choices)
+    data_categories = models.JSONField(_("affected data"), default=list, blank=True)
+    affected_customers = models.PositiveIntegerField(_("affected customers"), default=0)
+    discovered_at = models.DateTimeField(_("discovered at"))
+    discovered_by = models.CharField(
+        _("discovered by"),
+        max_length=100,
+        help_text=_("The role or name of the staff member who found it; never a customer's data."),
+    )
+    opened_by = models.CharField(_("opened by"), max_length=64, editable=False)
+    opened_at = models.DateTimeField(_("opened at"), auto_now_add=True)
+    is_drill = models.BooleanField(
+        _("drill"),
+        default=False,
+        help_text=_("A drill is marked as such everywhere and is never reported or notified."),
+    )
+    state = models.CharField(
+        _("state"),
+        max_length=16,
+        choices=CaseState.choices,
+        default=CaseState.REPORTED,
+        editable=False,
+    )
+    anomaly = models.ForeignKey(
+        OrderAnomaly,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("promoted from anomaly"),
+        editable=False,
+    )
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("incident case")
+        verbose_name_plural = _("incident cases")
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "number"], name="incident_case_number"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "state", "opened_at"], name="incident_case_state"),
+            models.Index(fields=["tenant", "anomaly"], name="incident_case_anomaly"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class CaseEventKind(models.TextChoices):
+    OPENED = "opened", _("Opened")
+    MOVED = "moved", _("Moved")
+    CONTAINMENT = "containment", _("Containment")
+
+
+class ContainmentAction(models.TextChoices):
+    END_SESSIONS = "end_sessions", _("End a user's sessions")
+    DEACTIVATE_USER = "deactivate_user", _("Deactivate a user")
+    REVOKE_TOKEN = "revoke_token", _("Revoke an integration token")
+
+
+class CaseEvent(TenantOwnedModel):
+    """One line of a case's timeline: opening, a move between states, a containment
+    action (which one, on whom — an actor label — and how many sessions it ended)."""
+
+    case = models.ForeignKey(
+        IncidentCase, on_delete=models.CASCADE, db_index=False, related_name="events"
+    )
+    kind = models.CharField(max_length=16, choices=CaseEventKind.choices)
+    from_state = models.CharField(max_length=16, choices=CaseState.choices, blank=True)
+    to_state = models.CharField(max_length=16, choices=CaseState.choices, blank=True)
+    action = models.CharField(max_length=24, choices=ContainmentAction.choices, blank=True)
+    target = models.CharField(max_length=64, blank=True)
+    count = models.PositiveIntegerField(null=True, blank=True)
+    actor = models.CharField(max_length=64)
+    at = models.DateTimeField(auto_now_add=True)
+    note = models.CharField(max_length=CASE_TEXT_MAX_LENGTH, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("case event")
+        verbose_name_plural = _("case events")
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["tenant", "case", "at"], name="incident_case_event")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}"

@@ -20,6 +20,7 @@ ACTIONS = [
     AuditAction("user.created", _("Staff user created"), _SECURITY, frozenset({"fields"})),
     AuditAction("user.changed", _("Staff user changed"), _SECURITY, frozenset({"fields"})),
     AuditAction("user.password_changed", _("Password changed"), _SECURITY),
+    AuditAction("user.deactivated", _("Staff user deactivated"), _SECURITY),
     AuditAction("user.sessions_ended", _("Sessions ended"), _SECURITY, frozenset({"sessions"})),
     AuditAction("role.granted", _("Role granted"), _SECURITY),
     AuditAction("role.revoked", _("Role revoked"), _SECURITY),

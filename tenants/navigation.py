@@ -20,6 +20,7 @@ from tenants.roles import has_role
 _ICONS = {
     "order": "receipt_long",
     "orderanomaly": "report",
+    "incidentcase": "emergency",
     "auditevent": "fact_check",
     "rider": "two_wheeler",
     "confidentialityagreement": "contract",

@@ -239,6 +239,12 @@ def issue_api_token(*, tenant: Tenant, name: str, actor: Actor) -> tuple[Integra
 
 def revoke_api_token(*, token: IntegrationToken, actor: Actor) -> None:
     _require_tenant_admin(actor, token.tenant)
+    do_revoke_api_token(token=token, actor=actor)
+
+
+def do_revoke_api_token(*, token: IntegrationToken, actor: Actor) -> None:
+    """Revoke ``token`` (audited); the caller checked that ``actor`` may (a tenant
+    administrator; incidents' containment: a privacy officer or supervisor)."""
     with transaction.atomic(), tenant_scope(token.tenant):
         if token.revoked_at is not None:
             return
@@ -280,6 +286,14 @@ def end_sessions(*, user: User, actor: Actor) -> int:
     if user.tenant is None:
         raise ValidationError({"user": _("A platform operator holds no tenant sessions.")})
     _require_tenant_admin(actor, user.tenant)
+    return do_end_sessions(user=user, actor=actor)
+
+
+def do_end_sessions(*, user: User, actor: Actor) -> int:
+    """End ``user``'s sessions (audited); the caller checked that ``actor`` may and that
+    ``user`` belongs to a tenant."""
+    if user.tenant is None:
+        raise ValidationError({"user": _("A platform operator holds no tenant sessions.")})
     with transaction.atomic(), tenant_scope(user.tenant):
         logins = LoginSession.objects.filter(user=user)
         keys = list(logins.values_list("session_key", flat=True))
@@ -294,3 +308,25 @@ def end_sessions(*, user: User, actor: Actor) -> int:
             details={"sessions": len(keys)},
         )
     return len(keys)
+
+
+def do_deactivate_user(*, user: User, actor: Actor) -> int:
+    """Deactivate ``user`` (cannot log in any more) and end their sessions, in one
+    transaction (audited: ``user.deactivated``, then ``user.sessions_ended``). The caller
+    checked that ``actor`` may (incidents' containment). Returns the sessions ended."""
+    if user.tenant is None or user.is_superuser:
+        raise ValidationError({"user": _("Only a user of the tenant can be deactivated.")})
+    with transaction.atomic(), tenant_scope(user.tenant):
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.is_active:
+            locked.is_active = False
+            locked.save(update_fields=["is_active"])
+            tenant_change.send(
+                sender=User,
+                action="user.deactivated",
+                actor=actor,
+                tenant=user.tenant,
+                target=locked,
+            )
+        user.is_active = False
+        return do_end_sessions(user=user, actor=actor)

@@ -133,6 +133,9 @@ def test_lookups() -> None:
     assert {a.code for a in actions_in(AuditCategory.INCIDENTS)} == {
         "incidents.anomaly_reported",
         "incidents.anomaly_resolved",
+        "incidents.case_opened",
+        "incidents.case_moved",
+        "incidents.containment_done",
         "order.anomaly_reported",
         "incidents.privacy_report_received",
         "incidents.privacy_report_moved",
