@@ -54,7 +54,13 @@ class IncidentsConfig(AppConfig):
         from incidents.models import PrivacyReport
 
         # The customer's own words, sealed under their key; staff read them through reveal.
-        register(PrivacyReport, fields=("description",), subject_id=lambda r: r.subject_id)
+        # Staff's answer is about the customer's case: erasure clears it like an anomaly's note.
+        register(
+            PrivacyReport,
+            fields=("description",),
+            subject_id=lambda r: r.subject_id,
+            masks=("answer",),
+        )
         for role in (Role.CUSTOMER_SERVICE, Role.PRIVACY_OFFICER, Role.SUPERVISOR):
             grant_permissions(role, "incidents.view_privacyreport")
         # Leak incident cases (issue 18, point 1): the back office's list and add form for

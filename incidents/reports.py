@@ -37,7 +37,15 @@ from incidents.models import (
 )
 from orders.models import Order
 from orders.selectors import order_with_code
-from privacy.api import Purpose, RevealDenied, SmsNotSent, VaultError, seal, text_customer
+from privacy.api import (
+    Purpose,
+    RevealDenied,
+    SmsNotSent,
+    SubjectErasedError,
+    VaultError,
+    seal,
+    text_customer,
+)
 from tenants.actors import Actor, SystemActor, actor_label
 from tenants.counters import within_limit
 from tenants.models import Role, User
@@ -255,7 +263,10 @@ def file_report(*, challenge_id: UUID | str, code: Any, kind: Any, description: 
         raise Conflict(_("This request has expired; start again."))
     tracking = _new_tracking_code()
     with transaction.atomic(), tenant_scope(tenant):
-        order = Order.objects.get(pk=challenge.order_ref)
+        order = Order.objects.select_related("subject").get(pk=challenge.order_ref)
+        if order.subject.erased_at is not None:
+            # Erased between the text and the form: no report for an erased customer.
+            raise Conflict(_("This request has expired; start again."))
         report = PrivacyReport(
             tenant=tenant,
             order=order,
@@ -266,7 +277,10 @@ def file_report(*, challenge_id: UUID | str, code: Any, kind: Any, description: 
         )
         report.save(force_insert=True)
         if text:
-            report.description_ct = seal(report, "description", text)
+            try:
+                report.description_ct = seal(report, "description", text)
+            except SubjectErasedError:  # erased meanwhile: nothing is kept
+                raise Conflict(_("This request has expired; start again.")) from None
             report.save(update_fields=["description_ct"])
         record_event(
             tenant=tenant,

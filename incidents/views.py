@@ -10,10 +10,12 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
 from audits.context import current_request_context
 from core.errors import Conflict
+from core.one_time import stash, take
 from incidents.models import DESCRIPTION_MAX_LENGTH, ReportKind
 from incidents.reports import (
     RateLimited,
@@ -27,7 +29,7 @@ from incidents.reports import (
 from tenants.counters import RETRY_AFTER_SECONDS, CountersUnavailable
 
 FILE_KEY = "baomi_report_challenge"
-TRACKING_KEY = "baomi_report_tracking"
+TRACKING_KEY = "report_tracking"
 STATUS_KEY = "baomi_report_status_challenge"
 SHOWN_KEY = "baomi_report_status_shown"
 
@@ -102,15 +104,35 @@ def report_verify(request: HttpRequest) -> HttpResponse:
         context["expired"] = True
         return TemplateResponse(request, template, context, status=409)
     request.session.pop(FILE_KEY, None)
-    request.session[TRACKING_KEY] = tracking
-    return redirect("incidents:report-done")
+    # Passing the one-time code is a login of sorts: a new session key. The tracking code
+    # travels to the next page in a sealed one-time cookie bound to that key (core.one_time),
+    # never stored in the session table.
+    request.session.cycle_key()
+    response = redirect("incidents:report-done")
+    stash(
+        response,
+        user=None,
+        purpose=TRACKING_KEY,
+        object_id=request.session.session_key,
+        value=tracking,
+        path=reverse("incidents:report-done"),
+    )
+    return response
 
 
 @never_cache
 def report_done(request: HttpRequest) -> HttpResponse:
     """The tracking code, shown once: a reload no longer shows it."""
-    tracking = request.session.pop(TRACKING_KEY, None)
-    return TemplateResponse(request, "incidents/report_done.html", {"tracking": tracking})
+    response = TemplateResponse(request, "incidents/report_done.html", {})
+    response.context_data["tracking"] = take(  # type: ignore[index]
+        request,
+        response,
+        user=None,
+        purpose=TRACKING_KEY,
+        object_id=request.session.session_key,
+        path=reverse("incidents:report-done"),
+    )
+    return response
 
 
 @never_cache
@@ -145,6 +167,7 @@ def status_verify(request: HttpRequest) -> HttpResponse:
             request, template, {"error": error.message, "expired": True}, status=409
         )
     request.session.pop(STATUS_KEY, None)
+    request.session.cycle_key()  # the one-time code passed: a new session key
     request.session[SHOWN_KEY] = str(challenge.id)
     return redirect("incidents:status-show")
 

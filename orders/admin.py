@@ -39,6 +39,7 @@ from privacy.api import (
     reveal,
 )
 from tenants.admin import TenantScopedModelAdmin, refuse
+from tenants.counters import CountersUnavailable
 from tenants.models import User
 from tenants.selectors import actor_names
 
@@ -330,8 +331,11 @@ class OrderAdmin(TenantScopedModelAdmin):
             return reverse("admin:orders_order_change", args=[order.pk])
         try:
             ids = desk.search_orders_by_phone(actor=user, phone=value)
-        except (RevealDenied, PermissionDenied) as error:
+        except (RevealDenied, PermissionDenied, desk.PhoneSearchLimited) as error:
             messages.error(request, str(error))
+            return None
+        except CountersUnavailable:
+            messages.error(request, _("Searching by phone is unavailable right now; try later."))
             return None
         except VaultError:
             messages.error(

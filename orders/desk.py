@@ -41,6 +41,7 @@ from orders.intake import CODE_ALPHABET
 from orders.models import Order
 from orders.selectors import orders_visible_to
 from privacy.api import Purpose, find_subjects_by_phone, normalise_phone
+from tenants.counters import within_limit
 from tenants.models import Role, User
 from tenants.roles import roles_of
 
@@ -54,6 +55,12 @@ QUEUE_LIMIT = 10
 
 CODE = "code"
 PHONE = "phone"
+PHONE_SEARCHES_PER_HOUR = 60
+
+
+class PhoneSearchLimited(Exception):
+    """The actor searched by phone too often (the message says so)."""
+
 
 # Roles that work at the desk. The phone search is a use of the customer's phone, which
 # only customer service may use (privacy.permissions, purpose: customer-service call).
@@ -138,6 +145,11 @@ def search_orders_by_phone(*, actor: User, phone: str) -> list[UUID]:
     tenant = actor.tenant
     if tenant is None or not may_use_desk(actor):
         raise PermissionDenied(_("Only customer service searches orders by phone."))
+    # A person looks up a few numbers an hour; many more is someone mapping the customers.
+    if not within_limit(f"desk-phone:{actor.pk}", limit=PHONE_SEARCHES_PER_HOUR, window=3600):
+        raise PhoneSearchLimited(
+            _("Too many phone searches in the last hour: search by order code, or try later.")
+        )
     subjects = find_subjects_by_phone(
         tenant=tenant, phone=phone, actor=actor, purpose=Purpose.CUSTOMER_SERVICE_CALL
     )

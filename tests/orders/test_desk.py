@@ -356,3 +356,23 @@ def test_the_desk_page_reads_a_bounded_number_of_queries(
     with django_assert_max_num_queries(20):
         response = agent_client.get(results, HTTP_ACCEPT_LANGUAGE="en")
     assert len(response.context["results"]["rows"]) == 4
+
+
+def test_phone_searches_are_limited_per_person_and_hour(
+    agent_client: Client, monkeypatch: Any
+) -> None:
+    from django.core.cache import cache
+
+    from orders import desk
+
+    cache.clear()
+    monkeypatch.setattr(desk, "PHONE_SEARCHES_PER_HOUR", 2)
+    tenant = agent_client.tenant  # type: ignore[attr-defined]
+    OrderFactory(tenant=tenant, customer=_customer(PHONE))
+    pages = [_follow(agent_client, PHONE).content.decode() for _ in range(3)]
+    assert ["Too many phone searches" in page for page in pages] == [False, False, True]
+    # The refused search is not run: two desk events and two vault searches.
+    assert (
+        len(_events(tenant, "order.desk_phone_search")),
+        len(_events(tenant, "privacy.search")),
+    ) == (2, 2)
