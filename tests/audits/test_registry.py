@@ -136,6 +136,8 @@ def test_lookups() -> None:
         "incidents.case_opened",
         "incidents.case_moved",
         "incidents.containment_done",
+        "incidents.case_report_made",
+        "incidents.case_clock_escalated",
         "order.anomaly_reported",
         "incidents.privacy_report_received",
         "incidents.privacy_report_moved",
