@@ -101,3 +101,11 @@ ACTIONS += [
         _CLOCK,
     ),
 ]
+ACTIONS += [
+    AuditAction(
+        "incidents.reporting_profile_set",
+        _("Incident reporting profile set"),
+        AuditCategory.INCIDENTS,
+        frozenset({"jurisdiction", "critical_infrastructure"}),
+    ),
+]

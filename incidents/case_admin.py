@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from core.errors import Conflict
 from incidents import cases as case_services
+from incidents import clocks
 from incidents.models import (
     CASE_TEXT_MAX_LENGTH,
     REPORT_REFERENCE_MAX_LENGTH,
@@ -36,6 +37,7 @@ from incidents.models import (
     ContainmentAction,
     DataCategory,
     IncidentCase,
+    IncidentProfile,
     OrderAnomaly,
 )
 from tenants.admin import TenantScopedModelAdmin, refuse
@@ -474,6 +476,54 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
                 _("Recorded: %(report)s made.") % {"report": CaseReportKind(report.kind).label},
             )
         return back
+
+
+@admin.register(IncidentProfile)
+class IncidentProfileAdmin(TenantScopedModelAdmin):
+    """The tenant's incident reporting profile: one per tenant, set by a tenant
+    administrator through incidents.clocks.set_profile (audited); case managers see it."""
+
+    list_display = ["jurisdiction", "critical_infrastructure"]
+    fields = ["jurisdiction", "critical_infrastructure"]
+    actions = None
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return case_services.may_manage_cases(request.user)  # type: ignore[arg-type]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return case_services.may_manage_cases(request.user)  # type: ignore[arg-type]
+
+    def _may_set(self, request: HttpRequest) -> bool:
+        tenant = getattr(request, "tenant", None)
+        return tenant is not None and clocks.may_set_profile(
+            request.user,  # type: ignore[arg-type]
+            tenant.pk,
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._may_set(request) and not self.get_queryset(request).exists()
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_set(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        profile = clocks.set_profile(
+            tenant=request.tenant,  # type: ignore[attr-defined]
+            jurisdiction=form.cleaned_data["jurisdiction"],
+            critical_infrastructure=form.cleaned_data["critical_infrastructure"],
+            actor=cast(User, request.user),
+        )
+        obj.pk = profile.pk
+        obj._state.adding = False
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        return None  # the audit log records it
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        return None
 
 
 def _form_errors(request: HttpRequest, form: forms.Form) -> None:

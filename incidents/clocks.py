@@ -34,9 +34,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audits.services import record_event
 from incidents.models import (
@@ -49,8 +51,9 @@ from incidents.models import (
     IncidentProfile,
     Jurisdiction,
 )
-from tenants.actors import SystemActor, actor_label
-from tenants.models import Tenant
+from tenants.actors import Actor, SystemActor, actor_label
+from tenants.models import Role, Tenant, User
+from tenants.roles import has_role
 from tenants.scoping import tenant_scope
 from tenants.selectors import iter_tenants
 
@@ -92,6 +95,46 @@ def profile_of(tenant: Tenant) -> Profile:
     if row is None:
         return Profile()
     return Profile(row.jurisdiction, row.critical_infrastructure)
+
+
+def may_set_profile(actor: Actor, tenant_id: int) -> bool:
+    """Only a tenant administrator of the tenant sets its reporting profile."""
+    return (
+        isinstance(actor, User)
+        and actor.is_active
+        and actor.tenant_id == tenant_id
+        and has_role(actor, Role.TENANT_ADMIN)
+    )
+
+
+def set_profile(
+    *, tenant: Tenant, jurisdiction: str, critical_infrastructure: bool, actor: Actor
+) -> IncidentProfile:
+    """Set the tenant's reporting profile (audited: ``incidents.reporting_profile_set``).
+    It applies to clocks started from now on; running clocks keep their due times."""
+    if not may_set_profile(actor, tenant.pk):
+        raise PermissionDenied(_("Only a tenant administrator sets the reporting profile."))
+    if jurisdiction not in Jurisdiction.values:
+        raise ValidationError({"jurisdiction": _("Choose a jurisdiction.")})
+    with transaction.atomic(), tenant_scope(tenant):
+        profile, _created = IncidentProfile.objects.update_or_create(
+            tenant=tenant,
+            defaults={
+                "jurisdiction": jurisdiction,
+                "critical_infrastructure": bool(critical_infrastructure),
+            },
+        )
+        record_event(
+            tenant=tenant,
+            actor=actor,
+            action="incidents.reporting_profile_set",
+            target=profile,
+            details={
+                "jurisdiction": profile.jurisdiction,
+                "critical_infrastructure": profile.critical_infrastructure,
+            },
+        )
+    return profile
 
 
 def authority_period(profile: Profile, severity: str) -> timedelta | None:

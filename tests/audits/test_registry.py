@@ -138,6 +138,7 @@ def test_lookups() -> None:
         "incidents.containment_done",
         "incidents.case_report_made",
         "incidents.case_clock_escalated",
+        "incidents.reporting_profile_set",
         "order.anomaly_reported",
         "incidents.privacy_report_received",
         "incidents.privacy_report_moved",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.test import Client
 from django.urls import reverse
@@ -346,3 +346,44 @@ def test_overdue_shows_in_red_on_the_page_and_in_the_list(tenant: Tenant, office
         "is due soon" in page,
         "overdue" in listing,
     ) == (True, True, True, True)
+
+
+# The reporting profile.
+
+
+def test_a_tenant_admin_sets_the_profile_in_the_back_office_audited(
+    tenant: Tenant, officer: User
+) -> None:
+    admin_user = UserFactory(tenant=tenant, roles=[Role.TENANT_ADMIN], username="ta-chen")
+    client = _client(admin_user)
+    add = reverse("admin:incidents_incidentprofile_add")
+    response = client.post(
+        add, {"jurisdiction": "gdpr", "critical_infrastructure": "on"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 302
+    with tenant_scope(tenant):
+        profile = IncidentProfile.objects.get()
+    assert (profile.jurisdiction, profile.critical_infrastructure) == ("gdpr", True)
+    assert [e.details for e in _events(tenant, "incidents.reporting_profile_set")] == [
+        {"jurisdiction": "gdpr", "critical_infrastructure": True}
+    ]
+    change = reverse("admin:incidents_incidentprofile_change", args=[profile.pk])
+    client.post(change, {"jurisdiction": "cn_pipl"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert clocks.profile_of(tenant) == clocks.Profile("cn_pipl", False)
+    assert client.get(add).status_code == 403  # one profile per tenant
+    # A privacy officer sees it and cannot change it.
+    officer_client = _client(officer)
+    assert officer_client.get(change).status_code == 200
+    officer_client.post(change, {"jurisdiction": "gdpr"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert clocks.profile_of(tenant) == clocks.Profile("cn_pipl", False)
+    with pytest.raises(PermissionDenied):
+        clocks.set_profile(
+            tenant=tenant, jurisdiction="gdpr", critical_infrastructure=False, actor=officer
+        )
+    # Another tenant's profile is a 404.
+    other = TenantFactory()
+    _profile(other, "gdpr")
+    with tenant_scope(other):
+        other_pk = IncidentProfile.objects.get().pk
+    other_url = reverse("admin:incidents_incidentprofile_change", args=[other_pk])
+    assert client.get(other_url).status_code == 404
