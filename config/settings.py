@@ -291,6 +291,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "privacy.tasks.purge_erasure_challenges",
         "schedule": timedelta(hours=24),
     },
+    "check-case-clocks": {
+        "task": "incidents.tasks.check_case_clocks",
+        "schedule": timedelta(minutes=5),
+    },
     "purge-privacy-report-challenges": {
         "task": "incidents.tasks.purge_report_challenges",
         "schedule": timedelta(hours=24),

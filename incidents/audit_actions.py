@@ -83,3 +83,29 @@ ACTIONS += [
         frozenset({"case", "containment", "target", "count", "drill"}),
     ),
 ]
+
+# --- Legal clocks on cases (issue 18, point 2) -------------------------------------------
+# ``report`` is the CaseReport's id, ``kind`` its kind; never the authority's reference.
+_CLOCK = frozenset({"case", "report", "kind", "drill"})
+ACTIONS += [
+    AuditAction(
+        "incidents.case_report_made",
+        _("Incident report to an authority recorded"),
+        AuditCategory.INCIDENTS,
+        _CLOCK,
+    ),
+    AuditAction(
+        "incidents.case_clock_escalated",
+        _("Incident report clock escalated"),
+        AuditCategory.INCIDENTS,
+        _CLOCK,
+    ),
+]
+ACTIONS += [
+    AuditAction(
+        "incidents.reporting_profile_set",
+        _("Incident reporting profile set"),
+        AuditCategory.INCIDENTS,
+        frozenset({"jurisdiction", "critical_infrastructure"}),
+    ),
+]

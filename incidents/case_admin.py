@@ -17,20 +17,27 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from core.errors import Conflict
 from incidents import cases as case_services
+from incidents import clocks
 from incidents.models import (
     CASE_TEXT_MAX_LENGTH,
+    REPORT_REFERENCE_MAX_LENGTH,
     CaseEvent,
     CaseEventKind,
+    CaseReport,
+    CaseReportKind,
     CaseState,
     ContainmentAction,
     DataCategory,
     IncidentCase,
+    IncidentProfile,
     OrderAnomaly,
 )
 from tenants.admin import TenantScopedModelAdmin, refuse
@@ -142,6 +149,54 @@ def _drill_badge(case: IncidentCase) -> str:
     return format_html('<span class="baomi-drill">{}</span>', _("DRILL"))
 
 
+_CLOCK_EVENTS = {
+    CaseEventKind.REPORT_MADE: gettext_lazy("Report made: %(report)s"),
+    CaseEventKind.CLOCK_ESCALATED: gettext_lazy(
+        "Escalated to the case's managers: %(report)s is due soon"
+    ),
+    CaseEventKind.CLOCK_OVERDUE: gettext_lazy("Overdue: %(report)s"),
+}
+
+
+class ReportMadeForm(forms.Form):
+    reference = forms.CharField(
+        label=gettext_lazy("Authority's reference"),
+        max_length=REPORT_REFERENCE_MAX_LENGTH,
+        help_text=gettext_lazy(
+            "The reference number the authority gave. Required. Do not write personal data."
+        ),
+    )
+
+
+def _clock_badge(case: IncidentCase) -> str:
+    """The case list's badge: the worst state of its open report clocks."""
+    reports = [r for r in case.reports.all() if r.made_at is None]
+    if any(r.overdue_at is not None or r.due_at <= timezone.now() for r in reports):
+        return format_html('<span class="baomi-drill">{}</span>', _("overdue"))
+    if any(r.escalated_at is not None for r in reports):
+        return format_html('<span class="baomi-clock-escalated">{}</span>', _("escalated"))
+    if reports:
+        due = min(r.due_at for r in reports)
+        return _("due %(when)s") % {"when": date_format(timezone.localtime(due), "DATETIME_FORMAT")}
+    return ""
+
+
+def _report_rows(case: IncidentCase) -> list[dict[str, Any]]:
+    now = timezone.now()
+    reports = list(CaseReport.objects.filter(case=case).order_by("due_at", "pk"))
+    names = actor_names([r.made_by for r in reports if r.made_by], tenant_id=case.tenant_id)
+    return [
+        {
+            "report": r,
+            "label": CaseReportKind(r.kind).label,
+            "overdue": r.made_at is None and r.due_at <= now,
+            "made_by": names.get(r.made_by, r.made_by),
+            "form": ReportMadeForm(auto_id=f"report-{r.pk}-%s") if r.made_at is None else None,
+        }
+        for r in reports
+    ]
+
+
 def _timeline(case: IncidentCase) -> list[dict[str, Any]]:
     """The case's events, oldest first, people by username and tokens by name."""
     events = list(CaseEvent.objects.filter(case=case).order_by("at", "pk"))
@@ -162,6 +217,8 @@ def _timeline(case: IncidentCase) -> list[dict[str, Any]]:
     for event in events:
         if event.kind == CaseEventKind.OPENED:
             what = _("Opened")
+        elif event.kind in _CLOCK_EVENTS:
+            what = _CLOCK_EVENTS[event.kind] % {"report": CaseReportKind(event.target).label}
         elif event.kind == CaseEventKind.MOVED:
             what = _("Moved from “%(from)s” to “%(to)s”") % {
                 "from": CaseState(event.from_state).label,
@@ -199,6 +256,7 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
         "severity",
         "state",
         "drill",
+        "clocks",
         "discovered_at",
         "opened_by_name",
     ]
@@ -226,7 +284,7 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
         queryset = super().get_queryset(request)
         if not case_services.may_manage_cases(request.user):  # type: ignore[arg-type]
             return queryset.none()
-        return queryset
+        return queryset.prefetch_related("reports")
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return case_services.may_manage_cases(request.user)  # type: ignore[arg-type]
@@ -249,6 +307,10 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
     @admin.display(description=gettext_lazy("drill"))
     def drill(self, case: IncidentCase) -> str:
         return _drill_badge(case)
+
+    @admin.display(description=gettext_lazy("reports due"))
+    def clocks(self, case: IncidentCase) -> str:
+        return _clock_badge(case)
 
     @admin.display(description=gettext_lazy("opened by"))
     def opened_by_name(self, case: IncidentCase) -> str:
@@ -308,6 +370,7 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
                     if case.state != CaseState.CLOSED
                     else None,
                     "timeline": _timeline(case),
+                    "report_rows": _report_rows(case),
                 }
             )
         return super().change_view(request, object_id, form_url, extra)
@@ -323,6 +386,11 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
                 "<int:case_id>/contain/",
                 self.admin_site.admin_view(self.contain_view),
                 name="incidents_incidentcase_contain",
+            ),
+            path(
+                "<int:case_id>/reports/<int:report_id>/made/",
+                self.admin_site.admin_view(self.report_made_view),
+                name="incidents_incidentcase_report_made",
             ),
             *super().get_urls(),
         ]
@@ -383,6 +451,79 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
                 _("Done: %(action)s.") % {"action": ContainmentAction(event.action).label},
             )
         return back
+
+    def report_made_view(self, request: HttpRequest, case_id: int, report_id: int) -> HttpResponse:
+        case = self._case_or_404(request, case_id)
+        back = redirect(reverse("admin:incidents_incidentcase_change", args=[case.pk]))
+        if request.method != "POST":
+            return back
+        form = ReportMadeForm(request.POST)
+        if not form.is_valid():
+            _form_errors(request, form)
+            return back
+        try:
+            report = case_services.record_report(
+                case=case,
+                report_id=report_id,
+                reference=form.cleaned_data["reference"],
+                actor=cast(User, request.user),
+            )
+        except (ValidationError, Conflict, PermissionDenied) as error:
+            refuse(request, error)
+        else:
+            messages.success(
+                request,
+                _("Recorded: %(report)s made.") % {"report": CaseReportKind(report.kind).label},
+            )
+        return back
+
+
+@admin.register(IncidentProfile)
+class IncidentProfileAdmin(TenantScopedModelAdmin):
+    """The tenant's incident reporting profile: one per tenant, set by a tenant
+    administrator through incidents.clocks.set_profile (audited); case managers see it."""
+
+    list_display = ["jurisdiction", "critical_infrastructure"]
+    fields = ["jurisdiction", "critical_infrastructure"]
+    actions = None
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return case_services.may_manage_cases(request.user)  # type: ignore[arg-type]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return case_services.may_manage_cases(request.user)  # type: ignore[arg-type]
+
+    def _may_set(self, request: HttpRequest) -> bool:
+        tenant = getattr(request, "tenant", None)
+        return tenant is not None and clocks.may_set_profile(
+            request.user,  # type: ignore[arg-type]
+            tenant.pk,
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._may_set(request) and not self.get_queryset(request).exists()
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_set(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        profile = clocks.set_profile(
+            tenant=request.tenant,  # type: ignore[attr-defined]
+            jurisdiction=form.cleaned_data["jurisdiction"],
+            critical_infrastructure=form.cleaned_data["critical_infrastructure"],
+            actor=cast(User, request.user),
+        )
+        obj.pk = profile.pk
+        obj._state.adding = False
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        return None  # the audit log records it
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        return None
 
 
 def _form_errors(request: HttpRequest, form: forms.Form) -> None:

@@ -22,13 +22,16 @@ from django.utils.translation import gettext as _
 
 from audits.services import record_event
 from core.errors import Conflict
+from incidents import clocks
 from incidents.models import (
     CASE_TEXT_MAX_LENGTH,
     CASE_TITLE_MAX_LENGTH,
+    REPORT_REFERENCE_MAX_LENGTH,
     AnomalyKind,
     CaseEvent,
     CaseEventKind,
     CaseKind,
+    CaseReport,
     CaseSeverity,
     CaseState,
     ContainmentAction,
@@ -214,6 +217,7 @@ def open_case(
             to_state=CaseState.REPORTED,
             actor=actor_label(actor),
         ).save(force_insert=True)
+        clocks.ensure_clocks(case)
         record_event(
             tenant=tenant,
             actor=actor,
@@ -291,6 +295,8 @@ def move_case(
             actor=actor_label(actor),
             note=text,
         ).save(force_insert=True)
+        if target == CaseState.CLOSED:
+            clocks.start_summary_clock(locked, closed_at=timezone.now())
         record_event(
             tenant=locked.tenant,
             actor=actor,
@@ -387,6 +393,48 @@ def contain(
             },
         )
     return event
+
+
+def record_report(
+    *, case: IncidentCase, report_id: int, reference: str, actor: Actor
+) -> CaseReport:
+    """Record that the report ``report_id`` of ``case`` was made, with the authority's
+    reference number (required, at most 100 characters, no personal data). Once: a
+    report already recorded is a ``Conflict``; another case's report is a 404. Audited
+    (``incidents.case_report_made``: ids and the kind, never the reference)."""
+    _require_manager(actor, case.tenant_id)
+    text = _text("reference", reference, limit=REPORT_REFERENCE_MAX_LENGTH, required=True)
+    with transaction.atomic(), tenant_scope(case.tenant):
+        report = CaseReport.objects.select_for_update().filter(pk=report_id, case=case).first()
+        if report is None:
+            raise Http404(_("No such report."))
+        if report.made_at is not None:
+            raise Conflict(_("This report is already recorded as made."))
+        report.made_at = timezone.now()
+        report.reference = text
+        report.made_by = actor_label(actor)
+        report.save(update_fields=["made_at", "reference", "made_by"])
+        CaseEvent(
+            tenant=case.tenant,
+            case=case,
+            kind=CaseEventKind.REPORT_MADE,
+            target=report.kind,
+            actor=actor_label(actor),
+            note=text,
+        ).save(force_insert=True)
+        record_event(
+            tenant=case.tenant,
+            actor=actor,
+            action="incidents.case_report_made",
+            target=case,
+            details={
+                "case": case.pk,
+                "report": report.pk,
+                "kind": report.kind,
+                "drill": report.is_drill,
+            },
+        )
+    return report
 
 
 def case_for(actor: Actor, case_id: int) -> IncidentCase:

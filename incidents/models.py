@@ -291,6 +291,9 @@ class CaseEventKind(models.TextChoices):
     OPENED = "opened", _("Opened")
     MOVED = "moved", _("Moved")
     CONTAINMENT = "containment", _("Containment")
+    REPORT_MADE = "report_made", _("Report made")
+    CLOCK_ESCALATED = "clock_escalated", _("Report clock escalated")
+    CLOCK_OVERDUE = "clock_overdue", _("Report overdue")
 
 
 class ContainmentAction(models.TextChoices):
@@ -324,3 +327,82 @@ class CaseEvent(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}"
+
+
+# ---------------------------------------------------------------------------------------
+# Legal clocks (issue 18, point 2): the reports a case owes an authority, each with its due
+# time (incidents/clocks.py says which and when). The reference is the number the
+# authority gave, never personal data.
+# ---------------------------------------------------------------------------------------
+
+REPORT_REFERENCE_MAX_LENGTH = 100
+
+
+class Jurisdiction(models.TextChoices):
+    CN_PIPL = "cn_pipl", _("China (PIPL)")
+    GDPR = "gdpr", _("European Union (GDPR)")
+
+
+class IncidentProfile(TenantOwnedModel):
+    """A tenant's incident-reporting profile. A tenant without one is on the default:
+    Chinese rules, not a critical-information-infrastructure operator."""
+
+    jurisdiction = models.CharField(
+        _("jurisdiction"),
+        max_length=16,
+        choices=Jurisdiction.choices,
+        default=Jurisdiction.CN_PIPL,
+    )
+    critical_infrastructure = models.BooleanField(
+        _("critical information infrastructure operator"), default=False
+    )
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("incident reporting profile")
+        verbose_name_plural = _("incident reporting profiles")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="incident_profile_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.get_jurisdiction_display())
+
+
+class CaseReportKind(models.TextChoices):
+    AUTHORITY_INITIAL = "authority_initial", _("Report to the authority")
+    SUMMARY = "summary", _("Summary report")
+
+
+class CaseReport(TenantOwnedModel):
+    """A report a case owes, due at ``due_at`` (its clock started at ``starts_at``); made
+    when ``made_at`` is set. ``escalated_at`` and ``overdue_at`` are set once each by the
+    clock check. A drill's clocks run too; its reports are marked and never sent."""
+
+    case = models.ForeignKey(
+        IncidentCase, on_delete=models.CASCADE, db_index=False, related_name="reports"
+    )
+    kind = models.CharField(_("kind"), max_length=24, choices=CaseReportKind.choices)
+    is_drill = models.BooleanField(_("drill"), default=False)
+    starts_at = models.DateTimeField(_("clock started at"))
+    due_at = models.DateTimeField(_("due at"))
+    made_at = models.DateTimeField(_("made at"), null=True, blank=True)
+    reference = models.CharField(_("reference"), max_length=REPORT_REFERENCE_MAX_LENGTH, blank=True)
+    made_by = models.CharField(_("made by"), max_length=64, blank=True)
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
+    overdue_at = models.DateTimeField(_("flagged overdue at"), null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("case report")
+        verbose_name_plural = _("case reports")
+        ordering = ["due_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "case", "kind"], name="incident_case_report_kind"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "made_at", "due_at"], name="incident_report_open"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.get_kind_display())

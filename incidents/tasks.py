@@ -26,3 +26,12 @@ def purge_report_challenges() -> int:
         created_at__lt=timezone.now() - timedelta(days=1)
     ).delete()
     return deleted
+
+
+@shared_task(base=ScheduledJob, acks_late=True, ignore_result=True)
+def check_case_clocks() -> dict[str, int]:
+    """Every 5 minutes: escalate incident-report clocks running out and flag overdue ones
+    (incidents/clocks.py). No arguments: it walks the active tenants itself."""
+    from incidents.clocks import check_all_clocks
+
+    return check_all_clocks()
