@@ -73,6 +73,13 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 BAOMI_MASTER_KEY_RING = load_master_key_ring(environment=BAOMI_ENV, var_dir=VAR_DIR)
 BAOMI_BACKUP_KEY_RING = load_backup_key_ring(environment=BAOMI_ENV, var_dir=VAR_DIR)
 BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")) or VAR_DIR / "backups")
+# Incident evidence files (issue 18): sealed under the backup key ring in
+# EVIDENCE_DIR/<tenant id> (default var/evidence, never served statically); one upload is
+# at most EVIDENCE_MAX_BYTES (default 20 MB).
+EVIDENCE_DIR = Path(
+    env_str("BAOMI_EVIDENCE_DIR", str(VAR_DIR / "evidence")) or VAR_DIR / "evidence"
+)
+EVIDENCE_MAX_BYTES = env_int("BAOMI_EVIDENCE_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
 # Pruning: the newest main backup of each of the last N days, M ISO weeks and K months.
 BACKUP_KEEP_DAILY = env_int("BACKUP_KEEP_DAILY", 7)
 BACKUP_KEEP_WEEKLY = env_int("BACKUP_KEEP_WEEKLY", 4)

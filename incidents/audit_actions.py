@@ -109,3 +109,34 @@ ACTIONS += [
         frozenset({"jurisdiction", "critical_infrastructure"}),
     ),
 ]
+
+# --- Investigation of cases (issue 18, point 1) ------------------------------------------
+# ``item`` is the InvestigationItem's id, ``event`` the linked audit event's id, ``target``
+# an actor label; ``evidence`` an EvidenceFile's id and ``sha256`` its plaintext's hash —
+# never a finding's text, a file's name or its contents.
+ACTIONS += [
+    AuditAction(
+        "incidents.investigation_added",
+        _("Investigation item added to an incident case"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "item", "kind", "event", "target", "drill"}),
+    ),
+    AuditAction(
+        "incidents.evidence_added",
+        _("Evidence file added to an incident case"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "evidence", "size", "sha256", "drill"}),
+    ),
+    AuditAction(
+        "incidents.evidence_downloaded",
+        _("Evidence file downloaded"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "evidence", "sha256", "drill"}),
+    ),
+    AuditAction(
+        "incidents.evidence_check_failed",
+        _("Evidence file failed its integrity check"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "evidence", "drill"}),
+    ),
+]

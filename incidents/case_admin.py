@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from core.errors import Conflict
 from incidents import cases as case_services
 from incidents import clocks
+from incidents.investigation_admin import investigation_context, investigation_urls
 from incidents.models import (
     CASE_TEXT_MAX_LENGTH,
     REPORT_REFERENCE_MAX_LENGTH,
@@ -371,6 +372,7 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
                     else None,
                     "timeline": _timeline(case),
                     "report_rows": _report_rows(case),
+                    **investigation_context(case),
                 }
             )
         return super().change_view(request, object_id, form_url, extra)
@@ -392,6 +394,7 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
                 self.admin_site.admin_view(self.report_made_view),
                 name="incidents_incidentcase_report_made",
             ),
+            *investigation_urls(self),
             *super().get_urls(),
         ]
 

@@ -406,3 +406,93 @@ class CaseReport(TenantOwnedModel):
 
     def __str__(self) -> str:
         return str(self.get_kind_display())
+
+
+# ---------------------------------------------------------------------------------------
+# Investigation (issue 18, point 1): a case's investigation timeline — linked audit events,
+# responsible staff and findings — and its evidence files, kept with their chain of
+# custody. Items and files are never changed or deleted. A finding is a short text whose
+# form asks for no personal data; an evidence file is sealed under the backup key ring
+# (privacy.api.seal_evidence) and only its display name, size and SHA-256 are stored here.
+# ---------------------------------------------------------------------------------------
+
+FINDING_MAX_LENGTH = 500
+FINDING_MAX_LINES = 10
+EVIDENCE_NAME_MAX_LENGTH = 80
+
+
+class InvestigationKind(models.TextChoices):
+    AUDIT_EVENT = "audit_event", _("Audit event")
+    STAFF = "staff", _("Responsible staff")
+    FINDING = "finding", _("Finding")
+
+
+class InvestigationItem(TenantOwnedModel):
+    """One item of a case's investigation: an audit event of the tenant's log, a staff
+    member made responsible (``staff``), or a finding (``text``); who added it, when."""
+
+    case = models.ForeignKey(
+        IncidentCase, on_delete=models.CASCADE, db_index=False, related_name="investigation"
+    )
+    kind = models.CharField(max_length=16, choices=InvestigationKind.choices)
+    audit_event = models.ForeignKey(
+        "audits.AuditEvent",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="+",
+    )
+    staff = models.ForeignKey(
+        "tenants.User",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="+",
+    )
+    text = models.CharField(max_length=FINDING_MAX_LENGTH, blank=True)
+    added_by = models.CharField(max_length=64)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("investigation item")
+        verbose_name_plural = _("investigation items")
+        ordering = ["added_at", "pk"]
+        indexes = [
+            models.Index(fields=["tenant", "case", "added_at"], name="incident_investigation"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.get_kind_display())
+
+
+class EvidenceFile(TenantOwnedModel):
+    """An evidence file of a case: ``file_id`` names the sealed file in the tenant's
+    evidence folder; ``sha256`` and ``size`` are of the plaintext, checked on every
+    download; ``name`` is a sanitised short display name."""
+
+    case = models.ForeignKey(
+        IncidentCase, on_delete=models.CASCADE, db_index=False, related_name="evidence"
+    )
+    file_id = models.UUIDField(editable=False)
+    name = models.CharField(_("name"), max_length=EVIDENCE_NAME_MAX_LENGTH)
+    size = models.PositiveBigIntegerField(_("size"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    key_version = models.PositiveIntegerField()
+    added_by = models.CharField(_("added by"), max_length=64)
+    added_at = models.DateTimeField(_("added at"), auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("evidence file")
+        verbose_name_plural = _("evidence files")
+        ordering = ["added_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "file_id"], name="incident_evidence_file"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "case", "added_at"], name="incident_evidence"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

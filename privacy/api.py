@@ -17,6 +17,13 @@ from privacy.errors import (
     SubjectErasedError,
     VaultError,
 )
+from privacy.evidence import (
+    EvidenceError,
+    SealedEvidence,
+    discard_evidence,
+    open_evidence,
+    seal_evidence,
+)
 from privacy.masking import district_of, mask_address, mask_name, mask_phone
 from privacy.models import DataSubject, NoticeChannel, NoticeRecord, PrivacyNotice
 from privacy.notices import notice_record, publish_notice, record_notice_shown
@@ -75,6 +82,12 @@ __all__ = [
     "RevealResult",
     "seal",
     "text_customer",
+    # Incident evidence files, sealed under the backup key ring.
+    "EvidenceError",
+    "SealedEvidence",
+    "discard_evidence",
+    "open_evidence",
+    "seal_evidence",
     # Sent after an erasure commits (tenant, subject_ids, reason): later layers withdraw
     # what can no longer be served (orders, incidents).
     "subjects_erased",

@@ -144,6 +144,10 @@ def test_lookups() -> None:
         "incidents.privacy_report_moved",
         "incidents.privacy_report_answered",
         "incidents.privacy_report_closed",
+        "incidents.investigation_added",
+        "incidents.evidence_added",
+        "incidents.evidence_downloaded",
+        "incidents.evidence_check_failed",
     }
 
 
