@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from core.errors import Conflict
 from incidents import cases as case_services
-from incidents import clocks
+from incidents import clocks, notice_admin
 from incidents.models import (
     CASE_TEXT_MAX_LENGTH,
     REPORT_REFERENCE_MAX_LENGTH,
@@ -371,6 +371,7 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
                     else None,
                     "timeline": _timeline(case),
                     "report_rows": _report_rows(case),
+                    **notice_admin.panel_context(request, case),
                 }
             )
         return super().change_view(request, object_id, form_url, extra)
@@ -392,6 +393,7 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
                 self.admin_site.admin_view(self.report_made_view),
                 name="incidents_incidentcase_report_made",
             ),
+            *notice_admin.case_urls(self),
             *super().get_urls(),
         ]
 
