@@ -39,6 +39,7 @@ from django.db.models import Count
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from audits.services import record_event
 from core.errors import Conflict
@@ -164,8 +165,10 @@ def parse_codes(codes: object) -> list[str]:
     if malformed:
         raise ValidationError(
             {
-                "codes": _(
-                    "%(count)d entries are not order codes (e.g. 7K3Q9-XD2M4). Nothing was added."
+                "codes": ngettext(
+                    "%(count)d entry is not an order code (e.g. 7K3Q9-XD2M4). Nothing was added.",
+                    "%(count)d entries are not order codes (e.g. 7K3Q9-XD2M4). Nothing was added.",
+                    len(malformed),
                 )
                 % {"count": len(malformed)}
             }
