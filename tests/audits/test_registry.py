@@ -144,6 +144,13 @@ def test_lookups() -> None:
         "incidents.privacy_report_moved",
         "incidents.privacy_report_answered",
         "incidents.privacy_report_closed",
+        "incidents.affected_customers_added",
+        "incidents.remedy_set",
+        "incidents.notice_saved",
+        "incidents.notice_approved",
+        "incidents.notice_sent",
+        "incidents.notice_retried",
+        "incidents.regulator_document_produced",
     }
 
 
