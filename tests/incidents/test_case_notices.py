@@ -670,3 +670,34 @@ def test_the_regulator_document_is_404_for_others(tenant: Tenant, officer: User,
         else UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
     )
     assert _document(_client(other), case).status_code == 404
+
+
+def test_a_customer_linked_after_approval_gets_the_notice_too(
+    tenant: Tenant, officer: User, outbox: list
+) -> None:
+    case = _ready(tenant, officer, count=2)
+    approve_notice(case=case, actor=officer)
+    send_case_notice.apply(args=[tenant.pk, _notice(case).pk])
+    late = OrderFactory(tenant=tenant, customer=dict(CUSTOMERS[2]))
+    add_affected_customers(case=case, codes=late.code, actor=officer)
+    send_case_notice.apply(args=[tenant.pk, _notice(case).pk])
+    assert (sorted(phone for phone, _text in outbox), _notice(case).state) == (
+        sorted(c["phone"] for c in CUSTOMERS),
+        NoticeState.SENT,
+    )
+
+
+def test_a_bad_remedy_through_the_page_is_a_message(tenant: Tenant, officer: User) -> None:
+    case = _ready(tenant, officer, count=1)
+    (row,) = _rows(case)
+    response = _client(officer).post(
+        reverse("admin:incidents_incidentcase_remedy", args=[case.pk, row.pk]),
+        {"remedy_kind": "none", "remedy_amount": "5", "remedy_status": "none"},
+        HTTP_ACCEPT_LANGUAGE="en",
+        follow=True,
+    )
+    assert (
+        response.status_code,
+        "Choose a remedy before giving an amount or a status." in response.content.decode(),
+        _rows(case)[0].remedy_amount,
+    ) == (200, True, None)
