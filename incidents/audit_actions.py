@@ -140,3 +140,50 @@ ACTIONS += [
         frozenset({"case", "evidence", "drill"}),
     ),
 ]
+
+# --- Affected customers, the customer notice, the regulator document (issue 18, 1 and 3) --
+# Ids and counts only: ``customer`` is the AffectedCustomer's id, ``notice`` the notice's.
+ACTIONS += [
+    AuditAction(
+        "incidents.affected_customers_added",
+        _("Affected customers linked to an incident case"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "count", "drill"}),
+    ),
+    AuditAction(
+        "incidents.remedy_set",
+        _("Remedy for an affected customer set"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "customer", "remedy", "status", "apology"}),
+    ),
+    AuditAction(
+        "incidents.notice_saved",
+        _("Customer notice drafted"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "notice"}),
+    ),
+    AuditAction(
+        "incidents.notice_approved",
+        _("Customer notice approved"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "notice", "count", "drill"}),
+    ),
+    AuditAction(
+        "incidents.notice_sent",
+        _("Customer notice sent"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "notice", "sent", "failed", "drill"}),
+    ),
+    AuditAction(
+        "incidents.notice_retried",
+        _("Failed customer notices retried"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "notice", "count"}),
+    ),
+    AuditAction(
+        "incidents.regulator_document_produced",
+        _("Regulator document produced"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "drill"}),
+    ),
+]

@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from core.errors import Conflict
 from incidents import cases as case_services
-from incidents import clocks
+from incidents import clocks, notice_admin
 from incidents.investigation_admin import investigation_context, investigation_urls
 from incidents.models import (
     CASE_TEXT_MAX_LENGTH,
@@ -373,6 +373,7 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
                     "timeline": _timeline(case),
                     "report_rows": _report_rows(case),
                     **investigation_context(case),
+                    **notice_admin.panel_context(request, case),
                 }
             )
         return super().change_view(request, object_id, form_url, extra)
@@ -395,6 +396,7 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
                 name="incidents_incidentcase_report_made",
             ),
             *investigation_urls(self),
+            *notice_admin.case_urls(self),
             *super().get_urls(),
         ]
 

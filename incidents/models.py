@@ -496,3 +496,177 @@ class EvidenceFile(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+# ---------------------------------------------------------------------------------------
+# Affected customers and the customer notice (issue 18, points 1 and 3; a drill's notice
+# sends nothing, point 6). A customer is linked by subject id and order (never copied
+# personal data); their phone is revealed through the vault only when a text is sent. The
+# notice's texts are written by staff for every customer alike: no personal data.
+# ---------------------------------------------------------------------------------------
+
+NOTICE_TEXT_MAX_LENGTH = 500
+NOTICE_CONTACT_MAX_LENGTH = 200
+
+
+class RemedyKind(models.TextChoices):
+    NONE = "none", _("None")
+    REFUND = "refund", _("Refund")
+    VOUCHER = "voucher", _("Voucher")
+    COMPENSATION = "compensation", _("Compensation")
+    OTHER = "other", _("Other remedy")
+
+
+class RemedyStatus(models.TextChoices):
+    NONE = "none", _("None")
+    OFFERED = "offered", _("Offered")
+    ACCEPTED = "accepted", _("Accepted")
+    PAID = "paid", _("Paid")
+    DECLINED = "declined", _("Declined")
+
+
+class AffectedCustomer(TenantOwnedModel):
+    """A customer affected by a case: their subject id and the order through which staff
+    linked them (one row per case and subject). Whether and when they were notified, the
+    apology, and any remedy (kind, amount in ``remedy_currency``, status)."""
+
+    case = models.ForeignKey(
+        IncidentCase, on_delete=models.CASCADE, db_index=False, related_name="affected"
+    )
+    subject_id = models.UUIDField(_("subject"))
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, db_index=False, related_name="+", verbose_name=_("order")
+    )
+    added_by = models.CharField(_("added by"), max_length=64)
+    added_at = models.DateTimeField(_("added at"), auto_now_add=True)
+    notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
+    channel = models.CharField(_("channel"), max_length=8, blank=True)
+    apology_sent = models.BooleanField(_("apology sent"), default=False)
+    remedy_kind = models.CharField(
+        _("remedy"), max_length=16, choices=RemedyKind.choices, default=RemedyKind.NONE
+    )
+    remedy_amount = models.DecimalField(
+        _("amount"), max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    remedy_currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    remedy_status = models.CharField(
+        _("remedy status"), max_length=16, choices=RemedyStatus.choices, default=RemedyStatus.NONE
+    )
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("affected customer")
+        verbose_name_plural = _("affected customers")
+        ordering = ["added_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "case", "subject_id"], name="incident_affected_subject"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "case", "added_at"], name="incident_affected_case"),
+            models.Index(fields=["tenant", "subject_id"], name="incident_affected_subj"),
+            models.Index(fields=["tenant", "order"], name="incident_affected_order"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject_reference
+
+    @property
+    def subject_reference(self) -> str:
+        """A short reference to the customer that reveals nothing about them."""
+        return f"S-{self.subject_id.hex[-6:].upper()}"
+
+
+class NoticeState(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    APPROVED = "approved", _("Approved")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+
+
+class CaseNotice(TenantOwnedModel):
+    """The case's notice to its affected customers (PIPL Art. 57), one per case, in
+    Chinese and English. Edited while a draft; approved by a privacy officer; then sent."""
+
+    case = models.ForeignKey(
+        IncidentCase, on_delete=models.CASCADE, db_index=False, related_name="notices"
+    )
+    data_categories = models.JSONField(_("affected data"), default=list, blank=True)
+    cause_zh = models.CharField(_("cause (Chinese)"), max_length=NOTICE_TEXT_MAX_LENGTH)
+    cause_en = models.CharField(_("cause (English)"), max_length=NOTICE_TEXT_MAX_LENGTH)
+    harm_zh = models.CharField(_("possible harm (Chinese)"), max_length=NOTICE_TEXT_MAX_LENGTH)
+    harm_en = models.CharField(_("possible harm (English)"), max_length=NOTICE_TEXT_MAX_LENGTH)
+    measures_zh = models.CharField(
+        _("what we have done (Chinese)"), max_length=NOTICE_TEXT_MAX_LENGTH
+    )
+    measures_en = models.CharField(
+        _("what we have done (English)"), max_length=NOTICE_TEXT_MAX_LENGTH
+    )
+    advice_zh = models.CharField(
+        _("what the customer can do (Chinese)"), max_length=NOTICE_TEXT_MAX_LENGTH
+    )
+    advice_en = models.CharField(
+        _("what the customer can do (English)"), max_length=NOTICE_TEXT_MAX_LENGTH
+    )
+    contact = models.CharField(_("privacy contact"), max_length=NOTICE_CONTACT_MAX_LENGTH)
+    state = models.CharField(
+        _("state"), max_length=16, choices=NoticeState.choices, default=NoticeState.DRAFT
+    )
+    drafted_by = models.CharField(_("drafted by"), max_length=64)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    approved_by = models.CharField(_("approved by"), max_length=64, blank=True)
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("customer notice")
+        verbose_name_plural = _("customer notices")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "case"], name="incident_notice_case"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.get_state_display())
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    DRILL = "drill", _("Drill — not sent")
+
+
+class NoticeDelivery(TenantOwnedModel):
+    """The notice's text to one affected customer: its state, how many attempts, the last
+    error's class name (never its message), when it was sent."""
+
+    notice = models.ForeignKey(
+        CaseNotice, on_delete=models.CASCADE, db_index=False, related_name="deliveries"
+    )
+    customer = models.ForeignKey(
+        AffectedCustomer, on_delete=models.CASCADE, db_index=False, related_name="deliveries"
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.CharField(_("error"), max_length=64, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("notice delivery")
+        verbose_name_plural = _("notice deliveries")
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "notice", "customer"], name="incident_delivery_customer"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "notice", "status"], name="incident_delivery_status"),
+            models.Index(fields=["tenant", "customer"], name="incident_delivery_cust"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.get_status_display())

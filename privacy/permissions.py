@@ -30,6 +30,7 @@ class Purpose(models.TextChoices):
     IDENTITY_VERIFICATION = "identity_verification", _("Sending a verification code")
     CALL_RELAY = "call_relay", _("Connecting a relay call")
     DELIVERY_PIN_SMS = "delivery_pin_sms", _("Sending the delivery PIN by SMS")
+    INCIDENT_NOTICE = "incident_notice", _("Notifying a customer of a data incident")
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,16 @@ REVEAL_RULES: dict[str, RevealRule] = {
 }
 
 # Scheduled jobs and backends (a SystemActor) use the phone to send a code (a verification
-# code, the delivery PIN) or bridge a call. No role has these purposes: people never see the
+# code, the delivery PIN), an incident notice (incidents' approved notice) or bridge a call. No role has these purposes: people never see the
 # number when a text is sent.
 SYSTEM_RULE = _rule(
-    "phone", [Purpose.IDENTITY_VERIFICATION, Purpose.CALL_RELAY, Purpose.DELIVERY_PIN_SMS]
+    "phone",
+    [
+        Purpose.IDENTITY_VERIFICATION,
+        Purpose.CALL_RELAY,
+        Purpose.DELIVERY_PIN_SMS,
+        Purpose.INCIDENT_NOTICE,
+    ],
 )
 
 

@@ -99,7 +99,11 @@ def text_customer(record: Any, *, actor: SystemActor, purpose: str, text: str) -
     transaction and never under a row lock) and handed to the SMS backend; it never leaves
     this function. Raises ``SmsNotSent`` when the backend fails, ``RevealDenied`` or a vault
     error when the number cannot be revealed (an erased customer)."""
-    if purpose not in (Purpose.DELIVERY_PIN_SMS, Purpose.IDENTITY_VERIFICATION):
+    if purpose not in (
+        Purpose.DELIVERY_PIN_SMS,
+        Purpose.IDENTITY_VERIFICATION,
+        Purpose.INCIDENT_NOTICE,
+    ):
         raise ValueError(f"not a purpose for sending a text: {purpose}")
     phone = reveal(record, fields=["phone"], actor=actor, purpose=purpose)["phone"]
     try:

@@ -148,6 +148,13 @@ def test_lookups() -> None:
         "incidents.evidence_added",
         "incidents.evidence_downloaded",
         "incidents.evidence_check_failed",
+        "incidents.affected_customers_added",
+        "incidents.remedy_set",
+        "incidents.notice_saved",
+        "incidents.notice_approved",
+        "incidents.notice_sent",
+        "incidents.notice_retried",
+        "incidents.regulator_document_produced",
     }
 
 
