@@ -144,9 +144,9 @@ def _correct(request: HttpRequest, anomaly: OrderAnomaly, back: HttpResponse) ->
         )
     except ValidationError as error:
         labels = {f: str(form.fields[f].label) for f in form.fields}
-        for field, errors in error.message_dict.items():
+        for field, texts in error.message_dict.items():
             prefix = f"{labels[field]}: " if field in labels else ""
-            messages.error(request, prefix + " ".join(errors))
+            messages.error(request, prefix + " ".join(texts))
     except (Conflict, PermissionDenied) as error:
         refuse(request, error)
     else:
