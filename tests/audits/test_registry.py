@@ -144,6 +144,10 @@ def test_lookups() -> None:
         "incidents.privacy_report_moved",
         "incidents.privacy_report_answered",
         "incidents.privacy_report_closed",
+        # Follow-up actions on anomalies (incidents.anomaly_actions).
+        "incidents.anomaly_customer_called",
+        "incidents.anomaly_information_corrected",
+        "incidents.anomaly_remade",
     }
 
 
