@@ -499,3 +499,14 @@ def test_a_supervisor_sees_no_actions_and_is_refused(client: Client, lost: Order
 def test_another_tenants_anomaly_is_a_404(client: Client, lost: OrderAnomaly, action: str) -> None:
     client.force_login(_agent(TenantFactory()))
     assert _post(client, lost, action, address=NEW_ADDRESS).status_code == 404
+
+
+def test_an_unreachable_customer_gets_the_call_but_no_correction(client: Client) -> None:
+    unreachable = _anomaly(AnomalyKind.CUSTOMER_UNREACHABLE)
+    client.force_login(_agent(unreachable.tenant))
+    page = _page(client, unreachable)
+    assert (
+        'id="call-customer-form"' in page,
+        'id="correct-form"' in page,
+        'id="remake-form"' in page,
+    ) == (True, False, False)
