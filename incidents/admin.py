@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.errors import Conflict
+from incidents.anomaly_action_admin import action_context, action_urls
 from incidents.case_admin import anomaly_urls, promotion_context  # also registers cases
 from incidents.models import NOTE_MAX_LENGTH, AnomalyOutcome, OrderAnomaly
 from incidents.services import may_resolve_anomalies, resolve_anomaly
@@ -132,6 +133,7 @@ class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         ):
             extra["resolve_form"] = ResolveForm()
         extra.update(promotion_context(request, anomaly))  # incidents.case_admin
+        extra.update(action_context(request, anomaly))  # incidents.anomaly_action_admin
         return super().change_view(request, object_id, form_url, extra)
 
     def get_urls(self) -> list[Any]:
@@ -142,6 +144,7 @@ class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
                 name="incidents_orderanomaly_resolve",
             ),
             *anomaly_urls(self),  # incidents.case_admin
+            *action_urls(self),  # incidents.anomaly_action_admin
             *super().get_urls(),
         ]
 

@@ -187,3 +187,26 @@ ACTIONS += [
         frozenset({"case", "drill"}),
     ),
 ]
+
+# --- Follow-up actions on anomalies (issue 18, point 4: incidents.anomaly_actions) -------
+# Ids only: the anomaly, the new order; a correction names the fields, never a value.
+ACTIONS += [
+    AuditAction(
+        "incidents.anomaly_customer_called",
+        _("Customer called back through the relay about an anomaly"),
+        AuditCategory.INCIDENTS,
+        frozenset({"anomaly"}),
+    ),
+    AuditAction(
+        "incidents.anomaly_information_corrected",
+        _("Order information corrected for an anomaly"),
+        AuditCategory.INCIDENTS,
+        frozenset({"anomaly"}),
+    ),
+    AuditAction(
+        "incidents.anomaly_remade",
+        _("Lost or damaged order re-made"),
+        AuditCategory.INCIDENTS,
+        frozenset({"anomaly", "order"}),
+    ),
+]

@@ -34,6 +34,9 @@ class AnomalyOutcome(models.TextChoices):
     REFUNDED = "refunded", _("Refunded")
     NO_ACTION = "no_action", _("No action needed")
     ESCALATED = "escalated", _("Escalated to an incident")
+    # Follow-up actions (incidents.anomaly_actions).
+    INFORMATION_CORRECTED = "information_corrected", _("Information corrected")
+    REMADE = "remade", _("Re-made as a new order")
 
 
 NOTE_MAX_LENGTH = 200

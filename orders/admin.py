@@ -14,6 +14,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from unfold.paginator import InfinitePaginator
@@ -110,7 +112,34 @@ class OrderAdmin(TenantScopedModelAdmin):
         "created_at",
         "status_changed_at",
         "notice",
+        "remake_link",
     ]
+
+    @admin.display(description=gettext_lazy("Re-make"))
+    def remake_link(self, order: Order) -> str:
+        """The order this one re-makes, and the order that re-made this one (orders.remake)."""
+        parts = []
+        if order.remake_of_id is not None:
+            original = Order.objects.only("code").get(pk=order.remake_of_id)
+            parts.append(
+                format_html(
+                    '{} <a href="{}" id="remake-of">{}</a>',
+                    _("Re-make of the order"),
+                    reverse("admin:orders_order_change", args=[original.pk]),
+                    original.code,
+                )
+            )
+        remake = Order.objects.filter(remake_of=order).only("code").first()
+        if remake is not None:
+            parts.append(
+                format_html(
+                    '{} <a href="{}" id="remade-as">{}</a>',
+                    _("Re-made as the order"),
+                    reverse("admin:orders_order_change", args=[remake.pk]),
+                    remake.code,
+                )
+            )
+        return format_html_join(mark_safe("<br>"), "{}", ((p,) for p in parts)) if parts else "-"
 
     @admin.display(description=gettext_lazy("Privacy notice shown"))
     def notice(self, order: Order) -> str:

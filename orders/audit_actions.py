@@ -52,4 +52,11 @@ ACTIONS = [
         _ACCESS,
         frozenset({"results"}),
     ),
+    # A lost or damaged order's food made again (orders.remake): the new order's code.
+    AuditAction(
+        "order.remade",
+        _("Order re-made as a new order"),
+        _DELIVERY,
+        frozenset({"code", "items", "remake_of", "subject"}),
+    ),
 ]

@@ -74,6 +74,17 @@ class Order(TenantOwnedModel):
     pin_locked_at = models.DateTimeField(_("PIN locked at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     status_changed_at = models.DateTimeField(_("status changed at"), auto_now_add=True)
+    # A lost or damaged order's food made again (orders.remake): the new order points to the
+    # original; an original is re-made at most once.
+    remake_of = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="remake",
+        verbose_name=_("re-make of"),
+        editable=False,
+    )
 
     SEALED_FIELDS = ("name", "phone", "address", "note", "items")
 

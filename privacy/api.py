@@ -32,6 +32,8 @@ from privacy.phone import normalise_phone
 from privacy.registry import register, register_reference_resolver, register_retention_source
 from privacy.reveal import (
     RevealResult,
+    copy_sealed,
+    correct,
     may_reveal,
     reveal,
     reveal_choices,
@@ -81,6 +83,10 @@ __all__ = [
     "reveal_many",
     "RevealResult",
     "seal",
+    # Corrections of a record's sealed fields, and their copy to a new record of the same
+    # customer (audited with field names only).
+    "correct",
+    "copy_sealed",
     "text_customer",
     # Incident evidence files, sealed under the backup key ring.
     "EvidenceError",

@@ -136,4 +136,17 @@ ACTIONS = [
         _SECURITY,
         frozenset({"count"}),
     ),
+    # Corrections (privacy.reveal.correct, copy_sealed): the fields, never a value.
+    AuditAction(
+        "privacy.corrected",
+        _("Personal data corrected"),
+        _LIFECYCLE,
+        frozenset({"subject"}),
+    ),
+    AuditAction(
+        "privacy.sealed_copied",
+        _("Personal data copied to a new record of the same customer"),
+        _LIFECYCLE,
+        frozenset({"from", "subject"}),
+    ),
 ]

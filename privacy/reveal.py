@@ -420,3 +420,84 @@ def seal(record: models.Model, field: str, value: str) -> bytes:
         raise ValueError(f"{type(record).__name__}.{field} is not a sealed field")
     cipher = subject_cipher(record.tenant, spec.subject_id(record))  # type: ignore[attr-defined]
     return cipher.seal(type(record)._meta.db_table, field, record.pk, value)
+
+
+def correct(
+    record: models.Model,
+    *,
+    values: Mapping[str, str],
+    actor: Actor,
+    purpose: str,
+    also_update: Sequence[str] = (),
+) -> list[str]:
+    """Replace sealed fields of ``record`` with corrected clear ``values`` (already
+    cleaned by the caller), sealed under its subject's key, and save them with the
+    ``also_update`` columns the caller set (the display masks). Whoever may reveal a field
+    for ``purpose`` may correct it (privacy.permissions' table); a refusal is
+    ``RevealDenied``, an erased subject ``SubjectErasedError``. Runs in the caller's
+    transaction (with ``record`` locked), so the correction and its ``privacy.corrected``
+    event — the field names, never a value — commit together. Returns the fields."""
+    spec = sealed_model(type(record))
+    wanted = sorted(values)
+    if not wanted or any(f not in spec.fields for f in wanted):
+        raise ValidationError(
+            {"fields": _("Choose among: %(allowed)s.") % {"allowed": ", ".join(spec.fields)}}
+        )
+    check_purpose(purpose)
+    if isinstance(actor, User) and actor.tenant_id != record.tenant_id:  # type: ignore[attr-defined]
+        raise type(record).DoesNotExist()  # type: ignore[attr-defined]
+    refusal = _reveal_refusal(actor, record, spec, wanted, purpose)
+    if refusal is not None:
+        raise refusal
+    tenant = record.tenant  # type: ignore[attr-defined]
+    subject_id = spec.subject_id(record)
+    cipher = subject_cipher(tenant, subject_id)
+    table = type(record)._meta.db_table
+    for field in wanted:
+        setattr(record, spec.column(field), cipher.seal(table, field, record.pk, values[field]))
+    record.save(update_fields=[*(spec.column(f) for f in wanted), *also_update])
+    record_event(
+        tenant=tenant,
+        actor=actor,
+        action="privacy.corrected",
+        target=record,
+        fields=wanted,
+        purpose=purpose,
+        details={"subject": str(subject_id)},
+    )
+    return wanted
+
+
+def copy_sealed(
+    source: models.Model, target: models.Model, *, fields: Iterable[str], actor: Actor
+) -> None:
+    """Seal ``fields`` of ``source`` again for ``target`` (a new, unsaved record of the same
+    sealed model and the same subject, its primary key set): the ciphertext is bound to its
+    row, so it is opened and sealed again inside this frame, and the clear text never
+    leaves it (a re-made order keeps its customer's details). Runs in the caller's
+    transaction, which saves ``target``; the ``privacy.sealed_copied`` event names the
+    source's id and the fields. ``SubjectErasedError`` if the subject was erased."""
+    model = type(source)
+    spec = sealed_model(model)
+    wanted = sorted(set(fields))
+    if type(target) is not model or any(f not in spec.fields for f in wanted):
+        raise ValueError("copy_sealed() takes two records of one sealed model and its fields")
+    subject_id = spec.subject_id(source)
+    if spec.subject_id(target) != subject_id or target.tenant_id != source.tenant_id:  # type: ignore[attr-defined]
+        raise ValueError("copy_sealed() copies within one subject of one tenant")
+    tenant = source.tenant  # type: ignore[attr-defined]
+    cipher = subject_cipher(tenant, subject_id)
+    table = model._meta.db_table
+    for field in wanted:
+        column = spec.column(field)
+        clear = cipher.open(table, field, source.pk, getattr(source, column))
+        setattr(target, column, cipher.seal(table, field, target.pk, clear))
+    record_event(
+        tenant=tenant,
+        actor=actor,
+        action="privacy.sealed_copied",
+        object_type=model._meta.label_lower,
+        object_id=str(target.pk),
+        fields=wanted,
+        details={"from": str(source.pk), "subject": str(subject_id)},
+    )

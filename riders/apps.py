@@ -41,6 +41,11 @@ class RidersConfig(AppConfig):
             end_assignment_of_finished_order, dispatch_uid="riders.end_assignment"
         )
         register_demo_seeder(seed_riders)
+        # Customer service's relay call from an order anomaly's page.
+        from incidents.anomaly_actions import register_customer_caller
+        from riders.delivery import call_customer_for_service
+
+        register_customer_caller(call_customer_for_service)
         register_landing(Role.RIDER, "riders:home", _("Rider page"), "two_wheeler")
         register_landing(
             Role.DISPATCHER,

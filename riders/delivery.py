@@ -197,6 +197,21 @@ def call_customer(*, order: Order, user: User) -> str:
         return virtual
 
 
+def call_customer_for_service(*, order: Order, actor: Actor) -> str:
+    """Customer service's relay call about an order (incidents.anomaly_actions, registered
+    in riders' AppConfig): the relay bridges per assignment, so the call goes through the
+    order's live assignment's binding (a 409 when no rider holds the order). The phone is
+    revealed to the relay only (its own audited purpose), never to the caller."""
+    with tenant_scope(order.tenant):
+        assignment = live_assignment(order)
+        if assignment is None:
+            raise Conflict(
+                _("No rider holds this order: the relay bridges calls through a live assignment.")
+            )
+        phone = reveal(order, fields=["phone"], actor=RELAY, purpose=RELAY_PURPOSE)["phone"]
+        return _bind(assignment.pk, phone)
+
+
 def _deliver(locked: Order, user: User, how: str) -> Order:
     delivered = do_transition(locked, Status.DELIVERED, user)
     record_event(

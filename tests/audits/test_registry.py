@@ -155,6 +155,10 @@ def test_lookups() -> None:
         "incidents.notice_sent",
         "incidents.notice_retried",
         "incidents.regulator_document_produced",
+        # Follow-up actions on anomalies (incidents.anomaly_actions).
+        "incidents.anomaly_customer_called",
+        "incidents.anomaly_information_corrected",
+        "incidents.anomaly_remade",
     }
 
 
