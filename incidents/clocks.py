@@ -51,6 +51,7 @@ from incidents.models import (
     IncidentProfile,
     Jurisdiction,
 )
+from incidents.staff_notifications import notify_clock
 from tenants.actors import Actor, SystemActor, actor_label
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role
@@ -236,11 +237,13 @@ def check_tenant_clocks(tenant: Tenant, *, now: datetime | None = None) -> tuple
                             "drill": report.is_drill,
                         },
                     )
+                    notify_clock(report, overdue=False)  # incidents.staff_notifications
                     escalated += 1
                 if report.overdue_at is None and now >= report.due_at:
                     report.overdue_at = now
                     fields.append("overdue_at")
                     _event(report, CaseEventKind.CLOCK_OVERDUE)
+                    notify_clock(report, overdue=True)
                     overdue += 1
                 if fields:
                     report.save(update_fields=fields)
