@@ -24,7 +24,8 @@ RESOLVERS = (Role.CUSTOMER_SERVICE, Role.TENANT_ADMIN)
 
 
 def report_anomaly(*, order: Order, kind: AnomalyKind | str, actor: Actor) -> OrderAnomaly:
-    """Open an anomaly on ``order`` for customer service (audited)."""
+    """Open an anomaly on ``order`` for customer service (audited); customer service is
+    notified in the back office, and by the tenant's channel after the commit."""
     kind = AnomalyKind(kind)
     with transaction.atomic(), tenant_scope(order.tenant):
         anomaly = OrderAnomaly(

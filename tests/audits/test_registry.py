@@ -144,6 +144,7 @@ def test_lookups() -> None:
         "incidents.privacy_report_moved",
         "incidents.privacy_report_answered",
         "incidents.privacy_report_closed",
+        "incidents.anomaly_assigned",
     }
 
 
