@@ -376,3 +376,20 @@ def test_a_signed_webhook_on_a_real_worker_retried_after_a_failure(
         "https://baomi.example/admin/thing/7/",
     )
     assert _notifications(tenant)[0].attempts == 2
+
+
+def test_a_failing_webhook_is_retried_then_given_up_and_logged(
+    tenant: Tenant, agent: User, settings: Any, caplog: Any
+) -> None:
+    settings.BAOMI_NOTIFICATION_RETRY_SECONDS = 0
+    settings.BAOMI_NOTIFICATION_RETRIES = 2
+    with GatewayServer() as server:
+        server.answer(Answer(status=500), Answer(status=502), Answer(status=404))
+        _set_channel(tenant, "webhook", server.url)
+        (one,) = _notify(tenant, users=[agent])
+        deliver_notification.apply(args=[tenant.pk, one.pk])  # retries run eagerly here
+        sent = len(server.requests)
+    (stored,) = _notifications(tenant)
+    assert (sent, stored.attempts, stored.delivered_at) == (3, 3, None)
+    assert "gave up after 3 attempts" in caplog.text
+    assert "HTTP 404" in caplog.text and "cs-wang" not in caplog.text
