@@ -424,6 +424,22 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Outside services behind interfaces (console backends in development) ----------------
+# Back-office notifications (tenants.notifications): the origin put before their links in
+# e-mails and webhooks (e.g. https://baomi.example.com; empty: the path only), and the
+# external delivery's retries (seconds before the first, doubled each time; how many).
+BAOMI_BACK_OFFICE_URL = env_str("BAOMI_BACK_OFFICE_URL", "") or ""
+BAOMI_NOTIFICATION_RETRY_SECONDS = env_int("BAOMI_NOTIFICATION_RETRY_SECONDS", 30, minimum=0)
+BAOMI_NOTIFICATION_RETRIES = env_int("BAOMI_NOTIFICATION_RETRIES", 6, minimum=0)
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "baomi@localhost")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", PRODUCTION)
 # Days to answer a customer's erasure request (the statutory deadline).
 BAOMI_ERASURE_DEADLINE_DAYS = env_int("BAOMI_ERASURE_DEADLINE_DAYS", 15, minimum=1)
 # Days for staff to answer a customer's privacy report (incidents.PrivacyReport, §6.2).

@@ -20,8 +20,9 @@ from django.utils.translation import gettext_lazy
 
 from core.errors import Conflict
 from incidents.anomaly_action_admin import action_context, action_urls
+from incidents.assignment_admin import assignment_context, assignment_urls
 from incidents.case_admin import anomaly_urls, promotion_context  # also registers cases
-from incidents.models import NOTE_MAX_LENGTH, AnomalyOutcome, OrderAnomaly
+from incidents.models import NOTE_MAX_LENGTH, AnomalyOutcome, AnomalyState, OrderAnomaly
 from incidents.services import may_resolve_anomalies, resolve_anomaly
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin, refuse
 from tenants.models import User
@@ -46,13 +47,23 @@ class OpenFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [("open", gettext_lazy("Open")), ("resolved", gettext_lazy("Resolved"))]
+        return [
+            ("open", gettext_lazy("Open")),
+            ("unassigned", gettext_lazy("Open, not assigned")),  # workflow (assignment)
+            ("assigned", gettext_lazy("Assigned")),
+            ("resolved", gettext_lazy("Resolved")),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "open":
             return queryset.filter(resolved_at__isnull=True)
         if self.value() == "resolved":
             return queryset.filter(resolved_at__isnull=False)
+        if self.value() in ("unassigned", "assigned"):
+            unassigned = queryset.filter(resolved_at__isnull=True, assigned_to="")
+            if self.value() == "unassigned":
+                return unassigned
+            return queryset.filter(resolved_at__isnull=True).exclude(assigned_to="")
         return queryset
 
 
@@ -67,11 +78,13 @@ def _name_people(anomalies: list[OrderAnomaly]) -> None:
     if not anomalies:
         return
     labels = [a.reported_by for a in anomalies] + [a.resolved_by for a in anomalies]
+    labels += [a.assigned_to for a in anomalies]
     names = actor_names(labels, tenant_id=anomalies[0].tenant_id)
     for anomaly in anomalies:
         anomaly.people = {  # type: ignore[attr-defined]
             "reported_by": names.get(anomaly.reported_by, anomaly.reported_by),
             "resolved_by": names.get(anomaly.resolved_by, anomaly.resolved_by) or "-",
+            "assigned_to": names.get(anomaly.assigned_to, anomaly.assigned_to) or "-",
         }
 
 
@@ -88,6 +101,8 @@ class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         "order",
         "kind",
         "reported_by_name",
+        "state_display",
+        "assigned_to_name",
         "resolved_at",
         "outcome",
     ]
@@ -98,12 +113,15 @@ class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         "kind",
         "reported_by_name",
         "reported_at",
+        "state_display",
+        "assigned_to_name",
+        "assigned_at",
         "outcome",
         "note",
         "resolved_by_name",
         "resolved_at",
     ]
-    readonly_fields = ["reported_by_name", "resolved_by_name"]
+    readonly_fields = ["reported_by_name", "resolved_by_name", "state_display", "assigned_to_name"]
 
     @admin.display(description=gettext_lazy("reported by"))
     def reported_by_name(self, anomaly: OrderAnomaly) -> str:
@@ -112,6 +130,14 @@ class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
     @admin.display(description=gettext_lazy("resolved by"))
     def resolved_by_name(self, anomaly: OrderAnomaly) -> str:
         return _person(anomaly, "resolved_by")
+
+    @admin.display(description=gettext_lazy("state"))
+    def state_display(self, anomaly: OrderAnomaly) -> str:
+        return str(AnomalyState(anomaly.workflow_state).label)
+
+    @admin.display(description=gettext_lazy("assigned to"))
+    def assigned_to_name(self, anomaly: OrderAnomaly) -> str:
+        return _person(anomaly, "assigned_to")
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
         return AnomalyChangeList
@@ -134,6 +160,7 @@ class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
             extra["resolve_form"] = ResolveForm()
         extra.update(promotion_context(request, anomaly))  # incidents.case_admin
         extra.update(action_context(request, anomaly))  # incidents.anomaly_action_admin
+        extra.update(assignment_context(request, anomaly))  # incidents.assignment_admin
         return super().change_view(request, object_id, form_url, extra)
 
     def get_urls(self) -> list[Any]:
@@ -145,6 +172,7 @@ class OrderAnomalyAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
             ),
             *anomaly_urls(self),  # incidents.case_admin
             *action_urls(self),  # incidents.anomaly_action_admin
+            *assignment_urls(self),  # incidents.assignment_admin
             *super().get_urls(),
         ]
 

@@ -10,6 +10,9 @@ class IncidentsConfig(AppConfig):
         from core.audit_registry import register_app_actions
 
         register_app_actions(self)  # incidents/audit_actions.py
+        from incidents.staff_notifications import register_kinds
+
+        register_kinds()  # back-office notifications (tenants.notifications)
         from incidents.models import OrderAnomaly
         from privacy.api import register
         from tenants.models import Role

@@ -210,3 +210,14 @@ ACTIONS += [
         frozenset({"anomaly", "order"}),
     ),
 ]
+
+# --- Order anomalies' workflow (issue 18, point 4) ---------------------------------------
+# ``to`` is the assignee's actor label (``user:<id>``).
+ACTIONS += [
+    AuditAction(
+        "incidents.anomaly_assigned",
+        _("Order anomaly assigned"),
+        AuditCategory.INCIDENTS,
+        frozenset({"anomaly", "to"}),
+    ),
+]

@@ -22,10 +22,11 @@ drill's and never sent anywhere: nothing here sends anything.
 
 Escalation: a clock not made with less than a quarter of its period left — at most 24
 hours before it is due for the long clocks (72 hours: 18 h; 30 days: 24 h; 4 h: 1 h;
-1 h: 15 min) — is escalated once: an audit event ``incidents.case_clock_escalated`` and a
-line on the case's timeline, which is the notification to the case's managers (the page
-and the case list show it). A clock past due is flagged overdue once (timeline; the list
-and the page show it in red). Both are set under the report's row lock and only when not
+1 h: 15 min) — is escalated once: an audit event ``incidents.case_clock_escalated``, a
+line on the case's timeline, and a back-office notification to the case's owner (who opened
+it) and the tenant's privacy officers (incidents.staff_notifications; by the tenant's
+channel too). A clock past due is flagged overdue once (timeline; the list and the page
+show it in red; the same people are notified). Both are set under the report's row lock and only when not
 yet set, so running the check twice acts once.
 """
 
@@ -51,6 +52,7 @@ from incidents.models import (
     IncidentProfile,
     Jurisdiction,
 )
+from incidents.staff_notifications import notify_clock
 from tenants.actors import Actor, SystemActor, actor_label
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role
@@ -236,11 +238,13 @@ def check_tenant_clocks(tenant: Tenant, *, now: datetime | None = None) -> tuple
                             "drill": report.is_drill,
                         },
                     )
+                    notify_clock(report, overdue=False)  # incidents.staff_notifications
                     escalated += 1
                 if report.overdue_at is None and now >= report.due_at:
                     report.overdue_at = now
                     fields.append("overdue_at")
                     _event(report, CaseEventKind.CLOCK_OVERDUE)
+                    notify_clock(report, overdue=True)
                     overdue += 1
                 if fields:
                     report.save(update_fields=fields)

@@ -23,7 +23,7 @@ class AnomalyKind(models.TextChoices):
     SEAL_MISMATCH = "seal_mismatch", _("Order code or seal did not match at pickup")
     LOST = "lost", _("Package lost")
     DAMAGED = "damaged", _("Package damaged")
-    WRONG_ADDRESS = "wrong_address", _("Wrong address")
+    WRONG_ADDRESS = "wrong_address", _("Wrong delivery information")
     CUSTOMER_UNREACHABLE = "customer_unreachable", _("Customer unreachable")
     DATA_ERASED = "data_erased", _("Customer's data erased before delivery")
 
@@ -42,6 +42,12 @@ class AnomalyOutcome(models.TextChoices):
 NOTE_MAX_LENGTH = 200
 
 
+class AnomalyState(models.TextChoices):
+    OPEN = "open", pgettext_lazy("anomaly state", "Open")
+    ASSIGNED = "assigned", _("Assigned")
+    RESOLVED = "resolved", _("Resolved")
+
+
 class OrderAnomaly(TenantOwnedModel):
     order = models.ForeignKey(
         Order, on_delete=models.PROTECT, db_index=False, related_name="+", verbose_name=_("order")
@@ -55,6 +61,9 @@ class OrderAnomaly(TenantOwnedModel):
         _("outcome"), max_length=32, choices=AnomalyOutcome.choices, blank=True
     )
     note = models.CharField(_("note"), max_length=NOTE_MAX_LENGTH, blank=True)
+    # Workflow (issue 18, point 4): open -> assigned -> resolved. Actor labels (user:<id>).
+    assigned_to = models.CharField(_("assigned to"), max_length=64, blank=True)
+    assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True)
 
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("order anomaly")
@@ -71,6 +80,13 @@ class OrderAnomaly(TenantOwnedModel):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+    @property
+    def workflow_state(self) -> str:
+        """open -> assigned -> resolved (AnomalyState)."""
+        if self.resolved_at is not None:
+            return AnomalyState.RESOLVED
+        return AnomalyState.ASSIGNED if self.assigned_to else AnomalyState.OPEN
 
 
 # --- Customers' privacy reports (§6.2) --------------------------------------------------

@@ -21,15 +21,24 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin as UnfoldModelAdmin
 from unfold.admin import TabularInline as UnfoldTabularInline
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from core.errors import Conflict
-from tenants.forms import TenantSettingsForm
+from tenants.forms import NotificationChannelForm, TenantSettingsForm
 from tenants.login_security import unlock_login
-from tenants.models import IntegrationToken, Membership, Role, Tenant, User
+from tenants.models import IntegrationToken, Membership, Notification, Role, Tenant, User
+from tenants.notifications import (
+    change_notification_channel,
+    inbox_of,
+    mark_all_read,
+    mark_read,
+    message_of,
+    notification_of,
+)
 from tenants.roles import has_role
 from tenants.selectors import membership_role, users_of
 from tenants.services import (
@@ -247,6 +256,8 @@ class TenantAdmin(UnfoldModelAdmin):
             raise Http404(_("The platform has no tenant settings: open a tenant instead."))
         if not may_change_tenant_settings(request):
             raise PermissionDenied
+        if request.method == "POST" and "save_channel" in request.POST:
+            return self._channel_view(request, tenant)  # back-office notifications' channel
         if request.method == "POST":
             form = TenantSettingsForm(request.POST, tenant=tenant)
             if form.is_valid():
@@ -280,8 +291,49 @@ class TenantAdmin(UnfoldModelAdmin):
                 "tenant": tenant,
                 "form": form,
                 "now": timezone.localtime(timezone.now(), tenant.zone),
+                "channel_form": NotificationChannelForm(tenant=tenant),
             },
         )
+
+    def _channel_view(self, request: HttpRequest, tenant: Tenant) -> HttpResponse:
+        """The notification channel's part of the settings page (tenants.notifications).
+        A new webhook secret is shown in this one response, never stored in clear."""
+        form = NotificationChannelForm(request.POST, tenant=tenant)
+        secret = ""
+        if form.is_valid():
+            try:
+                changed, secret = change_notification_channel(
+                    tenant=tenant,
+                    channel=form.cleaned_data["notification_channel"],
+                    webhook_url=form.cleaned_data["notification_webhook_url"],
+                    new_secret=form.cleaned_data["new_secret"],
+                    actor=_acting_user(request),
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                if not secret:
+                    if changed:
+                        messages.success(request, _("The notification channel is saved."))
+                    else:
+                        messages.info(request, _("Nothing changed."))
+                    return redirect("admin:tenants_tenant_settings")
+        response = TemplateResponse(
+            request,
+            "admin/tenants/tenant/settings.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Tenant settings"),
+                "tenant": tenant,
+                "form": TenantSettingsForm(tenant=tenant),
+                "now": timezone.localtime(timezone.now(), tenant.zone),
+                "channel_form": form if not secret else NotificationChannelForm(tenant=tenant),
+                "webhook_secret": secret,
+            },
+            status=200 if form.is_valid() else 400,
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 def may_change_tenant_settings(request: HttpRequest) -> bool:
@@ -555,3 +607,116 @@ class IntegrationTokenAdmin(TenantScopedModelAdmin):
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("tenants.add_integrationtoken")
+
+
+# --- Back-office notifications (issue 18; tenants.notifications) ---------------------------
+# Every staff member of a tenant has an inbox: their own notifications only (another user's
+# or tenant's is a 404), marked read one by one (opening one marks it read and follows its
+# link) or all at once. Nothing here is added, changed or deleted through the admin's forms.
+
+
+@admin.register(Notification)
+class NotificationAdmin(TenantScopedModelAdmin):
+    actions = None
+
+    def _own_tenant_staff(self, request: HttpRequest) -> bool:
+        user = request.user
+        return bool(
+            user.is_active and user.is_staff and getattr(request, "tenant", None) is not None
+        )
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        # Not among the models: the sidebar's "My work" links the inbox with its badge
+        # (tenants.navigation), and a station's staff still land on their station.
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._own_tenant_staff(request) and (obj is None or obj.user_id == request.user.pk)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Notification]:
+        return super().get_queryset(request).filter(user_id=request.user.pk)
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:notification_id>/open/",
+                self.admin_site.admin_view(self.open_view),
+                name="tenants_notification_open",
+            ),
+            path(
+                "<int:notification_id>/read/",
+                self.admin_site.admin_view(self.read_view),
+                name="tenants_notification_read",
+            ),
+            path(
+                "read-all/",
+                self.admin_site.admin_view(self.read_all_view),
+                name="tenants_notification_read_all",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        user = _acting_user(request)
+        items = [(n, message_of(n)) for n in inbox_of(user)]
+        response = TemplateResponse(
+            request,
+            "admin/tenants/notification/inbox.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": _("Notifications"),
+                "items": items,
+                "unread": sum(1 for n, _m in items if n.read_at is None),
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
+        raise Http404(_("No such object."))
+
+    def _own(self, request: HttpRequest, notification_id: int) -> Notification:
+        if not self.has_view_permission(request):
+            raise Http404(_("No such notification."))
+        notification = notification_of(_acting_user(request), notification_id)
+        if notification is None:
+            raise Http404(_("No such notification."))
+        return notification
+
+    def open_view(self, request: HttpRequest, notification_id: int) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        notification = self._own(request, notification_id)
+        mark_read(user=_acting_user(request), notification_id=notification.pk)
+        link = notification.link
+        if link and url_has_allowed_host_and_scheme(link, allowed_hosts=None):
+            return redirect(link)
+        return redirect("admin:tenants_notification_changelist")
+
+    def read_view(self, request: HttpRequest, notification_id: int) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        notification = self._own(request, notification_id)
+        mark_read(user=_acting_user(request), notification_id=notification.pk)
+        return redirect("admin:tenants_notification_changelist")
+
+    def read_all_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise Http404(_("No such notification."))
+        count = mark_all_read(user=_acting_user(request))
+        messages.success(request, _("%(n)d notifications marked read.") % {"n": count})
+        return redirect("admin:tenants_notification_changelist")

@@ -43,4 +43,10 @@ ACTIONS = [
         _SECURITY,
         frozenset({"devices_removed"}),
     ),
+    AuditAction(
+        "tenant.notification_channel_changed",
+        _("Notification channel changed"),
+        _SECURITY,
+        frozenset({"channel", "url_changed", "secret_made"}),
+    ),
 ]

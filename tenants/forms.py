@@ -54,3 +54,41 @@ class TenantSettingsForm(forms.Form):
         tenant's current zone rather than the list's first entry beside the error."""
         if self.is_bound and "time_zone" in self.errors:
             self.data = {**self.data, "time_zone": tenant.time_zone}
+
+
+class NotificationChannelForm(forms.Form):
+    """How the tenant's staff hear of back-office notifications besides the inbox."""
+
+    notification_channel = forms.ChoiceField(
+        label=_("Notification channel"),
+        help_text=_help("notification_channel"),
+        choices=Tenant._meta.get_field("notification_channel").choices,  # type: ignore[arg-type]
+        widget=UnfoldAdminSelectWidget,
+    )
+    notification_webhook_url = forms.CharField(
+        label=_("Webhook URL"),
+        required=False,
+        max_length=500,
+        help_text=_(
+            "For the webhook channel: the https:// address that receives each notification, "
+            "signed with the tenant's secret (shown once, when made)."
+        ),
+    )
+    new_secret = forms.BooleanField(
+        label=_("Make a new signing secret (the old one stops working)"),
+        required=False,
+        widget=UnfoldBooleanSwitchWidget,
+    )
+
+    def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "initial",
+            {
+                "notification_channel": tenant.notification_channel,
+                "notification_webhook_url": tenant.notification_webhook_url,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        from unfold.widgets import UnfoldAdminTextInputWidget
+
+        self.fields["notification_webhook_url"].widget = UnfoldAdminTextInputWidget()

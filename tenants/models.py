@@ -49,6 +49,25 @@ class Tenant(models.Model):
             "in this zone (an IANA name such as Asia/Shanghai)."
         ),
     )
+    # How staff hear of back-office notifications besides the inbox (tenants.notifications).
+    notification_channel = models.CharField(
+        _("notification channel"),
+        max_length=16,
+        default="back_office",
+        choices=[
+            ("back_office", _("Back office only")),
+            ("email", _("E-mail to the staff member's own address")),
+            ("webhook", _("Webhook (signed HTTPS POST)")),
+        ],
+        help_text=_(
+            "Every notification is in the back office's inbox; this channel also carries it "
+            "outside. Messages hold no personal data."
+        ),
+    )
+    notification_webhook_url = models.CharField(_("webhook URL"), max_length=500, blank=True)
+    # A random salt; the webhook's signing secret is derived from it under the server's
+    # HMAC key (tenants.notifications.webhook_secret), so the database alone does not hold it.
+    notification_webhook_salt = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -287,3 +306,45 @@ class ScheduledRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} {self.period:%Y-%m-%d %H:%M:%S} ({self.status})"
+
+
+# ---------------------------------------------------------------------------------------
+# Back-office notifications (issue 18): what a staff member is told in the inbox (and by the
+# tenant's channel). A kind (a code registered by the app that sends it) and parameters
+# (codes and ids, never personal data) make the message, rendered in the reader's language;
+# the link is a back-office path. ``dedup_key`` makes a notification once per user.
+# ---------------------------------------------------------------------------------------
+
+
+class Notification(TenantOwnedModel):
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, db_index=False, related_name="+", verbose_name=_("user")
+    )
+    kind = models.CharField(_("kind"), max_length=48)
+    params = models.JSONField(default=dict, blank=True)
+    link = models.CharField(_("link"), max_length=300, blank=True)
+    dedup_key = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    # External delivery (the tenant's channel when it was created; "" = back office only).
+    channel = models.CharField(max_length=16, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "dedup_key"],
+                condition=~Q(dedup_key=""),
+                name="notification_once_per_user",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "user", "read_at"], name="notification_inbox"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"

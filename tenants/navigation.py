@@ -12,8 +12,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from tenants.landing import landing_badge, landings_for
+from tenants.landing import BADGE_CAP, landing_badge, landings_for
 from tenants.models import Role
+from tenants.notifications import unread_count
 from tenants.roles import has_role
 
 # Material Symbols names (served locally by unfold) for the models people open daily.
@@ -34,6 +35,7 @@ _ICONS = {
     "erasureledgerentry": "history",
     "retentionpolicy": "schedule",
     "privacynotice": "policy",
+    "notification": "notifications",
 }
 
 
@@ -61,6 +63,9 @@ def sidebar(request: HttpRequest) -> list[dict[str, Any]]:
     on_work_page = {"active": False} if any(p.url == request.path for p in pages) else {}
     if work:
         groups.append({"title": _("My work"), "separator": False, "items": work})
+    inbox = _inbox_item(request)
+    if inbox:
+        groups.append({"title": _("Inbox"), "separator": bool(work), "items": inbox})
     for app in admin.site.get_app_list(request):
         items = [
             {
@@ -77,6 +82,24 @@ def sidebar(request: HttpRequest) -> list[dict[str, Any]]:
         if items:
             groups.append({"title": app["name"], "separator": True, "items": items})
     return groups
+
+
+def _inbox_item(request: HttpRequest) -> list[dict[str, Any]]:
+    """Every staff member of a tenant has an inbox (tenants.notifications), with the unread
+    count beside it: one indexed count."""
+    user = request.user
+    if getattr(request, "tenant", None) is None or not getattr(user, "is_staff", False):
+        return []
+    n = unread_count(user)
+    return [
+        {
+            "title": _("Notifications"),
+            "icon": "notifications",
+            "link": reverse("admin:tenants_notification_changelist"),
+            "badge": "" if n <= 0 else (str(n) if n <= BADGE_CAP else f"{BADGE_CAP}+"),
+            "badge_variant": "primary",
+        }
+    ]
 
 
 def _tenant_settings_item(request: HttpRequest) -> list[dict[str, Any]]:

@@ -169,3 +169,36 @@ def clear_expired_sessions() -> int:
     removed, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
     logger.info("clear_expired_sessions removed %d expired sessions", removed)
     return removed
+
+
+@shared_task(base=TenantTask, bind=True, acks_late=True, ignore_result=True, max_retries=None)
+def deliver_notification(self: TenantTask, tenant: Tenant, notification_id: int) -> bool:
+    """Send one back-office notification by the tenant's channel (e-mail, webhook);
+    retried with a doubling backoff (``BAOMI_NOTIFICATION_RETRY_SECONDS``, at most
+    ``BAOMI_NOTIFICATION_RETRIES`` times) when the channel fails."""
+    from django.conf import settings
+
+    from tenants.notifications import DeliveryFailed, deliver
+
+    try:
+        return deliver(tenant, notification_id)
+    except DeliveryFailed as error:
+        retries = self.request.retries
+        if retries >= settings.BAOMI_NOTIFICATION_RETRIES:
+            logger.error(
+                "notification %s of tenant %s not delivered: %s (gave up after %s attempts)",
+                notification_id,
+                tenant.pk,
+                error,
+                retries + 1,
+            )
+            return False
+        countdown = settings.BAOMI_NOTIFICATION_RETRY_SECONDS * 2**retries
+        logger.warning(
+            "notification %s of tenant %s: %s; retrying in %ss",
+            notification_id,
+            tenant.pk,
+            error,
+            countdown,
+        )
+        raise self.retry(countdown=countdown) from None

@@ -159,6 +159,7 @@ def test_lookups() -> None:
         "incidents.anomaly_customer_called",
         "incidents.anomaly_information_corrected",
         "incidents.anomaly_remade",
+        "incidents.anomaly_assigned",
     }
 
 
