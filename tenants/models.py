@@ -287,3 +287,54 @@ class ScheduledRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} {self.period:%Y-%m-%d %H:%M:%S} ({self.status})"
+
+
+# ---------------------------------------------------------------------------------------
+# Suspensions (issue 18: containment; a later issue's sanctions): a user of the tenant kept
+# out of dispatch (a rider) or out of reveal, from ``starts_at`` until ``ends_at`` (none:
+# until lifted) or until lifted. Kept here, the lowest tenant layer, so that every layer
+# above (audits' sanctions, incidents' containment) can write one and riders/privacy can
+# enforce them. ``reason`` is a short text without personal data; ``source`` a label of
+# what imposed it (an incident case's code, a sanction's number). tenants/suspensions.py.
+# ---------------------------------------------------------------------------------------
+
+SUSPENSION_REASON_MAX_LENGTH = 200
+
+
+class SuspensionScope(models.TextChoices):
+    DISPATCH = "dispatch", _("Dispatch")
+    REVEAL = "reveal", _("Reveal of personal data")
+
+
+class UserSuspension(TenantOwnedModel):
+    user = models.ForeignKey(
+        User, on_delete=models.PROTECT, db_index=False, related_name="+", verbose_name=_("user")
+    )
+    scope = models.CharField(_("scope"), max_length=16, choices=SuspensionScope.choices)
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=SUSPENSION_REASON_MAX_LENGTH)
+    source = models.CharField(_("source"), max_length=40, blank=True)
+    created_by = models.CharField(_("created by"), max_length=64)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
+    lifted_by = models.CharField(_("lifted by"), max_length=64, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("suspension")
+        verbose_name_plural = _("suspensions")
+        ordering = ["-starts_at", "pk"]
+        indexes = [
+            models.Index(fields=["tenant", "scope", "user"], name="user_suspension_scope"),
+            models.Index(fields=["tenant", "source"], name="user_suspension_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_scope_display()}"
+
+    def is_active_at(self, when: Any) -> bool:
+        return (
+            self.lifted_at is None
+            and self.starts_at <= when
+            and (self.ends_at is None or self.ends_at > when)
+        )
