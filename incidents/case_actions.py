@@ -117,6 +117,9 @@ def regrade_case(
         if locked.state == CaseState.CLOSED:
             raise Conflict(_("The case is closed: reopen it before regrading it."))
         before = {field: getattr(locked, field) for field in REGRADE_FIELDS}
+        # The page's field shows minutes: the same minute is the same time of discovery.
+        if values["discovered_at"] == locked.discovered_at.replace(second=0, microsecond=0):
+            values["discovered_at"] = locked.discovered_at
         changed = [field for field in REGRADE_FIELDS if values[field] != before[field]]
         if not changed and values["severity_reason"] == locked.severity_reason:
             raise Conflict(_("Nothing changed."))
