@@ -153,6 +153,11 @@ class ReportChallenge(models.Model):
     tenant = models.ForeignKey(
         Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
+    # Issue 18: the tenant the public page named (/privacy/report/for/<slug>/): only its
+    # orders match. None: the platform's page, every active tenant's orders.
+    brand = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     order_ref = models.UUIDField(null=True, blank=True)
     report_ref = models.BigIntegerField(null=True, blank=True)
     otp_hash = models.CharField(max_length=64, blank=True)

@@ -49,6 +49,17 @@ class Tenant(models.Model):
             "in this zone (an IANA name such as Asia/Shanghai)."
         ),
     )
+    # Issue 18: the days the tenant gives itself to answer a customer's privacy report
+    # (incidents.reports.report_deadline); none: settings.BAOMI_PRIVACY_REPORT_DAYS.
+    privacy_report_days = models.PositiveSmallIntegerField(
+        _("days to answer a privacy report"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "How many days the tenant has to answer a customer's privacy report. Empty: the "
+            "platform's default."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
