@@ -80,7 +80,9 @@ def report_deadline(tenant: Tenant | None = None) -> timedelta:
     """The time a tenant gives itself to answer a report: its own setting (the tenant
     settings page), else settings.BAOMI_PRIVACY_REPORT_DAYS."""
     days = tenant.privacy_report_days if tenant is not None else None
-    return timedelta(days=int(days or getattr(settings, "BAOMI_PRIVACY_REPORT_DAYS", 15)))
+    if not days:
+        days = int(getattr(settings, "BAOMI_PRIVACY_REPORT_DAYS", 15))
+    return timedelta(days=days)
 
 
 def public_tenant(slug: Any) -> Tenant | None:
