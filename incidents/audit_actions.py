@@ -133,7 +133,7 @@ ACTIONS += [
     ),
     AuditAction(
         "incidents.key_rotation_done",
-        _("Tenant key rotation started from an incident case done"),
+        _("Tenant key rotation from an incident case done"),
         AuditCategory.INCIDENTS,
         frozenset({"case", "version", "drill"}),
     ),
