@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.errors import Conflict
+from incidents import case_more_admin
 from incidents.anomaly_action_admin import action_context, action_urls
 from incidents.assignment_admin import assignment_context, assignment_urls
 from incidents.case_admin import anomaly_urls, promotion_context  # also registers cases
@@ -325,6 +326,7 @@ class PrivacyReportAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
             extra["moves"] = [(s.value, s.label) for s in MOVES[status]]
             if bytes(report.description_ct or b""):
                 extra["reveal_nonce"] = issue_reveal_nonce(request, f"report-{report.pk}")
+        extra.update(case_more_admin.report_context(request, report))
         return super().change_view(request, object_id, form_url, extra)
 
     def get_urls(self) -> list[Any]:
@@ -344,6 +346,7 @@ class PrivacyReportAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
                 self.admin_site.admin_view(self.reveal_view),
                 name="incidents_privacyreport_reveal",
             ),
+            *case_more_admin.report_urls(self),
             *super().get_urls(),
         ]
 

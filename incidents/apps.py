@@ -72,3 +72,8 @@ class IncidentsConfig(AppConfig):
 
         for role in CASE_MANAGERS:
             grant_permissions(role, "incidents.view_incidentcase", "incidents.add_incidentcase")
+        # Issue 18: the end of a tenant key rotation a case started, on its timeline.
+        from incidents.case_actions import rotation_finished
+        from privacy.api import tenant_key_rotated
+
+        tenant_key_rotated.connect(rotation_finished, dispatch_uid="incidents.key_rotated")

@@ -68,7 +68,7 @@ ACTIONS += [
         "incidents.case_opened",
         _("Incident case opened"),
         AuditCategory.INCIDENTS,
-        frozenset({"case", "severity", "kind", "drill", "anomaly"}),
+        frozenset({"case", "severity", "kind", "drill", "anomaly", "privacy_report"}),
     ),
     AuditAction(
         "incidents.case_moved",
@@ -219,5 +219,34 @@ ACTIONS += [
         _("Order anomaly assigned"),
         AuditCategory.INCIDENTS,
         frozenset({"anomaly", "to"}),
+    ),
+]
+
+
+# --- Containment, regrading, promotion of a privacy report (issue 18) ---------------------
+ACTIONS += [
+    AuditAction(
+        "incidents.suspension_lifted",
+        _("Suspension from dispatch lifted"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "suspension", "target", "drill"}),
+    ),
+    AuditAction(
+        "incidents.case_regraded",
+        _("Incident case regraded"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "from_severity", "to_severity", "fields", "drill"}),
+    ),
+    AuditAction(
+        "incidents.key_rotation_started",
+        _("Tenant key rotation started from an incident case"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "version", "drill"}),
+    ),
+    AuditAction(
+        "incidents.key_rotation_done",
+        _("Tenant key rotation from an incident case done"),
+        AuditCategory.INCIDENTS,
+        frozenset({"case", "version", "drill"}),
     ),
 ]

@@ -24,8 +24,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from core.errors import Conflict
+from incidents import case_more_admin, clocks, notice_admin
 from incidents import cases as case_services
-from incidents import clocks, notice_admin
 from incidents.investigation_admin import investigation_context, investigation_urls
 from incidents.models import (
     CASE_TEXT_MAX_LENGTH,
@@ -171,7 +171,7 @@ class ReportMadeForm(forms.Form):
 
 def _clock_badge(case: IncidentCase) -> str:
     """The case list's badge: the worst state of its open report clocks."""
-    reports = [r for r in case.reports.all() if r.made_at is None]
+    reports = [r for r in case.reports.all() if r.made_at is None and r.withdrawn_at is None]
     if any(r.overdue_at is not None or r.due_at <= timezone.now() for r in reports):
         return format_html('<span class="baomi-drill">{}</span>', _("overdue"))
     if any(r.escalated_at is not None for r in reports):
@@ -190,9 +190,11 @@ def _report_rows(case: IncidentCase) -> list[dict[str, Any]]:
         {
             "report": r,
             "label": CaseReportKind(r.kind).label,
-            "overdue": r.made_at is None and r.due_at <= now,
+            "overdue": r.made_at is None and r.withdrawn_at is None and r.due_at <= now,
             "made_by": names.get(r.made_by, r.made_by),
-            "form": ReportMadeForm(auto_id=f"report-{r.pk}-%s") if r.made_at is None else None,
+            "form": ReportMadeForm(auto_id=f"report-{r.pk}-%s")
+            if r.made_at is None and r.withdrawn_at is None
+            else None,
         }
         for r in reports
     ]
@@ -220,6 +222,8 @@ def _timeline(case: IncidentCase) -> list[dict[str, Any]]:
             what = _("Opened")
         elif event.kind in _CLOCK_EVENTS:
             what = _CLOCK_EVENTS[event.kind] % {"report": CaseReportKind(event.target).label}
+        elif (more := case_more_admin.timeline_text(event, names)) is not None:
+            what = more
         elif event.kind == CaseEventKind.MOVED:
             what = _("Moved from “%(from)s” to “%(to)s”") % {
                 "from": CaseState(event.from_state).label,
@@ -374,6 +378,7 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
                     "report_rows": _report_rows(case),
                     **investigation_context(case),
                     **notice_admin.panel_context(request, case),
+                    **case_more_admin.case_context(case),
                 }
             )
         return super().change_view(request, object_id, form_url, extra)
@@ -397,6 +402,7 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
             ),
             *investigation_urls(self),
             *notice_admin.case_urls(self),
+            *case_more_admin.case_urls(self),
             *super().get_urls(),
         ]
 

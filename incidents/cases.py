@@ -38,12 +38,14 @@ from incidents.models import (
     DataCategory,
     IncidentCase,
     OrderAnomaly,
+    PrivacyReport,
 )
 from tenants.actors import Actor, actor_label
-from tenants.models import IntegrationToken, Role, Tenant, User
+from tenants.models import IntegrationToken, Role, SuspensionScope, Tenant, User
 from tenants.roles import has_role
 from tenants.scoping import tenant_scope
 from tenants.services import do_deactivate_user, do_end_sessions, do_revoke_api_token
+from tenants.suspensions import suspend
 
 CASE_MANAGERS = (Role.PRIVACY_OFFICER, Role.SUPERVISOR, Role.TENANT_ADMIN)
 
@@ -172,8 +174,11 @@ def open_case(
     is_drill: bool,
     actor: Actor,
     anomaly: OrderAnomaly | None = None,
+    privacy_report: PrivacyReport | None = None,
 ) -> IncidentCase:
-    """Open a case in the state "reported" (audited: ``incidents.case_opened``)."""
+    """Open a case in the state "reported" (audited: ``incidents.case_opened``), promoted
+    from ``anomaly`` or ``privacy_report`` if given (each once: a ``Conflict`` names the
+    case already opened from it)."""
     _require_manager(actor, tenant.pk)
     values = clean_case(
         title=title,
@@ -187,6 +192,8 @@ def open_case(
     )
     if anomaly is not None and anomaly.tenant_id != tenant.pk:
         raise Http404(_("No such anomaly."))
+    if privacy_report is not None and privacy_report.tenant_id != tenant.pk:
+        raise Http404(_("No such report."))
     with transaction.atomic(), tenant_scope(tenant):
         # The tenant's row lock numbers its cases one after another.
         Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
@@ -195,6 +202,13 @@ def open_case(
             if promoted is not None:
                 raise Conflict(
                     _("This anomaly was already promoted to the case %(code)s.")
+                    % {"code": promoted.code}
+                )
+        if privacy_report is not None:
+            promoted = IncidentCase.objects.filter(privacy_report=privacy_report).first()
+            if promoted is not None:
+                raise Conflict(
+                    _("This report was already promoted to the case %(code)s.")
                     % {"code": promoted.code}
                 )
         last = IncidentCase.objects.order_by("-number").values_list("number", flat=True).first()
@@ -207,6 +221,7 @@ def open_case(
             opened_by=actor_label(actor),
             is_drill=bool(is_drill),
             anomaly=anomaly,
+            privacy_report=privacy_report,
             **values,
         )
         case.save(force_insert=True)
@@ -229,6 +244,7 @@ def open_case(
                 "kind": str(case.kind),
                 "drill": case.is_drill,
                 "anomaly": anomaly.pk if anomaly is not None else None,
+                **({"privacy_report": privacy_report.pk} if privacy_report is not None else {}),
             },
         )
     return case
@@ -332,7 +348,9 @@ def contain(
     actor: Actor,
 ) -> CaseEvent:
     """Take a containment action now — end a user's sessions, deactivate a user (and end
-    their sessions), revoke an integration token — with a required reason; the result is
+    their sessions; a rider's user too, which takes the rider out of dispatch), suspend a
+    rider from dispatch until lifted (tenants.suspensions, source: the case's code; riders
+    refuses to dispatch them), revoke an integration token — with a required reason; the result is
     recorded on the case's timeline and audited (``incidents.containment_done``; the
     tenants service writes its own event too). The target is looked up among the case's
     tenant's own users or tokens: any other id is a 404. A closed case takes no action
@@ -359,7 +377,19 @@ def contain(
             user = User.objects.filter(tenant_id=locked.tenant_id, pk=target_id).first()
             if user is None:
                 raise Http404(_("No such user."))
-            if chosen == ContainmentAction.DEACTIVATE_USER:
+            if chosen == ContainmentAction.SUSPEND_DISPATCH:
+                # Riders only; the suspension lives in tenants, riders enforces it.
+                if not has_role(user, Role.RIDER):
+                    raise ValidationError({"target": _("Choose a rider.")})
+                suspend(
+                    tenant=locked.tenant,
+                    user=user,
+                    scope=SuspensionScope.DISPATCH,
+                    reason=text,
+                    source=locked.code,
+                    actor=actor,
+                )
+            elif chosen == ContainmentAction.DEACTIVATE_USER:
                 if user.pk == manager.pk:
                     raise Conflict(_("You cannot deactivate yourself."))
                 if not user.is_active:

@@ -17,6 +17,16 @@ critical-information-infrastructure operator) and the case's severity decide the
   days of closing** (the CAC measures' post-incident summary; policy §5.2). It is created
   the first time the case is closed; reopening and closing again keeps its due time.
 
+Regrading (incidents.case_actions.regrade_case → ``regrade_clocks``): a regrade to MAJOR or
+above starts the authority clock from the time of discovery, as if the case had been
+opened so (it may be due at once, or already overdue: the report is late already). A
+downgrade below MAJOR does not delete an authority report that was not made yet: it is
+kept, marked **not required** (``withdrawn_at``), no longer escalated nor flagged, and
+shown so on the case page; a report already made stays made. Upgrading again makes it
+required again with its first due time (from discovery). A corrected time of discovery
+moves an unmade authority clock (start and due time) with it. The summary clock is owed
+only when the authority report was required at closing.
+
 A drill's clocks run too (the drill rehearses them) but its reports are marked as a
 drill's and never sent anywhere: nothing here sends anything.
 
@@ -165,10 +175,50 @@ def ensure_clocks(case: IncidentCase) -> list[CaseReport]:
     return [report] if created else []
 
 
+def regrade_clocks(case: IncidentCase, *, discovery_moved: bool) -> None:
+    """After a regrade (see the module): start, withdraw or restore the authority clock,
+    and move an unmade one with a corrected time of discovery. Inside the caller's
+    transaction and scope."""
+    period = authority_period(profile_of(case.tenant), case.severity)
+    report = (
+        CaseReport.objects.select_for_update()
+        .filter(case=case, kind=CaseReportKind.AUTHORITY_INITIAL)
+        .first()
+    )
+    if report is None:
+        ensure_clocks(case)
+        return
+    if report.made_at is not None:
+        return
+    fields = []
+    if period is None and report.withdrawn_at is None:
+        report.withdrawn_at = timezone.now()
+        fields.append("withdrawn_at")
+    elif period is not None and report.withdrawn_at is not None:
+        report.withdrawn_at = None
+        fields.append("withdrawn_at")
+    if discovery_moved:
+        length = period or (report.due_at - report.starts_at)
+        report.starts_at = case.discovered_at
+        report.due_at = case.discovered_at + length
+        fields += ["starts_at", "due_at"]
+        now = timezone.now()
+        if report.overdue_at is not None and report.due_at > now:
+            report.overdue_at = None
+            fields.append("overdue_at")
+        if report.escalated_at is not None and now < report.due_at - escalation_lead(report):
+            report.escalated_at = None
+            fields.append("escalated_at")
+    if fields:
+        report.save(update_fields=fields)
+
+
 def start_summary_clock(case: IncidentCase, *, closed_at: datetime) -> CaseReport | None:
     """When a case closes: the summary report, due 30 days later, if it had a report duty
     (once: a reopened case closed again keeps the first due time)."""
-    if not CaseReport.objects.filter(case=case, kind=CaseReportKind.AUTHORITY_INITIAL).exists():
+    if not CaseReport.objects.filter(
+        case=case, kind=CaseReportKind.AUTHORITY_INITIAL, withdrawn_at__isnull=True
+    ).exists():
         return None
     report, _created = CaseReport.objects.get_or_create(
         tenant=case.tenant,
@@ -205,7 +255,7 @@ def check_tenant_clocks(tenant: Tenant, *, now: datetime | None = None) -> tuple
     escalated = overdue = 0
     with tenant_scope(tenant):
         candidates = list(
-            CaseReport.objects.filter(made_at__isnull=True)
+            CaseReport.objects.filter(made_at__isnull=True, withdrawn_at__isnull=True)
             .filter(
                 Q(escalated_at__isnull=True, due_at__lte=now + ESCALATE_AT_MOST)
                 | Q(overdue_at__isnull=True, due_at__lte=now)
@@ -216,7 +266,7 @@ def check_tenant_clocks(tenant: Tenant, *, now: datetime | None = None) -> tuple
             with transaction.atomic():
                 report = (
                     CaseReport.objects.select_for_update()
-                    .filter(pk=pk, made_at__isnull=True)
+                    .filter(pk=pk, made_at__isnull=True, withdrawn_at__isnull=True)
                     .first()
                 )
                 if report is None:

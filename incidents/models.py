@@ -172,6 +172,11 @@ class ReportChallenge(models.Model):
     tenant = models.ForeignKey(
         Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
+    # Issue 18: the tenant the public page named (/privacy/report/for/<slug>/): only its
+    # orders match. None: the platform's page, every active tenant's orders.
+    brand = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     order_ref = models.UUIDField(null=True, blank=True)
     report_ref = models.BigIntegerField(null=True, blank=True)
     otp_hash = models.CharField(max_length=64, blank=True)
@@ -289,6 +294,17 @@ class IncidentCase(TenantOwnedModel):
         verbose_name=_("promoted from anomaly"),
         editable=False,
     )
+    # Issue 18: a customer's privacy report promoted to this case (once per report).
+    privacy_report = models.ForeignKey(
+        PrivacyReport,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("promoted from privacy report"),
+        editable=False,
+    )
 
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("incident case")
@@ -300,6 +316,7 @@ class IncidentCase(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "state", "opened_at"], name="incident_case_state"),
             models.Index(fields=["tenant", "anomaly"], name="incident_case_anomaly"),
+            models.Index(fields=["tenant", "privacy_report"], name="incident_case_report"),
         ]
 
     def __str__(self) -> str:
@@ -313,12 +330,18 @@ class CaseEventKind(models.TextChoices):
     REPORT_MADE = "report_made", _("Report made")
     CLOCK_ESCALATED = "clock_escalated", _("Report clock escalated")
     CLOCK_OVERDUE = "clock_overdue", _("Report overdue")
+    # Issue 18, containment and regrading (incidents/case_actions.py).
+    LIFTED = "lifted", _("Suspension lifted")
+    REGRADED = "regraded", _("Regraded")
+    ROTATION_STARTED = "rotation_started", _("Key rotation started")
+    ROTATION_DONE = "rotation_done", _("Key rotation done")
 
 
 class ContainmentAction(models.TextChoices):
     END_SESSIONS = "end_sessions", _("End a user's sessions")
     DEACTIVATE_USER = "deactivate_user", _("Deactivate a user")
     REVOKE_TOKEN = "revoke_token", _("Revoke an integration token")
+    SUSPEND_DISPATCH = "suspend_dispatch", _("Suspend a rider from dispatch")
 
 
 class CaseEvent(TenantOwnedModel):
@@ -409,6 +432,9 @@ class CaseReport(TenantOwnedModel):
     made_by = models.CharField(_("made by"), max_length=64, blank=True)
     escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
     overdue_at = models.DateTimeField(_("flagged overdue at"), null=True, blank=True)
+    # Set when a regrade below the reporting threshold makes an unmade report not required
+    # (incidents/clocks.py, ``regrade_clocks``); cleared when a regrade makes it due again.
+    withdrawn_at = models.DateTimeField(_("not required since"), null=True, blank=True)
 
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("case report")

@@ -48,7 +48,7 @@ from privacy.api import (
 )
 from tenants.actors import Actor, SystemActor, actor_label
 from tenants.counters import within_limit
-from tenants.models import Role, User
+from tenants.models import Role, Tenant, User
 from tenants.roles import has_role
 from tenants.scoping import tenant_scope
 from tenants.selectors import iter_tenants
@@ -76,8 +76,19 @@ class RateLimited(Exception):
     pass
 
 
-def report_deadline() -> timedelta:
-    return timedelta(days=int(getattr(settings, "BAOMI_PRIVACY_REPORT_DAYS", 15)))
+def report_deadline(tenant: Tenant | None = None) -> timedelta:
+    """The time a tenant gives itself to answer a report: its own setting (the tenant
+    settings page), else settings.BAOMI_PRIVACY_REPORT_DAYS."""
+    days = tenant.privacy_report_days if tenant is not None else None
+    if not days:
+        days = int(getattr(settings, "BAOMI_PRIVACY_REPORT_DAYS", 15))
+    return timedelta(days=days)
+
+
+def public_tenant(slug: Any) -> Tenant | None:
+    """The active tenant a public page's URL names, or None (the page is then a 404: a
+    tenant's name is public, an order code is not, and nothing here touches orders)."""
+    return Tenant.objects.filter(slug=str(slug or ""), is_active=True).first()
 
 
 def _count(name: str, limit: int) -> bool:
@@ -101,7 +112,9 @@ def tracking_hash(code: str) -> str:
     return keyed_hash("privacy-report-tracking", normal_tracking_code(code))
 
 
-def start_filing(*, order_code: Any, ip: str | None) -> ReportChallenge:
+def start_filing(
+    *, order_code: Any, ip: str | None, brand: Tenant | None = None
+) -> ReportChallenge:
     """Step 1: validate the order code, rate-limit, record the challenge and queue the task
     that texts a code to the order's phone. Raises ValidationError (malformed code: the same
     for every order), RateLimited or CountersUnavailable."""
@@ -112,7 +125,7 @@ def start_filing(*, order_code: Any, ip: str | None) -> ReportChallenge:
         )
     code = code if "-" in code else f"{code[:5]}-{code[5:]}"
     _limit(ip, keyed_hash("privacy-report-order", code))
-    challenge = ReportChallenge(purpose=ReportChallenge.FILE, order_code=code)
+    challenge = ReportChallenge(purpose=ReportChallenge.FILE, order_code=code, brand=brand)
     challenge.save(force_insert=True)
     _queue(challenge)
     return challenge
@@ -140,7 +153,10 @@ def _queue(challenge: ReportChallenge) -> None:
 
 
 def _find(challenge: ReportChallenge) -> tuple[Order, PrivacyReport | None] | None:
-    for tenant in iter_tenants(active_only=True):
+    tenants = iter_tenants(active_only=True)
+    if challenge.brand_id is not None:  # the tenant's own page: its orders only
+        tenants = (t for t in tenants if t.pk == challenge.brand_id)
+    for tenant in tenants:
         with tenant_scope(tenant):
             if challenge.purpose == ReportChallenge.FILE:
                 order = order_with_code(tenant, challenge.order_code)
@@ -273,7 +289,7 @@ def file_report(*, challenge_id: UUID | str, code: Any, kind: Any, description: 
             subject_id=order.subject_id,
             kind=kind,
             tracking_hash=tracking_hash(tracking),
-            due_at=timezone.now() + report_deadline(),
+            due_at=timezone.now() + report_deadline(tenant),
         )
         report.save(force_insert=True)
         if text:
@@ -303,6 +319,7 @@ class ReportView:
     received_at: Any
     answer: str
     answered_at: Any
+    days: int = 15  # the tenant's time to answer, in days
 
 
 def verify_status(*, challenge_id: UUID | str, code: Any) -> ReportChallenge:
@@ -338,6 +355,7 @@ def report_for(challenge_id: UUID | str) -> ReportView | None:
             if report.status in (ReportStatus.ANSWERED, ReportStatus.CLOSED)
             else "",
             answered_at=report.answered_at,
+            days=max(1, round((report.due_at - report.received_at).total_seconds() / 86400)),
         )
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from audits.context import current_request_context
@@ -20,6 +21,7 @@ from incidents.models import DESCRIPTION_MAX_LENGTH, ReportKind
 from incidents.reports import (
     RateLimited,
     file_report,
+    public_tenant,
     report_deadline,
     report_for,
     start_filing,
@@ -32,12 +34,19 @@ FILE_KEY = "baomi_report_challenge"
 TRACKING_KEY = "report_tracking"
 STATUS_KEY = "baomi_report_status_challenge"
 SHOWN_KEY = "baomi_report_status_shown"
+BRAND_KEY = "baomi_report_brand"  # the slug of the tenant whose page the customer came from
 
 
 def _start(
-    request: HttpRequest, template: str, field: str, start: Any, next_url: str, key: str
+    request: HttpRequest,
+    template: str,
+    field: str,
+    start: Any,
+    next_url: str,
+    key: str,
+    extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    context: dict[str, Any] = {"errors": {}, "values": {}}
+    context: dict[str, Any] = {"errors": {}, "values": {}, **(extra or {})}
     if request.method != "POST":
         return TemplateResponse(request, template, context)
     context["values"] = {field: request.POST.get(field, "")[:20]}
@@ -60,6 +69,7 @@ def _start(
 
 @never_cache
 def report_start(request: HttpRequest) -> HttpResponse:
+    request.session.pop(BRAND_KEY, None)
     return _start(
         request,
         "incidents/report_start.html",
@@ -67,7 +77,32 @@ def report_start(request: HttpRequest) -> HttpResponse:
         lambda value, ip: start_filing(order_code=value, ip=ip),
         "incidents:report-verify",
         FILE_KEY,
+        {"days": report_deadline().days},
     )
+
+
+@never_cache
+def report_start_for(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    """A tenant's own report page: its name on the page, its deadline, its orders only.
+    The answer is the same whether or not the order code exists (matching is the task's)."""
+    tenant = public_tenant(tenant_slug)
+    if tenant is None:
+        raise Http404(_("No such page."))
+    request.session[BRAND_KEY] = tenant.slug
+    return _start(
+        request,
+        "incidents/report_start.html",
+        "order_code",
+        lambda value, ip: start_filing(order_code=value, ip=ip, brand=tenant),
+        "incidents:report-verify",
+        FILE_KEY,
+        {"brand": tenant.name, "days": report_deadline(tenant).days},
+    )
+
+
+def _brand(request: HttpRequest) -> str | None:
+    tenant = public_tenant(request.session.get(BRAND_KEY))
+    return tenant.name if tenant is not None else None
 
 
 @never_cache
@@ -77,6 +112,7 @@ def report_verify(request: HttpRequest) -> HttpResponse:
         return redirect("incidents:report")
     template = "incidents/report_verify.html"
     context: dict[str, Any] = {
+        "brand": _brand(request),
         "kinds": ReportKind.choices,
         "limit": DESCRIPTION_MAX_LENGTH,
         "errors": {},
@@ -182,5 +218,5 @@ def status_show(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(
         request,
         "incidents/status_show.html",
-        {"report": report, "days": report_deadline().days},
+        {"report": report, "days": report.days},
     )

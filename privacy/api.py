@@ -40,8 +40,9 @@ from privacy.reveal import (
     reveal_many,
     seal,
 )
+from privacy.rotation import RotationProgress, rotation_progress, start_rotation_job
 from privacy.selectors import current_notice, notice_version
-from privacy.signals import subjects_erased
+from privacy.signals import subjects_erased, tenant_key_rotated
 from privacy.sms import SmsNotSent, text_customer
 from privacy.subjects import (
     LIMITS,
@@ -97,6 +98,12 @@ __all__ = [
     # Sent after an erasure commits (tenant, subject_ids, reason): later layers withdraw
     # what can no longer be served (orders, incidents).
     "subjects_erased",
+    # Tenant data key rotation as a background job (an incident's containment): start it,
+    # read its progress; ``tenant_key_rotated`` (tenant, version) is sent when it is done.
+    "RotationProgress",
+    "rotation_progress",
+    "start_rotation_job",
+    "tenant_key_rotated",
     # Privacy notices.
     "current_notice",
     "notice_record",

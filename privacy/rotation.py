@@ -3,11 +3,16 @@ a new tenant key version, in resumable batches, then retire the old version."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audits.services import record_event
+from core.errors import Conflict
 from privacy.keys import (
+    _tenant_key_rows,
     clear_key_caches,
     create_tenant_key,
     current_master_version,
@@ -19,6 +24,7 @@ from privacy.keys import (
 )
 from privacy.models import KeyPurpose, SubjectKey, TenantKey
 from privacy.routers import KEYSTORE
+from privacy.signals import tenant_key_rotated
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
@@ -90,6 +96,9 @@ def rewrap_subject_keys(*, tenant: Tenant, actor: Actor, batch_size: int = 500) 
         with tenant_scope(tenant):
             return SubjectKey.objects.filter(tenant_key_version__lt=newest.version).count()
     _retire_older_data_keys(tenant, actor, newest.version)
+    # Later layers (incidents: the case that started it) record the end; sent each time a
+    # run finds nothing left, so receivers act once per version themselves.
+    tenant_key_rotated.send(sender=TenantKey, tenant=tenant, version=newest.version)
     return 0
 
 
@@ -129,3 +138,62 @@ def _retire_older_data_keys(tenant: Tenant, actor: Actor, newest: int) -> None:
                 details={"version": key.version},
             )
     clear_key_caches()
+
+
+# --- Rotation as a background job with progress (issue 18: an incident's containment) ----
+
+
+@dataclass(frozen=True)
+class RotationProgress:
+    """Where the tenant's data key rotation stands: ``version`` is the newest data key
+    version, ``done`` of ``total`` subject keys are wrapped under it, and ``finished`` once
+    they all are and the older versions are erased."""
+
+    version: int
+    done: int
+    total: int
+    finished: bool
+
+
+def rotation_progress(tenant: Tenant) -> RotationProgress:
+    """Read from the databases (not this process's key cache), in four queries."""
+    with tenant_scope(tenant):
+        keys = TenantKey.objects.filter(purpose=KeyPurpose.DATA)
+        newest = keys.order_by("-version").values_list("version", flat=True).first() or 1
+        older_live = keys.filter(version__lt=newest).exclude(wrapped_key=b"").exists()
+        subject_keys = SubjectKey.objects.all()
+        total = subject_keys.count()
+        done = subject_keys.filter(tenant_key_version__gte=newest).count()
+    return RotationProgress(newest, done, total, done == total and not older_live)
+
+
+def start_rotation_job(
+    *, tenant: Tenant, actor: Actor, batch_size: int = 500, queue: str | None = None
+) -> int:
+    """Create the next data key version and queue the job that rewraps every subject key
+    under it (privacy.tasks.rotate_tenant_subject_keys, ids only), then retires the old
+    version and sends ``tenant_key_rotated``. A rotation still under way is a ``Conflict``
+    naming its version (the command ``rotate_tenant_key`` resumes one). Returns the new
+    version."""
+    # Imported here: tasks imports this module.
+    from privacy.tasks import rotate_tenant_subject_keys
+
+    with transaction.atomic():
+        # The tenant's row lock: two starts cannot both create a version.
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        progress = rotation_progress(tenant)
+        if not progress.finished:
+            raise Conflict(
+                _("A rotation of this tenant's key to version %(version)d is under way.")
+                % {"version": progress.version}
+            )
+        # Another process may have rotated since this one cached the newest version.
+        _tenant_key_rows.forget((tenant.pk, KeyPurpose.DATA, None))
+        key = start_tenant_key_rotation(tenant=tenant, actor=actor)
+        version = key.version
+        transaction.on_commit(
+            lambda: rotate_tenant_subject_keys.apply_async(
+                args=[tenant.pk, batch_size], **({"queue": queue} if queue else {})
+            )
+        )
+    return version

@@ -8,3 +8,8 @@ from django.dispatch import Signal
 # ``ErasureReason`` value). Receivers run outside the erasure's transaction: orders
 # withdraws the subjects' live orders, incidents opens an anomaly on each.
 subjects_erased = Signal()
+
+# Sent when a run of the tenant key rotation finds every subject key under the newest data
+# key version and the older versions retired, with ``tenant`` and ``version``; possibly more
+# than once per version (a rerun): receivers act once.
+tenant_key_rotated = Signal()

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from riders.models import AgreementSignature, ConfidentialityAgreement, Rider
+from tenants.models import SuspensionScope
+from tenants.suspensions import active_suspensions
 from tenants.versioning import current_version
 
 Requirement = Callable[[Sequence[Rider]], Mapping[int, str]]
@@ -51,7 +55,32 @@ def _signed_current_agreement(riders: Sequence[Rider]) -> Mapping[int, str]:
     return {rider.pk: reason for rider in riders if rider.pk not in signed}
 
 
-DISPATCH_REQUIREMENTS: list[Requirement] = [_active, _on_shift, _signed_current_agreement]
+def _not_suspended(riders: Sequence[Rider]) -> Mapping[int, str]:
+    """Not suspended from dispatch (tenants.suspensions: an incident's containment, a
+    sanction): one query for all the candidates."""
+    held = active_suspensions([rider.user_id for rider in riders], SuspensionScope.DISPATCH)
+    reasons: dict[int, str] = {}
+    zone = riders[0].tenant.zone if held else None  # one tenant per call
+    for rider in riders:
+        suspension = held.get(rider.user_id)
+        if suspension is None:
+            continue
+        if suspension.ends_at is None:
+            reasons[rider.pk] = _("the rider is suspended from dispatch until it is lifted")
+        else:
+            when = timezone.localtime(suspension.ends_at, zone)
+            reasons[rider.pk] = _("the rider is suspended from dispatch until %(when)s") % {
+                "when": date_format(when, "DATETIME_FORMAT")
+            }
+    return reasons
+
+
+DISPATCH_REQUIREMENTS: list[Requirement] = [
+    _active,
+    _on_shift,
+    _signed_current_agreement,
+    _not_suspended,
+]
 
 
 def dispatch_blockers_of(riders: Sequence[Rider]) -> dict[int, list[str]]:

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldBooleanSwitchWidget
 
 from tenants.models import Tenant
+from tenants.services import PRIVACY_REPORT_DAYS_MAX, PRIVACY_REPORT_DAYS_MIN
 from tenants.timezones import time_zone_choices, validate_time_zone
 
 
@@ -19,7 +20,7 @@ def _help(name: str) -> Any:
 
 class TenantSettingsForm(forms.Form):
     """What a tenant administrator may change of their own tenant, and nothing else: fields
-    posted beside these two (a slug, ``is_active``, another tenant's id) are ignored."""
+    posted beside these (a slug, ``is_active``, another tenant's id) are ignored."""
 
     time_zone = forms.ChoiceField(
         label=_("Time zone"),
@@ -41,10 +42,22 @@ class TenantSettingsForm(forms.Form):
         widget=UnfoldBooleanSwitchWidget,
     )
 
+    privacy_report_days = forms.IntegerField(
+        label=_("Days to answer a customer's privacy report"),
+        help_text=_help("privacy_report_days"),
+        required=False,
+        min_value=PRIVACY_REPORT_DAYS_MIN,
+        max_value=PRIVACY_REPORT_DAYS_MAX,
+    )
+
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
         kwargs.setdefault(
             "initial",
-            {"time_zone": tenant.time_zone, "send_pin_by_sms": tenant.send_pin_by_sms},
+            {
+                "time_zone": tenant.time_zone,
+                "send_pin_by_sms": tenant.send_pin_by_sms,
+                "privacy_report_days": tenant.privacy_report_days,
+            },
         )
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = time_zone_choices(tenant.time_zone)  # type: ignore[attr-defined]

@@ -68,6 +68,17 @@ class Tenant(models.Model):
     # A random salt; the webhook's signing secret is derived from it under the server's
     # HMAC key (tenants.notifications.webhook_secret), so the database alone does not hold it.
     notification_webhook_salt = models.CharField(max_length=64, blank=True, editable=False)
+    # Issue 18: the days the tenant gives itself to answer a customer's privacy report
+    # (incidents.reports.report_deadline); none: settings.BAOMI_PRIVACY_REPORT_DAYS.
+    privacy_report_days = models.PositiveSmallIntegerField(
+        _("days to answer a privacy report"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "How many days the tenant has to answer a customer's privacy report. Empty: the "
+            "platform's default."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -348,3 +359,54 @@ class Notification(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"
+
+
+# ---------------------------------------------------------------------------------------
+# Suspensions (issue 18: containment; a later issue's sanctions): a user of the tenant kept
+# out of dispatch (a rider) or out of reveal, from ``starts_at`` until ``ends_at`` (none:
+# until lifted) or until lifted. Kept here, the lowest tenant layer, so that every layer
+# above (audits' sanctions, incidents' containment) can write one and riders/privacy can
+# enforce them. ``reason`` is a short text without personal data; ``source`` a label of
+# what imposed it (an incident case's code, a sanction's number). tenants/suspensions.py.
+# ---------------------------------------------------------------------------------------
+
+SUSPENSION_REASON_MAX_LENGTH = 200
+
+
+class SuspensionScope(models.TextChoices):
+    DISPATCH = "dispatch", _("Dispatch")
+    REVEAL = "reveal", _("Reveal of personal data")
+
+
+class UserSuspension(TenantOwnedModel):
+    user = models.ForeignKey(
+        User, on_delete=models.PROTECT, db_index=False, related_name="+", verbose_name=_("user")
+    )
+    scope = models.CharField(_("scope"), max_length=16, choices=SuspensionScope.choices)
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=SUSPENSION_REASON_MAX_LENGTH)
+    source = models.CharField(_("source"), max_length=40, blank=True)
+    created_by = models.CharField(_("created by"), max_length=64)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
+    lifted_by = models.CharField(_("lifted by"), max_length=64, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("suspension")
+        verbose_name_plural = _("suspensions")
+        ordering = ["-starts_at", "pk"]
+        indexes = [
+            models.Index(fields=["tenant", "scope", "user"], name="user_suspension_scope"),
+            models.Index(fields=["tenant", "source"], name="user_suspension_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_scope_display()}"
+
+    def is_active_at(self, when: Any) -> bool:
+        return (
+            self.lifted_at is None
+            and self.starts_at <= when
+            and (self.ends_at is None or self.ends_at > when)
+        )

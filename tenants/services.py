@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth import password_validation
 from django.contrib.sessions.models import Session
@@ -53,11 +54,23 @@ def create_tenant(*, slug: str, name: str, actor: Actor) -> Tenant:
     return tenant
 
 
+PRIVACY_REPORT_DAYS_MIN = 1
+PRIVACY_REPORT_DAYS_MAX = 60
+_UNCHANGED: Any = object()
+
+
 def change_tenant_settings(
-    *, tenant: Tenant, time_zone: str, send_pin_by_sms: bool, actor: Actor
+    *,
+    tenant: Tenant,
+    time_zone: str,
+    send_pin_by_sms: bool,
+    actor: Actor,
+    privacy_report_days: int | None = _UNCHANGED,
 ) -> list[str]:
     """A tenant administrator's settings of their own tenant: the time zone its pages and
-    texts show times in, and whether the customer gets the delivery PIN by SMS at intake.
+    texts show times in, whether the customer gets the delivery PIN by SMS at intake, and
+    the days it has to answer a customer's privacy report (none: the platform's default;
+    left as it is when not given).
     Returns the names of the fields that changed; when none did, nothing is saved and no
     event written. The event names the fields and their new values (no personal data)."""
     _require_tenant_admin(actor, tenant)
@@ -65,10 +78,23 @@ def change_tenant_settings(
         validate_time_zone(time_zone)
     except ValidationError as error:
         raise ValidationError({"time_zone": error.messages}) from None
-    wanted: dict[str, str | bool] = {
+    wanted: dict[str, str | bool | int | None] = {
         "time_zone": time_zone,
         "send_pin_by_sms": bool(send_pin_by_sms),
     }
+    if privacy_report_days is not _UNCHANGED:
+        if privacy_report_days is not None and (
+            not isinstance(privacy_report_days, int)
+            or isinstance(privacy_report_days, bool)
+            or not PRIVACY_REPORT_DAYS_MIN <= privacy_report_days <= PRIVACY_REPORT_DAYS_MAX
+        ):
+            raise ValidationError(
+                {
+                    "privacy_report_days": _("Between %(min)d and %(max)d days.")
+                    % {"min": PRIVACY_REPORT_DAYS_MIN, "max": PRIVACY_REPORT_DAYS_MAX}
+                }
+            )
+        wanted["privacy_report_days"] = privacy_report_days
     with transaction.atomic(), tenant_scope(tenant):
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
         changed = [name for name, value in wanted.items() if getattr(locked, name) != value]
