@@ -75,13 +75,15 @@ class Order(TenantOwnedModel):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     status_changed_at = models.DateTimeField(_("status changed at"), auto_now_add=True)
     # A lost or damaged order's food made again (orders.remake): the new order points to the
-    # original; an original is re-made at most once.
-    remake_of = models.OneToOneField(
+    # original; an original is re-made at most once (a unique constraint led by the tenant,
+    # like every index of a tenant-owned table).
+    remake_of = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
-        related_name="remake",
+        db_index=False,
+        related_name="+",
         verbose_name=_("re-make of"),
         editable=False,
     )
@@ -93,7 +95,14 @@ class Order(TenantOwnedModel):
         verbose_name_plural = _("orders")
         ordering = ["-created_at"]
         permissions = [("deliver_order", _("Can deliver this order (object permission)"))]
-        constraints = [models.UniqueConstraint(fields=["tenant", "code"], name=CODE_CONSTRAINT)]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "code"], name=CODE_CONSTRAINT),
+            models.UniqueConstraint(
+                fields=["tenant", "remake_of"],
+                condition=models.Q(remake_of__isnull=False),
+                name="order_remade_once",
+            ),
+        ]
         indexes = [
             models.Index(fields=["tenant", "status", "created_at"], name="order_status_time"),
             models.Index(fields=["tenant", "created_at"], name="order_time"),
