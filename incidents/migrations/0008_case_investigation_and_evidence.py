@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
                 ('text', models.CharField(blank=True, max_length=500)),
                 ('added_by', models.CharField(max_length=64)),
                 ('added_at', models.DateTimeField(auto_now_add=True)),
-                ('audit_event', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='audits.auditevent')),
+                ('audit_event', models.ForeignKey(blank=True, db_index=False, null=True, db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='audits.auditevent')),
                 ('case', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='investigation', to='incidents.incidentcase')),
                 ('staff', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('tenant', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.tenant', verbose_name='tenant')),
