@@ -242,9 +242,9 @@ def address_allowed(address: IPAddress) -> bool:
     unspecified addresses never."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    if address.is_multicast or address.is_unspecified or address.is_reserved:
+    if address.is_multicast or address.is_unspecified or address.is_link_local:
         return False
-    if address.is_link_local:
+    if address.is_reserved and not address.is_loopback:  # ::1 lies in the reserved ::/8
         return False
     if address.is_global and not (address.is_private or address.is_loopback):
         return True
