@@ -14,12 +14,16 @@ out on an incident case.
   webhook. External delivery runs in a Celery task queued after the commit, with the
   tenant's and the notification's ids only, retried with a doubling backoff; the request
   never waits for it.
-- Webhook: ``POST <url>`` with a JSON body, signed ``X-Baomi-Signature: sha256=<hex>`` =
+- What leaves: the notification's id, kind, time, the tenant's slug and the absolute
+  back-office link (``BAOMI_BACK_OFFICE_URL``); never order codes or names.
+- Webhook: only to hosts resolving to public addresses, checked when saved and again when
+  sent, connecting to the checked address (``clean_webhook_url``, ``_PinnedHTTPSConnection``).
+  ``POST <url>`` with a JSON body, signed ``X-Baomi-Signature: sha256=<hex>`` =
   HMAC-SHA256 over ``<X-Baomi-Timestamp>.<body>`` under the tenant's signing secret. The
   secret is derived from a random per-tenant salt under the server's HMAC key
   (``BAOMI_HMAC_KEY``, outside the database): a database dump alone does not give it. It is
   shown once, when made (or remade); remaking it changes the salt, and the old secret stops
-  working (docs/decisions/0031-back-office-notifications.md).
+  working (docs/decisions/0011-back-office-notifications.md).
 """
 
 from __future__ import annotations
