@@ -467,7 +467,10 @@ if PRODUCTION:
 # Webhooks (tenants.notifications): the ports a production webhook URL may name, and
 # whether loopback and private addresses are allowed (local testing only; production
 # refuses it: a webhook must never reach inside the platform's network).
-BAOMI_WEBHOOK_PORTS = [int(p) for p in env_list("BAOMI_WEBHOOK_PORTS", ["443"])]
+try:
+    BAOMI_WEBHOOK_PORTS = [int(p) for p in env_list("BAOMI_WEBHOOK_PORTS", ["443"])]
+except ValueError:
+    raise ImproperlyConfigured("BAOMI_WEBHOOK_PORTS must be port numbers, e.g. 443,8443.") from None
 BAOMI_WEBHOOK_ALLOW_PRIVATE = env_bool("BAOMI_WEBHOOK_ALLOW_PRIVATE", False)
 if PRODUCTION and BAOMI_WEBHOOK_ALLOW_PRIVATE:
     raise ImproperlyConfigured(
