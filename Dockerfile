@@ -57,6 +57,9 @@ RUN BAOMI_ENV=production \
     BAOMI_CALL_RELAY_BACKEND=riders.relay.HttpRelayBackend \
     BAOMI_CALL_RELAY_GATEWAY_URL=https://build.invalid/relay \
     BAOMI_CALL_RELAY_GATEWAY_TOKEN=build-only-not-a-credential \
+    BAOMI_BACK_OFFICE_URL=https://build.invalid \
+    DEFAULT_FROM_EMAIL=build@build.invalid \
+    EMAIL_HOST=build.invalid \
     python manage.py collectstatic --noinput
 
 USER ${APP_UID}:${APP_GID}

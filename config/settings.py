@@ -440,6 +440,42 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "baomi@localhost")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", PRODUCTION)
+if PRODUCTION:
+    # Notifications leave by e-mail and webhook with a link into the back office: no
+    # development default may reach production (an unset origin sends bare paths).
+    if not BAOMI_BACK_OFFICE_URL.startswith("https://") or BAOMI_BACK_OFFICE_URL.rstrip("/") in (
+        "https://",
+        "https://localhost",
+        "https://127.0.0.1",
+    ):
+        raise ImproperlyConfigured(
+            "BAOMI_BACK_OFFICE_URL must be the back office's https:// origin in production "
+            "(e.g. https://baomi.example.com): notifications link to it."
+        )
+    if env_str("DEFAULT_FROM_EMAIL") is None or str(DEFAULT_FROM_EMAIL).lower().endswith(
+        ("@localhost", "@localhost.localdomain")
+    ):
+        raise ImproperlyConfigured(
+            "DEFAULT_FROM_EMAIL must be set to the address notifications come from in "
+            "production (not baomi@localhost)."
+        )
+    if env_str("EMAIL_HOST") is None:
+        raise ImproperlyConfigured(
+            "EMAIL_HOST is not set: production sends notification e-mails through the SMTP "
+            "server it names (set it to localhost only for a local relay you run)."
+        )
+# Webhooks (tenants.notifications): the ports a production webhook URL may name, and
+# whether loopback and private addresses are allowed (local testing only; production
+# refuses it: a webhook must never reach inside the platform's network).
+try:
+    BAOMI_WEBHOOK_PORTS = [int(p) for p in env_list("BAOMI_WEBHOOK_PORTS", ["443"])]
+except ValueError:
+    raise ImproperlyConfigured("BAOMI_WEBHOOK_PORTS must be port numbers, e.g. 443,8443.") from None
+BAOMI_WEBHOOK_ALLOW_PRIVATE = env_bool("BAOMI_WEBHOOK_ALLOW_PRIVATE", False)
+if PRODUCTION and BAOMI_WEBHOOK_ALLOW_PRIVATE:
+    raise ImproperlyConfigured(
+        "BAOMI_WEBHOOK_ALLOW_PRIVATE is for local testing; production refuses it."
+    )
 # Days to answer a customer's erasure request (the statutory deadline).
 BAOMI_ERASURE_DEADLINE_DAYS = env_int("BAOMI_ERASURE_DEADLINE_DAYS", 15, minimum=1)
 # Days for staff to answer a customer's privacy report (incidents.PrivacyReport, §6.2).

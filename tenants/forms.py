@@ -98,10 +98,17 @@ class NotificationChannelForm(forms.Form):
             "initial",
             {
                 "notification_channel": tenant.notification_channel,
-                "notification_webhook_url": tenant.notification_webhook_url,
             },
         )
         super().__init__(*args, **kwargs)
         from unfold.widgets import UnfoldAdminTextInputWidget
 
-        self.fields["notification_webhook_url"].widget = UnfoldAdminTextInputWidget()
+        from tenants.notifications import masked_webhook_url
+
+        field = self.fields["notification_webhook_url"]
+        field.widget = UnfoldAdminTextInputWidget()
+        # The saved URL is write-only (it may hold the receiver's token): shown masked.
+        if tenant.notification_webhook_url:
+            field.help_text = _(
+                "Saved: %(url)s. Leave empty to keep it; enter the whole URL to change it."
+            ) % {"url": masked_webhook_url(tenant.notification_webhook_url)}

@@ -341,6 +341,8 @@ class Notification(TenantOwnedModel):
     channel = models.CharField(max_length=16, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Claimed by a delivery run (under the row lock) while it sends: a concurrent run skips.
+    sending_since = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("notification")

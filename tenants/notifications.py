@@ -14,25 +14,32 @@ out on an incident case.
   webhook. External delivery runs in a Celery task queued after the commit, with the
   tenant's and the notification's ids only, retried with a doubling backoff; the request
   never waits for it.
-- Webhook: ``POST <url>`` with a JSON body, signed ``X-Baomi-Signature: sha256=<hex>`` =
+- What leaves: the notification's id, kind, time, the tenant's slug and the absolute
+  back-office link (``BAOMI_BACK_OFFICE_URL``); never order codes or names.
+- Webhook: only to hosts resolving to public addresses, checked when saved and again when
+  sent, connecting to the checked address (``clean_webhook_url``, ``_PinnedHTTPSConnection``).
+  ``POST <url>`` with a JSON body, signed ``X-Baomi-Signature: sha256=<hex>`` =
   HMAC-SHA256 over ``<X-Baomi-Timestamp>.<body>`` under the tenant's signing secret. The
   secret is derived from a random per-tenant salt under the server's HMAC key
   (``BAOMI_HMAC_KEY``, outside the database): a database dump alone does not give it. It is
   shown once, when made (or remade); remaking it changes the salt, and the old secret stops
-  working (docs/decisions/0031-back-office-notifications.md).
+  working (docs/decisions/0011-back-office-notifications.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
 import secrets
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,6 +65,8 @@ WEBHOOK_PURPOSE = "notification-webhook"
 WEBHOOK_URL_MAX_LENGTH = 500
 WEBHOOK_TIMEOUT = 5.0
 MAX_ANSWER_BYTES = 4096
+SENDING_LEASE = 300  # seconds a delivery run's claim holds (see ``deliver``)
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # --- kinds -------------------------------------------------------------------------------
 
@@ -207,7 +216,76 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
+def _invalid(message: str) -> ValidationError:
+    return ValidationError({"notification_webhook_url": message})
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to (a seam for the tests)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _ip_literal(host: str) -> IPAddress | None:
+    """``host`` as an IP address when it is one, in any spelling a resolver accepts
+    (``127.1``, ``0x7f000001``, ``2130706433``, ``[::1]``), else None."""
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        pass
+    try:
+        return ipaddress.ip_address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def address_allowed(address: IPAddress) -> bool:
+    """A webhook may be sent to a global unicast address only; with
+    ``BAOMI_WEBHOOK_ALLOW_PRIVATE`` (never in production) also to loopback and private
+    addresses, for local testing. Link-local (cloud metadata), multicast, reserved and
+    unspecified addresses never."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_multicast or address.is_unspecified or address.is_link_local:
+        return False
+    if address.is_reserved and not address.is_loopback:  # ::1 lies in the reserved ::/8
+        return False
+    if address.is_global and not (address.is_private or address.is_loopback):
+        return True
+    return bool(getattr(settings, "BAOMI_WEBHOOK_ALLOW_PRIVATE", False)) and (
+        address.is_loopback or address.is_private
+    )
+
+
+def _allowed_addresses(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to, all allowed; raises ``ValueError`` otherwise
+    (no address, or any of them not allowed: a name that also points inside is refused)."""
+    addresses = [ipaddress.ip_address(a.split("%")[0]) for a in _resolve(host, port)]
+    if not addresses or not all(address_allowed(a) for a in addresses):
+        raise ValueError("webhook host not allowed")
+    return addresses
+
+
+def _webhook_target(url: str) -> tuple[str, str, int]:
+    """``(scheme, ASCII host, port)`` of a webhook URL; raises ``ValueError`` (or
+    ``UnicodeError``, a ``ValueError``) for a bad port or host."""
+    parts = urlsplit(url)
+    port = parts.port  # ValueError: not a number, or out of range
+    host = (parts.hostname or "").encode("idna").decode("ascii")
+    if not host:
+        raise ValueError("no host")
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    if not 0 < port < 65536:
+        raise ValueError("bad port")
+    return parts.scheme, host, port
+
+
 def clean_webhook_url(url: str) -> str:
+    """The URL a tenant administrator entered, checked: https (http too outside
+    production), no credentials, a valid host name (IDNA) and port (in production one of
+    ``BAOMI_WEBHOOK_PORTS``), not an IP address and resolving to public addresses only
+    (``address_allowed``). Delivery checks the addresses again and connects to them."""
     url = (url or "").strip()
     if not url:
         return ""
@@ -220,12 +298,38 @@ def clean_webhook_url(url: str) -> str:
         or len(url) > WEBHOOK_URL_MAX_LENGTH
         or any(ord(c) < 0x21 for c in url)
     ):
-        raise ValidationError({"notification_webhook_url": _("Enter an https:// URL.")})
+        raise _invalid(_("Enter an https:// URL."))
     if parts.username is not None or parts.password is not None:
-        raise ValidationError(
-            {"notification_webhook_url": _("The URL must not hold a user name or password.")}
+        raise _invalid(_("The URL must not hold a user name or password."))
+    try:
+        _scheme, host, port = _webhook_target(url)
+    except ValueError:
+        raise _invalid(_("Enter a valid host name and port.")) from None
+    ports = getattr(settings, "BAOMI_WEBHOOK_PORTS", [443])
+    if production and port not in ports:
+        raise _invalid(
+            _("The URL's port must be one of: %(ports)s.")
+            % {"ports": ", ".join(str(p) for p in ports)}
         )
+    literal = _ip_literal(host)
+    if literal is not None and not (
+        getattr(settings, "BAOMI_WEBHOOK_ALLOW_PRIVATE", False) and address_allowed(literal)
+    ):
+        raise _invalid(_("Enter a host name, not an IP address."))
+    try:
+        _allowed_addresses(host, port)
+    except (OSError, ValueError):
+        raise _invalid(
+            _("The URL's host must resolve to public internet addresses only.")
+        ) from None
     return url
+
+
+def masked_webhook_url(url: str) -> str:
+    """``scheme://host/…``: enough to recognise the saved URL, none of its path or query
+    (where receivers put their tokens)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/…" if url else ""
 
 
 def may_set_channel(actor: Actor, tenant: Tenant) -> bool:
@@ -244,12 +348,15 @@ def change_notification_channel(
     office. A webhook needs a URL; its signing secret is made the first time (or remade on
     request) and returned once, in clear: ``(changed fields, secret or "")``. Audited
     (``tenant.notification_channel_changed``: the channel, whether the URL changed and
-    whether a secret was made; never the URL or the secret)."""
+    whether a secret was made; never the URL or the secret). For the webhook channel an
+    empty URL keeps the saved one (the settings page shows it masked, never whole)."""
     if not may_set_channel(actor, tenant):
         raise PermissionDenied(_("Only an administrator of this tenant may do this."))
     if channel not in CHANNELS:
         raise ValidationError({"notification_channel": _("Choose a channel.")})
     url = clean_webhook_url(webhook_url)
+    if channel == WEBHOOK and not url:  # empty: keep the saved one (the page never shows it)
+        url = tenant.notification_webhook_url
     if channel == WEBHOOK and not url:
         raise ValidationError(
             {"notification_webhook_url": _("A webhook needs the URL to send it to.")}
@@ -299,56 +406,98 @@ def _absolute(link: str) -> str:
     return f"{base}{link}" if link else base
 
 
-def _post_webhook(tenant: Tenant, notification: Notification, text: str) -> None:
-    url, secret = tenant.notification_webhook_url, webhook_secret(tenant)
-    if not url or not secret:
-        raise DeliveryFailed("webhook not configured")
-    body = json.dumps(
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to ``address``, the one checked, never to a second lookup of the host name
+    (the Host header still names the host)."""
+
+    def __init__(self, host: str, port: int, *, address: IPAddress, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def _open(self) -> socket.socket:
+        return socket.create_connection((str(self.address), self.port), self.timeout)
+
+    def connect(self) -> None:
+        self.sock = self._open()
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """TLS to ``address``, the one checked; the certificate is verified against the host
+    name (``server_hostname``), as for any https request."""
+
+    def __init__(self, host: str, port: int, *, address: IPAddress, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self.address = address
+
+    def connect(self) -> None:
+        raw = socket.create_connection((str(self.address), self.port), self.timeout)
+        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def webhook_body(tenant: Tenant, notification: Notification) -> bytes:
+    """What leaves the platform: the notification's id and kind, when, the tenant's slug
+    and the back-office link; no order codes, no names: the receiver opens the back office."""
+    return json.dumps(
         {
             "id": notification.pk,
             "tenant": tenant.slug,
-            "user": notification.user.username,
             "kind": notification.kind,
-            "params": notification.params,
-            "message": text,
             "link": _absolute(notification.link),
             "created_at": notification.created_at.isoformat(),
         },
         ensure_ascii=False,
     ).encode()
-    timestamp = str(int(time.time()))
-    request = urllib.request.Request(  # noqa: S310 - clean_webhook_url admits http(s) only
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "Baomi",
-            "X-Baomi-Delivery": str(notification.pk),
-            "X-Baomi-Timestamp": timestamp,
-            "X-Baomi-Signature": sign(secret, timestamp, body),
-        },
-    )
-    opener = urllib.request.build_opener(_NoRedirect)
+
+
+def _post_webhook(tenant: Tenant, notification: Notification) -> None:
+    url, secret = tenant.notification_webhook_url, webhook_secret(tenant)
+    if not url or not secret:
+        raise DeliveryFailed("webhook not configured")
     try:
-        with opener.open(request, timeout=WEBHOOK_TIMEOUT) as answer:
-            answer.read(MAX_ANSWER_BYTES)
-    except urllib.error.HTTPError as error:
-        error.close()
-        raise DeliveryFailed(f"webhook answered HTTP {error.code}") from None
-    except OSError as error:
+        scheme, host, port = _webhook_target(url)
+        addresses = _allowed_addresses(host, port)
+    except (OSError, ValueError) as error:
+        raise DeliveryFailed(f"webhook host refused ({type(error).__name__})") from None
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    body = webhook_body(tenant, notification)
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Baomi",
+        "X-Baomi-Delivery": str(notification.pk),
+        "X-Baomi-Timestamp": timestamp,
+        "X-Baomi-Signature": sign(secret, timestamp, body),
+    }
+    connection_class = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
+    connection = connection_class(host, port, address=addresses[0], timeout=WEBHOOK_TIMEOUT)
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        answer = connection.getresponse()
+        answer.read(MAX_ANSWER_BYTES)
+        status = answer.status
+    except Exception as error:  # any transport failure is retried, never a crash
         raise DeliveryFailed(f"webhook could not be reached ({type(error).__name__})") from None
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+    finally:
+        connection.close()
+    if not 200 <= status < 300:  # redirects (3xx) are not followed
+        raise DeliveryFailed(f"webhook answered HTTP {status}")
 
 
 def deliver(tenant: Tenant, notification_id: int) -> bool:
     """Send one notification by the channel it was made for (inside the tenant's scope).
-    True when sent now; False when there is nothing to send (already sent, back office
-    only, no e-mail address). Raises ``DeliveryFailed`` for the task to retry."""
+    True when sent now; False when there is nothing to send (already sent or being sent,
+    back office only, no e-mail address). Raises ``DeliveryFailed`` for the task to retry.
+
+    At least once, never twice at the same time: the run claims the notification under its
+    row lock (``sending_since``) before it sends, and a concurrent run (a redelivered task)
+    skips it. A run that fails gives the claim back for its retry; a worker that dies while
+    sending leaves a claim that expires after ``SENDING_LEASE`` seconds, and the redelivered
+    task then sends again: the receiver may see a repeat, with the same
+    ``X-Baomi-Delivery`` id, and drops it (better twice than never)."""
+    now = timezone.now()
     with transaction.atomic():
         notification = (
             Notification.objects.select_for_update()
@@ -357,26 +506,44 @@ def deliver(tenant: Tenant, notification_id: int) -> bool:
         )
         if notification is None or not notification.channel:
             return False
-        Notification.objects.filter(pk=notification.pk).update(attempts=notification.attempts + 1)
-    user = notification.user
-    with translation.override(settings.LANGUAGE_CODE):
-        text = message_of(notification)
-        if notification.channel == EMAIL:
-            if not user.email:
-                return False
-            link = _absolute(notification.link)
-            try:
-                send_mail(
-                    subject=_("Baomi: %(message)s") % {"message": text},
-                    message=f"{text}\n\n{link}\n" if link else f"{text}\n",
-                    from_email=None,
-                    recipient_list=[user.email],
-                )
-            except OSError as error:
-                raise DeliveryFailed(f"e-mail failed ({type(error).__name__})") from None
-        elif notification.channel == WEBHOOK:
-            _post_webhook(tenant, notification, text)
-        else:
+        if notification.sending_since is not None and notification.sending_since > now - (
+            timedelta(seconds=SENDING_LEASE)
+        ):
             return False
-    Notification.objects.filter(pk=notification.pk).update(delivered_at=timezone.now())
-    return True
+        Notification.objects.filter(pk=notification.pk).update(
+            attempts=notification.attempts + 1, sending_since=now
+        )
+    try:
+        sent = _send(tenant, notification)
+    except BaseException:
+        Notification.objects.filter(pk=notification.pk).update(sending_since=None)
+        raise
+    Notification.objects.filter(pk=notification.pk).update(
+        sending_since=None, **({"delivered_at": timezone.now()} if sent else {})
+    )
+    return sent
+
+
+def _send(tenant: Tenant, notification: Notification) -> bool:
+    if notification.channel == EMAIL:
+        user = notification.user
+        if not user.email:
+            return False
+        link = _absolute(notification.link)
+        with translation.override(settings.LANGUAGE_CODE):
+            subject = _("Baomi: a new notification")
+            text = _("Something waits for you in the back office.")
+        try:
+            send_mail(
+                subject=subject,
+                message=f"{text}\n\n{link}\n" if link else f"{text}\n",
+                from_email=None,
+                recipient_list=[user.email],
+            )
+        except Exception as error:  # SMTP, BadHeaderError, ...: retried, never a crash
+            raise DeliveryFailed(f"e-mail failed ({type(error).__name__})") from None
+        return True
+    if notification.channel == WEBHOOK:
+        _post_webhook(tenant, notification)
+        return True
+    return False

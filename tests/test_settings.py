@@ -45,6 +45,9 @@ def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
         BAOMI_CALL_RELAY_BACKEND="riders.relay.HttpRelayBackend",
         BAOMI_CALL_RELAY_GATEWAY_URL="https://relay.example.com/v1/bindings",
         BAOMI_CALL_RELAY_GATEWAY_TOKEN=secrets.token_urlsafe(24),
+        BAOMI_BACK_OFFICE_URL="https://baomi.example.com",
+        DEFAULT_FROM_EMAIL="baomi@baomi.example.com",
+        EMAIL_HOST="smtp.example.com",
     )
     for key, value in overrides.items():
         if value is None:
