@@ -5,7 +5,9 @@ dispatch), the legal clock escalated then flagged overdue by the beat job on the
 time moved forward, the report recorded as made, the investigation, the affected customers,
 the notice approved by a privacy officer and texted by the worker through a test SMS gateway
 exactly once per customer, the regulator document without the customers' personal data, and
-the closing that starts the summary clock — each step in the audit trail."""
+the closing that starts the summary clock — each step on the case's timeline and in the
+audit trail (the overdue flag is on the timeline and in the inbox: the issue asks an audit
+event for the escalation only)."""
 
 from __future__ import annotations
 
