@@ -152,14 +152,16 @@ def _suspension_refusal(actor: User) -> RevealSuspended | None:
     incident's containment: a suspended rider sees no customer data, whatever else they
     may be), is refused, with the scope and until when. One query on the suspensions'
     (tenant, scope, user) index, per reveal call (``reveal_many``: per batch)."""
+    if actor.tenant_id is None:  # no tenant: no suspension (and no tenant's data)
+        return None
     scopes = [SuspensionScope.REVEAL]
     if Role.RIDER in roles_of(actor):
         scopes.append(SuspensionScope.DISPATCH)
     with tenant_scope(actor.tenant_id):
         held = active_suspensions([actor.pk], scopes).get(actor.pk)
-    if held is None:
-        return None
-    return RevealSuspended(suspended_message(held, actor.tenant), suspension_id=held.pk)
+        if held is None:
+            return None
+        return RevealSuspended(suspended_message(held), suspension_id=held.pk)
 
 
 def _rule_refusal(

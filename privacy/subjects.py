@@ -365,7 +365,7 @@ def move_to_phone_subject(
     with tenant_scope(tenant):
         for dependant, key in _dependants(type(record)):
             dependant_table = dependant.model._meta.db_table
-            rows = dependant.model.objects.select_for_update().filter(**{key: record.pk})
+            rows = dependant.model._default_manager.select_for_update().filter(**{key: record.pk})
             for row in rows:
                 changed = []
                 for field in dependant.fields:

@@ -169,7 +169,7 @@ def _refuse_suspended(user: User) -> None:
         user.pk
     )
     if held is not None:
-        raise Conflict(suspended_message(held, user.tenant), reason="suspended")
+        raise Conflict(suspended_message(held), reason="suspended")
 
 
 def call_customer(*, order: Order, user: User) -> str:

@@ -78,13 +78,14 @@ def active_suspensions(
     return found
 
 
-def suspended_message(suspension: UserSuspension, tenant: Tenant) -> str:
+def suspended_message(suspension: UserSuspension) -> str:
     """The sentence telling a user why they are refused: the scope and until when (in the
-    tenant's time zone), never the reason's text (it may name an incident)."""
+    tenant's time zone), never the reason's text (it may name an incident). Inside the
+    tenant's scope."""
     scope = SuspensionScope(suspension.scope).label.lower()
     if suspension.ends_at is None:
         return _("You are suspended from %(scope)s until it is lifted.") % {"scope": scope}
-    when = timezone.localtime(suspension.ends_at, tenant.zone)
+    when = timezone.localtime(suspension.ends_at, suspension.tenant.zone)
     return _("You are suspended from %(scope)s until %(when)s.") % {
         "scope": scope,
         "when": date_format(when, "DATETIME_FORMAT"),
