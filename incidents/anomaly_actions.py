@@ -28,7 +28,7 @@ from core.errors import Conflict
 from incidents.models import AnomalyKind, AnomalyOutcome, OrderAnomaly
 from orders.intake import NewOrder
 from orders.models import Order
-from orders.remake import existing_remake, remake_order
+from orders.remake import existing_remake, prepare_remake, remake_order
 from privacy.api import (
     DataSubject,
     Purpose,
@@ -230,24 +230,21 @@ def remade_order(anomaly: OrderAnomaly) -> Order | None:
 def remake_for_anomaly(*, anomaly: OrderAnomaly, actor: Actor) -> NewOrder:
     """Re-make the lost or damaged food as a new order for the same customer, linked to the
     original, and resolve the anomaly with the outcome "re-made"; once (a second time is a
-    ``Conflict`` naming the new order). Not for an erased customer (``Conflict``)."""
+    ``Conflict`` naming the new order). Not for an erased customer (``Conflict``).
+
+    The order's sealed fields are copied first, outside any transaction (``prepare_remake``:
+    the copy's audit event is durable, like a reveal's), after the same checks as below;
+    then one transaction locks the anomaly and the order, checks again and saves."""
     _require_customer_service(actor)
+    with tenant_scope(anomaly.tenant):
+        current = OrderAnomaly.objects.get(pk=anomaly.pk)
+        _check_remake(current)
+        order = Order.objects.get(pk=current.order_id)
+        prepared = prepare_remake(order=order, actor=actor)
     with transaction.atomic(), tenant_scope(anomaly.tenant):
         locked = OrderAnomaly.objects.select_for_update().get(pk=anomaly.pk)
-        if locked.kind not in REMAKE_KINDS:
-            raise Conflict(_("This action does not apply to this kind of anomaly."))
-        made = existing_remake(locked.order)
-        if made is not None:
-            raise Conflict(
-                _("This order was already re-made as order %(code)s.") % {"code": made.code},
-                order=str(made.pk),
-            )
-        if not locked.is_open:
-            raise Conflict(_("This anomaly is already resolved."))
-        try:
-            new = remake_order(order=locked.order, actor=actor)
-        except SubjectErasedError:
-            raise Conflict(_("The customer's data was erased."), reason="erased") from None
+        _check_remake(locked)
+        new = remake_order(order=order, prepared=prepared, actor=actor)
         record_event(
             tenant=locked.tenant,
             actor=actor,
@@ -257,3 +254,16 @@ def remake_for_anomaly(*, anomaly: OrderAnomaly, actor: Actor) -> NewOrder:
         )
         _resolve(locked, AnomalyOutcome.REMADE, actor)
     return new
+
+
+def _check_remake(anomaly: OrderAnomaly) -> None:
+    if anomaly.kind not in REMAKE_KINDS:
+        raise Conflict(_("This action does not apply to this kind of anomaly."))
+    made = existing_remake(anomaly.order)
+    if made is not None:
+        raise Conflict(
+            _("This order was already re-made as order %(code)s.") % {"code": made.code},
+            order=str(made.pk),
+        )
+    if not anomaly.is_open:
+        raise Conflict(_("This anomaly is already resolved."))

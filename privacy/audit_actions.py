@@ -13,7 +13,13 @@ _SECURITY = AuditCategory.SECURITY
 ACTIONS = [
     # Access: every read of a person's data, and every refusal or failure of one.
     AuditAction("privacy.reveal", _("Personal data revealed"), _ACCESS, frozenset({"subject"})),
-    AuditAction("privacy.reveal_denied", _("Reveal of personal data refused"), _ACCESS),
+    # ``suspension``: the id of the user's suspension that refused it (tenants.suspensions).
+    AuditAction(
+        "privacy.reveal_denied",
+        _("Reveal of personal data refused"),
+        _ACCESS,
+        frozenset({"suspension"}),
+    ),
     AuditAction(
         "privacy.reveal_failed",
         _("Reveal of personal data failed"),
@@ -141,7 +147,8 @@ ACTIONS = [
         "privacy.corrected",
         _("Personal data corrected"),
         _LIFECYCLE,
-        frozenset({"subject"}),
+        # ``moved_from``: a corrected phone moved the record to that phone's customer.
+        frozenset({"subject", "moved_from"}),
     ),
     AuditAction(
         "privacy.sealed_copied",

@@ -31,3 +31,12 @@ class MalformedCiphertextError(DecryptionIntegrityError):
 
 class RevealDenied(PermissionDenied):
     """The actor may not see these fields for this purpose."""
+
+
+class RevealSuspended(RevealDenied):
+    """The actor is suspended (tenants.suspensions): from reveal, or a rider from dispatch.
+    ``suspension_id`` is recorded with the refusal."""
+
+    def __init__(self, message: str, *, suspension_id: int) -> None:
+        self.suspension_id = suspension_id
+        super().__init__(message)

@@ -31,6 +31,7 @@ class Purpose(models.TextChoices):
     CALL_RELAY = "call_relay", _("Connecting a relay call")
     DELIVERY_PIN_SMS = "delivery_pin_sms", _("Sending the delivery PIN by SMS")
     INCIDENT_NOTICE = "incident_notice", _("Notifying a customer of a data incident")
+    ORDER_REMAKE = "order_remake", _("Re-making an order")
 
 
 @dataclass(frozen=True)
@@ -92,14 +93,30 @@ SYSTEM_RULE = _rule(
 )
 
 
+# Copies inside the vault (``privacy.reveal.copy_sealed``): nobody sees the clear text,
+# but the copy opens every field of the record, so it is checked like a reveal against
+# this table of its own. Its purposes are in no row of REVEAL_RULES: ``reveal`` refuses
+# them, and no reveal form offers them. Customer service re-makes lost or damaged food
+# (orders.remake) with all of the order's fields.
+COPY_RULES: dict[str, RevealRule] = {
+    Role.CUSTOMER_SERVICE: _rule("name phone address note items", [Purpose.ORDER_REMAKE]),
+}
+
+
 def rules_allowing(
-    roles: frozenset[str], field: str, purpose: str, *, staged: bool = True
+    roles: frozenset[str],
+    field: str,
+    purpose: str,
+    *,
+    staged: bool = True,
+    table: dict[str, RevealRule] = REVEAL_RULES,
 ) -> list[RevealRule]:
     """The rules of ``roles`` that name ``field`` and ``purpose``, at any stage; with
-    ``staged=False`` (a record without stages) only the rules not limited to stages."""
+    ``staged=False`` (a record without stages) only the rules not limited to stages.
+    ``table``: REVEAL_RULES, or COPY_RULES for a copy inside the vault."""
     return [
         rule
-        for role, rule in REVEAL_RULES.items()
+        for role, rule in table.items()
         if role in roles
         and field in rule.fields
         and purpose in rule.purposes

@@ -26,20 +26,25 @@ from privacy.errors import (
     DecryptionIntegrityError,
     KeyRetiredError,
     RevealDenied,
+    RevealSuspended,
     SubjectErasedError,
 )
 from privacy.keys import SubjectCipher, subject_cipher, subject_ciphers
 from privacy.permissions import (
+    COPY_RULES,
     REVEAL_RULES,
     SYSTEM_RULE,
     Purpose,
+    RevealRule,
     at_stage,
     rules_allowing,
 )
 from privacy.registry import SealedModel, sealed_model
 from tenants.actors import Actor, SystemActor
-from tenants.models import Tenant, User
+from tenants.models import Role, SuspensionScope, Tenant, User
 from tenants.roles import roles_of
+from tenants.scoping import tenant_scope
+from tenants.suspensions import active_suspensions, suspended_message
 
 logger = logging.getLogger(__name__)
 
@@ -125,10 +130,49 @@ def _record_failure(
 
 
 def _reveal_refusal(
-    actor: Actor, record: models.Model, spec: SealedModel, fields: list[str], purpose: str
+    actor: Actor,
+    record: models.Model,
+    spec: SealedModel,
+    fields: list[str],
+    purpose: str,
+    *,
+    table: dict[str, RevealRule] = REVEAL_RULES,
 ) -> RevealDenied | None:
     """Why ``actor`` may not reveal ``fields`` of ``record`` for ``purpose`` now, or None:
-    the one decision behind every reveal (privacy.permissions' table)."""
+    the one decision behind every reveal (privacy.permissions' table, ``table``), then the
+    actor's suspensions (``_suspension_refusal``: one query, only when the rules allow)."""
+    refusal = _rule_refusal(actor, record, spec, fields, purpose, table=table)
+    if refusal is None and isinstance(actor, User):
+        refusal = _suspension_refusal(actor)
+    return refusal
+
+
+def _suspension_refusal(actor: User) -> RevealSuspended | None:
+    """A user suspended from reveal (any role), or a rider suspended from dispatch (an
+    incident's containment: a suspended rider sees no customer data, whatever else they
+    may be), is refused, with the scope and until when. One query on the suspensions'
+    (tenant, scope, user) index, per reveal call (``reveal_many``: per batch)."""
+    if actor.tenant_id is None:  # no tenant: no suspension (and no tenant's data)
+        return None
+    scopes = [SuspensionScope.REVEAL]
+    if Role.RIDER in roles_of(actor):
+        scopes.append(SuspensionScope.DISPATCH)
+    with tenant_scope(actor.tenant_id):
+        held = active_suspensions([actor.pk], scopes).get(actor.pk)
+        if held is None:
+            return None
+        return RevealSuspended(suspended_message(held), suspension_id=held.pk)
+
+
+def _rule_refusal(
+    actor: Actor,
+    record: models.Model,
+    spec: SealedModel,
+    fields: list[str],
+    purpose: str,
+    *,
+    table: dict[str, RevealRule],
+) -> RevealDenied | None:
     if isinstance(actor, SystemActor):
         if not may_use(actor, fields, purpose):
             return RevealDenied(_("This system job may not reveal these fields for this purpose."))
@@ -137,7 +181,9 @@ def _reveal_refusal(
         return RevealDenied(_("Only an active user may reveal personal data."))
     roles = roles_of(actor)
     stage = spec.stage(record) if spec.stage is not None else None
-    rules = {f: rules_allowing(roles, f, purpose, staged=stage is not None) for f in fields}
+    rules = {
+        f: rules_allowing(roles, f, purpose, staged=stage is not None, table=table) for f in fields
+    }
     denied = [f for f in fields if not rules[f]]
     if denied:
         return RevealDenied(
@@ -171,6 +217,13 @@ def _reveal_refusal(
             }
         )
     return None
+
+
+def _refusal_details(refusal: Exception) -> dict[str, Any]:
+    """What a refusal's event adds: the suspension that refused, by id."""
+    if isinstance(refusal, RevealSuspended):
+        return {"suspension": refusal.suspension_id}
+    return {}
 
 
 def _stage_order(labels: Mapping[str, Any]) -> Callable[[str], int]:
@@ -224,6 +277,7 @@ def reveal(
                 target=record,
                 fields=wanted,
                 purpose=purpose,
+                details=_refusal_details(failure),
             )
         else:
             values, failure = _open(tenant, actor, record, spec, wanted, purpose)
@@ -321,10 +375,14 @@ def reveal_many(
         tenant = Tenant.objects.get(pk=tenant_id)
         allowed = []
         for record in records:
-            if _reveal_refusal(actor, record, spec, wanted, purpose) is not None:
+            if _rule_refusal(actor, record, spec, wanted, purpose, table=REVEAL_RULES):
                 results[record.pk] = RevealResult(failure="denied")
             else:
                 allowed.append(record)
+        # The actor's suspensions: one query for the whole batch.
+        if allowed and isinstance(actor, User) and _suspension_refusal(actor) is not None:
+            results.update({record.pk: RevealResult(failure="denied") for record in allowed})
+            allowed = []
         ciphers = _ciphers(tenant, [spec.subject_id(r) for r in allowed])
         table = model._meta.db_table
         for record in allowed:
@@ -350,7 +408,10 @@ def reveal_many(
 
 def _ciphers(tenant: Tenant, subject_ids: list[Any]) -> dict[Any, SubjectCipher | Exception]:
     """The subjects' opened keys in one query; a key that fails to open is its error (the
-    other subjects' keys still open), an erased subject is missing."""
+    other subjects' keys still open), an erased subject is missing. None asked (every
+    record refused): no query."""
+    if not subject_ids:
+        return {}
     try:
         return dict(subject_ciphers(tenant, list(dict.fromkeys(subject_ids))))
     except (DecryptionIntegrityError, KeyRetiredError):
@@ -436,7 +497,14 @@ def correct(
     for ``purpose`` may correct it (privacy.permissions' table); a refusal is
     ``RevealDenied``, an erased subject ``SubjectErasedError``. Runs in the caller's
     transaction (with ``record`` locked), so the correction and its ``privacy.corrected``
-    event — the field names, never a value — commit together. Returns the fields."""
+    event — the field names, never a value — commit together: if the caller rolls the
+    correction back, nothing was changed and no value left the vault, so there is nothing
+    to record (unlike a reveal, whose event is durable). A corrected phone of a record that
+    names its customer (an order) moves it to the customer with that phone, found or
+    created like intake does (``privacy.subjects.move_to_phone_subject``: every sealed field
+    sealed again under that customer's key; the event names the old subject as
+    ``moved_from``), so the phone search and erasure by the new phone find it. Returns the
+    fields."""
     spec = sealed_model(type(record))
     wanted = sorted(values)
     if not wanted or any(f not in spec.fields for f in wanted):
@@ -449,13 +517,26 @@ def correct(
     refusal = _reveal_refusal(actor, record, spec, wanted, purpose)
     if refusal is not None:
         raise refusal
+    from privacy.subjects import follows_phone, move_to_phone_subject  # builds on this module
+
     tenant = record.tenant  # type: ignore[attr-defined]
-    subject_id = spec.subject_id(record)
-    cipher = subject_cipher(tenant, subject_id)
-    table = type(record)._meta.db_table
-    for field in wanted:
-        setattr(record, spec.column(field), cipher.seal(table, field, record.pk, values[field]))
-    record.save(update_fields=[*(spec.column(f) for f in wanted), *also_update])
+    details: dict[str, Any] = {}
+    columns = [spec.column(f) for f in wanted]
+    moved = None
+    if "phone" in values and follows_phone(spec):
+        moved = move_to_phone_subject(
+            tenant=tenant, actor=actor, record=record, spec=spec, values=dict(values)
+        )
+    if moved is not None:
+        # Every sealed field was sealed again under the new phone's customer's key.
+        columns = [spec.column(f) for f in spec.fields] + ["subject"]
+        details["moved_from"] = str(moved[1])
+    else:
+        cipher = subject_cipher(tenant, spec.subject_id(record))
+        table = type(record)._meta.db_table
+        for field in wanted:
+            setattr(record, spec.column(field), cipher.seal(table, field, record.pk, values[field]))
+    record.save(update_fields=[*columns, *also_update])
     record_event(
         tenant=tenant,
         actor=actor,
@@ -463,41 +544,105 @@ def correct(
         target=record,
         fields=wanted,
         purpose=purpose,
-        details={"subject": str(subject_id)},
+        details={"subject": str(spec.subject_id(record)), **details},
     )
     return wanted
 
 
 def copy_sealed(
-    source: models.Model, target: models.Model, *, fields: Iterable[str], actor: Actor
+    source: models.Model,
+    target: models.Model,
+    *,
+    fields: Iterable[str],
+    actor: Actor,
+    purpose: str = Purpose.ORDER_REMAKE,
 ) -> None:
     """Seal ``fields`` of ``source`` again for ``target`` (a new, unsaved record of the same
     sealed model and the same subject, its primary key set): the ciphertext is bound to its
     row, so it is opened and sealed again inside this frame, and the clear text never
-    leaves it (a re-made order keeps its customer's details). Runs in the caller's
-    transaction, which saves ``target``; the ``privacy.sealed_copied`` event names the
-    source's id and the fields. ``SubjectErasedError`` if the subject was erased."""
+    leaves it (a re-made order keeps its customer's details).
+
+    Checked like a reveal, against ``privacy.permissions.COPY_RULES`` (``purpose``: re-making
+    an order, customer service only): ``actor`` must be an active user of the source's
+    tenant (another tenant's user: the record's ``DoesNotExist``), allowed by the rules and
+    not suspended. Like ``reveal`` it runs in its own durable transaction — call it before
+    the caller's transaction that saves ``target`` (RuntimeError inside one, before anything
+    is opened) — and its event (``privacy.sealed_copied`` naming the source and the fields,
+    or the refusal or failure) is committed before it returns or raises: a copy made and
+    then dropped by the caller (a conflict found under its locks) stays on record.
+    ``RevealDenied``, ``SubjectErasedError``, ``KeyRetiredError`` or
+    ``DecryptionIntegrityError`` (all recorded)."""
     model = type(source)
     spec = sealed_model(model)
     wanted = sorted(set(fields))
-    if type(target) is not model or any(f not in spec.fields for f in wanted):
+    if type(target) is not model or not wanted or any(f not in spec.fields for f in wanted):
         raise ValueError("copy_sealed() takes two records of one sealed model and its fields")
     subject_id = spec.subject_id(source)
-    if spec.subject_id(target) != subject_id or target.tenant_id != source.tenant_id:  # type: ignore[attr-defined]
+    tenant_id = source.tenant_id  # type: ignore[attr-defined]
+    if spec.subject_id(target) != subject_id or target.tenant_id != tenant_id:  # type: ignore[attr-defined]
         raise ValueError("copy_sealed() copies within one subject of one tenant")
-    tenant = source.tenant  # type: ignore[attr-defined]
-    cipher = subject_cipher(tenant, subject_id)
-    table = model._meta.db_table
-    for field in wanted:
-        column = spec.column(field)
-        clear = cipher.open(table, field, source.pk, getattr(source, column))
-        setattr(target, column, cipher.seal(table, field, target.pk, clear))
+    check_purpose(purpose)
+    if isinstance(actor, User) and actor.tenant_id != tenant_id:
+        raise model.DoesNotExist()  # type: ignore[attr-defined]
+    failure: Exception | None = None
+    with own_transaction("copy_sealed"):
+        tenant = Tenant.objects.get(pk=tenant_id)
+        if not isinstance(actor, User):
+            failure = RevealDenied(_("Only an active user may copy personal data."))
+        else:
+            failure = _reveal_refusal(actor, source, spec, wanted, purpose, table=COPY_RULES)
+        if failure is not None:
+            record_event(
+                tenant=tenant,
+                actor=actor,
+                action="privacy.reveal_denied",
+                target=source,
+                fields=wanted,
+                purpose=purpose,
+                details=_refusal_details(failure),
+            )
+        else:
+            failure = _copy(tenant, actor, source, target, spec, wanted, purpose)
+    # Raised once the event is committed: the refusal or failure stays on record.
+    if failure is not None:
+        raise failure
+
+
+def _copy(
+    tenant: Tenant,
+    actor: Actor,
+    source: models.Model,
+    target: models.Model,
+    spec: SealedModel,
+    wanted: list[str],
+    purpose: str,
+) -> Exception | None:
+    subject_id = spec.subject_id(source)
+    table = type(source)._meta.db_table
+    try:
+        cipher = subject_cipher(tenant, subject_id)
+        sealed = {
+            spec.column(f): cipher.seal(
+                table,
+                f,
+                target.pk,
+                cipher.open(table, f, source.pk, getattr(source, spec.column(f))),
+            )
+            for f in wanted
+        }
+    except (DecryptionIntegrityError, SubjectErasedError, KeyRetiredError) as error:
+        _record_failure(tenant, actor, source, wanted, purpose, error)
+        return error
+    for column, blob in sealed.items():
+        setattr(target, column, blob)
     record_event(
         tenant=tenant,
         actor=actor,
         action="privacy.sealed_copied",
-        object_type=model._meta.label_lower,
+        object_type=type(source)._meta.label_lower,
         object_id=str(target.pk),
         fields=wanted,
+        purpose=purpose,
         details={"from": str(source.pk), "subject": str(subject_id)},
     )
+    return None

@@ -14,16 +14,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import router, transaction
+from django.db import models, router, transaction
 from django.utils.translation import gettext as _
 
 from audits.services import Event, record_event
 from privacy.blind_index import phone_index
 from privacy.errors import DecryptionIntegrityError, RevealDenied
-from privacy.keys import SubjectCipher, create_subject_key, subject_ciphers, tenant_index_key
+from privacy.keys import (
+    SubjectCipher,
+    create_subject_key,
+    subject_cipher,
+    subject_ciphers,
+    tenant_index_key,
+)
 from privacy.masking import mask_address, mask_name, mask_phone
 from privacy.models import DataSubject
 from privacy.phone import normalise_phone
+from privacy.registry import SealedModel, sealed_models
 from privacy.reveal import check_purpose, may_use, own_transaction
 from tenants.actors import Actor
 from tenants.bulk import fetch_rows, select_statement
@@ -267,3 +274,108 @@ def _search(
         )
         # The match loaded only what it compared; callers get whole rows, in one query.
         return list(DataSubject.objects.filter(pk__in=[s.pk for s, _key in matches])), None
+
+
+# --- A corrected phone moves a record to that phone's customer ----------------------------
+
+# What a record needs to make its own customer: intake's contact fields.
+_CONTACT_FIELDS = frozenset({"name", "phone", "address"})
+
+
+def follows_phone(spec: SealedModel) -> bool:
+    """Whether a corrected phone moves a record of ``spec`` to the customer with that phone:
+    a record that names its customer itself (an order) and holds intake's contact fields."""
+    return spec.subject_lookup == "subject_id" and set(spec.fields) >= _CONTACT_FIELDS
+
+
+def _dependants(model: type[models.Model]) -> list[tuple[SealedModel, str]]:
+    """The sealed models whose rows take their customer from a ``model`` row (an order's
+    assignments, handover codes, anomalies), with the foreign key to it."""
+    out = []
+    for spec in sealed_models():
+        name, _sep, rest = spec.subject_lookup.partition("__")
+        if rest != "subject_id":
+            continue
+        field = spec.model._meta.get_field(name)
+        if field.related_model is model:
+            out.append((spec, name))
+    return out
+
+
+def _subject_for_phone(
+    tenant: Tenant, actor: Actor, clear: dict[str, str]
+) -> tuple[DataSubject, SubjectCipher]:
+    """The tenant's live customer with ``clear["phone"]``, locked, or a new one made from
+    ``clear`` like intake makes one (its key in the key store first); recorded as intake
+    records it (``privacy.subject_matched`` / ``privacy.subject_created``)."""
+    found = match_contact(tenant, clear["phone"])
+    with tenant_scope(tenant):
+        if found is not None:
+            subject, cipher = found
+            live = (
+                DataSubject.objects.select_for_update()
+                .filter(pk=subject.pk, erased_at=None)
+                .first()
+            )
+            if live is not None:
+                record_event(tenant=tenant, actor=actor, target=live, **_CONTACT_EVENT[False])
+                return live, cipher
+        values = {"name": clear["name"], "phone": clear["phone"], "address": clear["address"]}
+        subject, cipher = new_subject(tenant, {**values, "note": ""})
+        subject.save(force_insert=True)
+        record_event(tenant=tenant, actor=actor, target=subject, **_CONTACT_EVENT[True])
+    return subject, cipher
+
+
+def move_to_phone_subject(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    record: models.Model,
+    spec: SealedModel,
+    values: dict[str, str],
+) -> tuple[SubjectCipher, Any] | None:
+    """Correcting the phone of ``record`` (``follows_phone``): re-link it to the tenant's
+    customer with the new phone — found by the blind index, or created like intake creates
+    one — so that the phone search, an access or an erasure request by the new phone find
+    it, and the old phone's no longer do. Every sealed field of ``record`` (the corrected
+    ``values``, the others opened here) is sealed again under that customer's key and its
+    subject set (the caller saves it with "subject"); so are the rows that take their
+    customer from it. The clear text never leaves this frame. In the caller's transaction,
+    with ``record`` locked; the old and the new customer are locked here. Returns the new
+    customer's cipher and the old subject's id, or None when the phone already belongs to
+    the record's customer (nothing moved)."""
+    old_id = spec.subject_id(record)
+    with tenant_scope(tenant):
+        DataSubject.objects.select_for_update().filter(pk=old_id).first()
+    old = subject_cipher(tenant, old_id)
+    table = type(record)._meta.db_table
+    clear = {
+        f: values[f]
+        if f in values
+        else old.open(table, f, record.pk, getattr(record, spec.column(f)))
+        for f in spec.fields
+    }
+    subject, cipher = _subject_for_phone(tenant, actor, clear)
+    if subject.pk == old_id:
+        return None
+    for field in spec.fields:
+        setattr(record, spec.column(field), cipher.seal(table, field, record.pk, clear[field]))
+    record.subject_id = subject.pk  # type: ignore[attr-defined]
+    with tenant_scope(tenant):
+        for dependant, key in _dependants(type(record)):
+            dependant_table = dependant.model._meta.db_table
+            rows = dependant.model._default_manager.select_for_update().filter(**{key: record.pk})
+            for row in rows:
+                changed = []
+                for field in dependant.fields:
+                    column = dependant.column(field)
+                    blob = getattr(row, column)
+                    if not blob:  # not set, or cleared
+                        continue
+                    text = old.open(dependant_table, field, row.pk, blob)
+                    setattr(row, column, cipher.seal(dependant_table, field, row.pk, text))
+                    changed.append(column)
+                if changed:
+                    row.save(update_fields=changed)
+    return cipher, old_id

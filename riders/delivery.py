@@ -37,9 +37,10 @@ from riders.models import Assignment, HandoverCode, HeldLocation
 from riders.relay import RelayUnavailable, relay_backend, release_binding
 from riders.selectors import live_assignment
 from tenants.actors import Actor, SystemActor, actor_label
-from tenants.models import Role, User
+from tenants.models import Role, SuspensionScope, User
 from tenants.roles import has_role
 from tenants.scoping import tenant_scope
+from tenants.suspensions import active_suspensions, suspended_message
 
 logger = logging.getLogger(__name__)
 
@@ -160,11 +161,22 @@ def _bind(assignment_id: int, phone: str) -> str:
         raise RelayUnavailable() from None
 
 
+def _refuse_suspended(user: User) -> None:
+    """A rider suspended from dispatch or from reveal (an incident's containment) keeps
+    their assignments but calls no customer: a ``Conflict`` naming the suspension. One
+    query on the suspensions' (tenant, scope, user) index."""
+    held = active_suspensions([user.pk], [SuspensionScope.DISPATCH, SuspensionScope.REVEAL]).get(
+        user.pk
+    )
+    if held is not None:
+        raise Conflict(suspended_message(held), reason="suspended")
+
+
 def call_customer(*, order: Order, user: User) -> str:
     """Bind (or reuse) the relay number of the rider's assignment; the rider dials it.
 
     (a) A short transaction locks the order and checks the rider holds its live assignment
-    (404 otherwise). (b) The relay's reveal of the phone runs outside any transaction: its
+    (404 otherwise) and is not suspended (409, ``_refuse_suspended``). (b) The relay's reveal of the phone runs outside any transaction: its
     audit event (or its refusal's, or its failure's) commits whatever happens next. (c) The
     relay's bind runs outside any transaction and lock; its failure is ``RelayUnavailable``
     (a ``Conflict``: a message on the rider page). (d) A short transaction re-checks that the
@@ -175,6 +187,7 @@ def call_customer(*, order: Order, user: User) -> str:
     with tenant_scope(order.tenant):
         with transaction.atomic():
             locked, assignment = _rider_step(order, user)
+            _refuse_suspended(user)
         phone = reveal(locked, fields=["phone"], actor=RELAY, purpose=RELAY_PURPOSE)["phone"]
         virtual = _bind(assignment.pk, phone)
         try:

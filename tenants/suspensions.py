@@ -11,7 +11,7 @@ tenant's scope (``tenant_scope``); ``active_suspensions`` answers in one query.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict
@@ -53,23 +54,42 @@ def _active_q(now: datetime) -> Q:
 
 
 def active_suspensions(
-    user_ids: Iterable[int], scope: SuspensionScope | str, *, now: datetime | None = None
+    user_ids: Iterable[int],
+    scope: SuspensionScope | str | Collection[SuspensionScope | str],
+    *,
+    now: datetime | None = None,
 ) -> dict[int, UserSuspension]:
-    """The suspension in force now for each of ``user_ids`` in ``scope``, by user id (the
-    one that lasts longest when several are; users not suspended are left out). One query,
-    inside the tenant's scope."""
+    """The suspension in force now for each of ``user_ids`` in ``scope`` (one scope, or
+    several: any of them), by user id (the one that lasts longest when several are; users
+    not suspended are left out). One query on the (tenant, scope, user) index, inside the
+    tenant's scope."""
     ids = list(user_ids)
     if not ids:
         return {}
+    scopes = [scope] if isinstance(scope, str) else list(scope)
     now = now or timezone.now()
     found: dict[int, UserSuspension] = {}
-    for row in UserSuspension.objects.filter(_active_q(now), scope=scope, user_id__in=ids):
+    for row in UserSuspension.objects.filter(_active_q(now), scope__in=scopes, user_id__in=ids):
         held = found.get(row.user_id)
         if held is None or (
             held.ends_at is not None and (row.ends_at is None or row.ends_at > held.ends_at)
         ):
             found[row.user_id] = row
     return found
+
+
+def suspended_message(suspension: UserSuspension) -> str:
+    """The sentence telling a user why they are refused: the scope and until when (in the
+    tenant's time zone), never the reason's text (it may name an incident). Inside the
+    tenant's scope."""
+    scope = SuspensionScope(suspension.scope).label.lower()
+    if suspension.ends_at is None:
+        return _("You are suspended from %(scope)s until it is lifted.") % {"scope": scope}
+    when = timezone.localtime(suspension.ends_at, suspension.tenant.zone)
+    return _("You are suspended from %(scope)s until %(when)s.") % {
+        "scope": scope,
+        "when": date_format(when, "DATETIME_FORMAT"),
+    }
 
 
 def suspend(

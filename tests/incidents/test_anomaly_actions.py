@@ -145,7 +145,8 @@ def test_correction_round_trip(wrong: OrderAnomaly) -> None:
         True,
         "136****5432",
         ("information_corrected", "", True),
-        (["address", "phone"], "customer_service_call", ["subject"]),
+        # A new phone moved the order to that phone's (new) customer.
+        (["address", "phone"], "customer_service_call", ["moved_from", "subject"]),
         (["address", "phone"], {"anomaly": wrong.pk}),
         False,
         False,
