@@ -72,8 +72,30 @@ def clean_finding(value: object) -> str:
 
 
 EVIDENCE_EXTENSIONS = frozenset(
-    "pdf png jpg jpeg gif webp txt csv json log xml eml msg zip 7z mp4 mov wav mp3 docx xlsx "
-    "pptx".split()
+    [
+        "pdf",
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "webp",
+        "txt",
+        "csv",
+        "json",
+        "log",
+        "xml",
+        "eml",
+        "msg",
+        "zip",
+        "7z",
+        "mp4",
+        "mov",
+        "wav",
+        "mp3",
+        "docx",
+        "xlsx",
+        "pptx",
+    ]
 )
 
 

@@ -23,8 +23,8 @@ from incidents.investigation import (
     add_evidence,
     add_finding,
     add_staff,
-    evidence_extension,
     download_evidence,
+    evidence_extension,
     link_audit_event,
 )
 from incidents.models import EvidenceFile, IncidentCase, InvestigationItem
