@@ -44,7 +44,7 @@ def _assign_view(model_admin: Any, request: HttpRequest, anomaly_id: int) -> Htt
     raw = request.POST.get("assignee", "")
     if request.POST.get("me") == "1":
         assignee: User | None = actor
-    elif raw.isdigit():
+    elif raw.isascii() and raw.isdigit():
         # Only the tenant's users: another tenant's id is "no such person", like a typo.
         assignee = User.objects.filter(pk=int(raw), tenant_id=anomaly.tenant_id).first()
     else:

@@ -235,7 +235,9 @@ ACTIONS += [
         "incidents.case_regraded",
         _("Incident case regraded"),
         AuditCategory.INCIDENTS,
-        frozenset({"case", "from_severity", "to_severity", "fields", "drill"}),
+        frozenset(
+            {"case", "from_severity", "to_severity", "fields", "discovered_at", "due_at", "drill"}
+        ),
     ),
     AuditAction(
         "incidents.key_rotation_started",

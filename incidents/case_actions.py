@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -25,6 +26,8 @@ from incidents.models import (
     CaseEvent,
     CaseEventKind,
     CaseKind,
+    CaseReport,
+    CaseReportKind,
     CaseSeverity,
     CaseState,
     IncidentCase,
@@ -33,7 +36,8 @@ from incidents.models import (
 )
 from privacy.api import RotationProgress, rotation_progress, start_rotation_job
 from tenants.actors import Actor, SystemActor, actor_label
-from tenants.models import Tenant, UserSuspension
+from tenants.models import Role, Tenant, UserSuspension
+from tenants.roles import has_role
 from tenants.scoping import tenant_scope
 from tenants.suspensions import lift, suspensions_from
 
@@ -98,7 +102,11 @@ def regrade_case(
     kind, affected data, affected customers, time of discovery — under its row lock; not on
     a closed case (``Conflict``). The clocks follow (``clocks.regrade_clocks``). On the
     timeline (``regraded``: ``target`` holds ``<from>><to>`` severities) and audited
-    (``incidents.case_regraded``: the severities and the names of the fields changed)."""
+    (``incidents.case_regraded``: the severities, the names of the fields changed, and
+    the time of discovery and the authority report's due time before and after — on the
+    timeline's ``times`` too). Moving the time of discovery later, or withdrawing an
+    unmade authority report by a downgrade, is for a privacy officer only
+    (``PermissionDenied``)."""
     _require_manager(actor, case.tenant_id)
     with tenant_scope(case.tenant):
         current = IncidentCase.objects.get(pk=case.pk)
@@ -123,9 +131,17 @@ def regrade_case(
         changed = [field for field in REGRADE_FIELDS if values[field] != before[field]]
         if not changed and values["severity_reason"] == locked.severity_reason:
             raise Conflict(_("Nothing changed."))
+        _check_regrade_allowed(locked, values, actor)
         for field in (*REGRADE_FIELDS, "severity_reason"):
             setattr(locked, field, values[field])
         locked.save(update_fields=[*REGRADE_FIELDS, "severity_reason"])
+        due_before, due_after = clocks.regrade_clocks(
+            locked, discovery_moved="discovered_at" in changed
+        )
+        times = {
+            "discovered_at": [_iso(before["discovered_at"]), _iso(locked.discovered_at)],
+            "due_at": [_iso(due_before), _iso(due_after)],
+        }
         CaseEvent(
             tenant=locked.tenant,
             case=locked,
@@ -133,8 +149,8 @@ def regrade_case(
             target=f"{before['severity']}>{locked.severity}",
             actor=actor_label(actor),
             note=str(locked.severity_reason),
+            times=times,
         ).save(force_insert=True)
-        clocks.regrade_clocks(locked, discovery_moved="discovered_at" in changed)
         record_event(
             tenant=locked.tenant,
             actor=actor,
@@ -145,10 +161,41 @@ def regrade_case(
                 "from_severity": str(before["severity"]),
                 "to_severity": str(locked.severity),
                 "fields": changed,
+                "discovered_at": times["discovered_at"],
+                "due_at": times["due_at"],
                 "drill": locked.is_drill,
             },
         )
     return locked
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _check_regrade_allowed(case: IncidentCase, values: dict[str, Any], actor: Actor) -> None:
+    """Moving the time of discovery later (it delays the legal clock), or a downgrade that
+    withdraws an authority report not yet made, is for a privacy officer only."""
+    if has_role(actor, Role.PRIVACY_OFFICER):
+        return
+    later = values["discovered_at"] > case.discovered_at
+    withdraws = (
+        case.severity in clocks.REPORTABLE_SEVERITIES
+        and values["severity"] not in clocks.REPORTABLE_SEVERITIES
+        and CaseReport.objects.filter(
+            case=case,
+            kind=CaseReportKind.AUTHORITY_INITIAL,
+            made_at__isnull=True,
+            withdrawn_at__isnull=True,
+        ).exists()
+    )
+    if later or withdraws:
+        raise PermissionDenied(
+            _(
+                "Only a privacy officer may move the time of discovery later or withdraw an "
+                "authority report that is not made yet."
+            )
+        )
 
 
 # --- Rotating the tenant's data key from a case -------------------------------------------

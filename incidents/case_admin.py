@@ -130,7 +130,7 @@ class ContainmentForm(forms.Form):
                 "target",
                 _("Choose an integration token.") if wanted == "token" else _("Choose a user."),
             )
-        data["target_id"] = int(pk) if pk.isdigit() else 0
+        data["target_id"] = int(pk) if pk.isascii() and pk.isdigit() else 0
         return data
 
 
@@ -190,7 +190,8 @@ def _report_rows(case: IncidentCase) -> list[dict[str, Any]]:
         {
             "report": r,
             "label": CaseReportKind(r.kind).label,
-            "overdue": r.made_at is None and r.withdrawn_at is None and r.due_at <= now,
+            "overdue": r.overdue_at is not None
+            or (r.made_at is None and r.withdrawn_at is None and r.due_at <= now),
             "made_by": names.get(r.made_by, r.made_by),
             "form": ReportMadeForm(auto_id=f"report-{r.pk}-%s")
             if r.made_at is None and r.withdrawn_at is None
@@ -209,7 +210,9 @@ def _timeline(case: IncidentCase) -> list[dict[str, Any]]:
     token_ids = [
         int(e.target.partition(":")[2])
         for e in events
-        if e.target.startswith("token:") and e.target.partition(":")[2].isdigit()
+        if e.target.startswith("token:")
+        and e.target.partition(":")[2].isascii()
+        and e.target.partition(":")[2].isdigit()
     ]
     tokens = dict(
         IntegrationToken.objects.filter(pk__in=token_ids).values_list("pk", "name")
@@ -233,7 +236,7 @@ def _timeline(case: IncidentCase) -> list[dict[str, Any]]:
             kind, _sep, pk = event.target.partition(":")
             target = (
                 _("integration token “%(name)s”") % {"name": tokens.get(int(pk), pk)}
-                if kind == "token" and pk.isdigit()
+                if kind == "token" and pk.isascii() and pk.isdigit()
                 else names.get(event.target, event.target)
             )
             what = f"{ContainmentAction(event.action).label}: {target}"

@@ -5,6 +5,7 @@ and the privacy report page's "Promote to an incident case". Every POST redirect
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
 from django import forms
@@ -14,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -82,6 +84,30 @@ def _severity_label(code: str) -> str:
     return str(CaseSeverity(code).label) if code in CaseSeverity.values else code
 
 
+def _when(value: object) -> str:
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        return "—"
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+def _regrade_times(times: dict[str, Any]) -> str:
+    """A regrade's times, when they moved: " · discovered: A → B · report due: C → D"."""
+    text = ""
+    labels = (
+        ("discovered_at", _("discovered: %(from)s → %(to)s")),
+        ("due_at", _("authority report due: %(from)s → %(to)s")),
+    )
+    for key, label in labels:
+        pair = times.get(key)
+        if isinstance(pair, list) and len(pair) == 2 and pair[0] != pair[1]:
+            text += " · " + label % {"from": _when(pair[0]), "to": _when(pair[1])}
+    return text
+
+
 def timeline_text(event: CaseEvent, names: dict[str, str]) -> str | None:
     """The timeline's words for this module's events (None: not one of them)."""
     if event.kind == CaseEventKind.LIFTED:
@@ -91,13 +117,15 @@ def timeline_text(event: CaseEvent, names: dict[str, str]) -> str | None:
     if event.kind == CaseEventKind.REGRADED:
         before, _sep, after = event.target.partition(">")
         if before == after:
-            return _("Assessment changed (still “%(severity)s”)") % {
+            text = _("Assessment changed (still “%(severity)s”)") % {
                 "severity": _severity_label(after)
             }
-        return _("Regraded from “%(from)s” to “%(to)s”") % {
-            "from": _severity_label(before),
-            "to": _severity_label(after),
-        }
+        else:
+            text = _("Regraded from “%(from)s” to “%(to)s”") % {
+                "from": _severity_label(before),
+                "to": _severity_label(after),
+            }
+        return text + _regrade_times(event.times or {})
     if event.kind == CaseEventKind.ROTATION_STARTED:
         return _("Tenant key rotation started (to version %(version)s)") % {"version": event.count}
     if event.kind == CaseEventKind.ROTATION_DONE:

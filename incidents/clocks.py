@@ -24,8 +24,12 @@ downgrade below MAJOR does not delete an authority report that was not made yet:
 kept, marked **not required** (``withdrawn_at``), no longer escalated nor flagged, and
 shown so on the case page; a report already made stays made. Upgrading again makes it
 required again with its first due time (from discovery). A corrected time of discovery
-moves an unmade authority clock (start and due time) with it. The summary clock is owed
-only when the authority report was required at closing.
+moves an unmade authority clock (start and due time) with it; the first due time is kept
+(``first_due_at``) and a clock already escalated or flagged overdue stays so (a regrade
+never clears ``escalated_at`` nor ``overdue_at``). Moving the time of discovery later, or
+a downgrade that withdraws an authority report not yet made, is for a privacy officer
+only (incidents.case_actions). The summary clock is owed only when the authority report
+was required at closing.
 
 A drill's clocks run too (the drill rehearses them) but its reports are marked as a
 drill's and never sent anywhere: nothing here sends anything.
@@ -175,10 +179,14 @@ def ensure_clocks(case: IncidentCase) -> list[CaseReport]:
     return [report] if created else []
 
 
-def regrade_clocks(case: IncidentCase, *, discovery_moved: bool) -> None:
+def regrade_clocks(
+    case: IncidentCase, *, discovery_moved: bool
+) -> tuple[datetime | None, datetime | None]:
     """After a regrade (see the module): start, withdraw or restore the authority clock,
-    and move an unmade one with a corrected time of discovery. Inside the caller's
-    transaction and scope."""
+    and move an unmade one with a corrected time of discovery. ``overdue_at`` and
+    ``escalated_at`` are never cleared: a report once overdue stays flagged, and its first
+    due time is kept in ``first_due_at``. Inside the caller's transaction and scope.
+    Returns the authority report's due time before and after (None: no such report)."""
     period = authority_period(profile_of(case.tenant), case.severity)
     report = (
         CaseReport.objects.select_for_update()
@@ -186,10 +194,11 @@ def regrade_clocks(case: IncidentCase, *, discovery_moved: bool) -> None:
         .first()
     )
     if report is None:
-        ensure_clocks(case)
-        return
+        started = ensure_clocks(case)
+        return None, (started[0].due_at if started else None)
+    due_before = report.due_at
     if report.made_at is not None:
-        return
+        return due_before, due_before
     fields = []
     if period is None and report.withdrawn_at is None:
         report.withdrawn_at = timezone.now()
@@ -199,18 +208,15 @@ def regrade_clocks(case: IncidentCase, *, discovery_moved: bool) -> None:
         fields.append("withdrawn_at")
     if discovery_moved:
         length = period or (report.due_at - report.starts_at)
+        if report.first_due_at is None:
+            report.first_due_at = report.due_at
+            fields.append("first_due_at")
         report.starts_at = case.discovered_at
         report.due_at = case.discovered_at + length
         fields += ["starts_at", "due_at"]
-        now = timezone.now()
-        if report.overdue_at is not None and report.due_at > now:
-            report.overdue_at = None
-            fields.append("overdue_at")
-        if report.escalated_at is not None and now < report.due_at - escalation_lead(report):
-            report.escalated_at = None
-            fields.append("escalated_at")
     if fields:
         report.save(update_fields=fields)
+    return due_before, report.due_at
 
 
 def start_summary_clock(case: IncidentCase, *, closed_at: datetime) -> CaseReport | None:

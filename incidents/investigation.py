@@ -16,23 +16,21 @@ never its name or contents)."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 import uuid
-from pathlib import PurePosixPath, PureWindowsPath
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import router, transaction
 from django.utils.translation import gettext as _
 
 from audits.models import AuditEvent
 from audits.services import record_event
 from core.errors import Conflict
-from incidents.cases import _lock, _require_manager
+from incidents.cases import _lock, _require_manager, _text
 from incidents.models import (
-    EVIDENCE_NAME_MAX_LENGTH,
+    EVIDENCE_LABEL_MAX_LENGTH,
     FINDING_MAX_LENGTH,
     FINDING_MAX_LINES,
     CaseState,
@@ -73,26 +71,47 @@ def clean_finding(value: object) -> str:
     return text
 
 
-_UNSAFE_NAME = re.compile(r"[^\w.\- ()\[\]+]")
+EVIDENCE_EXTENSIONS = frozenset(
+    [
+        "pdf",
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "webp",
+        "txt",
+        "csv",
+        "json",
+        "log",
+        "xml",
+        "eml",
+        "msg",
+        "zip",
+        "7z",
+        "mp4",
+        "mov",
+        "wav",
+        "mp3",
+        "docx",
+        "xlsx",
+        "pptx",
+    ]
+)
 
 
-def clean_evidence_name(value: object) -> str:
-    """A short display name from an uploaded file's name: its last path part, letters,
-    digits and a few signs, at most 80 characters (the extension kept); "evidence" if
-    nothing is left."""
+def evidence_extension(value: object) -> str:
+    """The extension kept from an uploaded file's name: one of ``EVIDENCE_EXTENSIONS``
+    (lower case), else "bin". Nothing else of the name is kept: it may hold personal data
+    (a customer's name, phone or address)."""
     raw = value if isinstance(value, str) else ""
-    raw = unicodedata.normalize("NFC", raw)
-    raw = "".join(char for char in raw if unicodedata.category(char)[0] != "C")
-    raw = PurePosixPath(PureWindowsPath(raw).name).name
-    name = _UNSAFE_NAME.sub("_", raw).strip(" .")
-    name = re.sub(r"_{2,}", "_", name)
-    if len(name) > EVIDENCE_NAME_MAX_LENGTH:
-        stem, dot, ext = name.rpartition(".")
-        if dot and 0 < len(ext) <= 10:
-            name = stem[: EVIDENCE_NAME_MAX_LENGTH - len(ext) - 1] + "." + ext
-        else:
-            name = name[:EVIDENCE_NAME_MAX_LENGTH]
-    return name or "evidence"
+    stem, dot, ext = raw.rpartition(".")
+    ext = ext.strip().lower()
+    return ext if dot and stem and ext in EVIDENCE_EXTENSIONS else "bin"
+
+
+def evidence_file_name(code: str, number: int, extension: str) -> str:
+    """The stored (and downloaded) name: ``evidence-<case code>-<n>.<ext>``."""
+    return f"evidence-{code}-{number}.{extension}"
 
 
 def _open_for_changes(case: IncidentCase) -> IncidentCase:
@@ -184,13 +203,23 @@ def add_finding(*, case: IncidentCase, text: object, actor: Actor) -> Investigat
 
 
 def add_evidence(
-    *, case: IncidentCase, name: object, source: IO[bytes], size: int, actor: Actor
+    *,
+    case: IncidentCase,
+    name: object,
+    source: IO[bytes],
+    size: int,
+    actor: Actor,
+    label: object = "",
 ) -> EvidenceFile:
     """Seal ``source`` (``size`` bytes, at most ``EVIDENCE_MAX_BYTES``, not empty) in the
     tenant's evidence folder and record it with its SHA-256 and size (audited:
     ``incidents.evidence_added``). If the record cannot be written the sealed file is
-    removed: no file without its record."""
+    removed: no file without its record. The uploaded ``name`` gives only its extension
+    (``evidence_extension``); the file is named ``evidence-<case code>-<n>.<ext>``, and
+    ``label`` is staff's short one-line description of what it is (optional, no personal
+    data)."""
     _require_manager(actor, case.tenant_id)
+    what = _text("label", label, limit=EVIDENCE_LABEL_MAX_LENGTH, required=False)
     limit = max_evidence_bytes()
     if size <= 0:
         raise ValidationError({"file": _("The file is empty.")})
@@ -201,7 +230,7 @@ def add_evidence(
                 % {"mb": f"{limit / (1024 * 1024):g}"}
             }
         )
-    display = clean_evidence_name(name)
+    extension = evidence_extension(name)
     with tenant_scope(case.tenant):
         _open_for_changes_check(case)
     file_id = uuid.uuid4()
@@ -214,11 +243,13 @@ def add_evidence(
             raise ValidationError({"file": _("The upload was incomplete; try again.")})
         with transaction.atomic(), tenant_scope(case.tenant):
             locked = _open_for_changes(case)
+            number = EvidenceFile.objects.filter(case=locked).count() + 1  # under the case lock
             evidence = EvidenceFile(
                 tenant=locked.tenant,
                 case=locked,
                 file_id=file_id,
-                name=display,
+                name=evidence_file_name(locked.code, number, extension),
+                label=what,
                 size=sealed.size,
                 sha256=sealed.sha256,
                 key_version=sealed.key_version,
@@ -268,7 +299,7 @@ def download_evidence(
             size=evidence.size,
         )
     except EvidenceError:
-        with transaction.atomic(), tenant_scope(case.tenant):
+        with _durable(), tenant_scope(case.tenant):
             record_event(
                 tenant=case.tenant,
                 actor=actor,
@@ -284,7 +315,8 @@ def download_evidence(
             )
             % {"id": evidence.pk}
         ) from None
-    with transaction.atomic(), tenant_scope(case.tenant):
+    # Committed before the bytes are given out, whatever the caller does next.
+    with _durable(), tenant_scope(case.tenant):
         record_event(
             tenant=case.tenant,
             actor=actor,
@@ -300,12 +332,24 @@ def download_evidence(
     return evidence, data
 
 
+def _durable() -> Any:
+    """A durable transaction of its own on the audit log's database (as privacy.reveal's
+    ``own_transaction``): inside a caller's transaction it raises ``RuntimeError`` instead
+    of writing an audit event the caller could roll back."""
+    return transaction.atomic(using=router.db_for_write(AuditEvent), durable=True)
+
+
 def _id(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 19:
+    elif (
+        isinstance(value, str)
+        and value.strip().isascii()
+        and value.strip().isdigit()
+        and len(value.strip()) < 19
+    ):
         number = int(value.strip())
     else:
         return None

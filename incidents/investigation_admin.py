@@ -18,7 +18,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import InMemoryUploadedFile
-from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
+from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers, StopUpload
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -33,6 +33,7 @@ from core.errors import Conflict
 from incidents import cases as case_services
 from incidents import investigation
 from incidents.models import (
+    EVIDENCE_LABEL_MAX_LENGTH,
     FINDING_MAX_LENGTH,
     CaseState,
     EvidenceFile,
@@ -73,30 +74,48 @@ class FindingForm(forms.Form):
 
 
 class EvidenceForm(forms.Form):
+    # Before the file in the page's form: the upload stops reading at a refused file.
+    label = forms.CharField(
+        label=gettext_lazy("What it is"),
+        max_length=EVIDENCE_LABEL_MAX_LENGTH,
+        required=False,
+        help_text=gettext_lazy(
+            "Optional, a few words (for example: “export of the access log”). Do not write "
+            "personal data."
+        ),
+    )
     file = forms.FileField(label=gettext_lazy("Evidence file"), allow_empty_file=True)
 
 
 class EvidenceUploadHandler(FileUploadHandler):
-    """Keeps an upload in memory (evidence is never written to disk in clear) and stops
-    keeping it past ``EVIDENCE_MAX_BYTES``: ``too_large`` is then set and no file is
-    given to the view."""
+    """Keeps an upload in memory (evidence is never written to disk in clear): one file,
+    in the field ``file``, of at most ``EVIDENCE_MAX_BYTES`` — counted over the whole
+    request, whatever its parts. Anything else stops the upload at once
+    (``StopUpload``; the rest of the body is read and dropped, never kept): ``too_large``
+    or ``refused`` is then set and no file is given to the view."""
 
     def __init__(self, request: HttpRequest, limit: int) -> None:
         super().__init__(request)
-        self.limit, self.too_large = limit, False
+        self.limit, self.too_large, self.refused = limit, False, False
+        self.total = self.files = 0
         self.buffer: io.BytesIO | None = None
 
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
+        self.files += 1
+        if self.field_name != "file" or self.files > 1:
+            self.refused, self.buffer = True, None
+            raise StopUpload(connection_reset=False)
         self.buffer = io.BytesIO()
         raise StopFutureHandlers()
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
+        self.total += len(raw_data)
+        if self.total > self.limit:
+            self.too_large, self.buffer = True, None
+            raise StopUpload(connection_reset=False)
         if self.buffer is not None:
-            if self.buffer.tell() + len(raw_data) > self.limit:
-                self.too_large, self.buffer = True, None
-            else:
-                self.buffer.write(raw_data)
+            self.buffer.write(raw_data)
         return None
 
     def file_complete(self, file_size: int) -> Any:
@@ -296,6 +315,13 @@ def investigation_urls(model_admin: Any) -> list[Any]:
                 ),
                 400,
             )
+        if handler.refused or len(request.FILES.getlist("file")) > 1:
+            return _refused(
+                request,
+                case,
+                ValidationError(_("Send exactly one file, in the field “file”.")),
+                400,
+            )
         if upload is None:
             return _refused(request, case, ValidationError(_("Choose a file to upload.")), 400)
         return _run(
@@ -304,6 +330,7 @@ def investigation_urls(model_admin: Any) -> list[Any]:
             lambda: investigation.add_evidence(
                 case=case,
                 name=upload.name,
+                label=request.POST.get("label", ""),
                 source=cast(IO[bytes], upload.file),
                 size=upload.size or 0,
                 actor=cast(User, request.user),

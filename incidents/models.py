@@ -360,6 +360,9 @@ class CaseEvent(TenantOwnedModel):
     actor = models.CharField(max_length=64)
     at = models.DateTimeField(auto_now_add=True)
     note = models.CharField(max_length=CASE_TEXT_MAX_LENGTH, blank=True)
+    # A regrade's times before and after (ISO 8601, never personal data):
+    # {"discovered_at": [before, after], "due_at": [before, after]}.
+    times = models.JSONField(default=dict, blank=True)
 
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("case event")
@@ -435,6 +438,9 @@ class CaseReport(TenantOwnedModel):
     # Set when a regrade below the reporting threshold makes an unmade report not required
     # (incidents/clocks.py, ``regrade_clocks``); cleared when a regrade makes it due again.
     withdrawn_at = models.DateTimeField(_("not required since"), null=True, blank=True)
+    # The due time before a regrade first moved it (a corrected time of discovery); kept
+    # with ``overdue_at`` and ``escalated_at``, which a regrade never clears.
+    first_due_at = models.DateTimeField(_("first due at"), null=True, blank=True)
 
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("case report")
@@ -464,6 +470,7 @@ class CaseReport(TenantOwnedModel):
 FINDING_MAX_LENGTH = 500
 FINDING_MAX_LINES = 10
 EVIDENCE_NAME_MAX_LENGTH = 80
+EVIDENCE_LABEL_MAX_LENGTH = 80
 
 
 class InvestigationKind(models.TextChoices):
@@ -520,13 +527,15 @@ class InvestigationItem(TenantOwnedModel):
 class EvidenceFile(TenantOwnedModel):
     """An evidence file of a case: ``file_id`` names the sealed file in the tenant's
     evidence folder; ``sha256`` and ``size`` are of the plaintext, checked on every
-    download; ``name`` is a sanitised short display name."""
+    download; ``name`` is ``evidence-<case code>-<n>.<ext>`` (never the uploaded name, which
+    may hold personal data) and ``label`` staff's short description (no personal data)."""
 
     case = models.ForeignKey(
         IncidentCase, on_delete=models.CASCADE, db_index=False, related_name="evidence"
     )
     file_id = models.UUIDField(editable=False)
     name = models.CharField(_("name"), max_length=EVIDENCE_NAME_MAX_LENGTH)
+    label = models.CharField(_("what it is"), max_length=EVIDENCE_LABEL_MAX_LENGTH, blank=True)
     size = models.PositiveBigIntegerField(_("size"))
     sha256 = models.CharField(_("SHA-256"), max_length=64)
     key_version = models.PositiveIntegerField()

@@ -27,6 +27,7 @@ from incidents.models import (
     NOTICE_TEXT_MAX_LENGTH,
     AffectedCustomer,
     CaseEvent,
+    CaseEventKind,
     CaseKind,
     CaseNotice,
     CaseReport,
@@ -352,13 +353,15 @@ def _people(labels: list[str], tenant_id: int) -> dict[str, str]:
     ids = {
         int(rest)
         for kind, _sep, rest in (label.partition(":") for label in labels)
-        if kind == "user" and rest.isdigit()
+        if kind == "user" and rest.isascii() and rest.isdigit()
     }
     users = {u.pk: u for u in User.objects.filter(pk__in=ids, tenant_id=tenant_id)}
     people = {}
     for label in set(labels):
         kind, _sep, rest = label.partition(":")
-        user = users.get(int(rest)) if kind == "user" and rest.isdigit() else None
+        user = (
+            users.get(int(rest)) if kind == "user" and rest.isascii() and rest.isdigit() else None
+        )
         if user is None:
             people[label] = names.get(label, label)
             continue
@@ -385,8 +388,17 @@ def document_context(case: IncidentCase) -> dict[str, Any]:
             "due_at": r.due_at,
             "made_at": r.made_at,
             "reference": r.reference,
+            # Once overdue, always shown so: a later regrade never hides it.
+            "overdue_at": r.overdue_at,
+            "first_due_at": r.first_due_at,
+            "withdrawn_at": r.withdrawn_at,
         }
         for r in CaseReport.objects.filter(case=case).order_by("due_at", "pk")
+    ]
+    regrades = [
+        row
+        for row, event in zip(timeline, events, strict=False)
+        if event.kind == CaseEventKind.REGRADED
     ]
     return {
         "case": case,
@@ -400,6 +412,7 @@ def document_context(case: IncidentCase) -> dict[str, Any]:
         "opened_by": people.get(case.opened_by, case.opened_by),
         "timeline": timeline,
         "reports": reports,
+        "regrades": regrades,
         "notice": notice,
         "notice_state": NoticeState(notice.state).label if notice else "",
         "notice_texts": notices.notice_texts(notice) if notice else None,

@@ -78,11 +78,11 @@ class RateLimited(Exception):
 
 def report_deadline(tenant: Tenant | None = None) -> timedelta:
     """The time a tenant gives itself to answer a report: its own setting (the tenant
-    settings page), else settings.BAOMI_PRIVACY_REPORT_DAYS."""
+    settings page), else settings.BAOMI_PRIVACY_REPORT_DAYS — never longer than that (a
+    tenant may only shorten it; a longer value set before the cap is capped)."""
+    platform = int(getattr(settings, "BAOMI_PRIVACY_REPORT_DAYS", 15))
     days = tenant.privacy_report_days if tenant is not None else None
-    if not days:
-        days = int(getattr(settings, "BAOMI_PRIVACY_REPORT_DAYS", 15))
-    return timedelta(days=days)
+    return timedelta(days=min(days, platform) if days else platform)
 
 
 def public_tenant(slug: Any) -> Tenant | None:

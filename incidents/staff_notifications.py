@@ -105,7 +105,7 @@ def notify_anomaly_assigned(anomaly: OrderAnomaly, assignee: User) -> None:
 
 def _owner_id(case: IncidentCase) -> int | None:
     kind, _sep, rest = case.opened_by.partition(":")
-    return int(rest) if kind == "user" and rest.isdigit() else None
+    return int(rest) if kind == "user" and rest.isascii() and rest.isdigit() else None
 
 
 def notify_clock(report: CaseReport, *, overdue: bool) -> None:

@@ -45,7 +45,10 @@ def _start(
     next_url: str,
     key: str,
     extra: dict[str, Any] | None = None,
+    brand: str | None = None,
 ) -> HttpResponse:
+    """The first step's page; nothing is written to the session until a POST starts a
+    challenge (then the challenge's id, and the slug of the tenant's page, if any)."""
     context: dict[str, Any] = {"errors": {}, "values": {}, **(extra or {})}
     if request.method != "POST":
         return TemplateResponse(request, template, context)
@@ -64,12 +67,16 @@ def _start(
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
     request.session[key] = str(challenge.id)
+    if key == FILE_KEY:
+        if brand:
+            request.session[BRAND_KEY] = brand
+        else:
+            request.session.pop(BRAND_KEY, None)
     return redirect(next_url)
 
 
 @never_cache
 def report_start(request: HttpRequest) -> HttpResponse:
-    request.session.pop(BRAND_KEY, None)
     return _start(
         request,
         "incidents/report_start.html",
@@ -88,7 +95,6 @@ def report_start_for(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     tenant = public_tenant(tenant_slug)
     if tenant is None:
         raise Http404(_("No such page."))
-    request.session[BRAND_KEY] = tenant.slug
     return _start(
         request,
         "incidents/report_start.html",
@@ -97,6 +103,7 @@ def report_start_for(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         "incidents:report-verify",
         FILE_KEY,
         {"brand": tenant.name, "days": report_deadline(tenant).days},
+        brand=tenant.slug,
     )
 
 

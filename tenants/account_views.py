@@ -78,7 +78,7 @@ def setup(request: HttpRequest) -> HttpResponse:
     error = ""
     if request.method == "POST":
         code = request.POST.get("code", "").strip().replace(" ", "")
-        if code.isdigit() and device.verify_token(code):
+        if code.isascii() and code.isdigit() and device.verify_token(code):
             codes = confirm_enrolment(user=user, device=device, actor=user)
             django_otp.login(request, device)
             request.session[_CODES_KEY] = codes

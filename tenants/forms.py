@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.core.validators import MaxValueValidator
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldBooleanSwitchWidget
 
 from tenants.models import Tenant
-from tenants.services import PRIVACY_REPORT_DAYS_MAX, PRIVACY_REPORT_DAYS_MIN
+from tenants.services import PRIVACY_REPORT_DAYS_MIN, privacy_report_days_max
 from tenants.timezones import time_zone_choices, validate_time_zone
 
 
@@ -47,7 +48,6 @@ class TenantSettingsForm(forms.Form):
         help_text=_help("privacy_report_days"),
         required=False,
         min_value=PRIVACY_REPORT_DAYS_MIN,
-        max_value=PRIVACY_REPORT_DAYS_MAX,
     )
 
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
@@ -60,6 +60,10 @@ class TenantSettingsForm(forms.Form):
             },
         )
         super().__init__(*args, **kwargs)
+        days = cast(forms.IntegerField, self.fields["privacy_report_days"])
+        days.max_value = privacy_report_days_max()  # the platform's default, read now
+        days.validators.append(MaxValueValidator(days.max_value))
+        days.widget.attrs["max"] = str(days.max_value)
         self.fields["time_zone"].choices = time_zone_choices(tenant.time_zone)  # type: ignore[attr-defined]
 
     def show_current_zone_if_refused(self, tenant: Tenant) -> None:

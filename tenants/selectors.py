@@ -69,7 +69,7 @@ def actor_names(labels: Iterable[str], *, tenant_id: int) -> dict[str, str]:
     ids = {
         int(rest)
         for kind, _sep, rest in (label.partition(":") for label in wanted)
-        if kind == "user" and rest.isdigit()
+        if kind == "user" and rest.isascii() and rest.isdigit()
     }
     usernames = (
         dict(User.objects.filter(pk__in=ids, tenant_id=tenant_id).values_list("pk", "username"))
@@ -79,7 +79,7 @@ def actor_names(labels: Iterable[str], *, tenant_id: int) -> dict[str, str]:
     names = {}
     for label in wanted:
         kind, _sep, rest = label.partition(":")
-        if kind == "user" and rest.isdigit() and int(rest) in usernames:
+        if kind == "user" and rest.isascii() and rest.isdigit() and int(rest) in usernames:
             names[label] = usernames[int(rest)]
         elif kind == "system" and rest:
             names[label] = gettext("System: %(name)s") % {"name": rest}

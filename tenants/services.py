@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -55,7 +56,14 @@ def create_tenant(*, slug: str, name: str, actor: Actor) -> Tenant:
 
 
 PRIVACY_REPORT_DAYS_MIN = 1
-PRIVACY_REPORT_DAYS_MAX = 60
+
+
+def privacy_report_days_max() -> int:
+    """The longest a tenant may give itself to answer a privacy report: the platform's
+    default (settings.BAOMI_PRIVACY_REPORT_DAYS). A tenant may only shorten it."""
+    return int(getattr(settings, "BAOMI_PRIVACY_REPORT_DAYS", 15))
+
+
 _UNCHANGED: Any = object()
 
 
@@ -86,12 +94,15 @@ def change_tenant_settings(
         if privacy_report_days is not None and (
             not isinstance(privacy_report_days, int)
             or isinstance(privacy_report_days, bool)
-            or not PRIVACY_REPORT_DAYS_MIN <= privacy_report_days <= PRIVACY_REPORT_DAYS_MAX
+            or not PRIVACY_REPORT_DAYS_MIN <= privacy_report_days <= privacy_report_days_max()
         ):
             raise ValidationError(
                 {
-                    "privacy_report_days": _("Between %(min)d and %(max)d days.")
-                    % {"min": PRIVACY_REPORT_DAYS_MIN, "max": PRIVACY_REPORT_DAYS_MAX}
+                    "privacy_report_days": _(
+                        "Between %(min)d and %(max)d days: a tenant may shorten the "
+                        "platform's %(max)d days, not lengthen them."
+                    )
+                    % {"min": PRIVACY_REPORT_DAYS_MIN, "max": privacy_report_days_max()}
                 }
             )
         wanted["privacy_report_days"] = privacy_report_days
@@ -289,7 +300,12 @@ def authenticate_api_token(raw: str) -> IntegrationToken | None:
     """The live token matching ``raw``, or None. Looked up by keyed hash inside the tenant
     named by the token; never a query across tenants."""
     parts = raw.split("_", 2)
-    if len(parts) != 3 or parts[0] != "bmt" or not parts[1].isdigit() or len(raw) > 200:
+    if (
+        len(parts) != 3
+        or parts[0] != "bmt"
+        or not (parts[1].isascii() and parts[1].isdigit())
+        or len(raw) > 200
+    ):
         return None
     tenant = tenant_by_id(int(parts[1]), active_only=True)
     if tenant is None:

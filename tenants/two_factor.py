@@ -163,7 +163,7 @@ def verify_second_factor(*, user: User, code: str) -> TOTPDevice | StaticDevice 
     if not code:
         return None
     for totp in TOTPDevice.objects.filter(user=user, confirmed=True):
-        if code.isdigit() and totp.verify_token(code):
+        if code.isascii() and code.isdigit() and totp.verify_token(code):
             return totp
     for static in StaticDevice.objects.filter(user=user, confirmed=True):
         if static.verify_token(recovery_code_hash(code)):

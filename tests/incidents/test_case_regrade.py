@@ -119,6 +119,8 @@ def test_a_regrade_to_major_starts_the_authority_clock_from_discovery(
             "from_severity": "general",
             "to_severity": "major",
             "fields": ["severity", "affected_customers"],
+            "discovered_at": [case.discovered_at.isoformat()] * 2,
+            "due_at": [None, (case.discovered_at + timedelta(hours=4)).isoformat()],
             "drill": False,
         },
     )
