@@ -550,19 +550,14 @@ def _form_errors(request: HttpRequest, form: forms.Form) -> None:
 def _promote_view(model_admin: Any, request: HttpRequest, anomaly_id: int) -> Any:
     """The anomaly page's "Promote to an incident case" (POST): open a linked case and go
     to it; a refusal goes back to the anomaly with a message."""
-    anomaly = model_admin.get_object(request, str(anomaly_id))
-    if anomaly is None or not model_admin.has_view_permission(request, anomaly):
-        raise Http404(_("No such anomaly."))
-    back = redirect(reverse("admin:incidents_orderanomaly_change", args=[anomaly.pk]))
-    if request.method != "POST":
-        return back
-    try:
-        case = case_services.promote_anomaly(anomaly=anomaly, actor=cast(User, request.user))
-    except (ValidationError, Conflict, PermissionDenied) as error:
-        refuse(request, error)
-        return back
-    messages.success(request, _("The case %(code)s is open.") % {"code": case.code})
-    return redirect(reverse("admin:incidents_incidentcase_change", args=[case.pk]))
+    return case_more_admin.promotion_view(
+        model_admin,
+        request,
+        anomaly_id,
+        promote=lambda anomaly, user: case_services.promote_anomaly(anomaly=anomaly, actor=user),
+        page="admin:incidents_orderanomaly_change",
+        missing=_("No such anomaly."),
+    )
 
 
 def anomaly_urls(model_admin: Any) -> list[Any]:

@@ -278,20 +278,43 @@ def report_context(request: HttpRequest, report: PrivacyReport | None) -> dict[s
     return {"may_promote_report": promoted is None, "report_case": promoted}
 
 
-def promote_report_view(model_admin: Any, request: HttpRequest, report_id: int) -> Any:
-    report = model_admin.get_object(request, str(report_id))
-    if report is None or not model_admin.has_view_permission(request, report):
-        raise Http404(_("No such report."))
-    back = redirect(reverse("admin:incidents_privacyreport_change", args=[report.pk]))
+def promotion_view(
+    model_admin: Any,
+    request: HttpRequest,
+    object_id: int,
+    *,
+    promote: Any,
+    page: str,
+    missing: str,
+) -> Any:
+    """A "Promote to an incident case" POST on the page ``page`` (an admin URL name) of an
+    anomaly or a customer's report: ``promote(obj, user)`` opens the linked case and the
+    user goes to it; a refusal goes back to the page with a message; another tenant's
+    object (or one the user may not view) is ``missing``, a 404."""
+    obj = model_admin.get_object(request, str(object_id))
+    if obj is None or not model_admin.has_view_permission(request, obj):
+        raise Http404(missing)
+    back = redirect(reverse(page, args=[obj.pk]))
     if request.method != "POST":
         return back
     try:
-        case = case_actions.promote_privacy_report(report=report, actor=cast(User, request.user))
+        case = promote(obj, cast(User, request.user))
     except (ValidationError, Conflict, PermissionDenied) as error:
         refuse(request, error)
         return back
     messages.success(request, _("The case %(code)s is open.") % {"code": case.code})
     return redirect(reverse("admin:incidents_incidentcase_change", args=[case.pk]))
+
+
+def promote_report_view(model_admin: Any, request: HttpRequest, report_id: int) -> Any:
+    return promotion_view(
+        model_admin,
+        request,
+        report_id,
+        promote=lambda report, user: case_actions.promote_privacy_report(report=report, actor=user),
+        page="admin:incidents_privacyreport_change",
+        missing=_("No such report."),
+    )
 
 
 def report_urls(model_admin: Any) -> list[Any]:
