@@ -41,7 +41,7 @@ def _q(
     }
 
 
-ALL_STAFF = {
+ALL_STAFF: dict[str, Any] = {
     "code": "confidentiality-basics",
     "roles": STAFF_ROLES,
     "induction": True,
@@ -154,7 +154,7 @@ ALL_STAFF = {
     ],
 }
 
-RIDERS = {
+RIDERS: dict[str, Any] = {
     "code": "rider-confidentiality",
     "roles": [Role.RIDER.value],
     "induction": False,
@@ -264,7 +264,7 @@ RIDERS = {
     ],
 }
 
-KITCHEN_PACKING = {
+KITCHEN_PACKING: dict[str, Any] = {
     "code": "kitchen-packing",
     "roles": [Role.KITCHEN.value, Role.PACKER.value],
     "induction": False,
@@ -351,7 +351,7 @@ KITCHEN_PACKING = {
     ],
 }
 
-STARTER_COURSES = [ALL_STAFF, RIDERS, KITCHEN_PACKING]
+STARTER_COURSES: list[dict[str, Any]] = [ALL_STAFF, RIDERS, KITCHEN_PACKING]
 
 PLEDGE_ZH = (
     "本人已接受外卖保密送达制度培训，承诺：仅为完成本职工作查看和使用客户信息；不复制、不拍照、"

@@ -107,7 +107,7 @@ def home(request: HttpRequest, user: User) -> HttpResponse:
             }
         )
     pledge = None
-    if must_pledge(user) and current_pledge(user.tenant_id) is not None:
+    if must_pledge(user) and current_pledge(cast(int, user.tenant_id)) is not None:
         clearance = status_of([user], PLEDGE, tenant=user.tenant_id)[user.pk]
         pledge = {"clearance": clearance, "state_label": _state_label(clearance.state)}
     return _render(request, user, "training/home.html", {"rows": rows, "pledge": pledge})
@@ -244,7 +244,7 @@ def certificate(request: HttpRequest, user: User, pk: int) -> HttpResponse:
         "attempt": attempt_obj,
         "title": attempt_obj.version.title(_language()),
         "version": attempt_obj.version,
-        "tenant_name": request.tenant.name if getattr(request, "tenant", None) else "",
+        "tenant_name": getattr(getattr(request, "tenant", None), "name", ""),
     }
     return TemplateResponse(request, "training/certificate.html", context)
 
@@ -253,7 +253,7 @@ def certificate(request: HttpRequest, user: User, pk: int) -> HttpResponse:
 def pledge(request: HttpRequest, user: User) -> HttpResponse:
     if not must_pledge(user):
         raise Http404(_("The staff pledge is for staff; riders sign the agreement."))
-    current = current_pledge(user.tenant_id)
+    current = current_pledge(cast(int, user.tenant_id))
     if current is None:
         raise Http404(_("No pledge is published yet."))
     status = 200
@@ -285,7 +285,7 @@ def pledge(request: HttpRequest, user: User) -> HttpResponse:
             except PermissionDenied as error:
                 status = 403
                 messages.error(request, str(error))
-        current = current_pledge(user.tenant_id) or current
+        current = current_pledge(cast(int, user.tenant_id)) or current
     context = {
         "pledge": current,
         "text": current.text_for(_language())[1],
