@@ -34,3 +34,4 @@ class TrainingConfig(AppConfig):
                 "training.view_staffpledge",
                 "training.view_pledgesignature",
             )
+        grant_permissions(Role.TENANT_ADMIN, "training.add_staffpledge")

@@ -87,8 +87,8 @@ ALL_STAFF: dict[str, Any] = {
     "questions": [
         _q(
             "s1",
-            "打包标签上可以显示什么？（多选）",
-            "What may the package label show? (choose all that apply)",
+            "打包标签上可以显示什么？",
+            "What may the package label show?",
             [
                 ("订单号和二维码", "The order code and QR code", True),
                 ("封条号", "The seal number", True),
@@ -128,8 +128,8 @@ ALL_STAFF: dict[str, Any] = {
         ),
         _q(
             "s4",
-            "以下哪些做法违反制度？（多选）",
-            "Which of these break the rules? (choose all that apply)",
+            "以下哪些做法违反制度？",
+            "Which of these break the rules?",
             [
                 ("在社交媒体上谈论某个订单", "Talking about an order on social media", True),
                 (
@@ -219,8 +219,8 @@ RIDERS: dict[str, Any] = {
         ),
         _q(
             "r3",
-            "以下哪些方式可以交付包裹？（多选）",
-            "How may you hand the package over? (choose all that apply)",
+            "以下哪些方式可以交付包裹？",
+            "How may you hand the package over?",
             [
                 ("客户说出正确的取餐码", "The customer gives the right delivery PIN", True),
                 ("客服核验客户身份后", "After customer service has verified the customer", True),
@@ -248,8 +248,8 @@ RIDERS: dict[str, Any] = {
         ),
         _q(
             "r5",
-            "以下哪些行为是禁止的？（多选）",
-            "Which of these are forbidden? (choose all that apply)",
+            "以下哪些行为是禁止的？",
+            "Which of these are forbidden?",
             [
                 ("给包裹或标签拍照", "Photographing the package or label", True),
                 ("在包裹上写客户姓名", "Writing the customer's name on the package", True),
@@ -319,8 +319,8 @@ KITCHEN_PACKING: dict[str, Any] = {
         ),
         _q(
             "k3",
-            "厨房屏幕上会显示哪些信息？（多选）",
-            "What does the kitchen screen show? (choose all that apply)",
+            "厨房屏幕上会显示哪些信息？",
+            "What does the kitchen screen show?",
             [
                 ("订单号", "The order code", True),
                 ("菜品和备注", "The items and notes", True),

@@ -183,3 +183,40 @@ def test_the_rider_home_links_to_training(client: Client, tenant: Tenant) -> Non
     rider = make_rider(tenant)
     client.force_login(rider.user)
     assert reverse("training:home") in client.get(reverse("riders:home")).content.decode()
+
+
+def test_the_back_office_lists_training_for_administrators_and_supervisors(
+    client: Client, tenant: Tenant
+) -> None:
+    for role in (Role.TENANT_ADMIN, Role.SUPERVISOR):
+        client.force_login(UserFactory(tenant=tenant, roles=[role]))
+        for model in ("course", "courseversion", "quizattempt", "staffpledge", "pledgesignature"):
+            response = client.get(reverse(f"admin:training_{model}_changelist"))
+            assert (role, model, response.status_code) == (role, model, 200)
+    client.force_login(UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE]))
+    assert client.get(reverse("admin:training_quizattempt_changelist")).status_code == 403
+
+
+def test_a_tenant_administrator_publishes_a_new_pledge_in_the_back_office(
+    client: Client, tenant: Tenant
+) -> None:
+    from training.pledges import current_pledge
+
+    client.force_login(UserFactory(tenant=tenant, roles=[Role.TENANT_ADMIN]))
+    response = client.post(
+        reverse("admin:training_staffpledge_add"), {"text_zh": "第二版", "text_en": "Second"}
+    )
+    pledge = current_pledge(tenant)
+    assert response.status_code == 302
+    assert pledge is not None and (pledge.version, pledge.text_en) == (2, "Second")
+
+
+def test_another_tenants_course_version_is_not_found_in_the_back_office(
+    client: Client, tenant: Tenant
+) -> None:
+    other = TenantFactory()
+    seed_training(other, SYSTEM)
+    with tenant_scope(other):
+        theirs = Course.objects.get(code=RIDERS["code"])
+    client.force_login(UserFactory(tenant=tenant, roles=[Role.TENANT_ADMIN]))
+    assert client.get(reverse("admin:training_course_change", args=[theirs.pk])).status_code == 404
