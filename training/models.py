@@ -30,7 +30,7 @@ def _in(language: str) -> str:
 
 
 class Course(TenantOwnedModel):
-    code = models.SlugField(_("code"), max_length=40)
+    code = models.SlugField(_("code"), max_length=40, db_index=False)
     roles = models.JSONField(_("roles"), default=list)
     induction = models.BooleanField(
         _("induction course"),
