@@ -233,7 +233,9 @@ def test_a_privacy_officer_opens_a_case_contains_it_and_approves_a_notice(
     )
 
     # The same case page in Chinese, once.
-    zh = desktop.context.browser.new_context(viewport={"width": 1280, "height": 900})
+    zh = desktop.context.browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="zh-CN"
+    )
     page = zh.new_page()
     zh_errors = _watch(page)
     with_session(page, base, UserFactory(tenant=tenant, roles=[Role.PRIVACY_OFFICER]), "zh-hans")
