@@ -245,7 +245,7 @@ def test_a_privacy_officer_opens_a_case_contains_it_and_approves_a_notice(
         PANEL_LATIN_TEXT,
         [
             PANELS,
-            ["po-wang", "rider-chen", "Shanghai Eats", "CNY", "SMS", order.code, REASON, CONTACT],
+            ["po-wang", "rider-chen", "Shanghai Eats", "CNY", order.code, REASON, CONTACT],
         ],
     )
     zh.close()
