@@ -4,12 +4,14 @@ drill mode through the hook incidents registers, closing with lessons learned, t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, connections
 from django.http import Http404
 from django.test import Client
 from django.urls import reverse
@@ -478,3 +480,39 @@ def test_another_tenants_drill_is_404(tenant: Tenant, officer: User) -> None:
         ).status_code,
         _reload(drill).state,
     ) == (404, 404, 404, DrillState.PLANNED)
+
+
+# --- a double click (row locks need PostgreSQL) ---------------------------------------------
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_two_concurrent_runs_open_one_case() -> None:
+    tenant = TenantFactory()
+    officer = UserFactory(tenant=tenant, roles=[Role.PRIVACY_OFFICER])
+    supervisor = UserFactory(tenant=tenant, roles=[Role.SUPERVISOR])
+    drill = _plan(tenant, officer)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def attempt(actor: User) -> None:
+        try:
+            barrier.wait()
+            run_drill(drill=drill, actor=actor)
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt, args=(a,)) for a in (officer, supervisor)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with tenant_scope(tenant):
+        cases = IncidentCase.objects.count()
+    assert (sorted(outcomes), cases, len(_events(tenant, "training.drill_run"))) == (
+        ["conflict", "ok"],
+        1,
+        1,
+    )
