@@ -415,6 +415,7 @@ def test_the_run_and_close_panels_work_and_refusals_are_messages(
 ) -> None:
     drill = _plan(tenant, officer)
     client = _client(officer)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"  # the messages are written at the POST
     page_url = reverse("admin:training_drill_change", args=[drill.pk])
     run = client.post(reverse("admin:training_drill_run", args=[drill.pk]))
     again = client.post(reverse("admin:training_drill_run", args=[drill.pk]))
