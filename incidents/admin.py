@@ -42,6 +42,10 @@ class ResolveForm(forms.Form):
         ),
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")  # labels above fields, as on the other panels
+        super().__init__(*args, **kwargs)
+
 
 class OpenFilter(admin.SimpleListFilter):
     title = gettext_lazy("state")

@@ -71,6 +71,10 @@ class CorrectionForm(forms.Form):
         initial=True,
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")  # labels above fields, as on the other panels
+        super().__init__(*args, **kwargs)
+
 
 def action_context(request: HttpRequest, anomaly: OrderAnomaly | None) -> dict[str, Any]:
     if anomaly is None:

@@ -77,3 +77,7 @@ class IncidentsConfig(AppConfig):
         from privacy.api import tenant_key_rotated
 
         tenant_key_rotated.connect(rotation_finished, dispatch_uid="incidents.key_rotated")
+        # Issue 19: training's drills run as incident cases in drill mode.
+        from incidents.drill_cases import register as register_drill_cases
+
+        register_drill_cases()

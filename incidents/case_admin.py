@@ -364,6 +364,11 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
         messages.success(request, _("The case %(code)s is open.") % {"code": obj.code})
         return redirect(reverse("admin:incidents_incidentcase_change", args=[obj.pk]))
 
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> Any:
+        # Saving always opens the new case's page: one "Save" button, not three.
+        extra = {"show_save_and_add_another": False, "show_save_and_continue": False}
+        return super().add_view(request, form_url, {**extra, **(extra_context or {})})
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> Any:

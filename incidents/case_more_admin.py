@@ -62,6 +62,7 @@ class RegradeForm(forms.Form):
     def for_case(cls, case: IncidentCase) -> RegradeForm:
         return cls(
             auto_id="regrade-%s",
+            label_suffix="",
             initial={
                 "severity": case.severity,
                 "kind": case.kind,
@@ -151,7 +152,9 @@ def case_context(case: IncidentCase) -> dict[str, Any]:
             for s in suspensions
         ],
         "regrade_form": RegradeForm.for_case(case) if open_case else None,
-        "rotation_form": RotationForm(auto_id="rotation-%s") if open_case else None,
+        "rotation_form": RotationForm(auto_id="rotation-%s", label_suffix="")
+        if open_case
+        else None,
         "rotation": case_actions.key_rotation_progress(case),
         "privacy_report_url": report,
     }

@@ -120,6 +120,7 @@ def report_verify(request: HttpRequest) -> HttpResponse:
     template = "incidents/report_verify.html"
     context: dict[str, Any] = {
         "brand": _brand(request),
+        "brand_slug": request.session.get(BRAND_KEY) if _brand(request) else None,
         "kinds": ReportKind.choices,
         "limit": DESCRIPTION_MAX_LENGTH,
         "errors": {},

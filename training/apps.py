@@ -35,3 +35,9 @@ class TrainingConfig(AppConfig):
                 "training.view_pledgesignature",
             )
         grant_permissions(Role.TENANT_ADMIN, "training.add_staffpledge")
+        # Drills (issue 19, point 6): the back office's list for those who handle them;
+        # training.drills checks the roles again on every write.
+        from training.drills import DRILL_MANAGERS
+
+        for role in DRILL_MANAGERS:
+            grant_permissions(role, "training.view_drill", "training.add_drill")

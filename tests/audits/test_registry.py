@@ -164,6 +164,10 @@ def test_lookups() -> None:
         "incidents.anomaly_information_corrected",
         "incidents.anomaly_remade",
         "incidents.anomaly_assigned",
+        # Drills (training.drills): practice for incidents.
+        "training.drill_planned",
+        "training.drill_run",
+        "training.drill_closed",
     }
 
 

@@ -69,7 +69,9 @@ def test_a_privacy_officer_records_a_finding_and_uploads_evidence(
     assert (
         checks,
         "Photos synced to a cloud album" in panel,
-        "dispatch-log.txt" in panel,
+        # The uploaded name is not kept: the file is shown by its generated name.
+        evidence.name == f"evidence-{case.code}-1.txt" and evidence.name in panel,
+        "dispatch-log" in panel,
         evidence.sha256 in panel,
         evidence.sha256 == hashlib.sha256(EVIDENCE).hexdigest(),
         b"dispatch log" in sealed.read_bytes(),
@@ -81,6 +83,7 @@ def test_a_privacy_officer_records_a_finding_and_uploads_evidence(
         ],
         True,
         True,
+        False,
         True,
         True,
         False,

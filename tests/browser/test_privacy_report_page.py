@@ -17,10 +17,10 @@ from incidents.tasks import match_report_challenge
 from privacy.sms import MemorySmsBackend, sms_backend
 from tenants.models import Role
 from tenants.scoping import tenant_scope
-from tests.browser.roles import with_session
+from tests.browser.roles import latin_text, with_session
 from tests.browser.test_audit_list import _fits_and_is_accessible
 from tests.browser.test_rider_flow import _check_page
-from tests.factories import OrderFactory, UserFactory
+from tests.factories import OrderFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
@@ -121,3 +121,59 @@ def test_customer_service_answers_and_closes_a_report_in_the_back_office(
         "We have spoken to the rider concerned.",
         "A stranger called me.",
     )
+
+
+def test_a_customer_files_a_report_on_the_tenants_own_page_in_chinese(
+    browser: Any, live_server: Any, axe_source: str, outbox: list
+) -> None:
+    """The tenant-branded page /privacy/report/for/<slug>/ at 360 px in Chinese: the
+    tenant's name on each step, "start again" keeps it, the tracking code shown once; no
+    English on the pages (the brand's own name aside); an unknown slug is a 404."""
+    tenant = TenantFactory(slug="shanghai-eats", name="Shanghai Eats")
+    order = OrderFactory(tenant=tenant)
+    # The brand's own name, and the language switcher's "English" (each language by its name).
+    names = ["Shanghai Eats", "English"]
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+    )
+    phone = context.new_page()
+    base = live_server.url
+    url = f"{base}/privacy/report/for/shanghai-eats/"
+    phone.goto(url)
+    _check_page(phone, axe_source, "70-privacy-report-branded-start-zh")
+    brands = [phone.inner_text("#report-brand")]
+    leaks = latin_text(phone, names)
+    phone.fill("#order_code", order.code)
+    phone.click("button[type=submit]")
+    phone.wait_for_url(f"{base}/privacy/report/verify/")
+    brands.append(phone.inner_text("#report-brand"))
+    start_again = phone.get_attribute("a.link-button", "href")
+    phone.fill("#code", _send_code(outbox))
+    phone.select_option("#kind", "label")
+    phone.fill("#description", "标签上显示了我的全名和楼号。")
+    _check_page(phone, axe_source, "71-privacy-report-branded-problem-zh")
+    leaks += latin_text(phone, names)
+    phone.click("button[type=submit]")
+    phone.wait_for_url(f"{base}/privacy/report/done/")
+    _check_page(phone, axe_source, "72-privacy-report-branded-tracking-zh")
+    tracking = phone.inner_text("#tracking-code").strip()
+    leaks += latin_text(phone, [*names, tracking])
+    phone.reload()
+    shown_again = phone.locator("#tracking-code").count()
+    missing = phone.goto(f"{base}/privacy/report/for/no-such-shop/").status
+    context.close()
+    with tenant_scope(tenant):
+        filed = PrivacyReport.objects.filter(order=order).count()
+    assert (
+        all("Shanghai Eats" in brand for brand in brands),
+        start_again,
+        bool(tracking),
+        shown_again,
+        filed,
+        leaks,
+        missing,
+    ) == (True, "/privacy/report/for/shanghai-eats/", True, 0, 1, [], 404)
