@@ -33,6 +33,7 @@ urlpatterns += [
     path("i18n/", include("django.conf.urls.i18n")),
     path("orders/", include("orders.urls")),
     path("rider/", include("riders.urls")),
+    path("training/", include("training.urls")),
     path("privacy/report/", include("incidents.urls")),
     path("privacy/", include("privacy.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),

@@ -24,6 +24,7 @@ class Landing:
     label: str | Promise
     icon: str = ""
     primary: bool = False
+    last: bool = False
 
     @property
     def url(self) -> str:
@@ -34,12 +35,20 @@ _landings: list[Landing] = []
 
 
 def register_landing(
-    role: str, url_name: str, label: str | Promise, icon: str = "", *, primary: bool = False
+    role: str,
+    url_name: str,
+    label: str | Promise,
+    icon: str = "",
+    *,
+    primary: bool = False,
+    last: bool = False,
 ) -> None:
     """``role``'s work page ``url_name`` (a URL name without arguments); ``icon`` names a
     Material Symbol for the back office's sidebar; ``primary`` makes ``/admin/`` send the
-    role there instead of showing the admin's index."""
-    landing = Landing(str(role), url_name, label, icon, primary)
+    role there instead of showing the admin's index; ``last`` lists the page after the
+    role's other pages (a page every role has, such as "My training", whose app is in an
+    earlier layer, is never where a role lands)."""
+    landing = Landing(str(role), url_name, label, icon, primary, last)
     if landing not in _landings:
         _landings.append(landing)
 
@@ -47,7 +56,7 @@ def register_landing(
 def landings_for(user: object) -> list[Landing]:
     """The work pages of ``user``'s roles, in registration order, each page once."""
     roles, seen, found = roles_of(user), set(), []
-    for landing in _landings:
+    for landing in sorted(_landings, key=lambda page: page.last):
         if landing.role in roles and landing.url_name not in seen:
             seen.add(landing.url_name)
             found.append(landing)

@@ -36,6 +36,11 @@ _ICONS = {
     "retentionpolicy": "schedule",
     "privacynotice": "policy",
     "notification": "notifications",
+    "course": "school",
+    "courseversion": "menu_book",
+    "quizattempt": "quiz",
+    "staffpledge": "contract",
+    "pledgesignature": "draw",
 }
 
 

@@ -65,18 +65,26 @@ def publish_next_version(
     actor: Actor,
     values: Mapping[str, Any],
     record: Callable[[D], object],
+    series: Mapping[str, Any] | None = None,
 ) -> D:
     """Publish version n + 1 of ``tenant``'s ``model`` with ``values`` (already checked by
     the caller, which also checked the actor's permission), and call ``record`` with it in
     the same transaction (the caller's audit event). A concurrent publisher that took the
-    same number makes this raise ``Conflict``; nothing is written then."""
+    same number makes this raise ``Conflict``; nothing is written then. ``series`` names
+    the rows numbered together when a tenant has several documents of one model (a course's
+    versions: ``{"course": course}``); their constraint then includes those fields."""
     with tenant_scope(tenant), transaction.atomic():
         # Lock the existing versions; the unique constraint settles a race for version 1
         # (and, under READ COMMITTED, a publisher that waited on the lock and then read
         # the same latest number).
-        latest = max(model.objects.select_for_update().values_list("version", flat=True), default=0)
+        rows = model.objects.filter(**(series or {})).select_for_update()
+        latest = max(rows.values_list("version", flat=True), default=0)
         document = model(
-            tenant=tenant, version=latest + 1, published_by=actor_label(actor), **values
+            tenant=tenant,
+            version=latest + 1,
+            published_by=actor_label(actor),
+            **(series or {}),
+            **values,
         )
         try:
             with transaction.atomic():
@@ -89,16 +97,25 @@ def publish_next_version(
     return document
 
 
-def current_version(model: type[D], tenant: Tenant | int) -> D | None:
-    """``tenant``'s latest version of ``model``, or None before the first is published."""
+def current_version(
+    model: type[D], tenant: Tenant | int, series: Mapping[str, Any] | None = None
+) -> D | None:
+    """``tenant``'s latest version of ``model`` (in ``series``, as for publishing), or None
+    before the first is published."""
     with tenant_scope(tenant):
-        return model.objects.order_by("-version").first()
+        return model.objects.filter(**(series or {})).order_by("-version").first()
 
 
-def require_current(model: type[D], tenant: Tenant | int, version: Any, message: str) -> D:
+def require_current(
+    model: type[D],
+    tenant: Tenant | int,
+    version: Any,
+    message: str,
+    series: Mapping[str, Any] | None = None,
+) -> D:
     """The current version if it is ``version``; ``Conflict(message)`` otherwise (the
     reader saw an older or unknown version and must read the current one)."""
-    current = current_version(model, tenant)
+    current = current_version(model, tenant, series)
     if current is None or isinstance(version, bool) or current.version != version:
         raise Conflict(message)
     return current

@@ -10,9 +10,33 @@ class TrainingConfig(AppConfig):
         from core.audit_registry import register_app_actions
 
         register_app_actions(self)  # training/audit_actions.py
+        from tenants.demo import register_demo_seeder
+        from tenants.landing import register_landing
+        from tenants.models import Role
+        from tenants.roles import grant_permissions
+        from tenants.signals import tenant_change
+        from training.starter import seed_new_tenant, seed_training
+
+        # Every new tenant starts with the starter courses and pledge; so does the demo.
+        tenant_change.connect(seed_new_tenant, dispatch_uid="training.starter")
+        register_demo_seeder(seed_training)
+        # "My training" in every staff role's sidebar (riders: a link on the rider page),
+        # after the role's own work pages: never where a role lands.
+        for role in Role:
+            if role != Role.RIDER:
+                register_landing(role, "training:home", _("My training"), "school", last=True)
+        for role in (Role.TENANT_ADMIN, Role.SUPERVISOR):
+            grant_permissions(
+                role,
+                "training.view_course",
+                "training.view_courseversion",
+                "training.view_quizattempt",
+                "training.view_staffpledge",
+                "training.view_pledgesignature",
+            )
+        grant_permissions(Role.TENANT_ADMIN, "training.add_staffpledge")
         # Drills (issue 19, point 6): the back office's list for those who handle them;
         # training.drills checks the roles again on every write.
-        from tenants.roles import grant_permissions
         from training.drills import DRILL_MANAGERS
 
         for role in DRILL_MANAGERS:

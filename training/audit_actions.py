@@ -30,3 +30,42 @@ ACTIONS += [
         frozenset({"drill", "outcome", "case"}),
     ),
 ]
+
+# --- Courses and pledges (issue 19, points 1-3; training/courses.py, pledges.py) ---------
+_SECURITY = AuditCategory.SECURITY
+
+ACTIONS += [
+    AuditAction(
+        "training.course_created", _("Course created"), _SECURITY, frozenset({"code", "roles"})
+    ),
+    AuditAction(
+        "training.course_published",
+        _("Course version published"),
+        _SECURITY,
+        frozenset({"course", "version"}),
+    ),
+    AuditAction(
+        "training.attempt_started",
+        _("Quiz attempt started"),
+        _SECURITY,
+        frozenset({"course", "version"}),
+    ),
+    AuditAction(
+        "training.attempt_submitted",
+        _("Quiz attempt submitted"),
+        _SECURITY,
+        frozenset({"course", "version", "score", "total", "passed"}),
+    ),
+    AuditAction(
+        "training.pledge_published",
+        _("Confidentiality pledge published"),
+        _SECURITY,
+        frozenset({"version"}),
+    ),
+    AuditAction(
+        "training.pledge_signed",
+        _("Confidentiality pledge signed"),
+        _SECURITY,
+        frozenset({"version", "language"}),
+    ),
+]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from tenants.models import TenantOwnedModel
+from tenants.versioning import VersionedDocument
 
 # ---------------------------------------------------------------------------------------
 # Drills (issue 19, point 6, §7.2.2): a drill is planned (when, which scenario, which roles
@@ -91,3 +95,182 @@ class Drill(TenantOwnedModel):
 
 
 # --- end of drills ---------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------------------
+# Courses and pledges (issue 19, points 1-3; §4.1.2, §7.1, §7.2):
+# Training (policy §4.1.2, §7.1, §7.2): courses, their versions, what people read and
+# answered, and the staff's confidentiality pledge.
+#
+# - ``Course``: one per subject and tenant (``code``), saying which roles take it and how
+#   often (once at induction, every N months, when a new version is published — whichever
+#   comes first).
+# - ``CourseVersion``: the immutable text of a course (``tenants.versioning``): titles,
+#   lessons and the quiz in Chinese and English, and the pass mark. The quiz's answers are
+#   stored here and read only by ``training.courses.score``.
+# - ``LessonRead`` / ``QuizAttempt``: progress, per user and version; an attempt keeps the
+#   order in which its questions and options were shown.
+# - ``StaffPledge`` / ``PledgeSignature``: the staff's confidentiality pledge (riders sign
+#   their own agreement in riders), signed with the exact text's hash, time and IP.
+# ---------------------------------------------------------------------------------------
+
+
+def _in(language: str) -> str:
+    return "en" if language.startswith("en") else "zh"
+
+
+class Course(TenantOwnedModel):
+    code = models.SlugField(_("code"), max_length=40, db_index=False)
+    roles = models.JSONField(_("roles"), default=list)
+    induction = models.BooleanField(
+        _("induction course"),
+        default=False,
+        help_text=_("Passing it lets staff sign the confidentiality pledge."),
+    )
+    renew_months = models.PositiveSmallIntegerField(
+        _("renew every (months)"), null=True, blank=True
+    )
+    renew_on_new_version = models.BooleanField(_("renew on a new version"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("course")
+        verbose_name_plural = _("courses")
+        ordering = ["tenant", "code"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "code"], name="course_code")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class CourseVersion(VersionedDocument):
+    course = models.ForeignKey(
+        Course, on_delete=models.PROTECT, db_index=False, related_name="versions"
+    )
+    title_zh = models.CharField(_("title (Chinese)"), max_length=200)
+    title_en = models.CharField(_("title (English)"), max_length=200)
+    # {"lessons": [{"title_zh", "title_en", "body_zh", "body_en"}],
+    #  "questions": [{"id", "multiple", "text_zh", "text_en",
+    #                 "options": [{"id", "text_zh", "text_en", "correct"}]}]}
+    content = models.JSONField(_("content"))
+    pass_mark = models.PositiveSmallIntegerField(_("pass mark (%)"), default=80)
+
+    class Meta(VersionedDocument.Meta):
+        verbose_name = _("course version")
+        verbose_name_plural = _("course versions")
+        ordering = ["tenant", "course", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "course", "version"], name="course_version")
+        ]
+
+    def text_for(self, language: str) -> tuple[str, str]:
+        return ("en", self.title_en) if _in(language) == "en" else ("zh-hans", self.title_zh)
+
+    def title(self, language: str) -> str:
+        return self.text_for(language)[1]
+
+    def lessons(self, language: str) -> list[dict[str, str]]:
+        lang = _in(language)
+        return [
+            {"title": lesson[f"title_{lang}"], "body": lesson[f"body_{lang}"]}
+            for lesson in self.content.get("lessons", [])
+        ]
+
+    def questions(self) -> dict[str, dict[str, Any]]:
+        return {q["id"]: q for q in self.content.get("questions", [])}
+
+
+class LessonRead(TenantOwnedModel):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False, related_name="+"
+    )
+    version = models.ForeignKey(CourseVersion, on_delete=models.PROTECT, db_index=False)
+    lesson = models.PositiveSmallIntegerField()
+    read_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("lesson read")
+        verbose_name_plural = _("lessons read")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "version", "lesson"], name="lesson_read_once"
+            )
+        ]
+
+
+class QuizAttempt(TenantOwnedModel):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False, related_name="+"
+    )
+    version = models.ForeignKey(
+        CourseVersion, on_delete=models.PROTECT, db_index=False, related_name="attempts"
+    )
+    # [[question id, [option ids in the order shown]], ...]
+    shown = models.JSONField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # {question id: [option ids chosen]}
+    answers = models.JSONField(null=True, blank=True)
+    # {question id: true/false}, after submitting
+    results = models.JSONField(null=True, blank=True)
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    total = models.PositiveSmallIntegerField(default=0)
+    passed = models.BooleanField(null=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("quiz attempt")
+        verbose_name_plural = _("quiz attempts")
+        indexes = [
+            models.Index(fields=["tenant", "user", "version"], name="attempt_user"),
+            models.Index(fields=["tenant", "version"], name="attempt_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.version_id}#{self.pk}"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * (self.score or 0) / self.total) if self.total else 0
+
+
+class StaffPledge(VersionedDocument):
+    """The staff's confidentiality pledge (§7.1.2), versioned; a new version needs a new
+    signature from everyone."""
+
+    text_zh = models.TextField(_("text (Chinese)"))
+    text_en = models.TextField(_("text (English)"))
+
+    class Meta(VersionedDocument.Meta):
+        verbose_name = _("confidentiality pledge")
+        verbose_name_plural = _("confidentiality pledges")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "version"], name="staff_pledge_version")
+        ]
+
+    def text_for(self, language: str) -> tuple[str, str]:
+        return ("en", self.text_en) if _in(language) == "en" else ("zh-hans", self.text_zh)
+
+
+class PledgeSignature(TenantOwnedModel):
+    """Who signed which pledge version, when, from where, and a hash of the exact text."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False, related_name="+"
+    )
+    pledge = models.ForeignKey(StaffPledge, on_delete=models.PROTECT, db_index=False)
+    language = models.CharField(max_length=8)
+    text_sha256 = models.CharField(max_length=64)
+    signed_at = models.DateTimeField(auto_now_add=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("pledge signature")
+        verbose_name_plural = _("pledge signatures")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "pledge"], name="pledge_signature_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "pledge"], name="pledge_signature_pledge")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@v{self.pledge_id}"
