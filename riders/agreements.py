@@ -3,38 +3,27 @@ signs the current one (versions through tenants.versioning; reads in riders.sele
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from audits.services import record_event
 from riders.models import AgreementSignature, ConfidentialityAgreement, Rider
 from tenants.actors import Actor
-from tenants.models import Role, Tenant, User
-from tenants.roles import has_role
+from tenants.models import Tenant
 from tenants.scoping import tenant_scope
-from tenants.versioning import publish_next_version, require_current, text_sha256
+from tenants.versioning import publish_bilingual_text, require_current, text_sha256
 
 
 def publish_agreement(
     *, tenant: Tenant, actor: Actor, text_zh: str, text_en: str
 ) -> ConfidentialityAgreement:
-    if isinstance(actor, User) and (
-        actor.tenant_id != tenant.pk or not has_role(actor, Role.TENANT_ADMIN)
-    ):
-        raise PermissionDenied(_("Only a tenant administrator publishes the agreement."))
-    errors = {
-        f: _("This field is required.")
-        for f, v in (("text_zh", text_zh), ("text_en", text_en))
-        if not v.strip()
-    }
-    if errors:
-        raise ValidationError(errors)
-    return publish_next_version(
+    return publish_bilingual_text(
         ConfidentialityAgreement,
         tenant=tenant,
         actor=actor,
-        values={"text_zh": text_zh.strip(), "text_en": text_en.strip()},
+        text_zh=text_zh,
+        text_en=text_en,
+        refusal=_("Only a tenant administrator publishes the agreement."),
         record=lambda agreement: record_event(
             tenant=tenant,
             actor=actor,

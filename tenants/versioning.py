@@ -23,13 +23,15 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.errors import Conflict
 from tenants.actors import Actor, actor_label
-from tenants.models import Tenant, TenantOwnedModel
+from tenants.models import Role, Tenant, TenantOwnedModel, User
+from tenants.roles import has_role
 from tenants.scoping import tenant_scope
 
 
@@ -95,6 +97,40 @@ def publish_next_version(
             ) from None
         record(document)
     return document
+
+
+def publish_bilingual_text(
+    model: type[D],
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    text_zh: str,
+    text_en: str,
+    refusal: str,
+    record: Callable[[D], object],
+) -> D:
+    """Publish the next version of a tenant's bilingual document (the riders' agreement,
+    the staff pledge): only a tenant administrator of ``tenant`` (or a system actor) may —
+    anyone else is refused with ``refusal`` —, both texts are required, and ``record`` is
+    the caller's audit event (see ``publish_next_version``)."""
+    if isinstance(actor, User) and (
+        actor.tenant_id != tenant.pk or not has_role(actor, Role.TENANT_ADMIN)
+    ):
+        raise PermissionDenied(refusal)
+    errors = {
+        field: _("This field is required.")
+        for field, value in (("text_zh", text_zh), ("text_en", text_en))
+        if not value.strip()
+    }
+    if errors:
+        raise ValidationError(errors)
+    return publish_next_version(
+        model,
+        tenant=tenant,
+        actor=actor,
+        values={"text_zh": text_zh.strip(), "text_en": text_en.strip()},
+        record=record,
+    )
 
 
 def current_version(

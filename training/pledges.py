@@ -5,36 +5,32 @@ signature."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from audits.services import record_event
 from tenants.actors import Actor
-from tenants.models import Role, Tenant, User
-from tenants.roles import has_role, roles_of, works_in_back_office
+from tenants.models import Tenant, User
+from tenants.roles import roles_of, works_in_back_office
 from tenants.scoping import tenant_scope
-from tenants.versioning import current_version, publish_next_version, require_current, text_sha256
+from tenants.versioning import (
+    current_version,
+    publish_bilingual_text,
+    require_current,
+    text_sha256,
+)
 from training.models import PledgeSignature, StaffPledge
 
 
 def publish_pledge(*, tenant: Tenant, actor: Actor, text_zh: str, text_en: str) -> StaffPledge:
-    if isinstance(actor, User) and (
-        actor.tenant_id != tenant.pk or not has_role(actor, Role.TENANT_ADMIN)
-    ):
-        raise PermissionDenied(_("Only a tenant administrator publishes the pledge."))
-    errors = {
-        f: _("This field is required.")
-        for f, v in (("text_zh", text_zh), ("text_en", text_en))
-        if not v.strip()
-    }
-    if errors:
-        raise ValidationError(errors)
-    return publish_next_version(
+    return publish_bilingual_text(
         StaffPledge,
         tenant=tenant,
         actor=actor,
-        values={"text_zh": text_zh.strip(), "text_en": text_en.strip()},
+        text_zh=text_zh,
+        text_en=text_en,
+        refusal=_("Only a tenant administrator publishes the pledge."),
         record=lambda pledge: record_event(
             tenant=tenant,
             actor=actor,
