@@ -143,7 +143,7 @@ def test_two_publishers_racing_for_one_number_get_a_conflict(kind: str, existing
 
 PUBLISHERS = {
     "notice": "privacy.notices.publish_next_version",
-    "agreement": "riders.agreements.publish_next_version",
+    "agreement": "tenants.versioning.publish_next_version",  # through publish_bilingual_text
 }
 ADMIN_FORMS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "notice": (
