@@ -229,6 +229,7 @@ from privacy.api import (  # noqa: E402
     Purpose,
     RevealDenied,
     SubjectErasedError,
+    refusal_html,
     reveal,
 )
 from tenants.models import Role  # noqa: E402
@@ -422,7 +423,7 @@ class PrivacyReportAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         try:
             values = reveal(report, fields=["description"], actor=user, purpose=purpose)
         except (RevealDenied, PermissionDenied) as error:
-            messages.error(request, str(error))
+            messages.error(request, refusal_html(error))
             return self._back(report)
         except SubjectErasedError:
             messages.error(request, _("This customer's personal data has been erased."))

@@ -38,6 +38,7 @@ from privacy.api import (
     SubjectErasedError,
     VaultError,
     current_notice,
+    refusal_html,
     reveal,
 )
 from tenants.admin import TenantScopedModelAdmin, refuse
@@ -361,7 +362,7 @@ class OrderAdmin(TenantScopedModelAdmin):
         try:
             ids = desk.search_orders_by_phone(actor=user, phone=value)
         except (RevealDenied, PermissionDenied, desk.PhoneSearchLimited) as error:
-            messages.error(request, str(error))
+            messages.error(request, refusal_html(error))
             return None
         except CountersUnavailable:
             messages.error(request, _("Searching by phone is unavailable right now; try later."))
@@ -404,7 +405,7 @@ class OrderAdmin(TenantScopedModelAdmin):
                 order, fields=fields, actor=_user(request), purpose=form.cleaned_data["purpose"]
             )
         except (RevealDenied, PermissionDenied) as error:
-            messages.error(request, str(error))
+            messages.error(request, refusal_html(error))
             return self._back(order)
         except SubjectErasedError:
             messages.error(request, _("This customer's personal data has been erased."))

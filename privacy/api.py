@@ -14,8 +14,10 @@ from privacy.errors import (
     DecryptionIntegrityError,
     KeyRetiredError,
     RevealDenied,
+    RevealUntrained,
     SubjectErasedError,
     VaultError,
+    refusal_html,
 )
 from privacy.evidence import (
     EvidenceError,
@@ -57,6 +59,8 @@ __all__ = [
     "DecryptionIntegrityError",
     "KeyRetiredError",
     "RevealDenied",
+    "RevealUntrained",
+    "refusal_html",
     "SmsNotSent",
     "SubjectErasedError",
     "VaultError",

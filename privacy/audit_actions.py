@@ -12,13 +12,21 @@ _SECURITY = AuditCategory.SECURITY
 
 ACTIONS = [
     # Access: every read of a person's data, and every refusal or failure of one.
-    AuditAction("privacy.reveal", _("Personal data revealed"), _ACCESS, frozenset({"subject"})),
-    # ``suspension``: the id of the user's suspension that refused it (tenants.suspensions).
+    # ``training_grace``: the courses (codes, "pledge") the training gate only warned about
+    # (a new version within the tenant's grace period; training.gates).
+    AuditAction(
+        "privacy.reveal",
+        _("Personal data revealed"),
+        _ACCESS,
+        frozenset({"subject", "training_grace"}),
+    ),
+    # ``suspension``: the id of the user's suspension that refused it (tenants.suspensions);
+    # ``training_refused``: the training the gate found missing or expired ("code:state").
     AuditAction(
         "privacy.reveal_denied",
         _("Reveal of personal data refused"),
         _ACCESS,
-        frozenset({"suspension"}),
+        frozenset({"suspension", "training_refused"}),
     ),
     AuditAction(
         "privacy.reveal_failed",
@@ -32,13 +40,13 @@ ACTIONS = [
         "privacy.reveal_batch",
         _("Personal data revealed for a list"),
         _ACCESS,
-        frozenset({"objects", "count"}),
+        frozenset({"objects", "count", "training_grace"}),
     ),
     AuditAction(
         "privacy.reveal_batch_denied",
         _("Reveal for a list refused"),
         _ACCESS,
-        frozenset({"objects", "count"}),
+        frozenset({"objects", "count", "training_refused"}),
     ),
     AuditAction(
         "privacy.reveal_batch_failed",

@@ -27,6 +27,7 @@ from privacy.errors import (
     KeyRetiredError,
     RevealDenied,
     RevealSuspended,
+    RevealUntrained,
     SubjectErasedError,
 )
 from privacy.keys import SubjectCipher, subject_cipher, subject_ciphers
@@ -45,6 +46,7 @@ from tenants.models import Role, SuspensionScope, Tenant, User
 from tenants.roles import roles_of
 from tenants.scoping import tenant_scope
 from tenants.suspensions import active_suspensions, suspended_message
+from training.gates import Gate, reveal_gate
 
 logger = logging.getLogger(__name__)
 
@@ -138,13 +140,42 @@ def _reveal_refusal(
     *,
     table: dict[str, RevealRule] = REVEAL_RULES,
 ) -> RevealDenied | None:
-    """Why ``actor`` may not reveal ``fields`` of ``record`` for ``purpose`` now, or None:
-    the one decision behind every reveal (privacy.permissions' table, ``table``), then the
-    actor's suspensions (``_suspension_refusal``: one query, only when the rules allow)."""
+    """Why ``actor`` may not reveal ``fields`` of ``record`` for ``purpose`` now, or None
+    (``_reveal_decision`` without the training gate's warnings)."""
+    return _reveal_decision(actor, record, spec, fields, purpose, table=table)[0]
+
+
+def _reveal_decision(
+    actor: Actor,
+    record: models.Model,
+    spec: SealedModel,
+    fields: list[str],
+    purpose: str,
+    *,
+    table: dict[str, RevealRule] = REVEAL_RULES,
+) -> tuple[RevealDenied | None, Gate | None]:
+    """The one decision behind every reveal: privacy.permissions' table (``table``), then
+    the actor's suspensions (``_suspension_refusal``: one query, only when the rules allow),
+    then the training gate (``training.gates.reveal_gate``: customer service and privacy
+    officers need a current pass and the signed pledge; a few queries, only for them).
+    Returns the refusal, or None, and the training gate when it was asked (its warnings
+    under the grace period go into the reveal's event)."""
     refusal = _rule_refusal(actor, record, spec, fields, purpose, table=table)
-    if refusal is None and isinstance(actor, User):
-        refusal = _suspension_refusal(actor)
-    return refusal
+    if refusal is not None or not isinstance(actor, User):
+        return refusal, None
+    refusal = _suspension_refusal(actor)
+    if refusal is not None:
+        return refusal, None
+    gate = reveal_gate(actor)
+    if not gate.open:
+        return RevealUntrained(
+            gate.refusal_message(what=_("reveal personal data")), gate_url=gate.url
+        ), gate
+    return None, gate
+
+
+def _gate_details(gate: Gate | None) -> dict[str, Any]:
+    return gate.audit_details() if gate is not None else {}
 
 
 def _suspension_refusal(actor: User) -> RevealSuspended | None:
@@ -219,10 +250,13 @@ def _rule_refusal(
     return None
 
 
-def _refusal_details(refusal: Exception) -> dict[str, Any]:
-    """What a refusal's event adds: the suspension that refused, by id."""
+def _refusal_details(refusal: Exception, gate: Gate | None = None) -> dict[str, Any]:
+    """What a refusal's event adds: the suspension that refused, by id; the training the
+    gate found missing or expired, by code."""
     if isinstance(refusal, RevealSuspended):
         return {"suspension": refusal.suspension_id}
+    if isinstance(refusal, RevealUntrained):
+        return _gate_details(gate)
     return {}
 
 
@@ -268,7 +302,7 @@ def reveal(
     values: dict[str, str] = {}
     with own_transaction("reveal"):
         tenant = Tenant.objects.get(pk=tenant_id)
-        failure = _reveal_refusal(actor, record, spec, wanted, purpose)
+        failure, gate = _reveal_decision(actor, record, spec, wanted, purpose)
         if failure is not None:
             record_event(
                 tenant=tenant,
@@ -277,10 +311,12 @@ def reveal(
                 target=record,
                 fields=wanted,
                 purpose=purpose,
-                details=_refusal_details(failure),
+                details=_refusal_details(failure, gate),
             )
         else:
-            values, failure = _open(tenant, actor, record, spec, wanted, purpose)
+            values, failure = _open(
+                tenant, actor, record, spec, wanted, purpose, details=_gate_details(gate)
+            )
     # Raised once the event is committed: the refusal or failure stays on record.
     if failure is not None:
         raise failure
@@ -294,8 +330,11 @@ def _open(
     spec: SealedModel,
     wanted: list[str],
     purpose: str,
+    *,
+    details: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, str], Exception | None]:
-    """The clear values and the ``privacy.reveal`` event, or the recorded failure."""
+    """The clear values and the ``privacy.reveal`` event (with ``details``: the training
+    gate's warnings), or the recorded failure."""
     subject_id = spec.subject_id(record)
     table = type(record)._meta.db_table
     try:
@@ -313,7 +352,7 @@ def _open(
         target=record,
         fields=wanted,
         purpose=purpose,
-        details={"subject": str(subject_id)},
+        details={"subject": str(subject_id), **(details or {})},
     )
     return values, None
 
@@ -379,10 +418,15 @@ def reveal_many(
                 results[record.pk] = RevealResult(failure="denied")
             else:
                 allowed.append(record)
-        # The actor's suspensions: one query for the whole batch.
-        if allowed and isinstance(actor, User) and _suspension_refusal(actor) is not None:
-            results.update({record.pk: RevealResult(failure="denied") for record in allowed})
-            allowed = []
+        # The actor's suspensions and training gate: once for the whole batch.
+        gate = None
+        if allowed and isinstance(actor, User):
+            if _suspension_refusal(actor) is not None:
+                allowed = _refuse_all(results, allowed)
+            else:
+                gate = reveal_gate(actor)
+                if not gate.open:
+                    allowed = _refuse_all(results, allowed)
         ciphers = _ciphers(tenant, [spec.subject_id(r) for r in allowed])
         table = model._meta.db_table
         for record in allowed:
@@ -402,8 +446,15 @@ def reveal_many(
                 results[record.pk] = RevealResult(failure=_FAILURE_KINDS[type(error)])
                 if isinstance(error, DecryptionIntegrityError):
                     _record_failure(tenant, actor, record, wanted, purpose, error)
-        _record_batch(tenant, actor, model, results, wanted, purpose)
+        _record_batch(tenant, actor, model, results, wanted, purpose, _gate_details(gate))
     return results
+
+
+def _refuse_all(
+    results: dict[Any, RevealResult], records: list[models.Model]
+) -> list[models.Model]:
+    results.update({record.pk: RevealResult(failure="denied") for record in records})
+    return []
 
 
 def _ciphers(tenant: Tenant, subject_ids: list[Any]) -> dict[Any, SubjectCipher | Exception]:
@@ -434,9 +485,11 @@ def _record_batch(
     results: Mapping[Any, RevealResult],
     fields: list[str],
     purpose: str,
+    gate_details: Mapping[str, Any] | None = None,
 ) -> None:
     """The batch's events: one for the revealed records, one for the refused, one for the
-    erased or unreadable (integrity failures were recorded on their own)."""
+    erased or unreadable (integrity failures were recorded on their own). The training
+    gate's decision (``gate_details``) goes with the revealed or refused records."""
     groups: dict[str, list[str]] = {"ok": [], "denied": [], "failed": []}
     for pk, result in results.items():
         if result.ok:
@@ -456,7 +509,11 @@ def _record_batch(
             object_type=model._meta.label_lower,
             fields=fields,
             purpose=purpose,
-            details={"objects": ids, "count": len(ids)},
+            details={
+                "objects": ids,
+                "count": len(ids),
+                **((gate_details or {}) if group in ("ok", "denied") else {}),
+            },
         )
         for group, ids in groups.items()
         if ids

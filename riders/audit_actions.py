@@ -16,7 +16,7 @@ _STEPS = [
         "riders.order_assigned",
         "order.assigned",
         _("Rider assigned to order"),
-        {"rider", "reassigned"},
+        {"rider", "reassigned", "training_grace"},
     ),
     (
         "riders.order_unassigned",
@@ -48,6 +48,14 @@ _STEPS = [
 ]
 
 ACTIONS = [
+    # A dispatcher's assignment refused because the rider may not be dispatched (the
+    # reasons counted; the training gate's unmet courses by code: training.gates).
+    AuditAction(
+        "riders.dispatch_refused",
+        _("Dispatch of a rider refused"),
+        _DELIVERY,
+        frozenset({"rider", "reasons", "training_refused"}),
+    ),
     AuditAction(
         "riders.agreement_published",
         _("Confidentiality agreement published"),

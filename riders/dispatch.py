@@ -30,6 +30,7 @@ from tenants.actors import Actor, actor_label
 from tenants.models import Role, User
 from tenants.roles import has_role
 from tenants.scoping import tenant_scope
+from training.gates import dispatch_gate
 
 DELIVER_PERMISSION = "orders.deliver_order"
 
@@ -62,49 +63,82 @@ def assign_rider(*, order: Order, rider: Rider, actor: Actor, reassign: bool = T
     _require_dispatcher(actor)
     if rider.tenant_id != order.tenant_id:
         raise Rider.DoesNotExist()
-    with transaction.atomic(), tenant_scope(order.tenant):
-        locked = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
-        if locked.status not in (Status.PACKED, Status.ASSIGNED):
-            raise Conflict(
-                _("Only a packed order can be assigned (this one is %(status)s).")
-                % {"status": Status(locked.status).label},
-                status=locked.status,
+    try:
+        with transaction.atomic(), tenant_scope(order.tenant):
+            locked = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
+            if locked.status not in (Status.PACKED, Status.ASSIGNED):
+                raise Conflict(
+                    _("Only a packed order can be assigned (this one is %(status)s).")
+                    % {"status": Status(locked.status).label},
+                    status=locked.status,
+                )
+            if locked.status == Status.ASSIGNED and not reassign:
+                taken = live_assignment(locked)
+                raise Conflict(
+                    _("Order %(code)s was already assigned to %(rider)s.")
+                    % {"code": locked.code, "rider": taken.rider if taken else _("another rider")},
+                    status=locked.status,
+                )
+            blockers = dispatch_blockers(rider)
+            if blockers:
+                raise _Undispatchable(blockers)
+            current = live_assignment(locked)
+            if current is not None and current.rider_id == rider.pk:
+                return current
+            if current is not None:
+                _end(current, EndReason.REASSIGNED, actor)
+            assignment = Assignment(
+                tenant=locked.tenant, order=locked, rider=rider, assigned_by=actor_label(actor)
             )
-        if locked.status == Status.ASSIGNED and not reassign:
-            taken = live_assignment(locked)
-            raise Conflict(
-                _("Order %(code)s was already assigned to %(rider)s.")
-                % {"code": locked.code, "rider": taken.rider if taken else _("another rider")},
-                status=locked.status,
+            assignment.save(force_insert=True)
+            assign_perm(DELIVER_PERMISSION, rider.user, locked)
+            if locked.status == Status.PACKED:
+                do_transition(locked, Status.ASSIGNED, actor)
+            record_event(
+                tenant=locked.tenant,
+                actor=actor,
+                action="riders.order_assigned",
+                target=locked,
+                details={
+                    "rider": rider.pk,
+                    "reassigned": current is not None,
+                    **_training_details(rider),
+                },
             )
-        blockers = dispatch_blockers(rider)
-        if blockers:
-            raise Conflict(
-                _("%(rider)s cannot be dispatched: %(why)s.")
-                % {"rider": rider, "why": "; ".join(blockers)},
-                missing=blockers,
-            )
-        current = live_assignment(locked)
-        if current is not None and current.rider_id == rider.pk:
-            return current
-        if current is not None:
-            _end(current, EndReason.REASSIGNED, actor)
-        assignment = Assignment(
-            tenant=locked.tenant, order=locked, rider=rider, assigned_by=actor_label(actor)
-        )
-        assignment.save(force_insert=True)
-        assign_perm(DELIVER_PERMISSION, rider.user, locked)
-        if locked.status == Status.PACKED:
-            do_transition(locked, Status.ASSIGNED, actor)
-        record_event(
-            tenant=locked.tenant,
-            actor=actor,
-            action="riders.order_assigned",
-            target=locked,
-            details={"rider": rider.pk, "reassigned": current is not None},
-        )
-        order.status = locked.status
+            order.status = locked.status
+    except _Undispatchable as refused:
+        _record_refusal(order, rider, actor, refused.blockers)
+        raise Conflict(
+            _("%(rider)s cannot be dispatched: %(why)s.")
+            % {"rider": rider, "why": "; ".join(refused.blockers)},
+            missing=refused.blockers,
+        ) from None
     return assignment
+
+
+class _Undispatchable(Exception):
+    def __init__(self, blockers: list[str]) -> None:
+        self.blockers = blockers
+        super().__init__("; ".join(blockers))
+
+
+def _training_details(rider: Rider) -> dict[str, list[str]]:
+    """The training gate's decision for the audit event (training.gates: refused courses,
+    or courses only warned about under the grace period)."""
+    return dispatch_gate([rider.user_id], rider.tenant)[rider.user_id].audit_details()
+
+
+def _record_refusal(order: Order, rider: Rider, actor: Actor, blockers: list[str]) -> None:
+    """A refused assignment is a gate decision: recorded after the refused transaction
+    rolled back (the event commits on its own when the caller holds no transaction)."""
+    with tenant_scope(order.tenant):
+        record_event(
+            tenant=order.tenant,
+            actor=actor,
+            action="riders.dispatch_refused",
+            target=order,
+            details={"rider": rider.pk, "reasons": len(blockers), **_training_details(rider)},
+        )
 
 
 def auto_assign(*, order: Order, actor: Actor, reassign: bool = True) -> Assignment:

@@ -1,5 +1,6 @@
 """Who may be dispatched: the requirements a rider must meet, checked for a whole list of
 riders at once in a constant number of queries (no query per rider).
+The training gate (``_trained``: a current pass of the riders' courses) is one of them.
 
 A requirement is a callable ``requirement(riders) -> {rider.pk: reason}``: it receives every
 candidate of one call (a sequence of ``Rider`` of one tenant, loaded with
@@ -24,6 +25,7 @@ from riders.models import AgreementSignature, ConfidentialityAgreement, Rider
 from tenants.models import SuspensionScope
 from tenants.suspensions import active_suspensions
 from tenants.versioning import current_version
+from training.gates import dispatch_gate
 
 Requirement = Callable[[Sequence[Rider]], Mapping[int, str]]
 
@@ -75,11 +77,24 @@ def _not_suspended(riders: Sequence[Rider]) -> Mapping[int, str]:
     return reasons
 
 
+def _trained(riders: Sequence[Rider]) -> Mapping[int, str]:
+    """A current pass of every published course riders must take (training.gates; under
+    the tenant's grace period after a new version, a warning only — not a blocker)."""
+    gates = dispatch_gate([rider.user_id for rider in riders], riders[0].tenant)
+    reasons: dict[int, str] = {}
+    for rider in riders:
+        gate = gates[rider.user_id]
+        if not gate.open:
+            reasons[rider.pk] = "; ".join(gate.reasons())
+    return reasons
+
+
 DISPATCH_REQUIREMENTS: list[Requirement] = [
     _active,
     _on_shift,
     _signed_current_agreement,
     _not_suspended,
+    _trained,
 ]
 
 

@@ -267,6 +267,7 @@ class TenantAdmin(UnfoldModelAdmin):
                         time_zone=form.cleaned_data["time_zone"],
                         send_pin_by_sms=form.cleaned_data["send_pin_by_sms"],
                         privacy_report_days=form.cleaned_data["privacy_report_days"],
+                        training_grace_days=form.cleaned_data["training_grace_days"],
                         actor=_acting_user(request),
                     )
                 except ValidationError as error:

@@ -15,7 +15,15 @@ ACTIONS = [
         "tenant.settings_changed",
         _("Tenant settings changed"),
         _SECURITY,
-        frozenset({"fields", "time_zone", "send_pin_by_sms", "privacy_report_days"}),
+        frozenset(
+            {
+                "fields",
+                "time_zone",
+                "send_pin_by_sms",
+                "privacy_report_days",
+                "training_grace_days",
+            }
+        ),
     ),
     AuditAction("user.created", _("Staff user created"), _SECURITY, frozenset({"fields"})),
     AuditAction("user.changed", _("Staff user changed"), _SECURITY, frozenset({"fields"})),

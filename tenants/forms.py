@@ -10,7 +10,11 @@ from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldBooleanSwitchWidget
 
 from tenants.models import Tenant
-from tenants.services import PRIVACY_REPORT_DAYS_MIN, privacy_report_days_max
+from tenants.services import (
+    PRIVACY_REPORT_DAYS_MIN,
+    TRAINING_GRACE_DAYS_MAX,
+    privacy_report_days_max,
+)
 from tenants.timezones import time_zone_choices, validate_time_zone
 
 
@@ -50,10 +54,19 @@ class TenantSettingsForm(forms.Form):
         min_value=PRIVACY_REPORT_DAYS_MIN,
     )
 
+    training_grace_days = forms.IntegerField(
+        label=_("Training grace period (days)"),
+        help_text=_help("training_grace_days"),
+        min_value=0,
+        max_value=TRAINING_GRACE_DAYS_MAX,
+        error_messages={"required": _("Give the grace period in days (0 for none).")},
+    )
+
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
         kwargs.setdefault(
             "initial",
             {
+                "training_grace_days": tenant.training_grace_days,
                 "time_zone": tenant.time_zone,
                 "send_pin_by_sms": tenant.send_pin_by_sms,
                 "privacy_report_days": tenant.privacy_report_days,

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -77,6 +77,18 @@ class Tenant(models.Model):
         help_text=_(
             "How many days the tenant has to answer a customer's privacy report. Empty: the "
             "platform's default."
+        ),
+    )
+    # Issue 19: how long the training gates (training.gates) only warn, instead of refusing,
+    # after a new version of a course or of the staff pledge is published.
+    training_grace_days = models.PositiveSmallIntegerField(
+        _("training grace period (days)"),
+        default=14,
+        validators=[MaxValueValidator(90)],
+        help_text=_(
+            "After a new version of a course or of the confidentiality pledge is published, "
+            "for how many days people who passed the previous version are only warned "
+            "before they are refused reveals or dispatch."
         ),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

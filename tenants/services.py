@@ -56,6 +56,7 @@ def create_tenant(*, slug: str, name: str, actor: Actor) -> Tenant:
 
 
 PRIVACY_REPORT_DAYS_MIN = 1
+TRAINING_GRACE_DAYS_MAX = 90
 
 
 def privacy_report_days_max() -> int:
@@ -74,11 +75,13 @@ def change_tenant_settings(
     send_pin_by_sms: bool,
     actor: Actor,
     privacy_report_days: int | None = _UNCHANGED,
+    training_grace_days: int = _UNCHANGED,
 ) -> list[str]:
     """A tenant administrator's settings of their own tenant: the time zone its pages and
     texts show times in, whether the customer gets the delivery PIN by SMS at intake, and
     the days it has to answer a customer's privacy report (none: the platform's default;
-    left as it is when not given).
+    left as it is when not given) and the training gates' grace period after a new version
+    (0 to 90 days; left as it is when not given).
     Returns the names of the fields that changed; when none did, nothing is saved and no
     event written. The event names the fields and their new values (no personal data)."""
     _require_tenant_admin(actor, tenant)
@@ -106,6 +109,19 @@ def change_tenant_settings(
                 }
             )
         wanted["privacy_report_days"] = privacy_report_days
+    if training_grace_days is not _UNCHANGED:
+        if (
+            not isinstance(training_grace_days, int)
+            or isinstance(training_grace_days, bool)
+            or not 0 <= training_grace_days <= TRAINING_GRACE_DAYS_MAX
+        ):
+            raise ValidationError(
+                {
+                    "training_grace_days": _("Between 0 and %(max)d days.")
+                    % {"max": TRAINING_GRACE_DAYS_MAX}
+                }
+            )
+        wanted["training_grace_days"] = training_grace_days
     with transaction.atomic(), tenant_scope(tenant):
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
         changed = [name for name, value in wanted.items() if getattr(locked, name) != value]

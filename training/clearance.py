@@ -51,6 +51,9 @@ class Clearance:
     state: State
     passed_at: datetime | None = None  # the last pass (signature)
     due_at: datetime | None = None  # when it expires or expired
+    # Expired (or expiring) because a newer version was published at ``due_at``, not
+    # because the pass grew old: the case the gates' grace period is for.
+    superseded: bool = False
 
     @property
     def cleared(self) -> bool:
@@ -120,20 +123,24 @@ def _course_status(ids: list[int], course: Course, now: datetime) -> dict[int, C
             result[pk] = Clearance(State.MISSING)
             continue
         due: datetime | None = None
+        superseded = False
         if course.renew_months:
             due = add_months(row["last"], course.renew_months)
         if course.renew_on_new_version and row["top"] < current["version"]:
             published = current["published_at"]
-            due = published if due is None else min(due, published)
-        result[pk] = _state(row["last"], due, now)
+            if due is None or published <= due:
+                due, superseded = published, True
+        result[pk] = _state(row["last"], due, now, superseded=superseded)
     return result
 
 
-def _state(passed_at: datetime, due: datetime | None, now: datetime) -> Clearance:
+def _state(
+    passed_at: datetime, due: datetime | None, now: datetime, *, superseded: bool = False
+) -> Clearance:
     if due is not None and due <= now:
-        return Clearance(State.EXPIRED, passed_at, due)
+        return Clearance(State.EXPIRED, passed_at, due, superseded)
     if due is not None and due - now <= DUE_SOON:
-        return Clearance(State.DUE_SOON, passed_at, due)
+        return Clearance(State.DUE_SOON, passed_at, due, superseded)
     return Clearance(State.CURRENT, passed_at, due)
 
 
@@ -153,7 +160,9 @@ def _pledge_status(ids: list[int], now: datetime) -> dict[int, Clearance]:
         if row is None:
             result[pk] = Clearance(State.MISSING)
         elif row["top"] < current["version"]:
-            result[pk] = Clearance(State.EXPIRED, row["last"], current["published_at"])
+            result[pk] = Clearance(
+                State.EXPIRED, row["last"], current["published_at"], superseded=True
+            )
         else:
             result[pk] = Clearance(State.CURRENT, row["last"])
     return result

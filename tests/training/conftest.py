@@ -3,9 +3,13 @@ from __future__ import annotations
 import pytest
 
 from tenants.actors import SystemActor
-from tenants.models import Tenant
-from tests.factories import TenantFactory
-from training.starter import seed_training
+from tenants.models import Role, Tenant, User
+from tenants.scoping import tenant_scope
+from tests.factories import TenantFactory, UserFactory
+from training import courses
+from training.models import Course, PledgeSignature, QuizAttempt
+from training.pledges import pledge_to_sign, sign_pledge
+from training.starter import ALL_STAFF, seed_training
 
 SYSTEM = SystemActor("tests")
 
@@ -15,3 +19,33 @@ def tenant() -> Tenant:
     tenant = TenantFactory()
     seed_training(tenant, SYSTEM)
     return tenant
+
+
+def pass_course(user: User, code: str) -> QuizAttempt:
+    """``user`` passes the current version of the course ``code`` through the real
+    services: an attempt started and submitted with the correct answers."""
+    with tenant_scope(user.tenant_id):
+        course = Course.objects.get(code=code)
+    version = courses.current_course_version(course)
+    assert version is not None
+    answers = {
+        qid: [o["id"] for o in q["options"] if o["correct"]]
+        for qid, q in version.questions().items()
+    }
+    attempt = courses.start_attempt(user=user, version=version)
+    return courses.submit_attempt(user=user, attempt_id=attempt.pk, answers=answers)
+
+
+def sign_current_pledge(user: User) -> PledgeSignature:
+    pledge = pledge_to_sign(user)
+    assert pledge is not None
+    return sign_pledge(user=user, version=pledge.version, language="en", ip="10.0.0.1")
+
+
+def cleared_staff(tenant: Tenant, *roles: Role) -> User:
+    """A staff user of ``tenant`` with ``roles`` who passed the induction course and
+    signed the pledge (what the reveal gate asks of customer service)."""
+    user = UserFactory(tenant=tenant, roles=list(roles))
+    pass_course(user, ALL_STAFF["code"])
+    sign_current_pledge(user)
+    return user

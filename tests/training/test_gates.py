@@ -1,0 +1,292 @@
+"""The training gates (issue 19, point 4): reveal (customer service and privacy officers:
+a current pass of their courses and the signed pledge) and dispatch (riders: a current pass
+of the riders' course), each with a passed, an expired and a missing training, and the grace
+period after a new version; every decision audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from audits.models import AuditEvent
+from core.errors import Conflict
+from orders.models import Order
+from privacy.api import Purpose, RevealUntrained, reveal, reveal_many
+from riders.dispatch import assign_rider
+from riders.eligibility import dispatch_blockers_of
+from riders.models import Rider
+from tenants.models import Role, Tenant, User
+from tenants.scoping import tenant_scope
+from tests.factories import OrderFactory, UserFactory, verified_second_factor
+from tests.riders.conftest import make_rider, packed_order
+from tests.training.conftest import SYSTEM, cleared_staff, pass_course, sign_current_pledge
+from training import courses
+from training.gates import dispatch_gate, reveal_gate
+from training.models import Course, CourseVersion, QuizAttempt, StaffPledge
+from training.pledges import publish_pledge
+from training.starter import ALL_STAFF, RIDERS
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+INDUCTION = ALL_STAFF["code"]
+RIDER_COURSE = RIDERS["code"]
+
+
+def _reveal(order: Order, user: User) -> dict[str, str]:
+    return reveal(order, fields=["phone"], actor=user, purpose=Purpose.CUSTOMER_SERVICE_CALL)
+
+
+def _last(tenant: Tenant, action: str) -> AuditEvent:
+    with tenant_scope(tenant):
+        return AuditEvent.objects.filter(action=action).latest("pk")
+
+
+def _new_version(tenant: Tenant, code: str) -> CourseVersion:
+    with tenant_scope(tenant):
+        course = Course.objects.get(code=code)
+    current = courses.current_course_version(course)
+    assert current is not None
+    return courses.publish_course_version(
+        course=course,
+        actor=SYSTEM,
+        title_zh=current.title_zh,
+        title_en=current.title_en,
+        content=current.content,
+        pass_mark=current.pass_mark,
+    )
+
+
+def _age_passes(user: User, months: int) -> None:
+    """Move ``user``'s passes ``months`` into the past (time moved forward)."""
+    with tenant_scope(user.tenant_id):
+        for attempt in QuizAttempt.objects.filter(user=user, passed=True):
+            QuizAttempt.objects.filter(pk=attempt.pk).update(
+                submitted_at=attempt.submitted_at - timedelta(days=31 * months)
+            )
+
+
+def _publish_days_ago(model: type, tenant: Tenant, days: int, **filters: object) -> None:
+    with tenant_scope(tenant):
+        latest = model.objects.filter(**filters).order_by("-version").first()
+        model.objects.filter(pk=latest.pk).update(
+            published_at=timezone.now() - timedelta(days=days)
+        )
+
+
+# --- reveal ----------------------------------------------------------------------------
+
+
+def test_customer_service_without_training_is_refused_a_reveal_saying_why(
+    tenant: Tenant,
+) -> None:
+    order = OrderFactory(tenant=tenant)
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+    with pytest.raises(RevealUntrained) as refused:
+        _reveal(order, agent)
+    message = str(refused.value)
+    assert "“Confidential delivery rules: induction for all staff”" in message or (
+        "外卖保密送达制度" in message
+    )
+    assert refused.value.gate_url == f"/training/courses/{INDUCTION}/"
+    event = _last(tenant, "privacy.reveal_denied")
+    assert event.details == {"training_refused": [f"{INDUCTION}:missing", "pledge:missing"]}
+
+
+def test_a_passed_course_without_the_pledge_is_still_refused(tenant: Tenant) -> None:
+    order = OrderFactory(tenant=tenant)
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+    pass_course(agent, INDUCTION)
+    with pytest.raises(RevealUntrained):
+        _reveal(order, agent)
+    assert _last(tenant, "privacy.reveal_denied").details == {
+        "training_refused": ["pledge:missing"]
+    }
+    assert reveal_gate(agent).url == "/training/pledge/"
+    sign_current_pledge(agent)
+    assert _reveal(order, agent) == {"phone": "13912345678"}
+    event = _last(tenant, "privacy.reveal")
+    assert set(event.details) == {"subject"}  # nothing to warn about
+
+
+def test_an_expired_pass_is_refused_without_grace(tenant: Tenant) -> None:
+    order = OrderFactory(tenant=tenant)
+    agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
+    _age_passes(agent, 13)  # the induction renews every 12 months
+    with pytest.raises(RevealUntrained):
+        _reveal(order, agent)
+    assert _last(tenant, "privacy.reveal_denied").details == {
+        "training_refused": [f"{INDUCTION}:expired"]
+    }
+    pass_course(agent, INDUCTION)
+    assert _reveal(order, agent) == {"phone": "13912345678"}
+
+
+def test_a_new_course_version_warns_during_the_grace_period_then_refuses(
+    tenant: Tenant,
+) -> None:
+    order = OrderFactory(tenant=tenant)
+    officer = cleared_staff(tenant, Role.PRIVACY_OFFICER)
+    agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
+    _new_version(tenant, INDUCTION)
+    gate = reveal_gate(agent)
+    assert (gate.open, [u.code for u in gate.warned]) == (True, [INDUCTION])
+    assert _reveal(order, agent) == {"phone": "13912345678"}
+    assert _last(tenant, "privacy.reveal").details["training_grace"] == [INDUCTION]
+    # Thirteen days later: still warned; fifteen: refused (the default is 14 days).
+    _publish_days_ago(CourseVersion, tenant, 13, course__code=INDUCTION)
+    assert reveal_gate(agent).open
+    _publish_days_ago(CourseVersion, tenant, 15, course__code=INDUCTION)
+    with pytest.raises(RevealUntrained):
+        _reveal(order, agent)
+    assert _last(tenant, "privacy.reveal_denied").details == {
+        "training_refused": [f"{INDUCTION}:expired"]
+    }
+    assert not reveal_gate(officer).open  # privacy officers are gated alike
+    pass_course(agent, INDUCTION)  # the new version
+    assert reveal_gate(agent) == reveal_gate(agent).__class__()  # nothing left
+    assert _reveal(order, agent) == {"phone": "13912345678"}
+
+
+def test_the_tenant_sets_the_grace_period(tenant: Tenant) -> None:
+    agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
+    Tenant.objects.filter(pk=tenant.pk).update(training_grace_days=0)
+    _new_version(tenant, INDUCTION)
+    agent = User.objects.get(pk=agent.pk)
+    assert [u.code for u in reveal_gate(agent).refused] == [INDUCTION]
+    Tenant.objects.filter(pk=tenant.pk).update(training_grace_days=30)
+    _publish_days_ago(CourseVersion, tenant, 20, course__code=INDUCTION)
+    agent = User.objects.get(pk=agent.pk)
+    assert reveal_gate(agent).open
+
+
+def test_a_new_pledge_version_warns_then_refuses(tenant: Tenant) -> None:
+    order = OrderFactory(tenant=tenant)
+    agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
+    publish_pledge(tenant=tenant, actor=SYSTEM, text_zh="新承诺", text_en="New pledge")
+    assert [u.code for u in reveal_gate(agent).warned] == ["pledge"]
+    assert _reveal(order, agent)
+    assert _last(tenant, "privacy.reveal").details["training_grace"] == ["pledge"]
+    _publish_days_ago(StaffPledge, tenant, 15)
+    with pytest.raises(RevealUntrained):
+        _reveal(order, agent)
+    assert _last(tenant, "privacy.reveal_denied").details == {
+        "training_refused": ["pledge:expired"]
+    }
+    sign_current_pledge(agent)
+    assert _reveal(order, agent)
+
+
+def test_roles_the_gate_does_not_concern_and_tenants_without_training_are_open(
+    tenant: Tenant,
+) -> None:
+    # A dispatcher is not gated by the reveal gate (the rules decide what they see).
+    assert reveal_gate(UserFactory(tenant=tenant, roles=[Role.DISPATCHER])).open
+    # A tenant that publishes no course and no pledge gates nothing.
+    from tests.factories import TenantFactory
+
+    bare = TenantFactory()
+    order = OrderFactory(tenant=bare)
+    agent = UserFactory(tenant=bare, roles=[Role.CUSTOMER_SERVICE])
+    assert _reveal(order, agent) == {"phone": "13912345678"}
+
+
+def test_a_list_reveal_is_gated_once_for_the_batch(tenant: Tenant) -> None:
+    orders = [OrderFactory(tenant=tenant) for _ in range(2)]
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+    results = reveal_many(
+        orders, fields=["phone"], actor=agent, purpose=Purpose.CUSTOMER_SERVICE_CALL
+    )
+    assert {r.failure for r in results.values()} == {"denied"}
+    event = _last(tenant, "privacy.reveal_batch_denied")
+    assert event.details["training_refused"] == [f"{INDUCTION}:missing", "pledge:missing"]
+
+
+def test_the_order_page_says_why_and_links_to_the_course(tenant: Tenant, client: Client) -> None:
+    order = OrderFactory(tenant=tenant)
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+    client.force_login(agent)
+    verified_second_factor(client, agent)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk]))
+    response = client.post(
+        reverse("admin:orders_order_reveal", args=[order.pk]),
+        {
+            "reveal_fields": ["phone"],
+            "purpose": "customer_service_call",
+            "reveal_nonce": page.context["reveal_nonce"],
+        },
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "You cannot reveal personal data until you have" in html
+    assert f'href="/training/courses/{INDUCTION}/"' in html
+    assert "13912345678" not in html
+
+
+# --- dispatch --------------------------------------------------------------------------
+
+
+def _dispatcher(tenant: Tenant) -> User:
+    return UserFactory(tenant=tenant, roles=[Role.DISPATCHER])
+
+
+def test_a_rider_without_the_rider_course_is_not_dispatchable(tenant: Tenant) -> None:
+    order, rider = packed_order(tenant), make_rider(tenant)
+    with pytest.raises(Conflict) as refused:
+        assign_rider(order=order, rider=rider, actor=_dispatcher(tenant))
+    assert any(
+        "Confidential delivery for riders" in m or "骑手保密配送培训" in m
+        for m in refused.value.extra["missing"]
+    )
+    event = _last(tenant, "riders.dispatch_refused")
+    assert event.details == {
+        "rider": rider.pk,
+        "reasons": 1,
+        "training_refused": [f"{RIDER_COURSE}:missing"],
+    }
+    pass_course(rider.user, RIDER_COURSE)
+    assignment = assign_rider(order=order, rider=rider, actor=_dispatcher(tenant))
+    assert assignment.rider_id == rider.pk
+    assert set(_last(tenant, "riders.order_assigned").details) == {"rider", "reassigned"}
+
+
+def test_an_expired_rider_course_refuses_dispatch(tenant: Tenant) -> None:
+    order, rider = packed_order(tenant), make_rider(tenant)
+    pass_course(rider.user, RIDER_COURSE)
+    _age_passes(rider.user, 7)  # renewed every 6 months
+    with pytest.raises(Conflict) as refused:
+        assign_rider(order=order, rider=rider, actor=_dispatcher(tenant))
+    assert "expired on" in " ".join(refused.value.extra["missing"]) or "已于" in " ".join(
+        refused.value.extra["missing"]
+    )
+    assert _last(tenant, "riders.dispatch_refused").details["training_refused"] == [
+        f"{RIDER_COURSE}:expired"
+    ]
+
+
+def test_a_new_rider_course_version_warns_during_the_grace_period(tenant: Tenant) -> None:
+    order, rider = packed_order(tenant), make_rider(tenant)
+    pass_course(rider.user, RIDER_COURSE)
+    _new_version(tenant, RIDER_COURSE)
+    assign_rider(order=order, rider=rider, actor=_dispatcher(tenant))
+    assert _last(tenant, "riders.order_assigned").details["training_grace"] == [RIDER_COURSE]
+    _publish_days_ago(CourseVersion, tenant, 15, course__code=RIDER_COURSE)
+    with tenant_scope(tenant):
+        rider = Rider.objects.select_related("user", "tenant").get(pk=rider.pk)
+        assert dispatch_blockers_of([rider])[rider.pk]  # refused now
+
+
+def test_the_dispatch_gate_costs_the_same_for_many_riders(
+    tenant: Tenant, django_assert_max_num_queries
+) -> None:
+    riders = [make_rider(tenant) for _ in range(6)]
+    pass_course(riders[0].user, RIDER_COURSE)
+    with django_assert_max_num_queries(4):
+        gates = dispatch_gate([r.user_id for r in riders[:2]], tenant)
+    with django_assert_max_num_queries(4):
+        gates = dispatch_gate([r.user_id for r in riders], tenant)
+    assert [gates[r.user_id].open for r in riders] == [True] + [False] * 5

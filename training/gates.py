@@ -1,0 +1,246 @@
+"""The training gates (issue 19, point 4; policy §4.1.2, §7.1): training that gates the
+work it is about.
+
+- **Reveal**: a customer-service user or a privacy officer reveals personal data only with
+  a current pass of every course their gated roles must take and the current staff pledge
+  signed (privacy.reveal asks ``reveal_gate``; its refusal says why and links here).
+- **Dispatch**: a rider is dispatched only with a current pass of every course riders must
+  take (riders.eligibility asks ``dispatch_gate`` for all candidates at once; the rider's
+  pledge is the rider agreement, checked there).
+
+A course with no published version requires nothing; neither does an unpublished pledge.
+After a **new version** is published, people who passed the previous one have the tenant's
+grace period (``Tenant.training_grace_days``, default 14 days) during which the gate warns
+instead of refusing (``Unmet.until``: when the warning becomes a refusal). A pass that grew
+old (every N months) or was never made gets no grace: the reminders come before it.
+
+The callers record each decision: the refusal's event (``privacy.reveal_denied``,
+``riders.dispatch_refused``) names the unmet requirements by code; a reveal or an
+assignment allowed under the grace period names them in its own event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from tenants.models import Role, Tenant, User
+from tenants.roles import roles_of
+from tenants.scoping import tenant_scope
+from training.clearance import PLEDGE, Clearance, State, status_of
+from training.models import Course, CourseVersion, StaffPledge
+
+# The roles whose reveals are gated (the issue's customer service and privacy officers).
+REVEAL_GATED_ROLES: frozenset[str] = frozenset({Role.CUSTOMER_SERVICE, Role.PRIVACY_OFFICER})
+PLEDGE_CODE = "pledge"
+
+
+@dataclass(frozen=True)
+class Unmet:
+    """One requirement a person does not meet now: a course (by ``code``) or the pledge
+    (``PLEDGE_CODE``), its ``state`` (expired or missing) and, under the grace period, the
+    moment the warning becomes a refusal (``until``)."""
+
+    code: str
+    title: str
+    state: State
+    url: str
+    until: datetime | None = None
+    due_at: datetime | None = None  # when the pass expired
+    superseded: bool = False  # expired by a newer version (not by age)
+
+    @property
+    def in_grace(self) -> bool:
+        return self.until is not None
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A gate's decision for one person: what refuses them, what only warns."""
+
+    refused: tuple[Unmet, ...] = ()
+    warned: tuple[Unmet, ...] = ()
+    zone: object = field(default=None, compare=False, repr=False)
+
+    @property
+    def open(self) -> bool:
+        return not self.refused
+
+    @property
+    def url(self) -> str:
+        """Where to go to meet the first unmet requirement."""
+        first = (self.refused or self.warned or (None,))[0]
+        return first.url if first is not None else reverse("training:home")
+
+    def audit_details(self) -> dict[str, list[str]]:
+        """What the decision's audit event says: the codes refused and warned (no personal
+        data, no translated text)."""
+        details: dict[str, list[str]] = {}
+        if self.refused:
+            details["training_refused"] = [f"{u.code}:{u.state}" for u in self.refused]
+        if self.warned:
+            details["training_grace"] = [u.code for u in self.warned]
+        return details
+
+    def refusal_message(self, *, what: str) -> str:
+        """Why the gate refuses (``what`` is the refused act, e.g. "reveal personal data")."""
+        return _("You cannot %(what)s until you have %(needs)s.") % {
+            "what": what,
+            "needs": _join([_need(u) for u in self.refused]),
+        }
+
+    def reasons(self) -> list[str]:
+        """The refusals in the third person, for whoever dispatches (``"no pass of the
+        course “…”"``)."""
+        out = []
+        for u in self.refused:
+            if u.state == State.MISSING:
+                out.append(_("no pass of the course “%(title)s”") % {"title": u.title})
+            elif u.due_at is not None and not u.superseded:
+                out.append(
+                    _("the pass of the course “%(title)s” expired on %(when)s")
+                    % {"title": u.title, "when": _when(u.due_at, self.zone)}
+                )
+            else:
+                out.append(
+                    _("no pass of the current version of the course “%(title)s”")
+                    % {"title": u.title}
+                )
+        return out
+
+    def warning_message(self) -> str:
+        """The warning under the grace period."""
+        return _("%(needs)s: do it before %(until)s, or reveals and dispatch will be refused.") % {
+            "needs": _join([_need(u) for u in self.warned]),
+            "until": _when(min(u.until for u in self.warned if u.until), self.zone),
+        }
+
+
+def _join(parts: list[str]) -> str:
+    return _("; ").join(parts)
+
+
+def _when(moment: datetime, zone: object) -> str:
+    return date_format(timezone.localtime(moment, zone), "DATETIME_FORMAT")  # type: ignore[arg-type]
+
+
+def _need(unmet: Unmet) -> str:
+    if unmet.code == PLEDGE_CODE:
+        if unmet.state == State.MISSING:
+            return _("signed the confidentiality pledge")
+        return _("signed the new version of the confidentiality pledge")
+    if unmet.state == State.MISSING:
+        return _("passed the course “%(title)s”") % {"title": unmet.title}
+    if unmet.until is not None or unmet.state == State.EXPIRED:
+        return _("passed the current version of the course “%(title)s”") % {"title": unmet.title}
+    return _("passed the course “%(title)s”") % {"title": unmet.title}
+
+
+def _grace(tenant: Tenant) -> timedelta:
+    return timedelta(days=tenant.training_grace_days)
+
+
+def _classify(
+    clearance: Clearance, grace: timedelta, now: datetime
+) -> tuple[bool, datetime | None] | None:
+    """None when met; else (refused?, grace end)."""
+    if clearance.cleared:
+        return None
+    if (
+        clearance.state == State.EXPIRED
+        and clearance.superseded
+        and clearance.due_at is not None
+        and now < clearance.due_at + grace
+    ):
+        return False, clearance.due_at + grace
+    return True, None
+
+
+def _unmet(code: str, title: str, clearance: Clearance, url: str, until: datetime | None) -> Unmet:
+    return Unmet(code, title, clearance.state, url, until, clearance.due_at, clearance.superseded)
+
+
+def _published_courses(roles: Iterable[str]) -> list[tuple[Course, CourseVersion]]:
+    """The tenant's courses (scope entered by the caller) with a published version that
+    any of ``roles`` must take, each with its current version: two queries."""
+    wanted = set(roles)
+    courses = [c for c in Course.objects.order_by("code") if wanted & set(c.roles)]
+    if not courses:
+        return []
+    latest: dict[int, CourseVersion] = {}
+    for version in CourseVersion.objects.filter(course__in=courses).order_by("course", "-version"):
+        latest.setdefault(version.course_id, version)
+    return [(c, latest[c.pk]) for c in courses if c.pk in latest]
+
+
+def _gate_for(
+    user_ids: Sequence[int],
+    tenant: Tenant,
+    roles_by_user: dict[int, frozenset[str]],
+    *,
+    with_pledge: bool,
+    now: datetime,
+) -> dict[int, Gate]:
+    language = get_language() or "zh-hans"
+    grace = _grace(tenant)
+    all_roles = frozenset().union(*roles_by_user.values()) if roles_by_user else frozenset()
+    refused: dict[int, list[Unmet]] = {pk: [] for pk in user_ids}
+    warned: dict[int, list[Unmet]] = {pk: [] for pk in user_ids}
+    with tenant_scope(tenant):
+        for course, version in _published_courses(all_roles):
+            concerned = [pk for pk in user_ids if roles_by_user[pk] & set(course.roles)]
+            if not concerned:
+                continue
+            states = status_of(concerned, course, now=now)
+            url = reverse("training:course", args=[course.code])
+            for pk in concerned:
+                decision = _classify(states[pk], grace, now)
+                if decision is None:
+                    continue
+                is_refused, until = decision
+                unmet = _unmet(course.code, version.title(language), states[pk], url, until)
+                (refused if is_refused else warned)[pk].append(unmet)
+        if with_pledge and StaffPledge.objects.exists():
+            states = status_of(user_ids, PLEDGE, tenant=tenant, now=now)
+            url = reverse("training:pledge")
+            for pk in user_ids:
+                decision = _classify(states[pk], grace, now)
+                if decision is None:
+                    continue
+                is_refused, until = decision
+                unmet = _unmet(PLEDGE_CODE, "", states[pk], url, until)
+                (refused if is_refused else warned)[pk].append(unmet)
+    return {pk: Gate(tuple(refused[pk]), tuple(warned[pk]), zone=tenant.zone) for pk in user_ids}
+
+
+def reveal_gate(user: User, *, now: datetime | None = None) -> Gate:
+    """Whether ``user``'s training lets them reveal personal data now. Open for anyone
+    without a gated role (customer service, privacy officer). For a gated user: the courses
+    of their gated roles with a published version, and the staff pledge — about five
+    queries."""
+    gated = roles_of(user) & REVEAL_GATED_ROLES
+    tenant = user.tenant
+    if not gated or tenant is None:
+        return Gate()
+    return _gate_for(
+        [user.pk], tenant, {user.pk: gated}, with_pledge=True, now=now or timezone.now()
+    )[user.pk]
+
+
+def dispatch_gate(
+    user_ids: Sequence[int], tenant: Tenant, *, now: datetime | None = None
+) -> dict[int, Gate]:
+    """For riders' users (``user_ids``, of ``tenant``): whether their training lets them be
+    dispatched now — a current pass of every published course riders must take. A
+    constant number of queries whatever the number of riders."""
+    if not user_ids:
+        return {}
+    roles = {pk: frozenset({Role.RIDER.value}) for pk in user_ids}
+    return _gate_for(list(user_ids), tenant, roles, with_pledge=False, now=now or timezone.now())
