@@ -45,6 +45,7 @@ from tenants.admin import TenantScopedModelAdmin, refuse
 from tenants.counters import CountersUnavailable
 from tenants.models import User
 from tenants.selectors import actor_names
+from training.gates import reveal_gate
 
 # The delivery PIN's way from the intake POST to the "Order taken" page (core.one_time).
 INTAKE_PIN = "intake_pin"
@@ -79,6 +80,20 @@ def spend_reveal_nonce(request: HttpRequest, order_id: Any, nonce: str) -> bool:
     kept.remove(digest)
     request.session[REVEAL_NONCES] = kept
     return True
+
+
+def _gate_note(user: User) -> dict[str, str] | None:
+    """The training gate's refusal or warning for the order page's reveal form."""
+    gate = reveal_gate(user)
+    if not gate.open:
+        return {
+            "level": "refused",
+            "text": gate.refusal_message(what=_("reveal personal data")),
+            "url": gate.url,
+        }
+    if gate.warned:
+        return {"level": "warned", "text": gate.warning_message(), "url": gate.url}
+    return None
 
 
 @admin.register(Order)
@@ -279,6 +294,11 @@ class OrderAdmin(TenantScopedModelAdmin):
                         if reveal_form.offers_anything and not erased
                         else None,
                         "reveal_nonce": issue_reveal_nonce(request, order.pk),
+                        # What the training gate will say (training.gates): said before
+                        # the reveal is tried, and checked again by the reveal itself.
+                        "training_gate": _gate_note(user)
+                        if reveal_form.offers_anything and not erased
+                        else None,
                         "next_statuses": [(status, Status(status).label) for status in targets],
                         "needs_seal": Status.PACKED in targets,
                         "may_print_label": may(user, Action.PRINT_LABEL, order),

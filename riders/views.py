@@ -34,6 +34,7 @@ from riders.models import HeldLocation
 from riders.profiles import ensure_rider_profile
 from tenants.models import Role, User
 from tenants.roles import has_role
+from training.gates import dispatch_gate
 
 View = Callable[..., HttpResponse]
 
@@ -91,9 +92,14 @@ def _finished_page(
 
 @rider_page()
 def home(request: HttpRequest, user: User) -> HttpResponse:
+    gate = dispatch_gate([user.pk], user.tenant)[user.pk] if user.tenant else None
     context = {
         "orders": selectors.open_orders_of(user),
         "finished_today": selectors.finished_today_of(user),
+        # The training gate (training.gates): why the rider gets no new orders, or until
+        # when a new version of their course may wait.
+        "training_refused": "; ".join(gate.reasons()) if gate and not gate.open else "",
+        "training_warning": gate.warning_message() if gate and gate.warned else "",
     }
     return _no_store(TemplateResponse(request, "riders/home.html", context))
 

@@ -15,11 +15,11 @@ class TrainingConfig(AppConfig):
         from tenants.models import Role
         from tenants.roles import grant_permissions
         from tenants.signals import tenant_change
-        from training.starter import seed_new_tenant, seed_training
+        from training.starter import seed_demo_training, seed_new_tenant
 
         # Every new tenant starts with the starter courses and pledge; so does the demo.
         tenant_change.connect(seed_new_tenant, dispatch_uid="training.starter")
-        register_demo_seeder(seed_training)
+        register_demo_seeder(seed_demo_training)
         # "My training" in every staff role's sidebar (riders: a link on the rider page),
         # after the role's own work pages: never where a role lands.
         for role in Role:
