@@ -59,7 +59,7 @@ class TenantSettingsForm(forms.Form):
         help_text=_help("training_grace_days"),
         min_value=0,
         max_value=TRAINING_GRACE_DAYS_MAX,
-        error_messages={"required": _("Give the grace period in days (0 for none).")},
+        required=False,
     )
 
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
@@ -73,11 +73,17 @@ class TenantSettingsForm(forms.Form):
             },
         )
         super().__init__(*args, **kwargs)
+        self._grace_days = tenant.training_grace_days
         days = cast(forms.IntegerField, self.fields["privacy_report_days"])
         days.max_value = privacy_report_days_max()  # the platform's default, read now
         days.validators.append(MaxValueValidator(days.max_value))
         days.widget.attrs["max"] = str(days.max_value)
         self.fields["time_zone"].choices = time_zone_choices(tenant.time_zone)  # type: ignore[attr-defined]
+
+    def clean_training_grace_days(self) -> int:
+        """Left empty: kept as it is (the field has a value, 14 days by default)."""
+        value = self.cleaned_data.get("training_grace_days")
+        return self._grace_days if value is None else int(value)
 
     def show_current_zone_if_refused(self, tenant: Tenant) -> None:
         """After a refused zone (only a hand-made POST can send one), the select shows the

@@ -117,14 +117,21 @@ class Gate:
 
     def warning_message(self) -> str:
         """The warning under the grace period."""
-        return _("%(needs)s: do it before %(until)s, or reveals and dispatch will be refused.") % {
+        return _(
+            "A new version is out: by %(until)s you need to have %(needs)s, or the work it "
+            "covers will be refused."
+        ) % {
             "needs": _join([_need(u) for u in self.warned]),
             "until": _when(min(u.until for u in self.warned if u.until), self.zone),
         }
 
 
 def _join(parts: list[str]) -> str:
-    return _("; ").join(parts)
+    """ "a", "a and b", "a and b and c" (rarely more than two: a course and the pledge)."""
+    joined = parts[0] if parts else ""
+    for part in parts[1:]:
+        joined = _("%(items)s and %(last)s") % {"items": joined, "last": part}
+    return joined
 
 
 def _when(moment: datetime, zone: object) -> str:

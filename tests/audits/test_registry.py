@@ -118,7 +118,7 @@ def test_lookups() -> None:
     assert (reveal.app_label, reveal.category, reveal.details) == (
         "privacy",
         AuditCategory.PERSONAL_DATA_ACCESS,
-        frozenset({"subject"}),
+        frozenset({"subject", "training_grace"}),
     )
     assert action_label("privacy.reveal") == "Personal data revealed"
     assert action_label("riders.order_assigned") == "Rider assigned to order"

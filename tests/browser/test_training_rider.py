@@ -1,5 +1,7 @@
 """A rider takes the rider course in real Chromium at 360 px: lessons, the quiz failed once
-(the answers are nowhere in the page), then passed, and the certificate. Screenshots go to
+(the answers are nowhere in the page), then passed, and the certificate; before, the rider's
+home says why no orders come and a dispatcher's assignment is refused (409, training.gates);
+after, the note is gone and the assignment goes through. Screenshots go to
 artifacts/browser/training-*.png; axe-core checks each page; no request leaves the site."""
 
 from __future__ import annotations
@@ -8,9 +10,12 @@ from typing import Any
 
 import pytest
 
+from core.errors import Conflict
+from riders.dispatch import assign_rider
+from tenants.models import Role
 from tests.browser.conftest import ARTIFACTS
-from tests.factories import PASSWORD, TenantFactory
-from tests.riders.conftest import make_rider
+from tests.factories import PASSWORD, TenantFactory, UserFactory
+from tests.riders.conftest import make_rider, packed_order
 from tests.training.conftest import SYSTEM
 from training.starter import RIDERS, seed_training
 
@@ -53,12 +58,19 @@ def test_a_rider_fails_the_quiz_once_then_passes(
     tenant = TenantFactory()
     seed_training(tenant, SYSTEM)
     rider = make_rider(tenant, username="training-rider")
+    order = packed_order(tenant)
+    dispatcher = UserFactory(tenant=tenant, roles=[Role.DISPATCHER])
     base = live_server.url
+    with pytest.raises(Conflict) as refused:
+        assign_rider(order=order, rider=rider, actor=dispatcher)
+    assert "no pass of the course" in refused.value.message or "课程" in refused.value.message
 
     phone.goto(f"{base}/rider/login/")
     phone.fill("#id_username", rider.user.username)
     phone.fill("#id_password", PASSWORD)
     phone.click("button[type=submit]")
+    assert "You get no new orders" in phone.locator("#training-gate").inner_text()
+    _check(phone, axe_source, "00-rider-home-gated")
     phone.click("#training-link a")
     assert phone.url == f"{base}/training/"
     _check(phone, axe_source, "01-home")
@@ -99,4 +111,10 @@ def test_a_rider_fails_the_quiz_once_then_passes(
         phone.locator(f"[data-course='{RIDERS['code']}'] [data-state]").get_attribute("data-state")
         == "current"
     )
+    phone.goto(f"{base}/rider/")
+    assert phone.locator("#training-gate").count() == 0
+    assert assign_rider(order=order, rider=rider, actor=dispatcher).rider_id == rider.pk
+    phone.reload()
+    assert phone.locator(f"[data-order='{order.code}']").is_visible()
+    _check(phone, axe_source, "08-rider-home-dispatched")
     assert all(url.startswith(base) for url in phone.requests_made)

@@ -23,6 +23,7 @@ from tenants.management.commands.seed_demo import Command as SeedDemo
 from tenants.models import Role, Tenant
 from tenants.scoping import tenant_scope
 from tests.factories import OrderFactory, UserFactory
+from tests.training.conftest import cleared_staff
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -35,7 +36,8 @@ def seeded(settings: Any, tmp_path: Any) -> Tenant:
 
 
 def _clear(order: Order) -> dict[str, str]:
-    officer = UserFactory(tenant=order.tenant, roles=[Role.PRIVACY_OFFICER])
+    # A privacy officer of the demo tenant, trained and pledged (the reveal gate, issue 19).
+    officer = cleared_staff(order.tenant, Role.PRIVACY_OFFICER)
     return reveal(
         order,
         fields=["name", "phone", "address", "items"],

@@ -269,3 +269,24 @@ def test_the_service_refuses_an_admin_of_another_tenant(tenant: Tenant) -> None:
         change_tenant_settings(
             tenant=tenant, time_zone="Europe/Berlin", send_pin_by_sms=True, actor=outsider
         )
+
+
+def test_the_training_grace_period_is_set_bounded_and_audited(
+    admin_client: Client, tenant: Tenant
+) -> None:
+    """Issue 19: the days the training gates only warn after a new version (default 14)."""
+    assert tenant.training_grace_days == 14
+    zone = tenant.time_zone
+    refused = _post(admin_client, time_zone=zone, training_grace_days="91")
+    assert refused.status_code == 200
+    assert "training_grace_days" in refused.context["form"].errors
+    saved = _post(admin_client, time_zone=zone, training_grace_days="30")
+    tenant.refresh_from_db()
+    assert (saved.status_code, tenant.training_grace_days) == (302, 30)
+    assert _events(tenant)[-1].details == {
+        "fields": ["training_grace_days"],
+        "training_grace_days": 30,
+    }
+    _post(admin_client, time_zone=zone)  # left empty: kept
+    tenant.refresh_from_db()
+    assert (tenant.training_grace_days, len(_events(tenant))) == (30, 1)

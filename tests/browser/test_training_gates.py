@@ -1,0 +1,102 @@
+"""Issue 19's acceptance in real Chromium at 1280 px: a customer-service user is refused a
+reveal (the order page says why before and after, with a link), takes the induction course,
+signs the pledge, and the reveal works. axe-core clean at every step; screenshots in
+artifacts/browser/training-gate-*.png; no request leaves the site. (The rider's side — the
+rider course failed once, passed, and the rider dispatchable — is
+tests/browser/test_training_rider.py.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from audits.models import AuditEvent
+from tenants.models import Role
+from tenants.scoping import tenant_scope
+from tests.browser.roles import clean, step, with_session
+from tests.factories import OrderFactory, TenantFactory, UserFactory
+from tests.training.conftest import SYSTEM
+from training.starter import ALL_STAFF, seed_training
+
+pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
+
+CORRECT = {o["id"]: o["correct"] for q in ALL_STAFF["questions"] for o in q["options"]}
+
+
+def _answer_right(page: Any) -> None:
+    for question in page.locator("fieldset[data-question]").all():
+        for box in question.locator("input").all():
+            if CORRECT[box.get_attribute("value")]:
+                box.check()
+
+
+def _reveal_phone(page: Any) -> None:
+    page.check("#reveal-form input[value=phone]")
+    page.select_option("#reveal-form select", "customer_service_call")
+    page.click("#reveal-form button[type=submit]")
+
+
+def test_customer_service_is_refused_takes_the_course_signs_and_reveals(
+    desktop: Any, live_server: Any, axe_source: str
+) -> None:
+    tenant = TenantFactory()
+    seed_training(tenant, SYSTEM)
+    order = OrderFactory(tenant=tenant)
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE], username="cs-trainee")
+    base = live_server.url
+    with_session(desktop, base, agent)
+    order_url = f"{base}/admin/orders/order/{order.pk}/change/"
+
+    desktop.goto(order_url)
+    note = desktop.locator("#training-gate")
+    assert "You cannot reveal personal data until you have" in note.inner_text()
+    assert step(desktop, axe_source, "training-gate-01-order-refused") == clean(
+        "training-gate-01-order-refused"
+    )
+    _reveal_phone(desktop)  # tried anyway: refused, recorded, said why with the link
+    assert desktop.url == order_url
+    message = desktop.locator(".messagelist, [role=alert], .messages").first.inner_text()
+    assert "You cannot reveal personal data" in message or "You cannot reveal" in (
+        desktop.content()
+    )
+    assert "13912345678" not in desktop.content()
+    with tenant_scope(tenant):
+        assert AuditEvent.objects.filter(action="privacy.reveal_denied").count() == 1
+    assert step(desktop, axe_source, "training-gate-02-reveal-refused") == clean(
+        "training-gate-02-reveal-refused"
+    )
+
+    desktop.click("#training-gate a")
+    assert desktop.url == f"{base}/training/courses/{ALL_STAFF['code']}/"
+    desktop.click("ol a >> nth=0")
+    for _ in ALL_STAFF["lessons"]:
+        desktop.click("#lesson-form button")
+    desktop.click("#quiz button")
+    assert step(desktop, axe_source, "training-gate-03-quiz") == clean("training-gate-03-quiz")
+    _answer_right(desktop)
+    desktop.click("#quiz-form button[type=submit]")
+    assert desktop.locator("#result").get_attribute("data-passed") == "yes"
+    desktop.click("text=Next: sign the confidentiality pledge")
+    assert desktop.url == f"{base}/training/pledge/"
+    desktop.check("input[name=agree]")
+    desktop.click("form:has(input[name=agree]) button[type=submit]")
+    assert desktop.url == f"{base}/training/"
+    desktop.reload()  # after the POST: still signed
+    assert desktop.locator("#pledge-status [data-state]").get_attribute("data-state") == "current"
+    state = desktop.locator(f"[data-course='{ALL_STAFF['code']}'] [data-state]")
+    assert state.get_attribute("data-state") == "current"
+    assert step(desktop, axe_source, "training-gate-04-pledge-signed") == clean(
+        "training-gate-04-pledge-signed"
+    )
+
+    desktop.goto(order_url)
+    assert desktop.locator("#training-gate").count() == 0
+    _reveal_phone(desktop)
+    assert "13912345678" in desktop.content()
+    assert step(desktop, axe_source, "training-gate-05-revealed") == clean(
+        "training-gate-05-revealed"
+    )
+    with tenant_scope(tenant):
+        assert AuditEvent.objects.filter(action="privacy.reveal").count() == 1
+    assert all(url.startswith(base) for url in desktop.requests_made)
