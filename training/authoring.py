@@ -288,8 +288,8 @@ def flatten(draft: Mapping[str, Any]) -> MultiValueDict[str, Any]:
     return data
 
 
-def _text(label: str, max_length: int, *, area: bool = False) -> forms.CharField:
-    widget = UnfoldAdminTextareaWidget(attrs={"rows": 6}) if area else UnfoldAdminTextInputWidget
+def _text(label: Any, max_length: int, *, area: bool = False, rows: int = 6) -> forms.CharField:
+    widget = UnfoldAdminTextareaWidget(attrs={"rows": rows}) if area else UnfoldAdminTextInputWidget
     return forms.CharField(label=label, max_length=max_length, required=False, widget=widget)
 
 
@@ -346,10 +346,10 @@ class VersionForm(forms.Form):
             self.fields[f"q-{j}-id"] = forms.CharField(widget=forms.HiddenInput, required=False)
             self.fields[f"q-{j}-options"] = forms.IntegerField(widget=forms.HiddenInput)
             self.fields[f"q-{j}-text_zh"] = _text(
-                _("Question %(n)s (Chinese)") % {"n": n}, TEXT_MAX, area=True
+                _("Question %(n)s (Chinese)") % {"n": n}, TEXT_MAX, area=True, rows=2
             )
             self.fields[f"q-{j}-text_en"] = _text(
-                _("Question %(n)s (English)") % {"n": n}, TEXT_MAX, area=True
+                _("Question %(n)s (English)") % {"n": n}, TEXT_MAX, area=True, rows=2
             )
             self.fields[f"q-{j}-multiple"] = forms.BooleanField(
                 label=_("Question %(n)s: multiple choice (several correct options)") % {"n": n},

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import cast
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest
+from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
@@ -20,7 +21,7 @@ CACHE_SECONDS = 24 * 3600
 
 @require_safe
 @login_required(login_url="admin:login")
-def lesson_image(request: HttpRequest, pk: int) -> HttpResponse:
+def lesson_image(request: HttpRequest, pk: int) -> HttpResponseBase:
     user = cast(User, request.user)
     image = image_for(user.tenant_id, pk)
     if image is None:
