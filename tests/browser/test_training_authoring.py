@@ -142,3 +142,21 @@ def test_a_rider_sees_the_starter_picture_at_360_px(
     width = phone.evaluate("document.querySelector('figure.lesson-image img').clientWidth")
     check = _check(phone, axe_source, "rider-lesson-360")
     assert (check, 0 < width <= 360) == (_ok("rider-lesson-360"), True)
+
+
+def test_the_version_form_in_chinese_fits_and_is_accessible(
+    desktop_zh: Any, live_server: Any, axe_source: str
+) -> None:
+    tenant = TenantFactory()
+    seed_training(tenant, SYSTEM)
+    with tenant_scope(tenant):
+        course = Course.objects.get(code=ALL_STAFF["code"])
+    with_session(
+        desktop_zh,
+        live_server.url,
+        UserFactory(tenant=tenant, roles=[Role.TENANT_ADMIN]),
+        language="zh-hans",
+    )
+    desktop_zh.goto(f"{live_server.url}/admin/training/course/{course.pk}/publish/")
+    lang = desktop_zh.get_attribute("html", "lang")
+    assert (_check(desktop_zh, axe_source, "form-zh"), lang) == (_ok("form-zh"), "zh-hans")

@@ -353,3 +353,26 @@ def test_the_chinese_version_form_renders(client: Client, tenant: Tenant) -> Non
     assert page.status_code == 200
     assert 'lang="zh-hans"' in page.content.decode()
     assert ALL_STAFF["title_zh"] in page.content.decode()
+
+
+def test_a_mangled_form_is_a_named_refusal_never_a_crash(client: Client, tenant: Tenant) -> None:
+    _admin(client, tenant)
+    course = _course(tenant)
+    mangled = {"lessons": ["abc"], "questions": ["-5"], "op": ["remove_lesson:99"]}
+    assert client.post(_url(course), mangled).status_code == 200
+    data = {
+        **_form_data(course),
+        "pass_mark": ["eighty"],
+        "title_zh": ["标题\x00"],
+        "op": ["publish"],
+    }
+    response = client.post(_url(course), data)
+    assert response.status_code == 400
+    assert response.context["form"].errors["pass_mark"] == ["Enter a whole number."]
+    empty = client.post(_url(course), {"op": ["publish"], "based_on": ["1"]})
+    assert empty.status_code == 400
+    assert _errors(empty)[:2] == [
+        "A course needs at least one lesson.",
+        "A course needs at least one quiz question.",
+    ]
+    assert _versions(course) == [1]
