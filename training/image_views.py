@@ -1,7 +1,7 @@
 """Serving lesson images (training.lesson_images) to the tenant's own users: a logged-in
 user of the image's tenant gets the file with its stored type, ``nosniff``, and a private
 cache of a day (the bytes behind an id never change: the file is named by its hash).
-Another tenant's image, or a missing file, is a 404."""
+Another tenant's image, a user without a role in the tenant, or a missing file, is a 404."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from tenants.models import User
+from tenants.roles import roles_of
 from training.lesson_images import image_for, image_path
 
 CACHE_SECONDS = 24 * 3600
@@ -23,7 +24,8 @@ CACHE_SECONDS = 24 * 3600
 @login_required(login_url="admin:login")
 def lesson_image(request: HttpRequest, pk: int) -> HttpResponseBase:
     user = cast(User, request.user)
-    image = image_for(user.tenant_id, pk)
+    # Like the learners' pages: a user of the tenant who holds a role there.
+    image = image_for(user.tenant_id, pk) if roles_of(user) else None
     if image is None:
         raise Http404(_("No such image."))
     try:
