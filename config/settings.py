@@ -80,6 +80,14 @@ EVIDENCE_DIR = Path(
     env_str("BAOMI_EVIDENCE_DIR", str(VAR_DIR / "evidence")) or VAR_DIR / "evidence"
 )
 EVIDENCE_MAX_BYTES = env_int("BAOMI_EVIDENCE_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
+# Lesson images (training.lesson_images, issue 19): PNG, JPEG or WebP files kept in clear
+# (they hold no personal data) as LESSON_IMAGE_DIR/<tenant id>/<sha256>, served only to the
+# tenant's users by an authenticated view (never statically); one upload is at most
+# LESSON_IMAGE_MAX_BYTES (default 2 MB).
+LESSON_IMAGE_DIR = Path(
+    env_str("BAOMI_LESSON_IMAGE_DIR", str(VAR_DIR / "lesson-images")) or VAR_DIR / "lesson-images"
+)
+LESSON_IMAGE_MAX_BYTES = env_int("BAOMI_LESSON_IMAGE_MAX_BYTES", 2 * 1024 * 1024, minimum=1)
 # Pruning: the newest main backup of each of the last N days, M ISO weeks and K months.
 BACKUP_KEEP_DAILY = env_int("BACKUP_KEEP_DAILY", 7)
 BACKUP_KEEP_WEEKLY = env_int("BACKUP_KEEP_WEEKLY", 4)

@@ -33,11 +33,15 @@ class NoncedCSPMiddleware(CSPMiddleware):
 
 class NoStoreMiddleware(MiddlewareMixin):
     """``Cache-Control: no-store`` on every response: Django's never-cache set, unless the
-    view already said ``no-store`` itself."""
+    view already said ``no-store`` itself, or marked the response ``cacheable_content``
+    (content that holds no personal data and never changes behind its URL: a lesson
+    image, served with its own private cache header)."""
 
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
+        if getattr(response, "cacheable_content", False):
+            return response
         if "no-store" not in response.get("Cache-Control", ""):
             add_never_cache_headers(response)
         return response

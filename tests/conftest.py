@@ -123,6 +123,7 @@ def backups_in_tmp(settings: Any, tmp_path: Any) -> None:
     """Backups and the erasure-ledger file go to a per-test folder, never the checkout's var/."""
     settings.BACKUP_DIR = tmp_path / "backups"
     settings.EVIDENCE_DIR = tmp_path / "evidence"
+    settings.LESSON_IMAGE_DIR = tmp_path / "lesson-images"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin, VersionedDocumentAdmin
 from tenants.models import User
-from training import drill_admin  # noqa: F401  (registers DrillAdmin)
-from training.models import Course, CourseVersion, PledgeSignature, QuizAttempt, StaffPledge
+from training import course_admin, drill_admin  # noqa: F401  (register their admins)
+from training.models import CourseVersion, PledgeSignature, QuizAttempt, StaffPledge
 from training.pledges import publish_pledge
 
 
@@ -36,12 +36,6 @@ class StaffPledgeAdmin(VersionedDocumentAdmin):
 class PledgeSignatureAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
     list_display = ["user", "pledge", "language", "signed_at", "ip", "text_sha256"]
     list_select_related = ["user", "pledge"]
-    actions = None
-
-
-@admin.register(Course)
-class CourseAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
-    list_display = ["code", "roles", "induction", "renew_months", "renew_on_new_version"]
     actions = None
 
 

@@ -33,8 +33,12 @@ class TrainingConfig(AppConfig):
                 "training.view_quizattempt",
                 "training.view_staffpledge",
                 "training.view_pledgesignature",
+                "training.view_lessonimage",
             )
         grant_permissions(Role.TENANT_ADMIN, "training.add_staffpledge")
+        # Course authoring (issue 19, point 1; training.course_admin): the services check
+        # the tenant administrator's role again.
+        grant_permissions(Role.TENANT_ADMIN, "training.add_course", "training.add_lessonimage")
         # Drills (issue 19, point 6): the back office's list for those who handle them;
         # training.drills checks the roles again on every write.
         from training.drills import DRILL_MANAGERS

@@ -69,3 +69,13 @@ ACTIONS += [
         frozenset({"version", "language"}),
     ),
 ]
+
+# --- Lesson images (issue 19, point 1; training/lesson_images.py) ------------------------
+ACTIONS += [
+    AuditAction(
+        "training.lesson_image_uploaded",
+        _("Lesson image uploaded"),
+        _SECURITY,
+        frozenset({"image", "sha256", "size"}),
+    ),
+]

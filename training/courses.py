@@ -21,6 +21,7 @@ from tenants.models import Role, Tenant, User
 from tenants.roles import has_role, roles_of
 from tenants.scoping import tenant_scope
 from tenants.versioning import current_version, publish_next_version
+from training.lesson_images import images_by_id
 from training.models import Course, CourseVersion, LessonRead, QuizAttempt
 
 _LANGS = ("zh", "en")
@@ -34,9 +35,33 @@ def _require_admin(actor: Actor, tenant: Tenant) -> None:
         raise PermissionDenied(_("Only a tenant administrator publishes training."))
 
 
-def _check_content(content: Mapping[str, Any], pass_mark: int) -> None:
+MAX_IMAGES_PER_LESSON = 6
+
+
+def _check_images(lessons: list[Any], tenant_id: int) -> list[str]:
+    """Each lesson's ``images`` is a list of the tenant's lesson image ids."""
+    problems: list[str] = []
+    for n, lesson in enumerate(lessons, start=1):
+        ids = lesson.get("images", []) if isinstance(lesson, Mapping) else []
+        if not isinstance(ids, list) or any(
+            not isinstance(i, int) or isinstance(i, bool) for i in ids
+        ):
+            problems.append(_("Lesson %(n)s: its images are not a list of ids.") % {"n": n})
+            continue
+        if len(ids) > MAX_IMAGES_PER_LESSON:
+            problems.append(
+                _("Lesson %(n)s: at most %(max)s images.") % {"n": n, "max": MAX_IMAGES_PER_LESSON}
+            )
+        known = images_by_id(tenant_id, ids)
+        if any(i not in known for i in ids):
+            problems.append(_("Lesson %(n)s names an image that does not exist.") % {"n": n})
+    return problems
+
+
+def _check_content(content: Mapping[str, Any], pass_mark: int, tenant_id: int) -> None:
     """Lessons and questions complete in both languages; each question has options, a
-    single-choice question exactly one correct option, a multiple-choice one at least one."""
+    single-choice question exactly one correct option, a multiple-choice one at least one;
+    a lesson's images are the tenant's."""
     problems: list[str] = []
     lessons = content.get("lessons") or []
     questions = content.get("questions") or []
@@ -52,6 +77,7 @@ def _check_content(content: Mapping[str, Any], pass_mark: int) -> None:
         ):
             problems.append(_("Every lesson needs a title and a text in both languages."))
             break
+    problems += _check_images(list(lessons), tenant_id)
     ids: set[str] = set()
     for question in questions:
         qid = str(question.get("id", ""))
@@ -122,12 +148,45 @@ def publish_course_version(
     title_en: str,
     content: Mapping[str, Any],
     pass_mark: int = 80,
+    based_on: int | None = None,
 ) -> CourseVersion:
+    """Publish the next version of ``course``. ``based_on`` is the version number the
+    author's form started from (0: none yet): when another version was published since —
+    or the same form is submitted twice — nothing is published and it is a ``Conflict``."""
     tenant = course.tenant
     _require_admin(actor, tenant)
     if not title_zh.strip() or not title_en.strip():
         raise ValidationError(_("A course needs a title in both languages."))
-    _check_content(content, pass_mark)
+    _check_content(content, pass_mark, tenant.pk)
+    with tenant_scope(tenant), transaction.atomic():
+        if based_on is not None:
+            latest = max(
+                CourseVersion.objects.filter(course=course)
+                .select_for_update()
+                .values_list("version", flat=True),
+                default=0,
+            )
+            if latest != based_on:
+                raise Conflict(
+                    _(
+                        "Version %(latest)s of this course was published after you opened "
+                        "this form (from version %(based_on)s): nothing was published. Open "
+                        "the current version and make your changes again."
+                    )
+                    % {"latest": latest, "based_on": based_on}
+                )
+        return _publish(course, actor, title_zh, title_en, content, pass_mark)
+
+
+def _publish(
+    course: Course,
+    actor: Actor,
+    title_zh: str,
+    title_en: str,
+    content: Mapping[str, Any],
+    pass_mark: int,
+) -> CourseVersion:
+    tenant = course.tenant
     return publish_next_version(
         CourseVersion,
         tenant=tenant,

@@ -148,7 +148,7 @@ class CourseVersion(VersionedDocument):
     )
     title_zh = models.CharField(_("title (Chinese)"), max_length=200)
     title_en = models.CharField(_("title (English)"), max_length=200)
-    # {"lessons": [{"title_zh", "title_en", "body_zh", "body_en"}],
+    # {"lessons": [{"title_zh", "title_en", "body_zh", "body_en", "images": [ids]}],
     #  "questions": [{"id", "multiple", "text_zh", "text_en",
     #                 "options": [{"id", "text_zh", "text_en", "correct"}]}]}
     content = models.JSONField(_("content"))
@@ -168,10 +168,14 @@ class CourseVersion(VersionedDocument):
     def title(self, language: str) -> str:
         return self.text_for(language)[1]
 
-    def lessons(self, language: str) -> list[dict[str, str]]:
+    def lessons(self, language: str) -> list[dict[str, Any]]:
         lang = _in(language)
         return [
-            {"title": lesson[f"title_{lang}"], "body": lesson[f"body_{lang}"]}
+            {
+                "title": lesson[f"title_{lang}"],
+                "body": lesson[f"body_{lang}"],
+                "images": list(lesson.get("images", [])),  # LessonImage ids
+            }
             for lesson in self.content.get("lessons", [])
         ]
 
@@ -274,3 +278,47 @@ class PledgeSignature(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.user_id}@v{self.pledge_id}"
+
+
+# --- Lesson images (issue 19, point 1) -------------------------------------------------
+# A picture a lesson shows (a correct and a wrong packing label...): a PNG, JPEG or WebP
+# file stored locally under settings.LESSON_IMAGE_DIR/<tenant id>/<sha256> (content-
+# addressed: the same bytes are one row per tenant), served only to the tenant's users by
+# training.views_images. A lesson names its images by id (``lesson["images"]``). Images
+# hold no personal data: the upload form says so. ``uploaded_by`` is an actor label.
+
+LESSON_IMAGE_ALT_MAX_LENGTH = 200
+
+
+class LessonImageType(models.TextChoices):
+    PNG = "image/png", "PNG"
+    JPEG = "image/jpeg", "JPEG"
+    WEBP = "image/webp", "WebP"
+
+
+class LessonImage(TenantOwnedModel):
+    sha256 = models.CharField(_("SHA-256"), max_length=64, editable=False)
+    content_type = models.CharField(
+        _("type"), max_length=16, choices=LessonImageType.choices, editable=False
+    )
+    size = models.PositiveIntegerField(_("size (bytes)"), editable=False)
+    width = models.PositiveIntegerField(_("width"), null=True, blank=True, editable=False)
+    height = models.PositiveIntegerField(_("height"), null=True, blank=True, editable=False)
+    alt_zh = models.CharField(_("description (Chinese)"), max_length=LESSON_IMAGE_ALT_MAX_LENGTH)
+    alt_en = models.CharField(_("description (English)"), max_length=LESSON_IMAGE_ALT_MAX_LENGTH)
+    uploaded_by = models.CharField(_("uploaded by"), max_length=64, editable=False)
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("lesson image")
+        verbose_name_plural = _("lesson images")
+        ordering = ["-uploaded_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "sha256"], name="lesson_image_sha256")
+        ]
+
+    def __str__(self) -> str:
+        return self.alt_en or self.sha256[:12]
+
+    def alt(self, language: str) -> str:
+        return self.alt_en if _in(language) == "en" else self.alt_zh

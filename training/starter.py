@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tenants.actors import Actor, SystemActor
@@ -19,14 +20,67 @@ from training.courses import (
     start_attempt,
     submit_attempt,
 )
+from training.lesson_images import upload_lesson_image
 from training.models import Course
 from training.pledges import current_pledge, pledge_to_sign, publish_pledge, sign_pledge
 
 STAFF_ROLES = [r.value for r in Role if r != Role.RIDER]
 
 
-def _lesson(title_zh: str, title_en: str, body_zh: str, body_en: str) -> dict[str, str]:
-    return {"title_zh": title_zh, "title_en": title_en, "body_zh": body_zh, "body_en": body_en}
+def _lesson(
+    title_zh: str, title_en: str, body_zh: str, body_en: str, *, images: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    # ``images`` names STARTER_IMAGES; seeding puts the tenant's image ids in their place.
+    return {
+        "title_zh": title_zh,
+        "title_en": title_en,
+        "body_zh": body_zh,
+        "body_en": body_en,
+        "images": list(images),
+    }
+
+
+# The starter lessons' pictures: PNGs shipped in training/starter_images/ (drawn by
+# scripts/make_starter_images.py; every name and number on them is made up), seeded as the
+# tenant's lesson images through the same service as an upload, so a tenant administrator
+# reuses or replaces them like any other.
+STARTER_IMAGE_DIR = Path(__file__).resolve().parent / "starter_images"
+STARTER_IMAGES: dict[str, dict[str, str]] = {
+    "packing-label": {
+        "file": "packing-label.png",
+        "alt_zh": "正确的标签只显示订单号、二维码、遮盖后的收件人、区域和封条号；"
+        "错误的标签写出了姓名、电话和地址。",
+        "alt_en": "A correct label shows only the order code, the QR code, the masked "
+        "recipient, the district and the seal number; a wrong one shows the name, phone "
+        "and address.",
+    },
+    "bag-seal": {
+        "file": "bag-seal.png",
+        "alt_zh": "完好的封条号与标签一致，可以配送；破损的封条：不要配送，立即报告。",
+        "alt_en": "An intact seal whose number matches the label can go; a broken seal: do "
+        "not deliver it, report it at once.",
+    },
+}
+
+
+def _seed_images(tenant: Tenant, actor: Actor, names: set[str]) -> dict[str, int]:
+    ids = {}
+    for name in sorted(names):
+        spec = STARTER_IMAGES[name]
+        image = upload_lesson_image(
+            tenant=tenant,
+            actor=actor,
+            data=(STARTER_IMAGE_DIR / spec["file"]).read_bytes(),
+            name=spec["file"],
+            alt_zh=spec["alt_zh"],
+            alt_en=spec["alt_en"],
+        )
+        ids[name] = image.pk
+    return ids
+
+
+def _with_image_ids(lessons: list[dict[str, Any]], ids: dict[str, int]) -> list[dict[str, Any]]:
+    return [{**lesson, "images": [ids[name] for name in lesson["images"]]} for lesson in lessons]
 
 
 def _q(
@@ -78,6 +132,7 @@ ALL_STAFF: dict[str, Any] = {
             "people access order details (§3.1.2). Do not discuss orders in public (§3.2.1). The "
             "label shows only the order code, the QR code, the masked recipient, the district and "
             "the seal number — never the full name, phone or address (§3.3.1).",
+            images=("packing-label",),
         ),
         _lesson(
             "发现泄露怎么办",
@@ -178,6 +233,7 @@ RIDERS: dict[str, Any] = {
             "At pickup, check the order code and the seal number: both must match (§4.2). If the "
             "seal number does not match, do not take the package; call customer service. Put the "
             "package somewhere safe at once and do not linger at the pickup point (§4.2.2).",
+            images=("bag-seal",),
         ),
         _lesson(
             "配送途中",
@@ -299,6 +355,7 @@ KITCHEN_PACKING: dict[str, Any] = {
             "package with the seal recorded in the app (§3.3.2). If a seal is broken or its number "
             "is wrong, do not hand the package over: repack it, record the new seal number and "
             "report the problem if needed.",
+            images=("packing-label", "bag-seal"),
         ),
     ],
     "questions": [
@@ -399,7 +456,13 @@ def seed_training(tenant: Tenant, actor: Actor) -> str | None:
             actor=actor,
             title_zh=spec["title_zh"],
             title_en=spec["title_en"],
-            content={"lessons": spec["lessons"], "questions": spec["questions"]},
+            content={
+                "lessons": _with_image_ids(
+                    spec["lessons"],
+                    _seed_images(tenant, actor, {n for x in spec["lessons"] for n in x["images"]}),
+                ),
+                "questions": spec["questions"],
+            },
             pass_mark=80,
         )
         made.append(spec["code"])

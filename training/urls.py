@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import views
+from training import image_views, views
 
 app_name = "training"
 urlpatterns = [
@@ -12,4 +12,5 @@ urlpatterns = [
     path("courses/<slug:code>/start/", views.start, name="start"),
     path("attempts/<int:pk>/", views.attempt, name="attempt"),
     path("attempts/<int:pk>/certificate/", views.certificate, name="certificate"),
+    path("images/<int:pk>/", image_views.lesson_image, name="lesson-image"),
 ]

@@ -27,6 +27,7 @@ from tenants.roles import roles_of
 from tenants.scoping import tenant_scope
 from training import courses as course_services
 from training.clearance import PLEDGE, State, status_of
+from training.lesson_images import images_by_id
 from training.models import Course, CourseVersion, QuizAttempt
 from training.pledges import current_pledge, must_pledge, pledge_to_sign, sign_pledge
 
@@ -141,7 +142,7 @@ def course(request: HttpRequest, user: User, code: str) -> HttpResponse:
     return _render(request, user, "training/course.html", context)
 
 
-def _lesson_number(version: CourseVersion, n: int) -> dict[str, str]:
+def _lesson_number(version: CourseVersion, n: int) -> dict[str, Any]:
     lessons = version.lessons(_language())
     if not 0 <= n < len(lessons):
         raise Http404(_("No such lesson."))
@@ -153,7 +154,19 @@ def lesson(request: HttpRequest, user: User, code: str, n: int) -> HttpResponse:
     course_obj, version = _course(user, code)
     lesson_obj = _lesson_number(version, n)
     total = len(version.content["lessons"])
+    found = images_by_id(version.tenant_id, lesson_obj["images"])
+    images = [
+        {
+            "pk": i,
+            "alt": found[i].alt(_language()),
+            "width": found[i].width,
+            "height": found[i].height,
+        }
+        for i in lesson_obj["images"]
+        if i in found
+    ]
     context = {
+        "images": images,
         "course": course_obj,
         "version": version,
         "title": version.title(_language()),
