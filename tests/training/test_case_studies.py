@@ -354,3 +354,22 @@ def test_another_tenants_case_studies_are_not_shown(
     rider = UserFactory(tenant=tenant, roles=[Role.RIDER])
     page = _client(rider).get(reverse("training:course", args=[course.code])).content.decode()
     assert "Lessons from a lost phone" not in page
+
+
+def test_a_closed_real_cases_page_links_to_writing_a_case_study(
+    tenant: Tenant, officer: User
+) -> None:
+    closed = _case(tenant, officer)
+    still_open = _case(tenant, officer, close=False)
+    supervisor = UserFactory(tenant=tenant, roles=[Role.SUPERVISOR])
+    link = f'href="{ATTACH}?case={closed.pk}"'
+
+    def page(user: User, case: IncidentCase) -> str:
+        url = reverse("admin:incidents_incidentcase_change", args=[case.pk])
+        return _client(user).get(url).content.decode()
+
+    assert (
+        link in page(officer, closed),
+        'id="case-study-link"' in page(officer, still_open),
+        'id="case-study-link"' in page(supervisor, closed),
+    ) == (True, False, False)

@@ -8,6 +8,7 @@ from django import template
 from django.utils.translation import get_language
 
 from training.case_studies import case_studies_of
+from training.case_studies import may_attach_case_studies as may_attach
 from training.models import Course
 
 register = template.Library()
@@ -20,3 +21,9 @@ def case_studies_for(course: Course) -> list[dict[str, str]]:
         {"title": study.title(language), "body": study.body(language)}
         for study in case_studies_of(course)
     ]
+
+
+@register.simple_tag
+def may_attach_case_studies(user: object) -> bool:
+    """Whether ``user`` may attach case studies (the closed case page's link)."""
+    return may_attach(user)  # type: ignore[arg-type]
