@@ -64,7 +64,11 @@ def sidebar(request: HttpRequest) -> list[dict[str, Any]]:
             "link": page.url,
             "badge": landing_badge(page.url_name, request.user),
             "badge_variant": "warning",
-            **({"active": page.url == request.path} if on_work_page else {}),
+            # unfold's own test is "the link is a substring of the path": "/training/"
+            # would light up under "/admin/training/..." too.
+            "active": page.url == request.path
+            if on_work_page
+            else request.path.startswith(page.url),
         }
         for page in pages
     ]

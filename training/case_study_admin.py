@@ -1,7 +1,7 @@
 """Case studies in the back office (issue 19, point 7): the list of the tenant's case
-studies (read only) for tenant administrators and privacy officers; "add" opens the attach
-page (training.case_study_views), which writes through training.case_studies. Registered
-when training.admin imports it."""
+studies (read only) for tenant administrators and privacy officers; "add" is the attach
+page (training.case_study_views, at /admin/training/coursecasestudy/add/), which writes
+through training.case_studies. Registered when training.admin imports it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
 
 from tenants.admin import TenantScopedModelAdmin
+from training import case_study_views
 from training.case_studies import may_attach_case_studies
 from training.models import CourseCaseStudy
 
@@ -52,7 +52,7 @@ class CourseCaseStudyAdmin(TenantScopedModelAdmin):
         return False
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> Any:
-        if not self._may(request):
-            return super().add_view(request, form_url, extra_context)  # the admin's refusal
-        response: HttpResponse = redirect("training:case-study-attach")
+        """ "Add" is the attach page: choose a closed case, then edit its prefilled texts
+        (it checks who may itself: others get a 403)."""
+        response: HttpResponse = case_study_views.attach_page(request)
         return response

@@ -1,5 +1,5 @@
-"""Attaching a case study to a course (issue 19, point 7) in the back office, at
-/training/case-studies/attach/: choose a closed incident case and a course, then edit the
+"""Attaching a case study to a course (issue 19, point 7) in the back office, as the case
+studies' "add" page (training.case_study_admin): choose a closed incident case and a course, then edit the
 texts prefilled from the case's structured facts (training.case_studies.draft_texts), and
 save (post/redirect/get to the case studies' list). For tenant administrators and privacy
 officers (others: 403, like the back office's other role pages). Another tenant's case or
@@ -178,6 +178,3 @@ def _save(
             )
             return redirect("admin:training_coursecasestudy_changelist")
     return _page(request, {"form": form, "facts": facts}, status=400)
-
-
-attach_view = admin.site.admin_view(attach_page)

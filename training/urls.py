@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import case_study_views, coverage_views, views
+from training import coverage_views, views
 
 app_name = "training"
 urlpatterns = [
@@ -13,5 +13,4 @@ urlpatterns = [
     path("attempts/<int:pk>/", views.attempt, name="attempt"),
     path("attempts/<int:pk>/certificate/", views.certificate, name="certificate"),
     path("coverage/", coverage_views.coverage_view, name="coverage"),
-    path("case-studies/attach/", case_study_views.attach_view, name="case-study-attach"),
 ]

@@ -99,3 +99,64 @@ def test_a_supervisor_reads_the_coverage_at_1280_and_1024(
         [False] * len(CUSTOMER_VALUES),
         True,
     )
+
+
+def test_a_privacy_officer_writes_a_case_study_from_a_closed_case(
+    desktop: Any, live_server: Any, axe_source: str
+) -> None:
+    from datetime import timedelta
+
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from incidents.cases import move_case, open_case
+
+    tenant = TenantFactory(name="Shanghai Eats")
+    seed_training(tenant, SYSTEM)
+    officer = UserFactory(tenant=tenant, roles=[Role.PRIVACY_OFFICER], username="po-lin")
+    case = open_case(
+        tenant=tenant,
+        title="Rider Zhang's phone lost",
+        severity="major",
+        severity_reason="Label photos on the phone",
+        kind="lost_device",
+        data_categories=["name", "address"],
+        affected_customers=2,
+        discovered_at=timezone.now() - timedelta(hours=3),
+        discovered_by="Dispatcher on duty",
+        is_drill=False,
+        actor=officer,
+    )
+    for state in ("contained", "investigating", "remediated", "closed"):
+        case = move_case(case=case, to=state, actor=officer)
+    base = live_server.url
+    with_session(desktop, base, officer)
+    desktop.goto(base + reverse("admin:incidents_incidentcase_change", args=[case.pk]))
+    desktop.click("#case-study-link a")
+    desktop.wait_for_load_state()
+    checks = [step(desktop, axe_source, "training-case-study-01-form-1280")]
+    widths = {"form-1280": overflow(desktop)}
+    prefilled = desktop.input_value("#id_body_en")
+    desktop.select_option("#id_course", RIDERS["code"])
+    desktop.fill("#id_title_en", "A lost phone with label photos")
+    desktop.fill("#id_body_en", prefilled + "Do not photograph labels.")
+    with desktop.expect_navigation():
+        desktop.click("#case-study-form button[type=submit]")
+    checks.append(step(desktop, axe_source, "training-case-study-02-list-1280"))
+    listed = desktop.locator("#result_list").inner_text()
+    assert (
+        checks,
+        widths,
+        "Data affected: Name, Address." in prefilled,
+        "Zhang" in prefilled,
+        "A lost phone with label photos" in listed,
+    ) == (
+        [
+            ("training-case-study-01-form-1280", [], []),
+            ("training-case-study-02-list-1280", [], []),
+        ],
+        {"form-1280": {"page": 0, "elements": []}},
+        True,
+        False,
+        True,
+    )

@@ -31,7 +31,7 @@ from training.starter import RIDERS, seed_training
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-ATTACH = "/training/case-studies/attach/"
+ATTACH = "/admin/training/coursecasestudy/add/"
 CASE_TITLE = "Phone of rider Zhang Wei lost near Block 7"
 REASON = "Photos of labels for 13912345678 on the phone"
 

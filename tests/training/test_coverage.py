@@ -333,3 +333,26 @@ def test_the_dashboard_panel_gives_counts_and_links(tenant: Tenant) -> None:
         context["drill_flagged"],
         panel.template,
     ) == (1, f"{URL}?state=failed", 0, True, "training/panels/coverage.html")
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (URL, ["Training coverage"]),
+        ("/training/", ["My training"]),
+        ("/admin/training/coursecasestudy/", ["Case studies"]),
+    ],
+)
+def test_one_item_is_active_in_the_sidebar(tenant: Tenant, path: str, expected: list[str]) -> None:
+    from django.contrib import admin
+    from django.test import RequestFactory
+    from django.utils import translation
+
+    request = RequestFactory().get(path)
+    request.user = UserFactory(tenant=tenant, roles=[Role.PRIVACY_OFFICER])
+    with tenant_scope(tenant), translation.override("en"):
+        groups = admin.site.get_sidebar_list(request)
+        active = [
+            str(item["title"]) for group in groups for item in group["items"] if item["active"]
+        ]
+    assert active == expected
