@@ -126,7 +126,11 @@ def attach_page(request: HttpRequest) -> HttpResponse:
     except Conflict as error:
         return _page(
             request,
-            {"refusal": error.message, "cases": case_studies.closed_cases(tenant.pk)},
+            {
+                "refusal": error.message,
+                "cases": case_studies.closed_cases(tenant.pk),
+                "courses": courses,
+            },
             status=409,
         )
     if request.method == "POST":
