@@ -81,3 +81,7 @@ class IncidentsConfig(AppConfig):
         from incidents.drill_cases import register as register_drill_cases
 
         register_drill_cases()
+        # Issue 19, point 7: training's case studies are written from closed cases' facts.
+        from incidents.case_studies import register as register_case_studies
+
+        register_case_studies()

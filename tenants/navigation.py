@@ -53,6 +53,10 @@ def site_subheader(request: HttpRequest) -> str:
 def sidebar(request: HttpRequest) -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = []
     pages = landings_for(request.user)
+    # A work page under a model's URL (the dispatch board under orders), or under another
+    # work page's (the training coverage under "My training"), is the one active item:
+    # unfold would mark the other link active too (it is a prefix).
+    on_work_page = {"active": False} if any(p.url == request.path for p in pages) else {}
     work = [
         {
             "title": page.label,
@@ -60,12 +64,14 @@ def sidebar(request: HttpRequest) -> list[dict[str, Any]]:
             "link": page.url,
             "badge": landing_badge(page.url_name, request.user),
             "badge_variant": "warning",
+            # unfold's own test is "the link is a substring of the path": "/training/"
+            # would light up under "/admin/training/..." too.
+            "active": page.url == request.path
+            if on_work_page
+            else request.path.startswith(page.url),
         }
         for page in pages
     ]
-    # A work page under a model's URL (the dispatch board under orders) is the one active
-    # item: unfold would mark the model's list active too (its link is a prefix).
-    on_work_page = {"active": False} if any(p.url == request.path for p in pages) else {}
     if work:
         groups.append({"title": _("My work"), "separator": False, "items": work})
     inbox = _inbox_item(request)

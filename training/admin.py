@@ -13,7 +13,11 @@ from django.utils.translation import gettext_lazy as _
 
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin, VersionedDocumentAdmin
 from tenants.models import User
-from training import course_admin, drill_admin  # noqa: F401  (register their admins)
+from training import (  # noqa: F401  (register their admins)
+    case_study_admin,
+    course_admin,
+    drill_admin,
+)
 from training.models import CourseVersion, PledgeSignature, QuizAttempt, StaffPledge
 from training.pledges import publish_pledge
 

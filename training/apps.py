@@ -45,3 +45,19 @@ class TrainingConfig(AppConfig):
 
         for role in DRILL_MANAGERS:
             grant_permissions(role, "training.view_drill", "training.add_drill")
+        # Coverage (issue 19, point 7): a page for those who supervise training, and the
+        # supervisor dashboard's panel (audits.panels: audits never imports training).
+        from audits.panels import register_panel
+        from training.coverage import COVERAGE_VIEWERS
+        from training.coverage_views import coverage_panel
+
+        for role in COVERAGE_VIEWERS:
+            register_landing(role, "training:coverage", _("Training coverage"), "monitoring")
+        register_panel(
+            "training.coverage",
+            title=_("Training coverage"),
+            roles=COVERAGE_VIEWERS,
+            order=50,
+            template="training/panels/coverage.html",
+            context=coverage_panel,
+        )

@@ -79,3 +79,21 @@ ACTIONS += [
         frozenset({"image", "sha256", "size"}),
     ),
 ]
+
+# --- Coverage and case studies (issue 19, point 7; training/coverage.py, case_studies.py) -
+# Who looked at the coverage (the filters and how many people were listed, never who);
+# a case study by ids and codes, never its text.
+ACTIONS += [
+    AuditAction(
+        "training.coverage_viewed",
+        _("Training coverage viewed"),
+        _SECURITY,
+        frozenset({"role", "state", "course", "people"}),
+    ),
+    AuditAction(
+        "training.case_study_added",
+        _("Case study attached to a course"),
+        _SECURITY,
+        frozenset({"case_study", "course", "case", "case_code"}),
+    ),
+]

@@ -322,3 +322,48 @@ class LessonImage(TenantOwnedModel):
 
     def alt(self, language: str) -> str:
         return self.alt_en if _in(language) == "en" else self.alt_zh
+
+
+# --- Case studies from closed incidents (issue 19, point 7) ----------------------------
+# A course's case study, written by a tenant administrator or privacy officer from a closed
+# (non-drill) incident case's structured facts (training.case_studies): a title and a text
+# in both languages, whose form says not to write personal data. The case is held by id and
+# code (incidents is a later layer: no foreign key across it).
+
+CASE_STUDY_TITLE_MAX_LENGTH = 120
+CASE_STUDY_BODY_MAX_LENGTH = 4000
+
+
+class CourseCaseStudy(TenantOwnedModel):
+    course = models.ForeignKey(
+        Course, on_delete=models.PROTECT, db_index=False, related_name="case_studies"
+    )
+    title_zh = models.CharField(_("title (Chinese)"), max_length=CASE_STUDY_TITLE_MAX_LENGTH)
+    title_en = models.CharField(_("title (English)"), max_length=CASE_STUDY_TITLE_MAX_LENGTH)
+    body_zh = models.TextField(_("text (Chinese)"))
+    body_en = models.TextField(_("text (English)"))
+    source_case_id = models.BigIntegerField(_("incident case"), editable=False)
+    source_case_code = models.CharField(_("incident case"), max_length=20, editable=False)
+    added_by = models.CharField(_("added by"), max_length=64, editable=False)
+    added_at = models.DateTimeField(_("added at"), auto_now_add=True)
+    published = models.BooleanField(_("shown to learners"), default=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("case study")
+        verbose_name_plural = _("case studies")
+        ordering = ["course", "-added_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "course", "source_case_id"], name="case_study_once"
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "course", "published"], name="case_study_course")]
+
+    def __str__(self) -> str:
+        return self.title_en
+
+    def title(self, language: str) -> str:
+        return self.title_en if _in(language) == "en" else self.title_zh
+
+    def body(self, language: str) -> str:
+        return self.body_en if _in(language) == "en" else self.body_zh

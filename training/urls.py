@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import image_views, views
+from training import coverage_views, image_views, views
 
 app_name = "training"
 urlpatterns = [
@@ -13,4 +13,5 @@ urlpatterns = [
     path("attempts/<int:pk>/", views.attempt, name="attempt"),
     path("attempts/<int:pk>/certificate/", views.certificate, name="certificate"),
     path("images/<int:pk>/", image_views.lesson_image, name="lesson-image"),
+    path("coverage/", coverage_views.coverage_view, name="coverage"),
 ]

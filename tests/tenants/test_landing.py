@@ -41,13 +41,17 @@ def test_back_office_roles_without_a_station_see_no_station_links(client: Client
     client.force_login(UserFactory(roles=[Role.SUPERVISOR]))
     response = client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="en")
     html = response.content.decode()
-    # Their "My work" holds only their training (training registers it for every staff role).
+    # Their "My work" holds the training coverage they supervise and their own training
+    # (training registers "My training" for every staff role, listed last).
     assert (response.status_code, reverse("admin:logout") in html, "My work" in html) == (
         200,
         True,
         True,
     )
-    assert [p.url_name for p in landings_for(response.wsgi_request.user)] == ["training:home"]
+    assert [p.url_name for p in landings_for(response.wsgi_request.user)] == [
+        "training:coverage",
+        "training:home",
+    ]
 
 
 def test_a_rider_at_the_admin_login_is_sent_to_the_rider_page(client: Client) -> None:

@@ -1,0 +1,101 @@
+"""The supervisor dashboard's panel registry (issue 20): the seam through which later apps
+contribute what the dashboard shows, without ``audits`` importing them.
+
+Each app registers its panels in its ``AppConfig.ready()``::
+
+    from audits.panels import register_panel
+
+    register_panel(
+        "training.coverage",
+        title=_("Training coverage"),          # lazy: translated when shown
+        roles=(Role.SUPERVISOR, Role.PRIVACY_OFFICER, Role.TENANT_ADMIN),
+        order=50,
+        template="training/panels/coverage.html",
+        context=coverage_panel,               # (request, tenant, period) -> dict
+    )
+
+The dashboard asks ``panels_for(user)`` — the panels one of whose roles the user holds, in
+``order`` — and renders each ``panel.template`` with ``panel.context_for(request, tenant,
+period)`` (run inside the request's tenant scope). A panel's context must hold no customer's
+personal data: numbers, codes, usernames and links to the lists behind the numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.functional import Promise
+
+from tenants.models import Role, Tenant
+from tenants.roles import roles_of
+
+
+@dataclass(frozen=True)
+class Period:
+    """The dashboard's period picker's choice: ``start`` included, ``end`` excluded."""
+
+    start: datetime
+    end: datetime
+
+
+PanelContext = Callable[[HttpRequest, Tenant, Period], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Panel:
+    key: str  # "<app>.<name>", unique
+    title: str | Promise
+    roles: frozenset[str]
+    order: int
+    template: str
+    context: PanelContext
+
+    def context_for(self, request: HttpRequest, tenant: Tenant, period: Period) -> dict[str, Any]:
+        """The panel's template context, with ``panel`` (this panel) added."""
+        return {**self.context(request, tenant, period), "panel": self}
+
+
+_panels: dict[str, Panel] = {}
+
+
+def register_panel(
+    key: str,
+    *,
+    title: str | Promise,
+    roles: Iterable[Role | str],
+    order: int,
+    template: str,
+    context: PanelContext,
+) -> Panel:
+    """Register (or register again, identically) the panel ``key``. A second, different
+    registration under the same key is a programming error (``ValueError``)."""
+    if not key or key.count(".") != 1:
+        raise ValueError(f"Panel key {key!r} must look like 'app.name'.")
+    wanted = frozenset(Role(role).value for role in roles)
+    if not wanted:
+        raise ValueError(f"Panel {key!r} names no role that sees it.")
+    panel = Panel(key, title, wanted, order, template, context)
+    known = _panels.get(key)
+    if known is not None and known != panel:
+        raise ValueError(f"Panel {key!r} is already registered differently.")
+    _panels[key] = panel
+    return panel
+
+
+def unregister_panel(key: str) -> None:
+    """Forget a panel (tests)."""
+    _panels.pop(key, None)
+
+
+def all_panels() -> list[Panel]:
+    return sorted(_panels.values(), key=lambda panel: (panel.order, panel.key))
+
+
+def panels_for(user: object) -> list[Panel]:
+    """The panels ``user`` sees — those one of whose roles the user holds in their tenant —
+    in their order (then by key). An operator or an anonymous user sees none."""
+    roles = roles_of(user)
+    return [panel for panel in all_panels() if panel.roles & roles]
