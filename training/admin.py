@@ -13,7 +13,10 @@ from django.utils.translation import gettext_lazy as _
 
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin, VersionedDocumentAdmin
 from tenants.models import User
-from training import drill_admin  # noqa: F401  (registers DrillAdmin)
+from training import (
+    drill_admin,  # noqa: F401  (registers DrillAdmin)
+    enrolment_admin,  # noqa: F401  (registers EnrolmentAdmin)
+)
 from training.models import Course, CourseVersion, PledgeSignature, QuizAttempt, StaffPledge
 from training.pledges import publish_pledge
 
