@@ -195,9 +195,16 @@ def withdraw_for_roles(user: User, *, actor: Actor, now: datetime | None = None)
 def _withdraw(tenant: Tenant, actor: Actor, gone: list[Enrolment], now: datetime) -> int:
     if not gone:
         return 0
-    Enrolment.objects.filter(pk__in=[e.pk for e in gone], withdrawn_at__isnull=True).update(
-        withdrawn_at=now
+    # Only those still open once locked: a concurrent run may have withdrawn them first.
+    still_open = set(
+        Enrolment.objects.select_for_update(of=("self",))
+        .filter(pk__in=[e.pk for e in gone], withdrawn_at__isnull=True, completed_at__isnull=True)
+        .values_list("pk", flat=True)
     )
+    gone = [e for e in gone if e.pk in still_open]
+    if not gone:
+        return 0
+    Enrolment.objects.filter(pk__in=still_open).update(withdrawn_at=now)
     by_course: dict[int, list[Enrolment]] = defaultdict(list)
     for enrolment in gone:
         by_course[enrolment.course_id].append(enrolment)

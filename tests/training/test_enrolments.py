@@ -188,6 +188,14 @@ def test_a_role_taken_away_withdraws_its_open_enrolment(tenant: Tenant) -> None:
     assert event.details == {"course": RIDERS["code"], "users": [rider.pk]}
 
 
+def test_the_job_withdraws_the_enrolment_of_a_deactivated_user_once(tenant: Tenant) -> None:
+    rider = _rider(tenant, _admin(tenant))
+    User.objects.filter(pk=rider.pk).update(is_active=False)
+    assert refresh_enrolments(tenant)["withdrawn"] == 1
+    assert refresh_enrolments(tenant)["withdrawn"] == 0
+    assert _enrolments(tenant, user=rider)[0].withdrawn_at is not None
+
+
 def test_passing_the_quiz_completes_the_enrolment(tenant: Tenant) -> None:
     rider = _rider(tenant, _admin(tenant))
     attempt = _pass(rider, RIDERS["code"])
@@ -425,6 +433,8 @@ def test_the_back_office_lists_enrolments_by_state_for_administrators(
         assert (listed.status_code, overdue.status_code) == (200, 200)
         assert "rider-wang" in listed.content.decode()
         assert "rider-wang" not in overdue.content.decode()
+    course = _course(tenant, ALL_STAFF["code"])
+    assert "rider-wang" not in client.get(f"{url}?course={course.pk}").content.decode()
     client.force_login(UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE]))
     assert client.get(url).status_code == 403
 
