@@ -63,7 +63,7 @@ def _due(params: dict[str, Any]) -> str:
 
 
 def _overdue(params: dict[str, Any]) -> str:
-    return _("Training overdue since %(date)s: %(course)s, taken by %(user)s") % {
+    return _("Training overdue since %(date)s: %(user)s has not completed %(course)s") % {
         "date": _day(params["due"]),
         "course": params["course"],
         "user": params["user"],

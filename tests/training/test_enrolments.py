@@ -317,6 +317,22 @@ def test_a_reminder_reads_as_a_sentence_with_the_date(tenant: Tenant) -> None:
     )
 
 
+def test_an_escalation_names_the_learner_by_username_only(tenant: Tenant) -> None:
+    from django.utils.formats import date_format
+
+    from tenants.notifications import message_of
+
+    admin = _admin(tenant)
+    _rider, enrolment = _due_rider(tenant, admin)
+    run_tenant_reminders(tenant, now=enrolment.due_at + DAY)
+    with tenant_scope(tenant):
+        notification = Notification.objects.get(user=admin)
+    day = date_format(timezone.localtime(enrolment.due_at, tenant.zone).date(), "DATE_FORMAT")
+    assert message_of(notification) == (
+        f"Training overdue since {day}: rider-wang has not completed {RIDERS['code']}"
+    )
+
+
 def test_a_late_first_run_sends_only_the_days_reminder(tenant: Tenant) -> None:
     rider, enrolment = _due_rider(tenant, _admin(tenant))
     run_tenant_reminders(tenant, now=enrolment.due_at - timedelta(hours=2))
