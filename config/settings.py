@@ -330,6 +330,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "privacy.tasks.check_backup_freshness",
         "schedule": timedelta(hours=1),
     },
+    # Training enrolments refreshed, reminders before the due date, overdue escalated to
+    # the tenant's administrators (training/reminders.py): each message once, whatever
+    # the number of runs.
+    "send-training-reminders": {
+        "task": "training.tasks.send_training_reminders",
+        "schedule": timedelta(seconds=env_int("BAOMI_TRAINING_REMINDERS_SECONDS", 3600, minimum=5)),
+    },
 }
 
 # --- Authentication ------------------------------------------------------------------

@@ -41,6 +41,7 @@ _ICONS = {
     "quizattempt": "quiz",
     "staffpledge": "contract",
     "pledgesignature": "draw",
+    "enrolment": "assignment",
 }
 
 

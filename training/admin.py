@@ -17,6 +17,7 @@ from training import (  # noqa: F401  (register their admins)
     case_study_admin,
     course_admin,
     drill_admin,
+    enrolment_admin,
 )
 from training.models import CourseVersion, PledgeSignature, QuizAttempt, StaffPledge
 from training.pledges import publish_pledge

@@ -19,6 +19,13 @@ class TrainingConfig(AppConfig):
 
         # Every new tenant starts with the starter courses and pledge; so does the demo.
         tenant_change.connect(seed_new_tenant, dispatch_uid="training.starter")
+        # Enrolments (issue 19, point 5): a role given enrols, a role taken away withdraws;
+        # reminders and escalations are back-office notifications of training's own kinds.
+        from training.enrolments import on_tenant_change
+        from training.reminders import register_kinds
+
+        tenant_change.connect(on_tenant_change, dispatch_uid="training.enrolments")
+        register_kinds()
         register_demo_seeder(seed_demo_training)
         # "My training" in every staff role's sidebar (riders: a link on the rider page),
         # after the role's own work pages: never where a role lands.
@@ -34,6 +41,7 @@ class TrainingConfig(AppConfig):
                 "training.view_staffpledge",
                 "training.view_pledgesignature",
                 "training.view_lessonimage",
+                "training.view_enrolment",
             )
         grant_permissions(Role.TENANT_ADMIN, "training.add_staffpledge")
         # Course authoring (issue 19, point 1; training.course_admin): the services check

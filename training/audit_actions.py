@@ -97,3 +97,32 @@ ACTIONS += [
         frozenset({"case_study", "course", "case", "case_code"}),
     ),
 ]
+
+# --- Enrolments and reminders (issue 19, point 5; training/enrolments.py, reminders.py) --
+# ``users``/``user`` are user ids, ``enrolment`` an enrolment's id; never names.
+ACTIONS += [
+    AuditAction(
+        "training.enrolled",
+        _("Enrolled in a course"),
+        _SECURITY,
+        frozenset({"course", "version", "reason", "users"}),
+    ),
+    AuditAction(
+        "training.enrolments_withdrawn",
+        _("Enrolments withdrawn (role no longer requires the course)"),
+        _SECURITY,
+        frozenset({"course", "users"}),
+    ),
+    AuditAction(
+        "training.reminder_sent",
+        _("Training reminder sent"),
+        _SECURITY,
+        frozenset({"enrolment", "course", "user", "kind", "period", "notified"}),
+    ),
+    AuditAction(
+        "training.training_escalated",
+        _("Overdue training escalated to the tenant administrators"),
+        _SECURITY,
+        frozenset({"enrolment", "course", "user", "kind", "period", "notified"}),
+    ),
+]

@@ -21,6 +21,7 @@ from tenants.models import Role, Tenant, User
 from tenants.roles import has_role, roles_of
 from tenants.scoping import tenant_scope
 from tenants.versioning import current_version, publish_next_version
+from training.enrolments import complete_enrolments, enrol_on_publish
 from training.lesson_images import images_by_id
 from training.models import Course, CourseVersion, LessonRead, QuizAttempt
 
@@ -198,14 +199,21 @@ def _publish(
             "content": dict(content),
             "pass_mark": pass_mark,
         },
-        record=lambda version: record_event(
-            tenant=tenant,
-            actor=actor,
-            action="training.course_published",
-            target=version,
-            details={"course": course.code, "version": version.version},
-        ),
+        record=lambda version: _published(version, course, actor),
     )
+
+
+def _published(version: CourseVersion, course: Course, actor: Actor) -> None:
+    """In the publication's transaction: its audit event, and the enrolments it makes."""
+    record_event(
+        tenant=course.tenant,
+        actor=actor,
+        action="training.course_published",
+        target=version,
+        details={"course": course.code, "version": version.version},
+    )
+    version.course = course
+    enrol_on_publish(version, actor=actor)
 
 
 def current_course_version(course: Course) -> CourseVersion | None:
@@ -332,6 +340,8 @@ def submit_attempt(
         attempt.passed = 100 * right >= version.pass_mark * attempt.total
         attempt.submitted_at = timezone.now()
         attempt.save(update_fields=["answers", "results", "score", "passed", "submitted_at"])
+        if attempt.passed:
+            complete_enrolments(user=user, course=version.course, at=attempt.submitted_at)
         record_event(
             tenant=version.tenant,
             actor=user,

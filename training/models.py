@@ -367,3 +367,85 @@ class CourseCaseStudy(TenantOwnedModel):
 
     def body(self, language: str) -> str:
         return self.body_en if _in(language) == "en" else self.body_zh
+
+
+# --- Enrolments and reminders (issue 19, point 5) --------------------------------------
+# ``Enrolment``: a course someone must take by a date — because they were given a role
+# that requires it, because a version was published, or because their pass falls due
+# (training.enrolments). Open until completed (a pass after it was made) or withdrawn
+# (the role that required it is gone). At most one open enrolment per person and course.
+# ``TrainingReminder``: one row per message sent about an enrolment — a reminder to the
+# learner before the due date, an escalation to the tenant's administrators per week
+# overdue. Its unique key (enrolment, kind, period) is claimed in the transaction that
+# writes the notification, so a job run twice, or on two workers at once, sends once.
+# ---------------------------------------------------------------------------------------
+
+
+class EnrolmentReason(models.TextChoices):
+    ROLE = "role", _("Role requires it")
+    PUBLISHED = "published", _("New version published")
+    RENEWAL = "renewal", _("Renewal due")
+
+
+class Enrolment(TenantOwnedModel):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    course = models.ForeignKey(
+        Course, on_delete=models.PROTECT, db_index=False, verbose_name=_("course")
+    )
+    # The course's current version when enrolled (0: none published yet).
+    version = models.PositiveIntegerField(_("version"), default=0)
+    reason = models.CharField(_("reason"), max_length=16, choices=EnrolmentReason.choices)
+    created_at = models.DateTimeField(_("enrolled at"))
+    due_at = models.DateTimeField(_("due by"))
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("enrolment")
+        verbose_name_plural = _("enrolments")
+        ordering = ["due_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "course"],
+                condition=models.Q(completed_at__isnull=True, withdrawn_at__isnull=True),
+                name="enrolment_open_once",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "course", "due_at"], name="enrolment_course_due"),
+            models.Index(fields=["tenant", "user"], name="enrolment_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.course_id}@{self.user_id}#{self.pk}"
+
+
+class ReminderKind(models.TextChoices):
+    DUE_IN_7_DAYS = "due_7", _("Reminder a week before the due date")
+    DUE_IN_1_DAY = "due_1", _("Reminder a day before the due date")
+    OVERDUE = "overdue", _("Escalation of overdue training")
+
+
+class TrainingReminder(TenantOwnedModel):
+    enrolment = models.ForeignKey(
+        Enrolment, on_delete=models.CASCADE, db_index=False, related_name="reminders"
+    )
+    kind = models.CharField(max_length=8, choices=ReminderKind.choices)
+    # 0 for reminders; for escalations the week overdue (0 = the first seven days).
+    period = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField()
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("training reminder")
+        verbose_name_plural = _("training reminders")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "enrolment", "kind", "period"], name="training_reminder_once"
+            )
+        ]

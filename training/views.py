@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -27,6 +28,7 @@ from tenants.roles import roles_of
 from tenants.scoping import tenant_scope
 from training import courses as course_services
 from training.clearance import PLEDGE, State, status_of
+from training.enrolments import open_enrolments
 from training.lesson_images import images_by_id
 from training.models import Course, CourseVersion, QuizAttempt
 from training.pledges import current_pledge, must_pledge, pledge_to_sign, sign_pledge
@@ -93,6 +95,7 @@ def _course(user: User, code: str) -> tuple[Course, CourseVersion]:
 def home(request: HttpRequest, user: User) -> HttpResponse:
     language = _language()
     rows = []
+    enrolments, now = open_enrolments(user), timezone.now()
     for course in course_services.courses_for(user):
         version = course_services.current_course_version(course)
         if version is None:
@@ -105,6 +108,8 @@ def home(request: HttpRequest, user: User) -> HttpResponse:
                 "version": version,
                 "clearance": clearance,
                 "state_label": _state_label(clearance.state),
+                "enrolment": enrolments.get(course.pk),
+                "now": now,
             }
         )
     pledge = None
