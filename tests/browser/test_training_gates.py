@@ -100,3 +100,18 @@ def test_customer_service_is_refused_takes_the_course_signs_and_reveals(
     with tenant_scope(tenant):
         assert AuditEvent.objects.filter(action="privacy.reveal").count() == 1
     assert all(url.startswith(base) for url in desktop.requests_made)
+
+
+def test_the_gate_says_it_in_chinese(desktop_zh: Any, live_server: Any, axe_source: str) -> None:
+    tenant = TenantFactory()
+    seed_training(tenant, SYSTEM)
+    order = OrderFactory(tenant=tenant)
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE], username="cs-zh")
+    with_session(desktop_zh, live_server.url, agent, language="zh-hans")
+    desktop_zh.goto(f"{live_server.url}/admin/orders/order/{order.pk}/change/")
+    note = desktop_zh.locator("#training-gate").inner_text()
+    assert "在您通过课程“外卖保密送达制度：全体员工入职培训”和签署保密承诺书之前" in note, note
+    assert "前往我的培训" in note
+    assert step(desktop_zh, axe_source, "training-gate-06-order-refused-zh") == clean(
+        "training-gate-06-order-refused-zh"
+    )
