@@ -64,9 +64,15 @@ ACTIONS = [
         "privacy.search",
         _("Customers searched by phone"),
         _ACCESS,
-        frozenset({"candidates", "matches"}),
+        frozenset({"candidates", "matches", "training_grace"}),
     ),
-    AuditAction("privacy.search_denied", _("Search by phone refused"), _ACCESS),
+    # Refused by the rules (no details), a suspension or the training gate (as a reveal).
+    AuditAction(
+        "privacy.search_denied",
+        _("Search by phone refused"),
+        _ACCESS,
+        frozenset({"suspension", "training_refused"}),
+    ),
     # Lifecycle: a person's data comes, is kept, goes.
     AuditAction("privacy.subject_created", _("Customer record created"), _LIFECYCLE),
     AuditAction("privacy.subject_matched", _("Customer matched by phone"), _LIFECYCLE),

@@ -161,8 +161,17 @@ def _reveal_decision(
     Returns the refusal, or None, and the training gate when it was asked (its warnings
     under the grace period go into the reveal's event)."""
     refusal = _rule_refusal(actor, record, spec, fields, purpose, table=table)
-    if refusal is not None or not isinstance(actor, User):
+    if refusal is not None:
         return refusal, None
+    return actor_refusal(actor)
+
+
+def actor_refusal(actor: Actor) -> tuple[RevealDenied | None, Gate | None]:
+    """What refuses ``actor`` whatever the record: their suspensions, then the training
+    gate (a user only; system actors have neither). Also for the phone search
+    (privacy.subjects), which reveals whose a phone is."""
+    if not isinstance(actor, User):
+        return None, None
     refusal = _suspension_refusal(actor)
     if refusal is not None:
         return refusal, None
@@ -174,7 +183,7 @@ def _reveal_decision(
     return None, gate
 
 
-def _gate_details(gate: Gate | None) -> dict[str, Any]:
+def gate_details(gate: Gate | None) -> dict[str, Any]:
     return gate.audit_details() if gate is not None else {}
 
 
@@ -250,13 +259,13 @@ def _rule_refusal(
     return None
 
 
-def _refusal_details(refusal: Exception, gate: Gate | None = None) -> dict[str, Any]:
+def refusal_details(refusal: Exception, gate: Gate | None = None) -> dict[str, Any]:
     """What a refusal's event adds: the suspension that refused, by id; the training the
     gate found missing or expired, by code."""
     if isinstance(refusal, RevealSuspended):
         return {"suspension": refusal.suspension_id}
     if isinstance(refusal, RevealUntrained):
-        return _gate_details(gate)
+        return gate_details(gate)
     return {}
 
 
@@ -311,11 +320,11 @@ def reveal(
                 target=record,
                 fields=wanted,
                 purpose=purpose,
-                details=_refusal_details(failure, gate),
+                details=refusal_details(failure, gate),
             )
         else:
             values, failure = _open(
-                tenant, actor, record, spec, wanted, purpose, details=_gate_details(gate)
+                tenant, actor, record, spec, wanted, purpose, details=gate_details(gate)
             )
     # Raised once the event is committed: the refusal or failure stays on record.
     if failure is not None:
@@ -446,7 +455,7 @@ def reveal_many(
                 results[record.pk] = RevealResult(failure=_FAILURE_KINDS[type(error)])
                 if isinstance(error, DecryptionIntegrityError):
                     _record_failure(tenant, actor, record, wanted, purpose, error)
-        _record_batch(tenant, actor, model, results, wanted, purpose, _gate_details(gate))
+        _record_batch(tenant, actor, model, results, wanted, purpose, gate_details(gate))
     return results
 
 
@@ -644,10 +653,11 @@ def copy_sealed(
     failure: Exception | None = None
     with own_transaction("copy_sealed"):
         tenant = Tenant.objects.get(pk=tenant_id)
+        gate: Gate | None = None
         if not isinstance(actor, User):
             failure = RevealDenied(_("Only an active user may copy personal data."))
         else:
-            failure = _reveal_refusal(actor, source, spec, wanted, purpose, table=COPY_RULES)
+            failure, gate = _reveal_decision(actor, source, spec, wanted, purpose, table=COPY_RULES)
         if failure is not None:
             record_event(
                 tenant=tenant,
@@ -656,7 +666,7 @@ def copy_sealed(
                 target=source,
                 fields=wanted,
                 purpose=purpose,
-                details=_refusal_details(failure),
+                details=refusal_details(failure, gate),
             )
         else:
             failure = _copy(tenant, actor, source, target, spec, wanted, purpose)

@@ -31,7 +31,14 @@ from privacy.masking import mask_address, mask_name, mask_phone
 from privacy.models import DataSubject
 from privacy.phone import normalise_phone
 from privacy.registry import SealedModel, sealed_models
-from privacy.reveal import check_purpose, may_use, own_transaction
+from privacy.reveal import (
+    actor_refusal,
+    check_purpose,
+    gate_details,
+    may_use,
+    own_transaction,
+    refusal_details,
+)
 from tenants.actors import Actor
 from tenants.bulk import fetch_rows, select_statement
 from tenants.models import Tenant
@@ -239,7 +246,22 @@ def find_subjects_by_phone(
             )
             failure = RevealDenied(_("You may not search customers by phone for this purpose."))
         else:
-            found, failure = _search(tenant, actor, normalised, purpose)
+            # Suspended, or not trained (training.gates): a phone search says whose a
+            # phone is, so it is refused like a reveal, and recorded with the reason.
+            refusal, gate = actor_refusal(actor)
+            if refusal is not None:
+                record_event(
+                    tenant=tenant,
+                    actor=actor,
+                    action="privacy.search_denied",
+                    object_type="privacy.datasubject",
+                    fields=["phone"],
+                    purpose=purpose,
+                    details=refusal_details(refusal, gate),
+                )
+                failure = refusal
+            else:
+                found, failure = _search(tenant, actor, normalised, purpose, gate_details(gate))
     # Raised once the event is committed: the refusal or failure stays on record.
     if failure is not None:
         raise failure
@@ -247,7 +269,7 @@ def find_subjects_by_phone(
 
 
 def _search(
-    tenant: Tenant, actor: Actor, normalised: str, purpose: str
+    tenant: Tenant, actor: Actor, normalised: str, purpose: str, extra: dict[str, Any]
 ) -> tuple[list[DataSubject], Exception | None]:
     try:
         candidates, matches = _subjects_with_phone(tenant, normalised)
@@ -270,7 +292,11 @@ def _search(
             object_type="privacy.datasubject",
             fields=["phone"],
             purpose=purpose,
-            details={"candidates": candidates, "matches": [str(s.id) for s, _key in matches]},
+            details={
+                "candidates": candidates,
+                "matches": [str(s.id) for s, _key in matches],
+                **extra,  # the training gate's warnings under the grace period
+            },
         )
         # The match loaded only what it compared; callers get whole rows, in one query.
         return list(DataSubject.objects.filter(pk__in=[s.pk for s, _key in matches])), None

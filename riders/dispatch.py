@@ -147,7 +147,10 @@ def auto_assign(*, order: Order, actor: Actor, reassign: bool = True) -> Assignm
     candidates = eligible_riders(order.tenant)
     if not candidates:
         raise Conflict(
-            _("No rider can be dispatched now (on shift, active, agreement signed)."),
+            _(
+                "No rider can be dispatched now (on shift, active, agreement signed, "
+                "training current)."
+            ),
             missing=["rider"],
         )
     return assign_rider(order=order, rider=candidates[0], actor=actor, reassign=reassign)

@@ -165,7 +165,7 @@ def _count(data: Mapping[str, Any], key: str, limit: int) -> int:
 def _ints(values: list[str]) -> list[int]:
     out: list[int] = []
     for value in values:
-        if value.isdigit() and int(value) not in out:
+        if value.isascii() and value.isdigit() and int(value) not in out:
             out.append(int(value))
     return out
 

@@ -6,7 +6,8 @@ pledge — each user's state, in a constant number of queries whatever the numbe
 - ``due_soon``: passed, but the pass expires within ``DUE_SOON`` (periodic courses);
 - ``expired``: passed once, but the pass is too old (``renew_months``) or was on a version
   older than the current one (``renew_on_new_version``; the pledge always): ``due_at`` is
-  when it expired — the new version's publication — so a gate can give a grace period;
+  when it expired — the publication of the first version newer than the pass, or the
+  pass's age limit, whichever came first — so a gate can give a grace period;
 - ``missing``: never passed (or nothing is published yet).
 """
 
@@ -51,9 +52,13 @@ class Clearance:
     state: State
     passed_at: datetime | None = None  # the last pass (signature)
     due_at: datetime | None = None  # when it expires or expired
-    # Expired (or expiring) because a newer version was published at ``due_at``, not
-    # because the pass grew old: the case the gates' grace period is for.
+    # Expired (or expiring) because a newer version was published at ``due_at`` (the first
+    # version newer than the pass), not because the pass grew old: the case the gates'
+    # grace period is for.
     superseded: bool = False
+    # When the pass expires by age (``renew_months``), if it does: a grace period after a
+    # new version never outlasts it.
+    renew_by: datetime | None = None
 
     @property
     def cleared(self) -> bool:
@@ -102,13 +107,12 @@ def status_of(
 
 
 def _course_status(ids: list[int], course: Course, now: datetime) -> dict[int, Clearance]:
-    current = (
+    versions = list(
         CourseVersion.objects.filter(course=course)
-        .order_by("-version")
-        .values("version", "published_at")
-        .first()
+        .order_by("version")
+        .values_list("version", "published_at")
     )
-    if current is None:
+    if not versions:
         return {pk: Clearance(State.MISSING) for pk in ids}
     rows = {
         row["user_id"]: row
@@ -122,31 +126,37 @@ def _course_status(ids: list[int], course: Course, now: datetime) -> dict[int, C
         if row is None:
             result[pk] = Clearance(State.MISSING)
             continue
-        due: datetime | None = None
-        superseded = False
-        if course.renew_months:
-            due = add_months(row["last"], course.renew_months)
-        if course.renew_on_new_version and row["top"] < current["version"]:
-            published = current["published_at"]
-            if due is None or published <= due:
-                due, superseded = published, True
-        result[pk] = _state(row["last"], due, now, superseded=superseded)
+        renew_by = add_months(row["last"], course.renew_months) if course.renew_months else None
+        superseded_at = _first_newer(versions, row["top"]) if course.renew_on_new_version else None
+        result[pk] = _state(row["last"], renew_by, superseded_at, now)
     return result
 
 
+def _first_newer(versions: list[tuple[int, datetime]], top: int) -> datetime | None:
+    """When the first version newer than ``top`` was published (None: ``top`` is current).
+    A person two versions behind has been behind since the first of them: a later version
+    never restarts their grace period."""
+    return next((published for version, published in versions if version > top), None)
+
+
 def _state(
-    passed_at: datetime, due: datetime | None, now: datetime, *, superseded: bool = False
+    passed_at: datetime, renew_by: datetime | None, superseded_at: datetime | None, now: datetime
 ) -> Clearance:
+    """The state from a pass's two deadlines: its age (``renew_by``) and a newer version
+    (``superseded_at``), whichever comes first."""
+    dues = [d for d in (renew_by, superseded_at) if d is not None]
+    due = min(dues) if dues else None
+    superseded = superseded_at is not None and due == superseded_at
     if due is not None and due <= now:
-        return Clearance(State.EXPIRED, passed_at, due, superseded)
+        return Clearance(State.EXPIRED, passed_at, due, superseded, renew_by)
     if due is not None and due - now <= DUE_SOON:
-        return Clearance(State.DUE_SOON, passed_at, due, superseded)
-    return Clearance(State.CURRENT, passed_at, due)
+        return Clearance(State.DUE_SOON, passed_at, due, superseded, renew_by)
+    return Clearance(State.CURRENT, passed_at, due, False, renew_by)
 
 
 def _pledge_status(ids: list[int], now: datetime) -> dict[int, Clearance]:
-    current = StaffPledge.objects.order_by("-version").values("version", "published_at").first()
-    if current is None:
+    versions = list(StaffPledge.objects.order_by("version").values_list("version", "published_at"))
+    if not versions:
         return {pk: Clearance(State.MISSING) for pk in ids}
     rows = {
         row["user_id"]: row
@@ -159,10 +169,8 @@ def _pledge_status(ids: list[int], now: datetime) -> dict[int, Clearance]:
         row = rows.get(pk)
         if row is None:
             result[pk] = Clearance(State.MISSING)
-        elif row["top"] < current["version"]:
-            result[pk] = Clearance(
-                State.EXPIRED, row["last"], current["published_at"], superseded=True
-            )
+        elif (superseded_at := _first_newer(versions, row["top"])) is not None:
+            result[pk] = Clearance(State.EXPIRED, row["last"], superseded_at, superseded=True)
         else:
             result[pk] = Clearance(State.CURRENT, row["last"])
     return result

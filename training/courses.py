@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -121,16 +121,22 @@ def create_course(
     if not role_list or any(r not in Role.values for r in role_list):
         raise ValidationError({"roles": _("Choose the roles that must take this course.")})
     with tenant_scope(tenant), transaction.atomic():
+        taken = Conflict(_("A course with this code exists already."))
         if Course.objects.filter(code=code).exists():
-            raise Conflict(_("A course with this code exists already."))
-        course = Course.objects.create(
-            tenant=tenant,
-            code=code,
-            roles=role_list,
-            induction=induction,
-            renew_months=renew_months,
-            renew_on_new_version=renew_on_new_version,
-        )
+            raise taken
+        try:
+            # Two submits at once: the unique constraint decides, in a savepoint.
+            with transaction.atomic():
+                course = Course.objects.create(
+                    tenant=tenant,
+                    code=code,
+                    roles=role_list,
+                    induction=induction,
+                    renew_months=renew_months,
+                    renew_on_new_version=renew_on_new_version,
+                )
+        except IntegrityError:
+            raise taken from None
         record_event(
             tenant=tenant,
             actor=actor,

@@ -322,10 +322,15 @@ def refresh_enrolments(
                     reason, due = EnrolmentReason.ROLE, now + grace
                 elif (
                     clearance.state == State.EXPIRED
-                    and course.renew_on_new_version
-                    and clearance.due_at == published_at
+                    and clearance.superseded
+                    and clearance.due_at is not None
                 ):
-                    reason, due = EnrolmentReason.PUBLISHED, published_at + grace
+                    # Behind since the first newer version: its grace, never past the
+                    # pass's own age limit (as training.gates decides).
+                    due = clearance.due_at + grace
+                    if clearance.renew_by is not None:
+                        due = min(due, clearance.renew_by)
+                    reason = EnrolmentReason.PUBLISHED
                 else:  # due soon, or expired by age
                     reason, due = EnrolmentReason.RENEWAL, clearance.due_at or now
                 new.append(

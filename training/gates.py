@@ -157,16 +157,17 @@ def _grace(tenant: Tenant) -> timedelta:
 def _classify(
     clearance: Clearance, grace: timedelta, now: datetime
 ) -> tuple[bool, datetime | None] | None:
-    """None when met; else (refused?, grace end)."""
+    """None when met; else (refused?, when the warning becomes a refusal). The grace period
+    runs from the publication of the first version newer than the pass, and never past the
+    pass's own age limit (``renew_by``)."""
     if clearance.cleared:
         return None
-    if (
-        clearance.state == State.EXPIRED
-        and clearance.superseded
-        and clearance.due_at is not None
-        and now < clearance.due_at + grace
-    ):
-        return False, clearance.due_at + grace
+    if clearance.state == State.EXPIRED and clearance.superseded and clearance.due_at is not None:
+        until = clearance.due_at + grace
+        if clearance.renew_by is not None:
+            until = min(until, clearance.renew_by)
+        if now < until:
+            return False, until
     return True, None
 
 

@@ -360,6 +360,9 @@ def test_a_mangled_form_is_a_named_refusal_never_a_crash(client: Client, tenant:
     course = _course(tenant)
     mangled = {"lessons": ["abc"], "questions": ["-5"], "op": ["remove_lesson:99"]}
     assert client.post(_url(course), mangled).status_code == 200
+    # Digits that are not ASCII ("²".isdigit() is true, int("²") raises).
+    superscript = {**_form_data(course), "l-0-images": ["²", "١"], "op": ["preview"]}
+    assert client.post(_url(course), superscript).status_code in (200, 400)
     data = {
         **_form_data(course),
         "pass_mark": ["eighty"],

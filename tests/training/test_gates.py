@@ -290,3 +290,56 @@ def test_the_dispatch_gate_costs_the_same_for_many_riders(
     with django_assert_max_num_queries(4):
         gates = dispatch_gate([r.user_id for r in riders], tenant)
     assert [gates[r.user_id].open for r in riders] == [True] + [False] * 5
+
+
+# --- the grace period's bounds (review of issue 19) --------------------------------------
+
+
+def test_a_later_version_does_not_restart_the_grace_of_someone_already_behind(
+    tenant: Tenant,
+) -> None:
+    agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
+    _new_version(tenant, INDUCTION)  # v2
+    _publish_days_ago(CourseVersion, tenant, 60, course__code=INDUCTION)
+    assert not reveal_gate(agent).open
+    _new_version(tenant, INDUCTION)  # v3, today: still refused (behind since v2)
+    gate = reveal_gate(agent)
+    assert [(u.code, u.state) for u in gate.refused] == [(INDUCTION, "expired")]
+    publish_pledge(tenant=tenant, actor=SYSTEM, text_zh="二", text_en="Two")
+    _publish_days_ago(StaffPledge, tenant, 60)
+    publish_pledge(tenant=tenant, actor=SYSTEM, text_zh="三", text_en="Three")
+    assert "pledge" in [u.code for u in reveal_gate(agent).refused]
+
+
+def test_the_grace_never_outlasts_a_pass_that_expires_by_age(tenant: Tenant) -> None:
+    agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
+    # The pass is 11 months and 25 days old (renewed every 12 months)...
+    with tenant_scope(tenant):
+        QuizAttempt.objects.filter(user=agent, passed=True).update(
+            submitted_at=timezone.now() - timedelta(days=360)
+        )
+    _new_version(tenant, INDUCTION)  # ...and a new version is out today.
+    gate = reveal_gate(agent)
+    assert gate.open
+    (warned,) = gate.warned
+    # Warned only until the pass's own age limit, not for 14 days.
+    assert warned.until is not None
+    assert warned.until - timezone.now() < timedelta(days=6)
+    _age_passes(agent, 1)  # a month later: past its age, refused
+    assert not reveal_gate(agent).open
+
+
+def test_the_phone_search_is_gated_like_a_reveal(tenant: Tenant) -> None:
+    """A phone search says whose a phone is: an untrained agent is refused, recorded."""
+    from orders.desk import search_orders_by_phone
+
+    order = OrderFactory(tenant=tenant)
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+    with pytest.raises(RevealUntrained), tenant_scope(tenant):
+        search_orders_by_phone(actor=agent, phone="13912345678")
+    event = _last(tenant, "privacy.search_denied")
+    assert event.details == {"training_refused": [f"{INDUCTION}:missing", "pledge:missing"]}
+    pass_course(agent, INDUCTION)
+    sign_current_pledge(agent)
+    with tenant_scope(tenant):
+        assert search_orders_by_phone(actor=agent, phone="13912345678") == [order.pk]
