@@ -14,7 +14,12 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
+# Screenshots and notes for people to read; BAOMI_BROWSER_ARTIFACTS moves them elsewhere
+# (CI runs the suite on SQLite and on PostgreSQL at once, each into its own folder).
+ARTIFACTS = Path(
+    os.environ.get("BAOMI_BROWSER_ARTIFACTS")
+    or Path(__file__).resolve().parents[2] / "artifacts" / "browser"
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

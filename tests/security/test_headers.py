@@ -4,16 +4,26 @@ and ``Cache-Control: no-store``; no page holds an inline script, style or event 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.core.cache import cache
+from django.db import connections, transaction
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from riders.dispatch import assign_rider
 from tenants.models import Role
-from tests.factories import IntegrationTokenFactory, TenantFactory, UserFactory
+from tenants.two_factor import needs_two_factor
+from tests.factories import (
+    IntegrationTokenFactory,
+    TenantFactory,
+    UserFactory,
+    verified_second_factor,
+)
 from tests.riders.conftest import make_rider, packed_order
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -70,8 +80,7 @@ def _pages() -> list[Page]:
     ]
 
 
-@pytest.fixture
-def responses(client: Client) -> list[tuple[str, Any]]:
+def _fetch(client: Client) -> list[tuple[str, Any]]:
     """(role and URL, response) of every page, each fetched as its role."""
     fetched = []
     tenant = None
@@ -79,16 +88,49 @@ def responses(client: Client) -> list[tuple[str, Any]]:
         tenant = _pages.tenant  # type: ignore[attr-defined]
         client.logout()
         headers: dict[str, str] = {}
+        user = None
         if page.role == Role.RIDER:
-            client.force_login(_pages.rider.user)  # type: ignore[attr-defined]
+            user = _pages.rider.user  # type: ignore[attr-defined]
         elif page.role == "token":
             token = IntegrationTokenFactory(tenant=tenant)
             headers["Authorization"] = f"Bearer {token.raw}"
         elif page.role is not None:
-            client.force_login(UserFactory(tenant=tenant, roles=[page.role]))
+            user = UserFactory(tenant=tenant, roles=[page.role])
+        if user is not None:
+            # As tests/conftest.py's force_login does for function-scoped clients.
+            client.force_login(user)
+            if needs_two_factor(user):
+                verified_second_factor(client, user)
         response = client.get(page.url, headers=headers)
         fetched.append((f"{page.role} {page.url}", response))
     return fetched
+
+
+@pytest.fixture(scope="module")
+def responses(django_db_setup: Any, django_db_blocker: Any) -> Iterator[list[tuple[str, Any]]]:
+    """Every page fetched once for the module's tests, which only read the answers (fetching
+    the 29 pages, the schema among them, took seconds per test). Built in a transaction on
+    every database that is rolled back when the module is done: nothing is committed."""
+    with django_db_blocker.unblock():
+        atomics = [transaction.atomic(using=alias) for alias in connections]
+        for atomic in atomics:
+            atomic.__enter__()
+        try:
+            cache.clear()  # as the autouse empty_cache does before each test
+            with translation.override("en"):
+                fetched = _fetch(Client())
+        except BaseException:
+            _roll_back(atomics, django_db_blocker)
+            raise
+    yield fetched
+    _roll_back(atomics, django_db_blocker)
+
+
+def _roll_back(atomics: list[Any], django_db_blocker: Any) -> None:
+    with django_db_blocker.unblock():
+        for alias, atomic in reversed(list(zip(connections, atomics, strict=True))):
+            transaction.set_rollback(True, using=alias)
+            atomic.__exit__(None, None, None)
 
 
 def _directives(response: Any) -> dict[str, list[str]]:
