@@ -30,6 +30,7 @@ from tenants.scoping import tenant_scope
 from tenants.selectors import actor_names
 from training import authoring
 from training.courses import create_course, current_course_version, publish_course_version
+from training.gates import publishing_note
 from training.lesson_images import (
     images_by_id,
     max_image_bytes,
@@ -369,6 +370,10 @@ class CourseAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
             "max_questions": authoring.MAX_QUESTIONS,
             "max_options": authoring.MAX_OPTIONS,
             "conflict": conflict,
+            # What publishing does to the training gates (training.gates).
+            "gate_note": publishing_note(
+                course, first=current is None, grace_days=course.tenant.training_grace_days
+            ),
             "preview": self._preview(draft, tenant_id, language) if preview else None,
             "media": self.media,
         }

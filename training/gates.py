@@ -252,3 +252,27 @@ def dispatch_gate(
         return {}
     roles = {pk: frozenset({Role.RIDER.value}) for pk in user_ids}
     return _gate_for(list(user_ids), tenant, roles, with_pledge=False, now=now or timezone.now())
+
+
+def publishing_note(course: Course, *, first: bool, grace_days: int) -> str:
+    """What publishing a version of ``course`` does to the gates, for the authoring form
+    (empty when the course gates nothing)."""
+    roles = set(course.roles)
+    gated = []
+    if roles & REVEAL_GATED_ROLES:
+        gated.append(_("customer service and privacy officers cannot reveal personal data"))
+    if Role.RIDER.value in roles:
+        gated.append(_("riders cannot be dispatched"))
+    if not gated:
+        return ""
+    if first:
+        return _(
+            "This course gates work: once this first version is published, until they pass "
+            "it %(gated)s."
+        ) % {"gated": _join(gated)}
+    if not course.renew_on_new_version:
+        return ""
+    return _(
+        "This course gates work: people who passed an earlier version have %(days)s days "
+        "to pass this one; after that, until they do, %(gated)s."
+    ) % {"days": grace_days, "gated": _join(gated)}

@@ -22,7 +22,7 @@ from training.authoring import draft_from_version, flatten
 from training.courses import current_course_version, publish_course_version
 from training.lesson_images import upload_lesson_image
 from training.models import Course, CourseVersion, LessonImage
-from training.starter import ALL_STAFF, seed_training
+from training.starter import ALL_STAFF, KITCHEN_PACKING, seed_training
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -379,3 +379,14 @@ def test_a_mangled_form_is_a_named_refusal_never_a_crash(client: Client, tenant:
         "A course needs at least one quiz question.",
     ]
     assert _versions(course) == [1]
+
+
+def test_the_form_says_what_publishing_does_to_the_gates(client: Client, tenant: Tenant) -> None:
+    """The induction course gates customer service's reveals: a new version gives those who
+    passed the previous one the tenant's grace period; the kitchen's course gates nothing."""
+    _admin(client, tenant)
+    page = client.get(_url(_course(tenant))).content.decode()
+    assert "people who passed an earlier version have 14 days to pass this one" in page
+    assert "customer service and privacy officers cannot reveal personal data" in page
+    kitchen = client.get(_url(_course(tenant, KITCHEN_PACKING["code"]))).content.decode()
+    assert 'id="gate-note"' not in kitchen
