@@ -235,7 +235,14 @@ def find_subjects_by_phone(
     failure: Exception | None = None
     found: list[DataSubject] = []
     with own_transaction("find_subjects_by_phone"):
+        # The rules, then the actor's suspensions and training (training.gates): a phone
+        # search says whose a phone is, so it is refused like a reveal, with the reason.
+        gate = None
         if not may_use(actor, ["phone"], purpose):
+            failure = RevealDenied(_("You may not search customers by phone for this purpose."))
+        else:
+            failure, gate = actor_refusal(actor)
+        if failure is not None:
             record_event(
                 tenant=tenant,
                 actor=actor,
@@ -243,25 +250,10 @@ def find_subjects_by_phone(
                 object_type="privacy.datasubject",
                 fields=["phone"],
                 purpose=purpose,
+                details=refusal_details(failure, gate),
             )
-            failure = RevealDenied(_("You may not search customers by phone for this purpose."))
         else:
-            # Suspended, or not trained (training.gates): a phone search says whose a
-            # phone is, so it is refused like a reveal, and recorded with the reason.
-            refusal, gate = actor_refusal(actor)
-            if refusal is not None:
-                record_event(
-                    tenant=tenant,
-                    actor=actor,
-                    action="privacy.search_denied",
-                    object_type="privacy.datasubject",
-                    fields=["phone"],
-                    purpose=purpose,
-                    details=refusal_details(refusal, gate),
-                )
-                failure = refusal
-            else:
-                found, failure = _search(tenant, actor, normalised, purpose, gate_details(gate))
+            found, failure = _search(tenant, actor, normalised, purpose, gate_details(gate))
     # Raised once the event is committed: the refusal or failure stays on record.
     if failure is not None:
         raise failure

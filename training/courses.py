@@ -253,6 +253,15 @@ def lessons_read(user: User, version: CourseVersion) -> set[int]:
         )
 
 
+def correct_answers(version: CourseVersion) -> dict[str, list[str]]:
+    """Each question's correct options: what a perfect attempt answers (the demo's seeded
+    passes; tests). Never sent to a learner's page."""
+    return {
+        qid: [o["id"] for o in q["options"] if o["correct"]]
+        for qid, q in version.questions().items()
+    }
+
+
 def start_attempt(*, user: User, version: CourseVersion) -> QuizAttempt:
     """A new attempt on ``version`` with its questions and options in a fresh order."""
     questions = list(version.content["questions"])

@@ -14,6 +14,7 @@ from tenants.roles import roles_of
 from tenants.scoping import tenant_scope
 from training.clearance import required_courses, status_of
 from training.courses import (
+    correct_answers,
     create_course,
     current_course_version,
     publish_course_version,
@@ -495,10 +496,7 @@ def seed_demo_training(tenant: Tenant, actor: Actor) -> str | None:
             version = current_course_version(course)
             if version is None:
                 continue
-            answers = {
-                qid: [o["id"] for o in q["options"] if o["correct"]]
-                for qid, q in version.questions().items()
-            }
+            answers = correct_answers(version)
             attempt = start_attempt(user=user, version=version)
             submit_attempt(user=user, attempt_id=attempt.pk, answers=answers)
             passed += 1

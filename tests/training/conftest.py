@@ -7,6 +7,7 @@ from tenants.models import Role, Tenant, User
 from tenants.scoping import tenant_scope
 from tests.factories import TenantFactory, UserFactory
 from training import courses
+from training.courses import correct_answers
 from training.models import Course, PledgeSignature, QuizAttempt
 from training.pledges import pledge_to_sign, sign_pledge
 from training.starter import ALL_STAFF, seed_training
@@ -28,10 +29,7 @@ def pass_course(user: User, code: str) -> QuizAttempt:
         course = Course.objects.get(code=code)
     version = courses.current_course_version(course)
     assert version is not None
-    answers = {
-        qid: [o["id"] for o in q["options"] if o["correct"]]
-        for qid, q in version.questions().items()
-    }
+    answers = correct_answers(version)
     attempt = courses.start_attempt(user=user, version=version)
     return courses.submit_attempt(user=user, attempt_id=attempt.pk, answers=answers)
 

@@ -19,6 +19,7 @@ from tests.factories import UserFactory
 from tests.training.conftest import SYSTEM
 from training import courses
 from training.clearance import PLEDGE, State, add_months, status_of
+from training.courses import correct_answers
 from training.models import Course, CourseVersion, PledgeSignature, QuizAttempt
 from training.pledges import pledge_to_sign, publish_pledge, sign_pledge
 from training.starter import ALL_STAFF, PLEDGE_EN, RIDERS
@@ -36,10 +37,7 @@ def _version(tenant: Tenant, code: str) -> CourseVersion:
 
 
 def _pass(user: User, version: CourseVersion) -> QuizAttempt:
-    answers = {
-        qid: [o["id"] for o in q["options"] if o["correct"]]
-        for qid, q in version.questions().items()
-    }
+    answers = correct_answers(version)
     attempt = courses.start_attempt(user=user, version=version)
     return courses.submit_attempt(user=user, attempt_id=attempt.pk, answers=answers)
 
