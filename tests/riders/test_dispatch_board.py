@@ -308,7 +308,7 @@ def test_least_loaded_without_eligible_riders_is_a_message(client: Client) -> No
     response = client.post(ASSIGN, {"order": str(order.pk), "auto": "1"}, HTTP_ACCEPT_LANGUAGE="en")
     assert (response.status_code, _messages(response)) == (
         302,
-        ["No rider can be dispatched now (on shift, active, agreement signed)."],
+        ["No rider can be dispatched now (on shift, active, agreement signed, training current)."],
     )
 
 
