@@ -14,11 +14,11 @@ pledge — each user's state, in a constant number of queries whatever the numbe
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from django.db.models import Max
 from django.utils import timezone
@@ -107,29 +107,64 @@ def status_of(
 
 
 def _course_status(ids: list[int], course: Course, now: datetime) -> dict[int, Clearance]:
-    versions = list(
-        CourseVersion.objects.filter(course=course)
-        .order_by("version")
-        .values_list("version", "published_at")
+    versions = course_versions([course])
+    return course_statuses(ids, [course], versions, now=now)[course.pk]
+
+
+Versions = dict[int, list[tuple[int, datetime]]]
+
+
+def course_versions(courses: Sequence[Course]) -> Versions:
+    """Each course's published versions as ``(number, published_at)``, oldest first, by
+    course id: one query of two small columns (never the versions' content)."""
+    out: Versions = {course.pk: [] for course in courses}
+    for course_id, version, published in (
+        CourseVersion.objects.filter(course__in=[c.pk for c in courses])
+        .order_by("course_id", "version")
+        .values_list("course_id", "version", "published_at")
+    ):
+        out[course_id].append((version, published))
+    return out
+
+
+def course_statuses(
+    ids: list[int], courses: Sequence[Course], versions: Versions, *, now: datetime
+) -> dict[int, dict[int, Clearance]]:
+    """Each user's ``Clearance`` for each of ``courses`` (of one tenant, its scope entered),
+    by course id then user id, from their ``versions`` (``course_versions``): one query for
+    the passes, whatever the number of courses and users."""
+    rows = (
+        {
+            (row["user_id"], row["version__course_id"]): row
+            for row in QuizAttempt.objects.filter(
+                user_id__in=ids, version__course__in=[c.pk for c in courses], passed=True
+            )
+            .values("user_id", "version__course_id")
+            .annotate(last=Max("submitted_at"), top=Max("version__version"))
+        }
+        if ids and courses
+        else {}
     )
-    if not versions:
-        return {pk: Clearance(State.MISSING) for pk in ids}
-    rows = {
-        row["user_id"]: row
-        for row in QuizAttempt.objects.filter(user_id__in=ids, version__course=course, passed=True)
-        .values("user_id")
-        .annotate(last=Max("submitted_at"), top=Max("version__version"))
-    }
-    result = {}
-    for pk in ids:
-        row = rows.get(pk)
-        if row is None:
-            result[pk] = Clearance(State.MISSING)
-            continue
-        renew_by = add_months(row["last"], course.renew_months) if course.renew_months else None
-        superseded_at = _first_newer(versions, row["top"]) if course.renew_on_new_version else None
-        result[pk] = _state(row["last"], renew_by, superseded_at, now)
+    result: dict[int, dict[int, Clearance]] = {}
+    for course in courses:
+        published = versions.get(course.pk) or []
+        result[course.pk] = {
+            pk: _course_clearance(course, published, rows.get((pk, course.pk)), now) for pk in ids
+        }
     return result
+
+
+def _course_clearance(
+    course: Course,
+    versions: list[tuple[int, datetime]],
+    row: dict[str, Any] | None,
+    now: datetime,
+) -> Clearance:
+    if not versions or row is None:
+        return Clearance(State.MISSING)
+    renew_by = add_months(row["last"], course.renew_months) if course.renew_months else None
+    superseded_at = _first_newer(versions, row["top"]) if course.renew_on_new_version else None
+    return _state(row["last"], renew_by, superseded_at, now)
 
 
 def _first_newer(versions: list[tuple[int, datetime]], top: int) -> datetime | None:
@@ -155,9 +190,15 @@ def _state(
 
 
 def _pledge_status(ids: list[int], now: datetime) -> dict[int, Clearance]:
+    return pledge_statuses(ids, now) or {pk: Clearance(State.MISSING) for pk in ids}
+
+
+def pledge_statuses(ids: list[int], now: datetime) -> dict[int, Clearance] | None:
+    """Each user's ``Clearance`` for the staff pledge (scope entered), or None when the
+    tenant has published no pledge: two small queries."""
     versions = list(StaffPledge.objects.order_by("version").values_list("version", "published_at"))
     if not versions:
-        return {pk: Clearance(State.MISSING) for pk in ids}
+        return None
     rows = {
         row["user_id"]: row
         for row in PledgeSignature.objects.filter(user_id__in=ids)

@@ -22,7 +22,7 @@ assignment allowed under the grace period names them in its own event.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.urls import reverse
@@ -34,8 +34,14 @@ from django.utils.translation import gettext as _
 from tenants.models import Role, Tenant, User
 from tenants.roles import roles_of
 from tenants.scoping import tenant_scope
-from training.clearance import PLEDGE, Clearance, State, status_of
-from training.models import Course, CourseVersion, StaffPledge
+from training.clearance import (
+    Clearance,
+    State,
+    Versions,
+    course_statuses,
+    pledge_statuses,
+)
+from training.models import Course, CourseVersion
 
 # The roles whose reveals are gated (the issue's customer service and privacy officers).
 REVEAL_GATED_ROLES: frozenset[str] = frozenset({Role.CUSTOMER_SERVICE, Role.PRIVACY_OFFICER})
@@ -175,17 +181,49 @@ def _unmet(code: str, title: str, clearance: Clearance, url: str, until: datetim
     return Unmet(code, title, clearance.state, url, until, clearance.due_at, clearance.superseded)
 
 
-def _published_courses(roles: Iterable[str]) -> list[tuple[Course, CourseVersion]]:
+def _published_courses(roles: Iterable[str]) -> tuple[list[Course], Versions]:
     """The tenant's courses (scope entered by the caller) with a published version that
-    any of ``roles`` must take, each with its current version: two queries."""
+    any of ``roles`` must take, and their versions (``clearance.course_versions``' shape):
+    one query of small columns (the courses' rules and the versions' numbers and dates,
+    never their content)."""
     wanted = set(roles)
-    courses = [c for c in Course.objects.order_by("code") if wanted & set(c.roles)]
-    if not courses:
-        return []
-    latest: dict[int, CourseVersion] = {}
-    for version in CourseVersion.objects.filter(course__in=courses).order_by("course", "-version"):
-        latest.setdefault(version.course_id, version)
-    return [(c, latest[c.pk]) for c in courses if c.pk in latest]
+    courses: dict[int, Course] = {}
+    versions: Versions = {}
+    for row in CourseVersion.objects.order_by("course__code", "version").values(
+        "course_id",
+        "version",
+        "published_at",
+        "course__code",
+        "course__roles",
+        "course__renew_months",
+        "course__renew_on_new_version",
+    ):
+        if not wanted & set(row["course__roles"]):
+            continue
+        if row["course_id"] not in courses:
+            courses[row["course_id"]] = Course(
+                pk=row["course_id"],
+                code=row["course__code"],
+                roles=row["course__roles"],
+                renew_months=row["course__renew_months"],
+                renew_on_new_version=row["course__renew_on_new_version"],
+            )
+            versions[row["course_id"]] = []
+        versions[row["course_id"]].append((row["version"], row["published_at"]))
+    return list(courses.values()), versions
+
+
+def _titles(courses: Iterable[Course], language: str) -> dict[int, str]:
+    """The current version's title of each course, in ``language``: one query, asked only
+    when someone does not meet a course (the message names it)."""
+    titles: dict[int, str] = {}
+    for version in (
+        CourseVersion.objects.filter(course__in=[c.pk for c in courses])
+        .order_by("course_id", "-version")
+        .only("course_id", "version", "title_zh", "title_en")
+    ):
+        titles.setdefault(version.course_id, version.title(language))
+    return titles
 
 
 def _gate_for(
@@ -196,43 +234,59 @@ def _gate_for(
     with_pledge: bool,
     now: datetime,
 ) -> dict[int, Gate]:
-    language = get_language() or "zh-hans"
+    """Three queries when everyone is cleared (the courses and their versions, the passes,
+    the pledge's versions; a fourth for the pledge's signatures when one is published), one
+    more to name the courses someone does not meet — whatever the number of people."""
     grace = _grace(tenant)
     all_roles = frozenset().union(*roles_by_user.values()) if roles_by_user else frozenset()
-    refused: dict[int, list[Unmet]] = {pk: [] for pk in user_ids}
-    warned: dict[int, list[Unmet]] = {pk: [] for pk in user_ids}
+    decisions: dict[int, list[tuple[bool, Unmet]]] = {pk: [] for pk in user_ids}
+    unmet_courses: dict[int, Course] = {}
     with tenant_scope(tenant):
-        for course, version in _published_courses(all_roles):
-            concerned = [pk for pk in user_ids if roles_by_user[pk] & set(course.roles)]
-            if not concerned:
-                continue
-            states = status_of(concerned, course, now=now)
+        courses, versions = _published_courses(all_roles)
+        states = course_statuses(list(user_ids), courses, versions, now=now)
+        for course in courses:
             url = reverse("training:course", args=[course.code])
-            for pk in concerned:
-                decision = _classify(states[pk], grace, now)
-                if decision is None:
-                    continue
-                is_refused, until = decision
-                unmet = _unmet(course.code, version.title(language), states[pk], url, until)
-                (refused if is_refused else warned)[pk].append(unmet)
-        if with_pledge and StaffPledge.objects.exists():
-            states = status_of(user_ids, PLEDGE, tenant=tenant, now=now)
-            url = reverse("training:pledge")
             for pk in user_ids:
-                decision = _classify(states[pk], grace, now)
-                if decision is None:
+                if not roles_by_user[pk] & set(course.roles):
                     continue
+                clearance = states[course.pk][pk]
+                decision = _classify(clearance, grace, now)
+                if decision is not None:
+                    unmet_courses[course.pk] = course
+                    is_refused, until = decision
+                    decisions[pk].append(
+                        (is_refused, _unmet(course.code, str(course.pk), clearance, url, until))
+                    )
+        pledge = pledge_statuses(list(user_ids), now) if with_pledge else None
+        for pk, clearance in (pledge or {}).items():
+            decision = _classify(clearance, grace, now)
+            if decision is not None:
                 is_refused, until = decision
-                unmet = _unmet(PLEDGE_CODE, "", states[pk], url, until)
-                (refused if is_refused else warned)[pk].append(unmet)
-    return {pk: Gate(tuple(refused[pk]), tuple(warned[pk]), zone=tenant.zone) for pk in user_ids}
+                unmet = _unmet(PLEDGE_CODE, "", clearance, reverse("training:pledge"), until)
+                decisions[pk].append((is_refused, unmet))
+        titles = (
+            _titles(unmet_courses.values(), get_language() or "zh-hans") if unmet_courses else {}
+        )
+    gates = {}
+    for pk in user_ids:
+        named = [
+            (
+                is_refused,
+                replace(u, title=titles.get(int(u.title), "")) if u.code != PLEDGE_CODE else u,
+            )
+            for is_refused, u in decisions[pk]
+        ]
+        gates[pk] = Gate(
+            tuple(u for r, u in named if r), tuple(u for r, u in named if not r), zone=tenant.zone
+        )
+    return gates
 
 
 def reveal_gate(user: User, *, now: datetime | None = None) -> Gate:
     """Whether ``user``'s training lets them reveal personal data now. Open for anyone
     without a gated role (customer service, privacy officer). For a gated user: the courses
-    of their gated roles with a published version, and the staff pledge — about five
-    queries."""
+    of their gated roles with a published version, and the staff pledge — four queries
+    when they are cleared (``_gate_for``)."""
     gated = roles_of(user) & REVEAL_GATED_ROLES
     tenant = user.tenant
     if not gated or tenant is None:
