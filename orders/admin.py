@@ -92,7 +92,11 @@ def _gate_note(user: User) -> dict[str, str] | None:
             "url": gate.url,
         }
     if gate.warned:
-        return {"level": "warned", "text": gate.warning_message(), "url": gate.url}
+        return {
+            "level": "warned",
+            "text": gate.warning_message(what=_("reveal personal data")),
+            "url": gate.url,
+        }
     return None
 
 

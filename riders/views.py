@@ -99,7 +99,9 @@ def home(request: HttpRequest, user: User) -> HttpResponse:
         # The training gate (training.gates): why the rider gets no new orders, or until
         # when a new version of their course may wait.
         "training_refused": "; ".join(gate.reasons()) if gate and not gate.open else "",
-        "training_warning": gate.warning_message() if gate and gate.warned else "",
+        "training_warning": gate.warning_message(what=_("get new orders"))
+        if gate and gate.warned
+        else "",
     }
     return _no_store(TemplateResponse(request, "riders/home.html", context))
 

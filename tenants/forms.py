@@ -7,7 +7,11 @@ from typing import Any, cast
 from django import forms
 from django.core.validators import MaxValueValidator
 from django.utils.translation import gettext_lazy as _
-from unfold.widgets import UnfoldAdminSelectWidget, UnfoldBooleanSwitchWidget
+from unfold.widgets import (
+    UnfoldAdminIntegerFieldWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldBooleanSwitchWidget,
+)
 
 from tenants.models import Tenant
 from tenants.services import (
@@ -52,6 +56,7 @@ class TenantSettingsForm(forms.Form):
         help_text=_help("privacy_report_days"),
         required=False,
         min_value=PRIVACY_REPORT_DAYS_MIN,
+        widget=UnfoldAdminIntegerFieldWidget,
     )
 
     training_grace_days = forms.IntegerField(
@@ -60,6 +65,7 @@ class TenantSettingsForm(forms.Form):
         min_value=0,
         max_value=TRAINING_GRACE_DAYS_MAX,
         required=False,
+        widget=UnfoldAdminIntegerFieldWidget,
     )
 
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:

@@ -25,6 +25,7 @@ from tenants.models import Membership, Role, Tenant
 from tenants.roles import works_in_back_office
 from tenants.scoping import tenant_scope
 from training.clearance import PLEDGE, Clearance, State, status_of
+from training.gates import grace_until
 from training.models import Course, CourseVersion, QuizAttempt, StaffPledge
 
 PLEDGE_KEY = "pledge"
@@ -127,11 +128,15 @@ class TenantCoverage:
         return found
 
 
-def _cell(clearance: Clearance, failed_at: datetime | None) -> Cell:
+def _cell(clearance: Clearance, failed_at: datetime | None, grace_end: datetime | None) -> Cell:
+    """``grace_end``: a pass superseded by a new version within the tenant's grace period
+    (training.gates.grace_until) is due soon — by the grace's end —, not overdue."""
     if clearance.state == State.CURRENT:
         return Cell(Coverage.CURRENT, clearance.passed_at)
     if clearance.state == State.DUE_SOON:
         return Cell(Coverage.DUE_SOON, clearance.due_at)
+    if grace_end is not None and failed_at is None:
+        return Cell(Coverage.DUE_SOON, grace_end)
     if failed_at is not None:
         return Cell(Coverage.FAILED, failed_at)
     if clearance.state == State.EXPIRED:
@@ -143,8 +148,9 @@ def coverage_of(
     tenant: Tenant | int, *, language: str = "zh-hans", now: datetime | None = None
 ) -> TenantCoverage:
     """Everyone's coverage in ``tenant`` (active users holding a role). A cell's date: the
-    last pass (current), when it falls due (due soon), the failed attempt (failed), when it
-    expired (overdue), none (missing)."""
+    last pass (current), when it falls due (due soon; after a new version, when the
+    tenant's grace period ends), the failed attempt (failed), when it expired (overdue),
+    none (missing)."""
     now = now or timezone.now()
     lang = "en" if language.startswith("en") else "zh"
     with tenant_scope(tenant):
@@ -166,6 +172,7 @@ def coverage_of(
         courses = [c for c in courses if c.pk in titles]  # published ones only
         failed = _last_failures(list(people), courses)
         has_pledge = StaffPledge.objects.exists()
+        grace_tenant = tenant if isinstance(tenant, Tenant) else Tenant.objects.get(pk=tenant)
     requirements: list[Requirement] = []
     ids = list(people)
     for course in courses:
@@ -176,7 +183,9 @@ def coverage_of(
             continue
         states = status_of(wanted, course, now=now)
         for pk in wanted:
-            people[pk].cells[course.code] = _cell(states[pk], failed.get((pk, course.pk)))
+            people[pk].cells[course.code] = _cell(
+                states[pk], failed.get((pk, course.pk)), grace_until(states[pk], grace_tenant, now)
+            )
     if has_pledge:
         staff_roles = frozenset(r for r in Role.values if r != Role.RIDER)
         requirements.append(Requirement(PLEDGE_KEY, str(_("Confidentiality pledge")), staff_roles))
@@ -184,7 +193,9 @@ def coverage_of(
         if wanted:
             states = status_of(wanted, PLEDGE, tenant=tenant, now=now)
             for pk in wanted:
-                people[pk].cells[PLEDGE_KEY] = _cell(states[pk], None)
+                people[pk].cells[PLEDGE_KEY] = _cell(
+                    states[pk], None, grace_until(states[pk], grace_tenant, now)
+                )
     everyone = list(people.values())
     return TenantCoverage(requirements, everyone, _role_rows(requirements, everyone))
 

@@ -268,6 +268,21 @@ def _completed_at(enrolment: dict[str, Any], clearance: Clearance | None) -> dat
     return clearance.passed_at if clearance.passed_at >= enrolment["created_at"] else None
 
 
+def _new_version_due(clearance: Clearance | None, grace: timedelta) -> datetime | None:
+    """A pass superseded by a newer version: due at the end of the grace period from the
+    first newer version, never past the pass's own age limit (as training.gates decides);
+    None for anything else."""
+    if (
+        clearance is None
+        or clearance.state != State.EXPIRED
+        or not clearance.superseded
+        or clearance.due_at is None
+    ):
+        return None
+    due = clearance.due_at + grace
+    return min(due, clearance.renew_by) if clearance.renew_by is not None else due
+
+
 def refresh_enrolments(
     tenant: Tenant, *, now: datetime | None = None, actor: Actor = ENROLMENT_ACTOR
 ) -> dict[str, int]:
@@ -289,13 +304,14 @@ def refresh_enrolments(
             holders[user_id].add(role)
         open_rows = list(
             Enrolment.objects.filter(completed_at__isnull=True, withdrawn_at__isnull=True).values(
-                "pk", "user_id", "course_id", "created_at"
+                "pk", "user_id", "course_id", "created_at", "due_at", "reason"
             )
         )
         open_by_course: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for row in open_rows:
             open_by_course[row["course_id"]].append(row)
         done: list[tuple[int, datetime]] = []
+        moved: list[tuple[int, datetime]] = []
         gone: list[Enrolment] = []
         new: list[Enrolment] = []
         for course in courses.values():
@@ -311,6 +327,12 @@ def refresh_enrolments(
                     gone.append(Enrolment(pk=row["pk"], user_id=row["user_id"], course=course))
                 elif (completed_at := _completed_at(row, clearance)) is not None:
                     done.append((row["pk"], completed_at))
+                elif (
+                    row["reason"] == EnrolmentReason.PUBLISHED
+                    and (due := _new_version_due(clearance, grace)) is not None
+                    and due != row["due_at"]
+                ):
+                    moved.append((row["pk"], due))  # the tenant changed its grace period
             if course.pk not in versions:
                 continue
             version, published_at = versions[course.pk]
@@ -320,17 +342,8 @@ def refresh_enrolments(
                     continue
                 if clearance.state == State.MISSING:
                     reason, due = EnrolmentReason.ROLE, now + grace
-                elif (
-                    clearance.state == State.EXPIRED
-                    and clearance.superseded
-                    and clearance.due_at is not None
-                ):
-                    # Behind since the first newer version: its grace, never past the
-                    # pass's own age limit (as training.gates decides).
-                    due = clearance.due_at + grace
-                    if clearance.renew_by is not None:
-                        due = min(due, clearance.renew_by)
-                    reason = EnrolmentReason.PUBLISHED
+                elif (due_new := _new_version_due(clearance, grace)) is not None:
+                    reason, due = EnrolmentReason.PUBLISHED, due_new
                 else:  # due soon, or expired by age
                     reason, due = EnrolmentReason.RENEWAL, clearance.due_at or now
                 new.append(
@@ -341,6 +354,10 @@ def refresh_enrolments(
         if done:
             Enrolment.objects.filter(pk__in=[pk for pk, _at in done]).update(
                 completed_at=Case(*[When(pk=pk, then=Value(at)) for pk, at in done])
+            )
+        if moved:
+            Enrolment.objects.filter(pk__in=[pk for pk, _at in moved]).update(
+                due_at=Case(*[When(pk=pk, then=Value(at)) for pk, at in moved])
             )
         withdrawn = _withdraw(tenant, actor, gone, now)
         made = _create(tenant, actor, new)

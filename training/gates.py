@@ -121,12 +121,14 @@ class Gate:
                 )
         return out
 
-    def warning_message(self) -> str:
-        """The warning under the grace period."""
+    def warning_message(self, *, what: str) -> str:
+        """The warning under the grace period (``what``: the act that will be refused, as
+        in ``refusal_message``)."""
         return _(
-            "A new version is out: by %(until)s you need to have %(needs)s, or the work it "
-            "covers will be refused."
+            "A new version is out: by %(until)s you need to have %(needs)s, or you will not "
+            "be able to %(what)s."
         ) % {
+            "what": what,
             "needs": _join([_need(u) for u in self.warned]),
             "until": _when(min(u.until for u in self.warned if u.until), self.zone),
         }
@@ -175,6 +177,15 @@ def _classify(
         if now < until:
             return False, until
     return True, None
+
+
+def grace_until(
+    clearance: Clearance, tenant: Tenant, now: datetime | None = None
+) -> datetime | None:
+    """When ``clearance``'s grace period ends (the gates warn until then), or None when it
+    is not in one: what the coverage and the learner's page show as the due date."""
+    decision = _classify(clearance, _grace(tenant), now or timezone.now())
+    return decision[1] if decision is not None and not decision[0] else None
 
 
 def _unmet(code: str, title: str, clearance: Clearance, url: str, until: datetime | None) -> Unmet:

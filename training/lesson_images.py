@@ -129,6 +129,13 @@ def read_header(data: bytes, *, name: str = "", declared_type: str = "") -> Imag
     header = _png(data) or _jpeg(data) or _webp(data)
     if header is None:
         what = declared_type or (name.rsplit(".", 1)[-1] if "." in name else "") or "?"
+        if any(kind in what.lower() for kind in ("png", "jpeg", "jpg", "webp")):
+            # Named or sent as an image, but its bytes are not one.
+            raise ValidationError(
+                _(
+                    "This file is not a valid PNG, JPEG or WebP image: its contents are not an image."
+                )
+            )
         raise ValidationError(
             _("Unsupported image type: %(type)s. Upload a PNG, JPEG or WebP image.")
             % {"type": what[:40]}

@@ -23,12 +23,13 @@ from django.views.decorators.http import require_POST
 
 from audits.context import current_request_context
 from core.errors import Conflict
-from tenants.models import Role, User
+from tenants.models import Role, Tenant, User
 from tenants.roles import roles_of
 from tenants.scoping import tenant_scope
 from training import courses as course_services
 from training.clearance import PLEDGE, State, status_of
 from training.enrolments import open_enrolments
+from training.gates import grace_until
 from training.lesson_images import images_by_id
 from training.models import Course, CourseVersion, QuizAttempt
 from training.pledges import current_pledge, must_pledge, pledge_to_sign, sign_pledge
@@ -91,6 +92,21 @@ def _course(user: User, code: str) -> tuple[Course, CourseVersion]:
     return course, version
 
 
+def _last_attempt_failed(user: User, course: Course) -> bool:
+    """Whether ``user``'s last submitted attempt of ``course`` failed (as the coverage
+    says "failed")."""
+    with tenant_scope(cast(int, user.tenant_id)):
+        last = (
+            QuizAttempt.objects.filter(
+                user=user, version__course=course, submitted_at__isnull=False
+            )
+            .order_by("-submitted_at")
+            .values_list("passed", flat=True)
+            .first()
+        )
+    return last is False
+
+
 @learner_page
 def home(request: HttpRequest, user: User) -> HttpResponse:
     language = _language()
@@ -101,13 +117,20 @@ def home(request: HttpRequest, user: User) -> HttpResponse:
         if version is None:
             continue
         clearance = status_of([user], course)[user.pk]
+        # After a new version: due when the tenant's grace period ends (training.gates),
+        # the date the gates and the enrolment go by, not the version's publication.
+        grace_end = grace_until(clearance, cast(Tenant, user.tenant), now)
+        failed = not clearance.cleared and _last_attempt_failed(user, course)
         rows.append(
             {
                 "course": course,
                 "title": version.title(language),
                 "version": version,
                 "clearance": clearance,
-                "state_label": _state_label(clearance.state),
+                "due_at": grace_end or clearance.due_at,
+                "state_label": _("Not passed: try again")
+                if failed
+                else _state_label(clearance.state),
                 "enrolment": enrolments.get(course.pk),
                 "now": now,
             }
@@ -216,25 +239,47 @@ def _attempt(user: User, pk: int) -> QuizAttempt:
 @learner_page
 def attempt(request: HttpRequest, user: User, pk: int) -> HttpResponse:
     attempt_obj = _attempt(user, pk)
-    version = attempt_obj.version
     status = 200
     if request.method == "POST" and attempt_obj.submitted_at is None:
         answers = {qid: request.POST.getlist(f"q-{qid}") for qid, _options in attempt_obj.shown}
         answers = {qid: picked for qid, picked in answers.items() if picked}
-        try:
-            course_services.submit_attempt(user=user, attempt_id=attempt_obj.pk, answers=answers)
-            return redirect("training:attempt", pk=attempt_obj.pk)
-        except ValidationError as error:
+        if not answers:
+            # Nothing ticked: a slip of the button, not an attempt (nothing recorded).
             status = 400
-            for text in error.messages:
-                messages.error(request, text)
-        except Conflict as error:
-            status = 409
-            messages.error(request, error.message)
-        except QuizAttempt.DoesNotExist:
-            raise Http404(_("No such attempt.")) from None
+            messages.error(
+                request, _("Answer the questions before submitting: nothing was recorded.")
+            )
+        else:
+            status = _submit(request, user, attempt_obj, answers)
+            if status == 302:
+                return redirect("training:attempt", pk=attempt_obj.pk)
     elif request.method not in ("GET", "HEAD", "POST"):
         return HttpResponse(status=405)
+    return _render_attempt(request, user, attempt_obj, status)
+
+
+def _submit(
+    request: HttpRequest, user: User, attempt_obj: QuizAttempt, answers: dict[str, list[str]]
+) -> int:
+    """Score the attempt: 302 when done; the error's status (the message added) when not."""
+    try:
+        course_services.submit_attempt(user=user, attempt_id=attempt_obj.pk, answers=answers)
+        return 302
+    except ValidationError as error:
+        for text in error.messages:
+            messages.error(request, text)
+        return 400
+    except Conflict as error:
+        messages.error(request, error.message)
+        return 409
+    except QuizAttempt.DoesNotExist:
+        raise Http404(_("No such attempt.")) from None
+
+
+def _render_attempt(
+    request: HttpRequest, user: User, attempt_obj: QuizAttempt, status: int
+) -> HttpResponse:
+    version = attempt_obj.version
     questions = course_services.attempt_questions(attempt_obj, _language())
     if attempt_obj.results is not None:
         for question in questions:
