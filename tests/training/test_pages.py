@@ -100,11 +100,16 @@ def test_a_rider_fails_then_passes_and_gets_a_certificate(client: Client, tenant
     for n in range(3):
         client.post(reverse("training:lesson-read", args=[RIDERS["code"], n]))
     start = client.post(reverse("training:start", args=[RIDERS["code"]]))
-    failed = client.post(start.url, {}, follow=True, HTTP_ACCEPT_LANGUAGE="en")
-    assert 'data-passed="no"' in failed.content.decode()
     with tenant_scope(tenant):
         attempt = QuizAttempt.objects.select_related("version").get(user=user)
     version = attempt.version
+    # Every question answered with a wrong option (an empty form records nothing).
+    wrong = {
+        f"q-{qid}": [next(o["id"] for o in q["options"] if not o["correct"])]
+        for qid, q in version.questions().items()
+    }
+    failed = client.post(start.url, wrong, follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    assert 'data-passed="no"' in failed.content.decode()
     correct = {
         f"q-{qid}": [o["id"] for o in q["options"] if o["correct"]]
         for qid, q in version.questions().items()
