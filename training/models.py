@@ -144,7 +144,11 @@ class Course(TenantOwnedModel):
 
 class CourseVersion(VersionedDocument):
     course = models.ForeignKey(
-        Course, on_delete=models.PROTECT, db_index=False, related_name="versions"
+        Course,
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="versions",
+        verbose_name=_("course"),
     )
     title_zh = models.CharField(_("title (Chinese)"), max_length=200)
     title_en = models.CharField(_("title (English)"), max_length=200)
@@ -203,22 +207,26 @@ class LessonRead(TenantOwnedModel):
 
 class QuizAttempt(TenantOwnedModel):
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("user"),
     )
     version = models.ForeignKey(
         CourseVersion, on_delete=models.PROTECT, db_index=False, related_name="attempts"
     )
     # [[question id, [option ids in the order shown]], ...]
     shown = models.JSONField()
-    started_at = models.DateTimeField(auto_now_add=True)
-    submitted_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
     # {question id: [option ids chosen]}
     answers = models.JSONField(null=True, blank=True)
     # {question id: true/false}, after submitting
     results = models.JSONField(null=True, blank=True)
-    score = models.PositiveSmallIntegerField(null=True, blank=True)
-    total = models.PositiveSmallIntegerField(default=0)
-    passed = models.BooleanField(null=True)
+    score = models.PositiveSmallIntegerField(_("score"), null=True, blank=True)
+    total = models.PositiveSmallIntegerField(_("questions"), default=0)
+    passed = models.BooleanField(_("passed"), null=True)
 
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("quiz attempt")
@@ -258,13 +266,19 @@ class PledgeSignature(TenantOwnedModel):
     """Who signed which pledge version, when, from where, and a hash of the exact text."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, db_index=False, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("user"),
     )
-    pledge = models.ForeignKey(StaffPledge, on_delete=models.PROTECT, db_index=False)
-    language = models.CharField(max_length=8)
-    text_sha256 = models.CharField(max_length=64)
-    signed_at = models.DateTimeField(auto_now_add=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
+    pledge = models.ForeignKey(
+        StaffPledge, on_delete=models.PROTECT, db_index=False, verbose_name=_("pledge")
+    )
+    language = models.CharField(_("language"), max_length=8)
+    text_sha256 = models.CharField(_("SHA-256 of the text"), max_length=64)
+    signed_at = models.DateTimeField(_("signed at"), auto_now_add=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
 
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("pledge signature")

@@ -222,6 +222,12 @@ def lesson_read(request: HttpRequest, user: User, code: str, n: int) -> HttpResp
 @learner_page
 def start(request: HttpRequest, user: User, code: str) -> HttpResponse:
     _course_obj, version = _course(user, code)
+    read = course_services.lessons_read(user, version)
+    unread = [n for n in range(len(version.content.get("lessons", []))) if n not in read]
+    if unread:
+        # The quiz tests what the lessons teach: read them first (this version's).
+        messages.warning(request, _("Read the lessons before taking the quiz."))
+        return redirect("training:lesson", code=code, n=unread[0])
     attempt = course_services.start_attempt(user=user, version=version)
     return redirect("training:attempt", pk=attempt.pk)
 

@@ -82,8 +82,22 @@ def test_anonymous_users_are_sent_to_log_in(client: Client) -> None:
     assert response.status_code == 302 and "login" in response.url
 
 
+def _read_lessons(client: Client, code: str, count: int) -> None:
+    for n in range(count):
+        client.post(reverse("training:lesson-read", args=[code, n]))
+
+
+def test_the_quiz_starts_only_after_the_lessons_are_read(client: Client, tenant: Tenant) -> None:
+    user = _login(client, tenant, Role.RIDER)
+    early = client.post(reverse("training:start", args=[RIDERS["code"]]))
+    assert early.url == reverse("training:lesson", args=[RIDERS["code"], 0])
+    with tenant_scope(tenant):
+        assert not QuizAttempt.objects.filter(user=user).exists()
+
+
 def test_the_quiz_page_never_holds_the_answers(client: Client, tenant: Tenant) -> None:
     user = _login(client, tenant, Role.RIDER)
+    _read_lessons(client, RIDERS["code"], len(RIDERS["lessons"]))
     start = client.post(reverse("training:start", args=[RIDERS["code"]]))
     with tenant_scope(tenant):
         attempt = QuizAttempt.objects.get(user=user)
@@ -133,6 +147,7 @@ def test_a_rider_fails_then_passes_and_gets_a_certificate(client: Client, tenant
 
 def test_a_bad_answer_is_a_400_not_a_500(client: Client, tenant: Tenant) -> None:
     _login(client, tenant, Role.RIDER)
+    _read_lessons(client, RIDERS["code"], len(RIDERS["lessons"]))
     start = client.post(reverse("training:start", args=[RIDERS["code"]]))
     assert client.post(start.url, {"q-r1": "nope"}).status_code == 400
 
