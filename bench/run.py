@@ -759,7 +759,7 @@ def main() -> int:
             "intake_crowded_bucket",
             lambda: bench_intake_crowded(fx, 5, 20 if quick else 200, 9 if quick else 60),
         ),
-        ("reveal", lambda: bench_reveal(fx, 5, 50 if quick else 500)),
+        ("reveal", lambda: bench_reveal(fx, 7, 50 if quick else 500)),
         (
             "rider_list",
             lambda: bench_rider_list(

@@ -27,6 +27,16 @@ class TrainingConfig(AppConfig):
         tenant_change.connect(on_tenant_change, dispatch_uid="training.enrolments")
         register_kinds()
         register_demo_seeder(seed_demo_training)
+        # The reveal gate's cached decisions end with a course, a version or a pledge.
+        from django.db.models.signals import post_save
+
+        from training.gates import bump_on_save
+        from training.models import Course, CourseVersion, StaffPledge
+
+        for model in (Course, CourseVersion, StaffPledge):
+            post_save.connect(
+                bump_on_save, sender=model, dispatch_uid=f"training.gate.{model.__name__}"
+            )
         # "My training" in every staff role's sidebar (riders: a link on the rider page),
         # after the role's own work pages: never where a role lands.
         for role in Role:

@@ -21,10 +21,15 @@ assignment allowed under the grace period names them in its own event.
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.core.cache import cache
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -42,6 +47,8 @@ from training.clearance import (
     pledge_statuses,
 )
 from training.models import Course, CourseVersion
+
+logger = logging.getLogger(__name__)
 
 # The roles whose reveals are gated (the issue's customer service and privacy officers).
 REVEAL_GATED_ROLES: frozenset[str] = frozenset({Role.CUSTOMER_SERVICE, Role.PRIVACY_OFFICER})
@@ -74,6 +81,9 @@ class Gate:
     refused: tuple[Unmet, ...] = ()
     warned: tuple[Unmet, ...] = ()
     zone: object = field(default=None, compare=False, repr=False)
+    # When the first of the passes that meet the gate expires (None: none expires): how
+    # long an open decision may be reused (``reveal_gate``'s cache).
+    cleared_until: datetime | None = field(default=None, compare=False, repr=False)
 
     @property
     def open(self) -> bool:
@@ -251,6 +261,7 @@ def _gate_for(
     grace = _grace(tenant)
     all_roles = frozenset().union(*roles_by_user.values()) if roles_by_user else frozenset()
     decisions: dict[int, list[tuple[bool, Unmet]]] = {pk: [] for pk in user_ids}
+    expiries: dict[int, list[datetime]] = {pk: [] for pk in user_ids}
     unmet_courses: dict[int, Course] = {}
     with tenant_scope(tenant):
         courses, versions = _published_courses(all_roles)
@@ -262,6 +273,8 @@ def _gate_for(
                     continue
                 clearance = states[course.pk][pk]
                 decision = _classify(clearance, grace, now)
+                if decision is None and clearance.due_at is not None:
+                    expiries[pk].append(clearance.due_at)
                 if decision is not None:
                     unmet_courses[course.pk] = course
                     is_refused, until = decision
@@ -288,7 +301,10 @@ def _gate_for(
             for is_refused, u in decisions[pk]
         ]
         gates[pk] = Gate(
-            tuple(u for r, u in named if r), tuple(u for r, u in named if not r), zone=tenant.zone
+            tuple(u for r, u in named if r),
+            tuple(u for r, u in named if not r),
+            zone=tenant.zone,
+            cleared_until=min(expiries[pk], default=None),
         )
     return gates
 
@@ -297,14 +313,86 @@ def reveal_gate(user: User, *, now: datetime | None = None) -> Gate:
     """Whether ``user``'s training lets them reveal personal data now. Open for anyone
     without a gated role (customer service, privacy officer). For a gated user: the courses
     of their gated roles with a published version, and the staff pledge — four queries
-    when they are cleared (``_gate_for``)."""
+    when they are cleared (``_gate_for``), or one cache read when a recent decision said
+    so (``_cached_open``)."""
     gated = roles_of(user) & REVEAL_GATED_ROLES
     tenant = user.tenant
     if not gated or tenant is None:
         return Gate()
-    return _gate_for(
-        [user.pk], tenant, {user.pk: gated}, with_pledge=True, now=now or timezone.now()
-    )[user.pk]
+    now = now or timezone.now()
+    key = _cache_key(tenant.pk, user.pk, gated)
+    if key is not None and _cached_open(key, now):
+        return Gate(zone=tenant.zone)
+    gate = _gate_for([user.pk], tenant, {user.pk: gated}, with_pledge=True, now=now)[user.pk]
+    if key is not None and gate.open and not gate.warned:
+        _remember_open(key, gate.cleared_until)
+    return gate
+
+
+# --- The reveal gate's cache ---------------------------------------------------------------
+# A customer-service agent reveals many times an hour, and the answer rarely changes: an
+# open decision with nothing to warn about is kept (Django's cache: Redis in production)
+# for at most OPEN_FOR, and never past the moment the first of the agent's passes expires
+# (``Gate.cleared_until``). Only open decisions are kept: a refusal or a warning is
+# recomputed every time, so passing a course or signing the pledge takes effect at once.
+# What can close an open gate besides time is a new course version, a new course or a new
+# pledge: each bumps the tenant's generation (``bump_generation``, on their save), which is
+# part of every key, so no decision from before it is reused. Roles are part of the key. A
+# cache that fails is a miss: the gate is computed from the database.
+
+OPEN_FOR = timedelta(minutes=5)
+
+
+def bump_on_save(sender: type, instance: Any, **_: Any) -> None:
+    """post_save of a course, a course version or a pledge: forget the tenant's cached
+    decisions now and again once the write commits (a reveal in between could otherwise
+    cache a decision read from before it)."""
+    tenant_id = instance.tenant_id
+    bump_generation(tenant_id)
+    transaction.on_commit(lambda: bump_generation(tenant_id))
+
+
+def _generation_key(tenant_id: int) -> str:
+    return f"training-gate-generation:{tenant_id}"
+
+
+def bump_generation(tenant_id: int) -> None:
+    """Forget the tenant's cached gate decisions (a course, a version or a pledge changed)."""
+    try:
+        cache.set(_generation_key(tenant_id), secrets.token_hex(8), None)
+    except Exception:  # noqa: BLE001 - a cache that fails only costs the cache
+        logger.warning("training gate: the cache could not be reset for tenant %s", tenant_id)
+
+
+def _cache_key(tenant_id: int, user_id: int, roles: frozenset[str]) -> str | None:
+    try:
+        generation = cache.get(_generation_key(tenant_id))
+        if generation is None:
+            cache.add(_generation_key(tenant_id), secrets.token_hex(8), None)
+            generation = cache.get(_generation_key(tenant_id))
+    except Exception:  # noqa: BLE001
+        return None
+    if generation is None:
+        return None
+    return f"training-gate:{tenant_id}:{generation}:{user_id}:{','.join(sorted(roles))}"
+
+
+def _cached_open(key: str, now: datetime) -> bool:
+    try:
+        until = cache.get(key)
+    except Exception:  # noqa: BLE001
+        return False
+    return isinstance(until, float) and now.timestamp() < until
+
+
+def _remember_open(key: str, cleared_until: datetime | None) -> None:
+    until = timezone.now() + OPEN_FOR
+    if cleared_until is not None:
+        until = min(until, cleared_until)
+    try:
+        cache.set(key, until.timestamp(), int(OPEN_FOR.total_seconds()))
+    except Exception:  # noqa: BLE001
+        return
 
 
 def dispatch_gate(

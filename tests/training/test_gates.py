@@ -343,3 +343,44 @@ def test_the_phone_search_is_gated_like_a_reveal(tenant: Tenant) -> None:
     sign_current_pledge(agent)
     with tenant_scope(tenant):
         assert search_orders_by_phone(actor=agent, phone="13912345678") == [order.pk]
+
+
+# --- the reveal gate's cache ---------------------------------------------------------------
+
+
+def test_an_open_decision_is_reused_without_a_query_until_something_changes(
+    tenant: Tenant, django_assert_num_queries
+) -> None:
+    agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
+    assert reveal_gate(agent).open  # computed, then kept
+    with django_assert_num_queries(0):
+        assert reveal_gate(agent).open
+    _new_version(tenant, INDUCTION)  # a new version forgets it: warned at once
+    assert [u.code for u in reveal_gate(agent).warned] == [INDUCTION]
+
+
+def test_a_kept_decision_ends_when_the_first_pass_expires(tenant: Tenant) -> None:
+    agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
+    assert reveal_gate(agent).open
+    # The induction pass expires in 12 months: asked as if then, the gate is computed again.
+    later = timezone.now() + timedelta(days=370)
+    assert not reveal_gate(agent, now=later).open
+
+
+def test_refusals_are_never_kept_and_a_failing_cache_is_a_miss(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+    assert not reveal_gate(agent).open
+    pass_course(agent, INDUCTION)
+    sign_current_pledge(agent)
+    assert reveal_gate(agent).open  # at once after the pledge
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise ConnectionError("cache down")
+
+    from django.core.cache import cache
+
+    monkeypatch.setattr(cache, "get", broken)
+    monkeypatch.setattr(cache, "set", broken)
+    assert reveal_gate(agent).open  # computed from the database
