@@ -44,6 +44,7 @@ from tenants.models import Membership, Role, Tenant, User
 from tenants.roles import has_role
 from tenants.scoping import tenant_scope
 from training.clearance import Clearance, State, status_of
+from training.gates import superseded_grace_end
 from training.models import Course, CourseVersion, Enrolment, EnrolmentReason
 
 ENROLMENT_ACTOR = SystemActor("training-enrolments")
@@ -268,21 +269,6 @@ def _completed_at(enrolment: dict[str, Any], clearance: Clearance | None) -> dat
     return clearance.passed_at if clearance.passed_at >= enrolment["created_at"] else None
 
 
-def _new_version_due(clearance: Clearance | None, grace: timedelta) -> datetime | None:
-    """A pass superseded by a newer version: due at the end of the grace period from the
-    first newer version, never past the pass's own age limit (as training.gates decides);
-    None for anything else."""
-    if (
-        clearance is None
-        or clearance.state != State.EXPIRED
-        or not clearance.superseded
-        or clearance.due_at is None
-    ):
-        return None
-    due = clearance.due_at + grace
-    return min(due, clearance.renew_by) if clearance.renew_by is not None else due
-
-
 def refresh_enrolments(
     tenant: Tenant, *, now: datetime | None = None, actor: Actor = ENROLMENT_ACTOR
 ) -> dict[str, int]:
@@ -329,7 +315,8 @@ def refresh_enrolments(
                     done.append((row["pk"], completed_at))
                 elif (
                     row["reason"] == EnrolmentReason.PUBLISHED
-                    and (due := _new_version_due(clearance, grace)) is not None
+                    and clearance is not None
+                    and (due := superseded_grace_end(clearance, grace)) is not None
                     and due != row["due_at"]
                 ):
                     moved.append((row["pk"], due))  # the tenant changed its grace period
@@ -342,7 +329,7 @@ def refresh_enrolments(
                     continue
                 if clearance.state == State.MISSING:
                     reason, due = EnrolmentReason.ROLE, now + grace
-                elif (due_new := _new_version_due(clearance, grace)) is not None:
+                elif (due_new := superseded_grace_end(clearance, grace)) is not None:
                     reason, due = EnrolmentReason.PUBLISHED, due_new
                 else:  # due soon, or expired by age
                     reason, due = EnrolmentReason.RENEWAL, clearance.due_at or now

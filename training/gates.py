@@ -172,20 +172,25 @@ def _grace(tenant: Tenant) -> timedelta:
     return timedelta(days=tenant.training_grace_days)
 
 
+def superseded_grace_end(clearance: Clearance, grace: timedelta) -> datetime | None:
+    """For a pass superseded by a newer version: when its grace period ends — ``grace``
+    from the first newer version's publication, never past the pass's own age limit
+    (``renew_by``). None for any other state (a missing or an age-expired pass has none)."""
+    if clearance.state != State.EXPIRED or not clearance.superseded or clearance.due_at is None:
+        return None
+    until = clearance.due_at + grace
+    return min(until, clearance.renew_by) if clearance.renew_by is not None else until
+
+
 def _classify(
     clearance: Clearance, grace: timedelta, now: datetime
 ) -> tuple[bool, datetime | None] | None:
-    """None when met; else (refused?, when the warning becomes a refusal). The grace period
-    runs from the publication of the first version newer than the pass, and never past the
-    pass's own age limit (``renew_by``)."""
+    """None when met; else (refused?, when the warning becomes a refusal)."""
     if clearance.cleared:
         return None
-    if clearance.state == State.EXPIRED and clearance.superseded and clearance.due_at is not None:
-        until = clearance.due_at + grace
-        if clearance.renew_by is not None:
-            until = min(until, clearance.renew_by)
-        if now < until:
-            return False, until
+    until = superseded_grace_end(clearance, grace)
+    if until is not None and now < until:
+        return False, until
     return True, None
 
 
