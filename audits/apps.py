@@ -7,6 +7,9 @@ class AuditsConfig(AppConfig):
     verbose_name = _("Audits and supervision")
 
     def ready(self) -> None:
+        from core.audit_registry import register_app_actions
+
+        register_app_actions(self)  # audits/audit_actions.py
         from audits import receivers
         from tenants.models import Role
         from tenants.roles import grant_permissions

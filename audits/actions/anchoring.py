@@ -1,0 +1,5 @@
+"""Audit actions of the supervision area 'anchoring' (issue 20): filled by that area."""
+
+from core.audit_registry import AuditAction
+
+ACTIONS: list[AuditAction] = []
