@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import datetime
+
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -65,3 +68,55 @@ class AuditChainHead(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.tenant_id}#{self.sequence}"
+
+
+# --- Supervision settings (issue 20): shared by the access statistics and the alert rules ---
+
+
+class SupervisionSettings(TenantOwnedModel):
+    """A tenant's supervision thresholds: its staff's working hours (a reveal outside them
+    is flagged) and the anomalous-access rules' limits. One row per tenant, created with
+    the defaults on first use (``audits.hours.settings_for``)."""
+
+    workday_start = models.TimeField(_("working hours start"), default=datetime.time(7, 0))
+    workday_end = models.TimeField(_("working hours end"), default=datetime.time(23, 0))
+    reveal_burst_count = models.PositiveIntegerField(
+        _("reveals by one person that raise an alert"),
+        default=50,
+        validators=[MinValueValidator(2), MaxValueValidator(100_000)],
+    )
+    reveal_burst_minutes = models.PositiveIntegerField(
+        _("within (minutes)"),
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(1440)],
+    )
+    denied_count = models.PositiveIntegerField(
+        _("refused reveals or not-found probes that raise an alert"),
+        default=5,
+        validators=[MinValueValidator(2), MaxValueValidator(10_000)],
+    )
+    denied_minutes = models.PositiveIntegerField(
+        _("within (minutes)"),
+        default=15,
+        validators=[MinValueValidator(1), MaxValueValidator(1440)],
+    )
+    paging_pages = models.PositiveIntegerField(
+        _("list pages by one person that raise an alert"),
+        default=40,
+        validators=[MinValueValidator(2), MaxValueValidator(100_000)],
+    )
+    paging_minutes = models.PositiveIntegerField(
+        _("within (minutes)"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(1440)],
+    )
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("supervision settings")
+        verbose_name_plural = _("supervision settings")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="supervision_settings_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)

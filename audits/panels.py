@@ -32,6 +32,9 @@ from django.utils.functional import Promise
 from tenants.models import Role, Tenant
 from tenants.roles import roles_of
 
+#: Who supervises a tenant: sees the dashboard, the alerts, inspections and violations.
+SUPERVISORS: tuple[Role, ...] = (Role.SUPERVISOR, Role.PRIVACY_OFFICER, Role.TENANT_ADMIN)
+
 
 @dataclass(frozen=True)
 class Period:
