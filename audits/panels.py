@@ -23,10 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.functional import Promise
 
 from tenants.models import Role, Tenant
@@ -38,10 +40,27 @@ SUPERVISORS: tuple[Role, ...] = (Role.SUPERVISOR, Role.PRIVACY_OFFICER, Role.TEN
 
 @dataclass(frozen=True)
 class Period:
-    """The dashboard's period picker's choice: ``start`` included, ``end`` excluded."""
+    """The dashboard's period picker's choice: ``start`` included, ``end`` excluded, both
+    aware datetimes at midnight of the tenant's local days (the picker offers whole days)."""
 
     start: datetime
     end: datetime
+
+    @property
+    def first_day(self) -> date:
+        """The period's first local day."""
+        return timezone.localtime(self.start).date()
+
+    @property
+    def last_day(self) -> date:
+        """The period's last local day (``end`` is the midnight after it)."""
+        return timezone.localtime(self.end - timedelta(microseconds=1)).date()
+
+    def query(self) -> str:
+        """The query string that filters a back-office list to this period: ``since`` and
+        ``until`` are local dates, both included (``?since=2026-11-01&until=2026-11-30``).
+        The audit log's list and the other lists numbers link to read these two names."""
+        return urlencode({"since": self.first_day.isoformat(), "until": self.last_day.isoformat()})
 
 
 PanelContext = Callable[[HttpRequest, Tenant, Period], Mapping[str, Any]]

@@ -127,3 +127,19 @@ def test_audits_panels_imports_no_later_app() -> None:
     }
     later = {"training", "privacy", "orders", "incidents", "riders"}
     assert imported & later == set()
+
+
+def test_period_query_names_its_local_days_both_included():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    from audits.panels import Period
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    with timezone.override(shanghai):
+        period = Period(
+            datetime(2026, 11, 1, tzinfo=shanghai), datetime(2026, 12, 1, tzinfo=shanghai)
+        )
+        assert period.query() == "since=2026-11-01&until=2026-11-30"
