@@ -249,6 +249,13 @@ def test_bad_input_when_recording_names_the_field(
     assert error.value.message_dict == {field: [message]}
 
 
+def test_emoji_mixed_scripts_and_line_breaks_are_kept_in_the_description(
+    tenant: Tenant, supervisor: User, agent: User
+) -> None:
+    text = "查看了非本人队列的订单 orders 🚴\n第二行 line two"
+    assert _violation(tenant, agent, supervisor, description=text).description == text
+
+
 def test_a_person_of_another_tenant_is_refused_naming_the_field(
     tenant: Tenant, supervisor: User
 ) -> None:
