@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -117,8 +117,12 @@ def violations_for(user: object, tenant: Tenant, filters: ListFilters) -> QueryS
     the sanctions and the repeat count (a constant number of queries). Anyone else: 404."""
     if not may_supervise(user, tenant):
         raise Http404(_("No such page."))
-    queryset = Violation.objects.select_related("person").prefetch_related(
-        Prefetch("sanctions", queryset=Sanction.objects.order_by("pk"))
+    # A supervisor's own violations are not theirs to supervise: they read them on their
+    # own page, like anyone (docs/decisions/0016).
+    queryset = (
+        Violation.objects.exclude(person_id=cast(User, user).pk)
+        .select_related("person")
+        .prefetch_related(Prefetch("sanctions", queryset=Sanction.objects.order_by("pk")))
     )
     if filters.state == "open":
         queryset = queryset.filter(state__in=OPEN_VIOLATION_STATES)
@@ -169,11 +173,13 @@ def _midnight(day: date, zone: Any) -> datetime:
 
 
 def violation_for_supervisor(user: object, tenant: Tenant, violation_id: int) -> Violation:
-    """One violation of ``tenant`` for a supervisor (with ``nth``); anything else a 404."""
+    """One violation of ``tenant`` for a supervisor (with ``nth``); anything else — and a
+    violation about the supervisor themselves — a 404."""
     if not may_supervise(user, tenant):
         raise Http404(_("No such violation."))
     found = (
         with_repeat_count(Violation.objects.select_related("person"))
+        .exclude(person_id=cast(User, user).pk)
         .filter(pk=violation_id)
         .first()
     )

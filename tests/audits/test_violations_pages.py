@@ -119,6 +119,20 @@ def test_the_person_reads_their_own_violation_but_not_someone_elses(
     assert own.description in page.content.decode()
 
 
+def test_a_supervisors_own_violation_is_not_in_their_list_and_its_page_is_404(
+    tenant: Tenant, supervisor: User
+) -> None:
+    officer = UserFactory(tenant=tenant, roles=[Role.PRIVACY_OFFICER])
+    violation = _violation(tenant, supervisor, officer)
+    client = _client(supervisor)
+    listed = client.get(_list(), **EN).content.decode()
+    assert (
+        f'data-violation="{violation.pk}"' in listed,
+        client.get(_detail(violation)).status_code,
+        client.get(_mine(violation)).status_code,
+    ) == (False, 404, 200)
+
+
 def test_a_supervisor_cannot_open_someone_elses_own_page(
     tenant: Tenant, supervisor: User, agent: User
 ) -> None:
