@@ -12,6 +12,7 @@ violation, or one the user may not see, is a 404."""
 from __future__ import annotations
 
 from typing import Any, cast
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -494,7 +495,8 @@ class ViolationAdmin(TenantScopedModelAdmin):
                 "reason_form": ReasonForm() if is_open and not about_me else None,
                 "list_url": reverse("admin:audits_violation_changelist"),
                 "person_list_url": reverse("admin:audits_violation_changelist")
-                + f"?person={violation.person.username}",
+                + "?"
+                + urlencode({"person": violation.person.username}),
             },
             status=status,
         )

@@ -368,3 +368,16 @@ def test_page_views_write_no_audit_events(tenant: Tenant, supervisor: User, agen
     _client(agent).get(_mine(violation))
     with tenant_scope(tenant):
         assert AuditEvent.objects.count() == before
+
+
+def test_their_violations_link_lists_only_that_persons_violations(
+    tenant: Tenant, supervisor: User
+) -> None:
+    person = UserFactory(tenant=tenant, roles=[Role.KITCHEN], username="chef+wu@site")
+    mine = _violation(tenant, person, supervisor)
+    _violation(tenant, UserFactory(tenant=tenant, roles=[Role.PACKER]), supervisor)
+    client = _client(supervisor)
+    html = client.get(_detail(mine), **EN).content.decode()
+    link = html.split('id="violation-nth"')[1].split('href="')[1].split('"')[0]
+    listed = client.get(link.replace("&amp;", "&"), **EN).content.decode()
+    assert (listed.count("data-violation="), f'data-violation="{mine.pk}"' in listed) == (1, True)
