@@ -18,3 +18,11 @@ class AuditsConfig(AppConfig):
         # Reading the log is supervision; nobody may change it (the admin offers no edits).
         for role in (Role.SUPERVISOR, Role.PRIVACY_OFFICER):
             grant_permissions(role, "audits.view_auditevent")
+        # violations (issue 20)
+        from audits.violations import notices as violation_notices
+        from audits.violations import reports as violation_reports
+        from audits.violations.evidence import register_audit_event_kind
+
+        register_audit_event_kind()  # evidence: an event of the tenant's audit log
+        violation_notices.register_kinds()  # the person is told (tenants.notifications)
+        violation_reports.register()  # dashboard panel, §6.3.1 indicator, evidence pack

@@ -120,3 +120,224 @@ class SupervisionSettings(TenantOwnedModel):
 
     def __str__(self) -> str:
         return str(self._meta.verbose_name)
+
+
+# --- violations (issue 20) ---
+# A breach of the policy by a person of the tenant (staff or rider), its evidence, the
+# sanctions decided (§6.3.1) and any compensation owed by the person to the company
+# (§6.3.2). Written by audits/violations/services.py only; docs/decisions/0016.
+
+VIOLATION_TEXT_MAX_LENGTH = 2000
+VIOLATION_SHORT_TEXT_MAX_LENGTH = 200
+
+
+class ViolationClause(models.TextChoices):
+    """The policy's clauses a person can breach ("§" is added when shown)."""
+
+    C_2_1_1 = "2.1.1", _("§2.1.1 Collect only the information an order needs")
+    C_2_1_2 = "2.1.2", _("§2.1.2 Tell the customer why information is collected")
+    C_2_3_1 = "2.3.1", _("§2.3.1 Use customers' information only for delivery duties")
+    C_2_3_2 = "2.3.2", _("§2.3.2 No copying, spreading or selling customers' information")
+    C_2_4_1 = "2.4.1", _("§2.4.1 Delete information no longer needed on time")
+    C_3_1_1 = "3.1.1", _("§3.1.1 Take orders where nobody can look on")
+    C_3_1_2 = "3.1.2", _("§3.1.2 Only authorised people access orders")
+    C_3_2_1 = "3.2.1", _("§3.2.1 No discussing orders in public in the kitchen")
+    C_3_2_2 = "3.2.2", _("§3.2.2 Keep order food apart from unrelated items")
+    C_3_3_1 = "3.3.1", _("§3.3.1 No sensitive order information on the packaging")
+    C_3_3_2 = "3.3.2", _("§3.3.2 Pack orders properly")
+    C_4_1_1 = "4.1.1", _("§4.1.1 Riders sign the confidentiality agreement")
+    C_4_2_1 = "4.2.1", _("§4.2.1 Keep order information from bystanders at pickup")
+    C_4_2_2 = "4.2.2", _("§4.2.2 Stow the food safely at once after pickup")
+    C_4_3_1 = "4.3.1", _("§4.3.1 Keep the food out of sight on the way")
+    C_4_3_2 = "4.3.2", _("§4.3.2 Never disclose customers' information on the way")
+    C_4_3_3 = "4.3.3", _("§4.3.3 Store food safely when a stop is needed")
+    C_4_4_1 = "4.4.1", _("§4.4.1 Hand the food to the right customer")
+    C_4_4_2 = "4.4.2", _("§4.4.2 Discuss no order information at the door")
+    C_5_1_1 = "5.1.1", _("§5.1.1 Report and contain a leak at once")
+    C_5_2_2 = "5.2.2", _("§5.2.2 Protect customers' information when handling anomalies")
+    C_7_1_2 = "7.1.2", _("§7.1.2 Sign the confidentiality pledge")
+
+
+class ViolationSeverity(models.TextChoices):
+    MINOR = "minor", _("Minor")
+    SERIOUS = "serious", _("Serious")
+    GRAVE = "grave", _("Grave")
+
+
+class ViolationState(models.TextChoices):
+    RECORDED = "recorded", _("Recorded")
+    DECIDED = "decided", _("Sanction decided")
+    ANSWERED = "answered", _("Answered by the person")
+    CLOSED = "closed", _("Closed")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+#: States in which a violation is still being handled.
+OPEN_VIOLATION_STATES = (ViolationState.RECORDED, ViolationState.DECIDED, ViolationState.ANSWERED)
+
+
+class Violation(TenantOwnedModel):
+    person = models.ForeignKey(
+        "tenants.User",
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("person"),
+    )
+    clause = models.CharField(_("clause"), max_length=8, choices=ViolationClause.choices)
+    description = models.TextField(_("description"), max_length=VIOLATION_TEXT_MAX_LENGTH)
+    severity = models.CharField(_("severity"), max_length=16, choices=ViolationSeverity.choices)
+    occurred_on = models.DateField(_("occurred on"))
+    state = models.CharField(
+        _("state"), max_length=16, choices=ViolationState.choices, default=ViolationState.RECORDED
+    )
+    recorded_by = models.CharField(_("recorded by"), max_length=64)
+    recorded_at = models.DateTimeField(_("recorded at"))
+    decided_by = models.CharField(_("decided by"), max_length=64, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    closed_by = models.CharField(_("closed by"), max_length=64, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    withdrawn_reason = models.CharField(
+        _("reason for withdrawal"), max_length=VIOLATION_SHORT_TEXT_MAX_LENGTH, blank=True
+    )
+    # §6.3.2: what the person owes the company for a loss their violation caused.
+    compensation_amount = models.DecimalField(
+        _("compensation owed (CNY)"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    compensation_reason = models.CharField(
+        _("compensation reason"), max_length=VIOLATION_SHORT_TEXT_MAX_LENGTH, blank=True
+    )
+    compensation_case = models.CharField(_("incident case"), max_length=64, blank=True)
+    compensation_case_label = models.CharField(
+        _("incident case"), max_length=VIOLATION_SHORT_TEXT_MAX_LENGTH, blank=True
+    )
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("violation")
+        verbose_name_plural = _("violations")
+        ordering = ["-recorded_at", "-pk"]
+        indexes = [
+            models.Index(fields=["tenant", "person", "recorded_at"], name="violation_person"),
+            models.Index(fields=["tenant", "state", "recorded_at"], name="violation_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"V-{self.pk}"
+
+    @property
+    def number(self) -> str:
+        """How pages and messages name it."""
+        return f"V-{self.pk}"
+
+
+class ViolationEvidence(TenantOwnedModel):
+    """A link from a violation to what proves it: an object of a registered evidence kind
+    (audits.violations.evidence), by id, with the readable label it had when linked."""
+
+    violation = models.ForeignKey(
+        Violation,
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="evidence",
+        verbose_name=_("violation"),
+    )
+    kind = models.CharField(_("kind"), max_length=32)
+    object_id = models.CharField(_("object id"), max_length=64)
+    label = models.CharField(_("label"), max_length=VIOLATION_SHORT_TEXT_MAX_LENGTH)
+    added_by = models.CharField(_("added by"), max_length=64)
+    added_at = models.DateTimeField(_("added at"))
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("violation evidence")
+        verbose_name_plural = _("violation evidence")
+        ordering = ["added_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "violation", "kind", "object_id"], name="violation_evidence_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.object_id}"
+
+
+class SanctionKind(models.TextChoices):
+    WARNING = "warning", _("Warning")
+    FINE = "fine", _("Fine")
+    SUSPEND_REVEAL = "suspend_reveal", _("Suspension from reveal")
+    SUSPEND_DISPATCH = "suspend_dispatch", _("Suspension from dispatch")
+    DISMISSAL = "dismissal", _("Dismissal")
+    REFERRAL = "referral", _("Referral to the authorities")
+
+
+class Sanction(TenantOwnedModel):
+    violation = models.ForeignKey(
+        Violation,
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="sanctions",
+        verbose_name=_("violation"),
+    )
+    kind = models.CharField(_("sanction"), max_length=24, choices=SanctionKind.choices)
+    amount = models.DecimalField(
+        _("amount (CNY)"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    suspension = models.ForeignKey(
+        "tenants.UserSuspension",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("suspension"),
+    )
+    ends_on = models.DateField(_("until"), null=True, blank=True)
+    authority = models.CharField(_("authority"), max_length=100, blank=True)
+    reference = models.CharField(_("reference"), max_length=64, blank=True)
+    referred_on = models.DateField(_("referred on"), null=True, blank=True)
+    decided_by = models.CharField(_("decided by"), max_length=64)
+    decided_at = models.DateTimeField(_("decided at"))
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("sanction")
+        verbose_name_plural = _("sanctions")
+        ordering = ["decided_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "violation", "kind"], name="sanction_kind_once"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "decided_at", "kind"], name="sanction_time"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.get_kind_display())
+
+
+class ViolationAnswer(TenantOwnedModel):
+    """The person's answer, once per stage: while recorded, and once a sanction is decided."""
+
+    violation = models.ForeignKey(
+        Violation,
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="answers",
+        verbose_name=_("violation"),
+    )
+    stage = models.CharField(_("stage"), max_length=16, choices=ViolationState.choices)
+    text = models.TextField(_("answer"), max_length=VIOLATION_TEXT_MAX_LENGTH)
+    answered_at = models.DateTimeField(_("answered at"))
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("answer")
+        verbose_name_plural = _("answers")
+        ordering = ["answered_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "violation", "stage"], name="violation_answer_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.violation_id}/{self.stage}"

@@ -85,3 +85,7 @@ class IncidentsConfig(AppConfig):
         from incidents.case_studies import register as register_case_studies
 
         register_case_studies()
+        # Issue 20, point 4: an incident case as evidence of a violation (audits' registry).
+        from incidents.violation_evidence import register as register_violation_evidence
+
+        register_violation_evidence()

@@ -16,4 +16,5 @@ urlpatterns = [
     path("orders/<uuid:order_id>/handover/", views.handover, name="handover"),
     path("orders/<uuid:order_id>/delivered/", views.delivered, name="delivered"),
     path("orders/<uuid:order_id>/problem/", views.problem, name="problem"),
+    path("violations/<int:violation_id>/", views.violation, name="violation"),
 ]

@@ -25,6 +25,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.context import current_request_context
+from audits.models import ViolationClause, ViolationState
+from audits.violations import selectors as violation_selectors
+from audits.violations.evidence import kind_label
+from audits.violations.services import answer_violation
 from core.errors import Conflict
 from orders.models import Order, Status
 from privacy.api import SubjectErasedError
@@ -102,6 +106,9 @@ def home(request: HttpRequest, user: User) -> HttpResponse:
         "training_warning": gate.warning_message(what=_("get new orders"))
         if gate and gate.warned
         else "",
+        # Violations recorded about the rider and still open (audits.violations): read
+        # and answer them on the rider page (riders do not use the back office).
+        "violations": violation_selectors.open_violations_of(user),
     }
     return _no_store(TemplateResponse(request, "riders/home.html", context))
 
@@ -313,3 +320,47 @@ def delivered(request: HttpRequest, user: User, order_id: UUID) -> HttpResponse:
     if finished is None:
         raise Http404(_("No such order."))
     return _finished_page(request, finished, just_delivered=finished.delivered)
+
+
+# --- Violations about the rider (issue 20, point 4) ---------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@rider_page()
+def violation(request: HttpRequest, user: User, violation_id: int) -> HttpResponse:
+    """One of the rider's own violations: what was recorded, the sanction, the rider's
+    answers and, while one is due, the answer form (once per stage). Another rider's or
+    another tenant's violation is a 404. GET reads only; the answer is a POST that
+    redirects back."""
+    if user.tenant is None:
+        raise Http404(_("No such violation."))
+    found = violation_selectors.own_violation(user, user.tenant, violation_id)
+    status = 200
+    error = ""
+    if request.method == "POST":
+        try:
+            answer_violation(violation=found, text=request.POST.get("text", ""), actor=user)
+        except ValidationError as refused:
+            status, error = 400, " ".join(refused.messages)
+        except Conflict as refused:
+            status, error = 409, str(refused)
+        else:
+            messages.success(request, _("Your answer is recorded."))
+            return redirect("riders:violation", violation_id=found.pk)
+    kinds = sorted({kind_label(k) for k in found.evidence.values_list("kind", flat=True)})
+    context = {
+        "violation": found,
+        "clause_label": ViolationClause(found.clause).label,
+        "sanction_rows": [
+            {"sanction": s, "label": s.get_kind_display()}
+            for s in violation_selectors.sanctions_of(found)
+        ],
+        "evidence_count": len(found.evidence.all()),
+        "evidence_kinds": kinds,
+        "answers": violation_selectors.answers_of(found),
+        "may_answer": violation_selectors.may_answer(found),
+        "is_recorded": found.state == ViolationState.RECORDED,
+        "error": error,
+        "text": request.POST.get("text", "") if status != 200 else "",
+    }
+    return _no_store(TemplateResponse(request, "riders/violation.html", context, status=status))

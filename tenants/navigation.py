@@ -42,6 +42,7 @@ _ICONS = {
     "staffpledge": "contract",
     "pledgesignature": "draw",
     "enrolment": "assignment",
+    "violation": "gavel",  # violations (issue 20)
 }
 
 

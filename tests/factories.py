@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
+from audits.models import Violation
+from audits.violations.services import record_violation
 from orders.intake import create_order
 from orders.models import Order
 from privacy.models import DataSubject, PrivacyNotice
@@ -188,3 +192,36 @@ def verified_second_factor(client: Any, user: User) -> None:
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
+
+
+# --- violations (issue 20) ---
+
+
+class ViolationFactory(factory.Factory):
+    """A violation recorded by a supervisor of the tenant through the service (the person
+    is told). ``person`` defaults to a customer-service agent; ``recorder`` to a supervisor."""
+
+    class Meta:
+        model = Violation
+
+    tenant = factory.SubFactory(TenantFactory)
+    person = factory.SubFactory(
+        UserFactory, tenant=factory.SelfAttribute("..tenant"), roles=[Role.CUSTOMER_SERVICE]
+    )
+    recorder = factory.SubFactory(
+        UserFactory, tenant=factory.SelfAttribute("..tenant"), roles=[Role.SUPERVISOR]
+    )
+    clause = "2.3.1"
+    severity = "serious"
+    description = "Revealed the phones of orders not assigned to them, order codes in evidence."
+    occurred_on = factory.LazyFunction(lambda: timezone.localdate() - timedelta(days=1))
+    evidence: Any = ()
+
+    @classmethod
+    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        person, recorder = kwargs.pop("person"), kwargs.pop("recorder")
+        return record_violation(person_id=person.pk, actor=recorder, **kwargs)
+
+    @classmethod
+    def _build(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("Violations exist only as recorded by the service; use create().")
