@@ -85,3 +85,7 @@ class IncidentsConfig(AppConfig):
         from incidents.case_studies import register as register_case_studies
 
         register_case_studies()
+        # Inspection checklist items (issue 20, point 3; audits.checklists).
+        from incidents.checklist import register as register_checklist
+
+        register_checklist()

@@ -53,3 +53,7 @@ class PrivacyConfig(AppConfig):
         )
         # check --deploy (defence in depth: production settings refuse the same).
         checks.register(check_sms_backend, checks.Tags.security, deploy=True)
+        # Inspection checklist items (issue 20, point 3; audits.checklists).
+        from privacy.checklist import register as register_checklist
+
+        register_checklist()

@@ -42,6 +42,8 @@ _ICONS = {
     "staffpledge": "contract",
     "pledgesignature": "draw",
     "enrolment": "assignment",
+    "inspection": "checklist",
+    "followup": "task_alt",
 }
 
 
