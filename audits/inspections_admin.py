@@ -70,7 +70,7 @@ def _staff_of_tenant(request: HttpRequest) -> bool:
 
 def _field_errors(error: ValidationError) -> dict[str, list[str]]:
     if hasattr(error, "error_dict"):
-        return {field: [str(m) for m in e.messages] for field, e in error.error_dict.items()}
+        return {field: [str(m) for m in texts] for field, texts in error.message_dict.items()}
     return {"__all__": [str(m) for m in error.messages]}
 
 
@@ -172,8 +172,8 @@ class FollowUpOwnerFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         tenant = _tenant(request)
-        if tenant is None:
-            return []
+        if tenant is None or not _supervises(request):
+            return []  # an owner sees only their own follow-ups
         with tenant_scope(tenant):
             ids = set(FollowUp.objects.values_list("owner_id", flat=True).distinct()[:200])
         users = User.objects.filter(pk__in=ids, tenant=tenant).order_by("username")
@@ -380,6 +380,9 @@ class InspectionAdmin(TenantScopedModelAdmin):
                     "follow_up": getattr(found, "follow_up", None) if found else None,
                     "evidence": list(found.evidence.all()) if found else [],
                     "errors": errors if error_item == item.pk else None,
+                    "general_errors": (errors or {}).get("__all__")
+                    if error_item == item.pk
+                    else None,
                     "posted": posted if error_item == item.pk else None,
                 }
             )

@@ -249,9 +249,7 @@ def test_completing_is_refused_while_an_item_has_no_finding() -> None:
     )
     with pytest.raises(Conflict) as error:
         services.complete_inspection(inspection=inspection, actor=boss)
-    assert error.value.message == (
-        "2 items have no finding yet: record them before completing."
-    )
+    assert error.value.message == ("2 items have no finding yet: record them before completing.")
 
 
 def test_an_inspection_with_every_finding_completes_and_says_how_many_failed() -> None:
@@ -549,7 +547,11 @@ def test_the_owner_closes_a_follow_up_with_a_note() -> None:
     done = services.close_follow_up(
         follow_up=follow_up_of(finding), actor=packer, note="Label template changed"
     )
-    assert (done.state, done.done_by_id, done.done_note) == ("done", packer.pk, "Label template changed")
+    assert (done.state, done.done_by_id, done.done_note) == (
+        "done",
+        packer.pk,
+        "Label template changed",
+    )
 
 
 @pytest.mark.parametrize(
