@@ -413,7 +413,7 @@ def test_the_inspections_list_is_a_bounded_number_of_queries(
     url = reverse("admin:audits_inspection_changelist")
     InspectionFactory(tenant=tenant, inspector=boss)
     client.get(url)
-    for n in range(12):
+    for _n in range(12):
         InspectionFactory(tenant=tenant, inspector=supervisor(tenant), scope="full")
     with django_assert_max_num_queries(22):
         assert client.get(url).status_code == 200
