@@ -100,7 +100,7 @@ class InspectionForm(forms.ModelForm):
             ("", "---------"),
             *[(str(u.pk), u.username) for u in people],
         ]
-        self.fields["title"].max_length = INSPECTION_TITLE_MAX_LENGTH
+        cast(forms.CharField, self.fields["title"]).max_length = INSPECTION_TITLE_MAX_LENGTH
 
     def _post_clean(self) -> None:
         # The service checks the values and the model is created by it: no instance checks.
@@ -251,8 +251,7 @@ class InspectionAdmin(TenantScopedModelAdmin):
 
     @admin.display(description=gettext_lazy("title"), ordering="title")
     def title_link(self, obj: Inspection) -> str:
-        url = reverse("admin:audits_inspection_checklist", args=[obj.pk])
-        return format_html('<a href="{}">{}</a>', url, obj.title)
+        return obj.title  # the admin links it to the change view: the checklist page
 
     @admin.display(description=gettext_lazy("inspector"))
     def inspector_name(self, obj: Inspection) -> str:
@@ -403,7 +402,7 @@ class InspectionAdmin(TenantScopedModelAdmin):
             "note_help": NOTE_HELP,
             "note_max": INSPECTION_NOTE_MAX_LENGTH,
             "max_files": evidence_files.MAX_FILES,
-            "max_kb": evidence_files.max_bytes() // 1024,
+            "max_bytes": evidence_files.max_bytes(),
             "page_error": page_error,
             "overdue": inspection.state != InspectionState.COMPLETED
             and inspection.planned_for < services.local_today(tenant),
@@ -609,9 +608,8 @@ class FollowUpAdmin(TenantScopedModelAdmin):
 
     @admin.display(description=gettext_lazy("follow-up"))
     def follow_up(self, obj: FollowUp) -> str:
-        item = obj.finding.item
-        url = reverse("admin:audits_followup_change", args=[obj.pk])
-        return format_html('<a href="{}">§{} {}</a>', url, item.clause, item.text(get_language()))
+        item = obj.finding.item  # the admin links it to the follow-up's page
+        return f"§{item.clause} {item.text(get_language())}"
 
     @admin.display(description=gettext_lazy("inspection"))
     def inspection_link(self, obj: FollowUp) -> str:

@@ -97,11 +97,10 @@ def checklist_of(inspection: Inspection) -> list[InspectionItem]:
             .order_by("position")
         )
     for item in items:
-        found = list(item.findings.all())
-        item.found = found[0] if found else None  # type: ignore[attr-defined]
-        if item.found is not None:  # type: ignore[attr-defined]
-            follow_ups = list(item.found.follow_ups.all())  # type: ignore[attr-defined]
-            item.found.follow_up = follow_ups[0] if follow_ups else None  # type: ignore[attr-defined]
+        found = next(iter(item.findings.all()), None)
+        if found is not None:
+            found.follow_up = next(iter(found.follow_ups.all()), None)
+        item.found = found
     return items
 
 
