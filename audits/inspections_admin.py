@@ -26,6 +26,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminSingleDateWidget
 
 from audits.checklists import ItemKind
 from audits.inspections import evidence as evidence_files
@@ -77,13 +78,24 @@ def _field_errors(error: ValidationError) -> dict[str, list[str]]:
 # --- the plan form -------------------------------------------------------------------------
 
 
+class DateWidget(UnfoldAdminSingleDateWidget):
+    """Unfold's date field as the browser's own date picker (no script)."""
+
+    input_type = "date"
+
+    def __init__(self) -> None:
+        super().__init__(format="%Y-%m-%d")
+
+
 class InspectionForm(forms.ModelForm):
-    inspector = forms.ChoiceField(label=gettext_lazy("Inspector"), choices=())
+    inspector = forms.ChoiceField(
+        label=gettext_lazy("Inspector"), choices=(), widget=UnfoldAdminSelectWidget
+    )
 
     class Meta:
         model = Inspection
         fields = ["title", "scope", "planned_for", "inspector", "recurrence"]
-        widgets = {"planned_for": forms.DateInput(attrs={"type": "date"})}
+        widgets = {"planned_for": DateWidget()}
         help_texts = {
             "title": gettext_lazy("For example: Quarterly inspection of the packing station."),
             "recurrence": gettext_lazy(

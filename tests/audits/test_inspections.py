@@ -734,3 +734,47 @@ def test_two_submissions_of_one_finding_at_once_record_it_once() -> None:
         (1, 1),
         1,
     )
+
+
+def test_the_overdue_notification_reads_with_its_clause_and_date() -> None:
+    from tenants.notifications import message_of
+
+    tenant = TenantFactory()
+    boss = supervisor(tenant)
+    follow_up = overdue_follow_up(tenant, boss, boss)
+    jobs.notify_overdue_follow_ups(tenant)
+    with tenant_scope(tenant):
+        notification = Notification.objects.get(user=boss)
+    assert (message_of(notification), notification.link) == (
+        f"Inspection follow-up overdue since {follow_up.due_on:%b. %-d, %Y}: §3.3.1",
+        f"/admin/audits/followup/{follow_up.pk}/change/",
+    )
+
+
+@needs_postgresql
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_two_runs_at_once_plan_one_next_occurrence() -> None:
+    tenant = TenantFactory()
+    inspection = InspectionFactory(tenant=tenant, recurrence="monthly")
+    later = timezone.now() + timedelta(days=25)
+    barrier = threading.Barrier(2)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.append(jobs.plan_next_occurrences(tenant, now=later))
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with tenant_scope(tenant):
+        successors = Inspection.objects.filter(recurs_from=inspection).count()
+    assert (errors, sorted(results), successors) == ([], [0, 1], 1)

@@ -531,3 +531,36 @@ def test_the_pack_section_lists_findings_with_their_evidence_hashes() -> None:
     ]
     assert findings[1][8] == ";".join(sorted(hashlib.sha256(d).hexdigest() for d in (PDF, PNG)))
     assert (len(findings), len(follow_ups), follow_ups[1][3]) == (4, 2, "3.3.1")
+
+
+def test_the_panel_template_renders_each_number_as_a_link_to_its_list() -> None:
+    from django.template.loader import render_to_string
+
+    from audits.panels import all_panels
+
+    tenant = TenantFactory()
+    boss = supervisor(tenant)
+    overdue_follow_up(tenant, boss, boss)
+    [panel] = [p for p in all_panels() if p.key == "audits.inspections"]
+    request = RequestFactory().get("/")
+    html = render_to_string(panel.template, panel.context_for(request, tenant, _period()))
+    assert (
+        f'href="{reverse("admin:audits_followup_changelist")}?overdue=yes" '
+        'data-count="overdue_follow_ups" class="baomi-overdue">1 follow-up overdue</a>'
+    ) in html
+
+
+def test_an_upload_over_the_limit_is_a_400_before_it_is_read(settings) -> None:
+    settings.INSPECTION_EVIDENCE_MAX_BYTES = 1024
+    tenant = TenantFactory()
+    boss = supervisor(tenant)
+    inspection = started(tenant, boss)
+    response = _client(boss).post(
+        _finding_url(inspection, items_of(inspection)[0]),
+        {
+            "result": "pass",
+            "evidence": [SimpleUploadedFile("scan.pdf", PDF + b"0" * 3000)],
+        },
+    )
+    assert response.status_code == 400
+    assert "The evidence file is too big: 3 KB, at most 1 KB." in response.content.decode()
