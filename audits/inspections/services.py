@@ -316,7 +316,8 @@ def plan_inspection(
     inspector_id: object,
     recurrence: object = "",
 ) -> Inspection:
-    """Plan an inspection with its checklist from the registry (``inspections.planned``)."""
+    """Plan an inspection with its checklist from the registry (``inspections.planned``).
+    The same plan again while the first is still planned returns the first."""
     _require_supervisor(actor, tenant.pk)
     values = clean_plan(
         tenant=tenant,
@@ -327,6 +328,20 @@ def plan_inspection(
         recurrence=recurrence,
     )
     with tenant_scope(tenant), transaction.atomic():
+        # Plans of one inspector take turns, so that the same plan submitted twice at once
+        # (a double click) is found by the second, not planned twice.
+        User.objects.select_for_update().filter(pk=values["inspector"].pk).exists()
+        same = Inspection.objects.filter(
+            state=InspectionState.PLANNED,
+            recurs_from__isnull=True,
+            title=values["title"],
+            scope=values["scope"],
+            planned_for=values["planned_for"],
+            inspector=values["inspector"],
+            recurrence=values["recurrence"],
+        ).first()
+        if same is not None:
+            return same
         return do_plan_inspection(tenant=tenant, actor=actor, **values)
 
 

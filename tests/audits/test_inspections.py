@@ -778,3 +778,19 @@ def test_two_runs_at_once_plan_one_next_occurrence() -> None:
     with tenant_scope(tenant):
         successors = Inspection.objects.filter(recurs_from=inspection).count()
     assert (errors, sorted(results), successors) == ([], [0, 1], 1)
+
+
+def test_the_same_plan_submitted_twice_plans_one_inspection() -> None:
+    tenant = TenantFactory()
+    boss = supervisor(tenant)
+    plan = {
+        "tenant": tenant,
+        "actor": boss,
+        "title": "Packing check",
+        "scope": "packing",
+        "planned_for": services.local_today(tenant),
+        "inspector_id": boss.pk,
+    }
+    first = services.plan_inspection(**plan)
+    second = services.plan_inspection(**plan)
+    assert (second.pk, len(_events(tenant, "inspections.planned"))) == (first.pk, 1)
