@@ -93,3 +93,10 @@ def test_the_daily_job_on_a_real_worker_notifies_and_plans_exactly_once(worker: 
         boss.username: [jobs.FOLLOW_UP_OVERDUE],
     }
     assert successors == [recurring.next_date]
+
+
+def test_the_inspections_job_runs_daily_from_beat(settings) -> None:
+    assert settings.CELERY_BEAT_SCHEDULE["run-inspection-jobs"] == {
+        "task": "audits.inspections.tasks.run_inspection_jobs",
+        "schedule": timedelta(hours=24),
+    }

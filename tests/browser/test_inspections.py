@@ -2,7 +2,7 @@
 English and in Chinese: plans it from the back office, starts it, records each item's
 finding without JavaScript — one failed with a photo and a follow-up — and completes it;
 then opens the follow-ups' list filtered to open ones. Each page is axe-core clean with no
-CSP violation and fits the width. Screenshots in artifacts/browser/inspections-*.png."""
+CSP violation and fits the width (the checklist also at 1024 px). Screenshots in artifacts/browser/inspections-*.png."""
 
 from __future__ import annotations
 
@@ -77,6 +77,11 @@ def test_a_supervisor_plans_records_and_completes_an_inspection(
     _submit(desktop, "#inspection-complete button")
     checks.append(step(desktop, axe_source, f"{prefix}-completed-1280"))
     widths["completed"] = overflow(desktop)
+    desktop.set_viewport_size({"width": 1024, "height": 800})
+    desktop.reload()
+    checks.append(step(desktop, axe_source, f"{prefix}-completed-1024"))
+    widths["completed-1024"] = overflow(desktop)
+    desktop.set_viewport_size({"width": 1280, "height": 900})
     state = desktop.get_attribute("#inspection", "data-state")
     results = desktop.locator(".baomi-checklist-item").evaluate_all(
         "items => items.map(i => i.dataset.result)"
@@ -95,11 +100,13 @@ def test_a_supervisor_plans_records_and_completes_an_inspection(
             (f"{prefix}-recording-1280", [], []),
             (f"{prefix}-findings-1280", [], []),
             (f"{prefix}-completed-1280", [], []),
+            (f"{prefix}-completed-1024", [], []),
             (f"{prefix}-follow-ups-1280", [], []),
         ],
         {
             "findings": {"page": 0, "elements": []},
             "completed": {"page": 0, "elements": []},
+            "completed-1024": {"page": 0, "elements": []},
             "follow-ups": {"page": 0, "elements": []},
         },
         "completed",
