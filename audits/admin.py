@@ -553,4 +553,4 @@ class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         return format_html('<pre class="audit-details">{}</pre>', text)
 
 
-from audits import violations_admin  # noqa: E402,F401
+from audits import inspections_admin, violations_admin  # noqa: E402,F401

@@ -26,3 +26,51 @@ class AuditsConfig(AppConfig):
         register_audit_event_kind()  # evidence: an event of the tenant's audit log
         violation_notices.register_kinds()  # the person is told (tenants.notifications)
         violation_reports.register()  # dashboard panel, §6.3.1 indicator, evidence pack
+        # inspections (issue 20)
+        from audits.checklists import ItemKind, register_checklist_item
+        from audits.compliance import register_indicator
+        from audits.inspections import jobs, tasks  # noqa: F401 - a worker knows the tasks
+        from audits.inspections.supervision import (
+            INDICATOR_TITLE,
+            PACK_TITLE,
+            PANEL_TITLE,
+            inspection_indicator,
+            inspections_pack,
+            inspections_panel,
+        )
+        from audits.pack_sections import register_pack_section
+        from audits.panels import SUPERVISORS, register_panel
+
+        register_checklist_item(
+            "audits.logs_reviewed",
+            clause="6.1.2",
+            kind=ItemKind.RECORDS,
+            text=_("System operation logs are reviewed regularly"),
+            scopes=("records",),
+        )
+        jobs.register_kinds()
+        register_panel(
+            "audits.inspections",
+            title=PANEL_TITLE,
+            roles=SUPERVISORS,
+            order=70,
+            template="audits/inspections/panel.html",
+            context=inspections_panel,
+        )
+        register_indicator(
+            "audits.inspections",
+            clause="6.1.1",
+            title=INDICATOR_TITLE,
+            order=611,
+            compute=inspection_indicator,
+        )
+        register_pack_section(
+            "audits.inspections", title=PACK_TITLE, order=70, build=inspections_pack
+        )
+        for role in SUPERVISORS:
+            grant_permissions(
+                role,
+                "audits.view_inspection",
+                "audits.add_inspection",
+                "audits.view_followup",
+            )

@@ -337,6 +337,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "training.tasks.send_training_reminders",
         "schedule": timedelta(seconds=env_int("BAOMI_TRAINING_REMINDERS_SECONDS", 3600, minimum=5)),
     },
+    # Inspections (issue 20, point 3; audits/inspections/jobs.py): overdue follow-ups
+    # notified once to their owner and the supervisors; recurring inspections' next
+    # occurrence planned, never twice.
+    "run-inspection-jobs": {
+        "task": "audits.inspections.tasks.run_inspection_jobs",
+        "schedule": timedelta(hours=24),
+    },
 }
 
 # --- Authentication ------------------------------------------------------------------

@@ -89,3 +89,7 @@ class IncidentsConfig(AppConfig):
         from incidents.violation_evidence import register as register_violation_evidence
 
         register_violation_evidence()
+        # Inspection checklist items (issue 20, point 3; audits.checklists).
+        from incidents.checklist import register as register_checklist
+
+        register_checklist()

@@ -60,3 +60,7 @@ class OrdersConfig(AppConfig):
 
         # An erased customer's live orders leave the kitchen and rider flow.
         subjects_erased.connect(on_subjects_erased, dispatch_uid="orders.withdraw_erased")
+        # Inspection checklist items (issue 20, point 3; audits.checklists).
+        from orders.checklist import register as register_checklist
+
+        register_checklist()

@@ -70,3 +70,7 @@ class RidersConfig(AppConfig):
         )
         # check --deploy (defence in depth: production settings refuse the same).
         checks.register(check_call_relay_backend, checks.Tags.security, deploy=True)
+        # Inspection checklist items (issue 20, point 3; audits.checklists).
+        from riders.checklist import register as register_checklist
+
+        register_checklist()

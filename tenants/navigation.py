@@ -43,6 +43,8 @@ _ICONS = {
     "pledgesignature": "draw",
     "enrolment": "assignment",
     "violation": "gavel",  # violations (issue 20)
+    "inspection": "checklist",
+    "followup": "task_alt",
 }
 
 

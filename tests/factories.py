@@ -225,3 +225,30 @@ class ViolationFactory(factory.Factory):
     @classmethod
     def _build(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("Violations exist only as recorded by the service; use create().")
+
+
+# --- inspections (issue 20) ------------------------------------------------------------------
+
+
+class InspectionFactory(DjangoModelFactory):
+    """A planned inspection, through the service (its checklist from the registry). The
+    inspector, a supervisor of the tenant, plans it unless ``inspector`` is given."""
+
+    class Meta:
+        model = "audits.Inspection"
+
+    tenant = factory.SubFactory(TenantFactory)
+    title = factory.Sequence(lambda n: f"Packing station check {n}")
+    scope = "packing"
+    recurrence = ""
+
+    @classmethod
+    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        from audits.inspections.services import local_today, plan_inspection
+
+        tenant = kwargs.pop("tenant")
+        inspector = kwargs.pop("inspector", None) or UserFactory(
+            tenant=tenant, roles=[Role.SUPERVISOR]
+        )
+        kwargs.setdefault("planned_for", local_today(tenant))
+        return plan_inspection(tenant=tenant, actor=inspector, inspector_id=inspector.pk, **kwargs)

@@ -79,3 +79,7 @@ class TrainingConfig(AppConfig):
             template="training/panels/coverage.html",
             context=coverage_panel,
         )
+        # Inspection checklist items (issue 20, point 3; audits.checklists).
+        from training.checklist import register as register_checklist
+
+        register_checklist()
