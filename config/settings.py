@@ -337,6 +337,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "training.tasks.send_training_reminders",
         "schedule": timedelta(seconds=env_int("BAOMI_TRAINING_REMINDERS_SECONDS", 3600, minimum=5)),
     },
+    # The dashboard's access statistics: each tenant's new access events counted into its
+    # hourly roll-up (audits/access_rollups.py, docs/decisions/0014), each event once.
+    "roll-up-access-statistics": {
+        "task": "audits.access_tasks.roll_up_access_statistics",
+        "schedule": timedelta(seconds=env_int("BAOMI_ACCESS_ROLLUP_SECONDS", 60, minimum=5)),
+    },
 }
 
 # --- Authentication ------------------------------------------------------------------

@@ -188,3 +188,28 @@ def verified_second_factor(client: Any, user: User) -> None:
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
+
+
+# --- access statistics (issue 20) ---
+
+
+def _this_hour() -> Any:
+    from django.utils import timezone
+
+    return timezone.now().replace(minute=0, second=0, microsecond=0)
+
+
+class AccessRollupFactory(TenantOwnedFactory):
+    """An hour's access statistics row, as ``audits.access_rollups`` writes them (panel
+    tests that need given hours; the roll-up itself is tested from real events)."""
+
+    class Meta:
+        model = "audits.AccessRollup"
+
+    bucket = factory.LazyFunction(lambda: _this_hour())
+    kind = "reveal"
+    purpose = "delivery"
+    actor = "user:1"
+    roles = ""
+    records = 1
+    events = 1
