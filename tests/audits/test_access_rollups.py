@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from unittest import mock
 from urllib.parse import parse_qs, urlsplit
@@ -325,6 +325,27 @@ def test_reveals_are_counted_in_the_tenants_local_days(tenant: Tenant) -> None:
     AccessRollupFactory(tenant=tenant, bucket=evening + timedelta(hours=1), records=5)
     context = _context(reveals_panel, tenant, period)
     assert [row["total"].n for row in context["day_rows"]] == [3, 5]
+
+
+def test_a_day_that_leaves_summer_time_has_twenty_five_hours() -> None:
+    """Berlin, 26 October 2025: 00:00 CEST is 22:00 UTC the day before, and the next
+    midnight (CET) is 23:00 UTC, 25 hours later."""
+    berlin = ZoneInfo("Europe/Berlin")
+    tenant = TenantFactory(time_zone="Europe/Berlin")
+    period = _period(2, zone=berlin, last=date(2025, 10, 27))
+    first = datetime(2025, 10, 25, 22, tzinfo=UTC)
+    for hour, records in ((0, 1), (24, 2), (25, 4)):
+        AccessRollupFactory(tenant=tenant, bucket=first + timedelta(hours=hour), records=records)
+    context = _context(reveals_panel, tenant, period)
+    assert [row["total"].n for row in context["day_rows"]] == [3, 4]
+
+
+def test_the_panels_never_count_another_tenants_rows(tenant: Tenant) -> None:
+    period = _period(1)
+    AccessRollupFactory(tenant=TenantFactory(), bucket=period.start, records=9)
+    AccessRollupFactory(tenant=TenantFactory(), bucket=period.start, kind="reveal_denied")
+    reveals, denied = (_context(p, tenant, period) for p in (reveals_panel, denied_panel))
+    assert (reveals["total"].n, reveals["top"], denied["attempts"].n) == (0, [], 0)
 
 
 def test_hours_outside_the_period_are_not_counted(tenant: Tenant) -> None:
