@@ -553,4 +553,5 @@ class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         return format_html('<pre class="audit-details">{}</pre>', text)
 
 
-from audits import inspections_admin, violations_admin  # noqa: E402,F401
+# The supervision areas' back office (issue 20), each in its own module.
+from audits import access_admin, inspections_admin, violations_admin  # noqa: E402,F401

@@ -74,3 +74,26 @@ class AuditsConfig(AppConfig):
                 "audits.add_inspection",
                 "audits.view_followup",
             )
+        # access statistics (issue 20): the dashboard's reveals panels, read from the
+        # roll-up the beat keeps (audits.access_rollups; docs/decisions/0014), the audit
+        # list's "access" filter their numbers link to, and the roll-up's tasks.
+        from audits import access_tasks  # noqa: F401  (registers the tasks on workers)
+        from audits.access_panels import denied_panel, reveals_panel
+        from audits.panels import SUPERVISORS, register_panel
+
+        register_panel(
+            "audits.reveals",
+            title=_("Reveals"),
+            roles=SUPERVISORS,
+            order=10,
+            template="audits/panels/reveals.html",
+            context=reveals_panel,
+        )
+        register_panel(
+            "audits.denied_reveals",
+            title=_("Denied reveals"),
+            roles=SUPERVISORS,
+            order=11,
+            template="audits/panels/denied_reveals.html",
+            context=denied_panel,
+        )

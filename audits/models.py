@@ -616,3 +616,68 @@ class FollowUp(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.finding_id} → {self.due_on.isoformat()}"
+
+
+# --- access statistics (issue 20) ---
+
+
+class AccessKind(models.TextChoices):
+    """What an access event was, for the dashboard's statistics (audits.access_rollups)."""
+
+    REVEAL = "reveal", _("Personal data revealed")
+    REVEAL_DENIED = "reveal_denied", _("Reveal refused")
+    REVEAL_FAILED = "reveal_failed", _("Reveal failed")
+    SEARCH = "search", _("Search by phone")
+    SEARCH_DENIED = "search_denied", _("Search by phone refused")
+
+
+class AccessRollup(TenantOwnedModel):
+    """The access events of one hour (UTC), counted per kind, purpose, actor and the roles
+    the actor held when the events were rolled up: the dashboard's access statistics read
+    these rows, never the log (docs/decisions/0014). ``records`` counts the records
+    revealed (a list's reveal counts each of its records), ``events`` the log's rows.
+    Maintained by ``audits.access_rollups.roll_up_access`` alone: each event is added once."""
+
+    bucket = models.DateTimeField(_("hour"))
+    kind = models.CharField(_("kind"), max_length=16, choices=AccessKind.choices)
+    purpose = models.CharField(_("purpose"), max_length=64, blank=True)
+    actor = models.CharField(_("actor"), max_length=64)  # "user:12", as in the log
+    # The actor's roles, sorted and comma-separated ("" for none, a token or the system).
+    roles = models.CharField(_("roles"), max_length=255, blank=True)
+    records = models.PositiveBigIntegerField(_("records"), default=0)
+    events = models.PositiveBigIntegerField(_("events"), default=0)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("access statistics row")
+        verbose_name_plural = _("access statistics rows")
+        constraints = [
+            # The upsert's conflict target; it also serves the panels' reads by period,
+            # from the index alone on PostgreSQL, where migration 0006 adds the counts to
+            # it (INCLUDE: SQLite would drop such a constraint, which the demo's upsert needs).
+            models.UniqueConstraint(
+                fields=["tenant", "bucket", "kind", "purpose", "actor", "roles"],
+                name="access_rollup_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.bucket:%Y-%m-%d %H:00} {self.kind} {self.records}"
+
+
+class AccessRollupCursor(TenantOwnedModel):
+    """How far a tenant's access statistics have read its log: every event up to
+    ``sequence`` is counted in ``AccessRollup``, none after it. Locked by each roll-up
+    batch, moved in the batch's transaction."""
+
+    sequence = models.PositiveBigIntegerField(default=0)
+    rolled_up_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("access statistics cursor")
+        verbose_name_plural = _("access statistics cursors")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="access_rollup_cursor_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}#{self.sequence}"

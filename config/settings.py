@@ -344,6 +344,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audits.inspections.tasks.run_inspection_jobs",
         "schedule": timedelta(hours=24),
     },
+    # The dashboard's access statistics: each tenant's new access events counted into its
+    # hourly roll-up (audits/access_rollups.py, docs/decisions/0014), each event once.
+    "roll-up-access-statistics": {
+        "task": "audits.access_tasks.roll_up_access_statistics",
+        "schedule": timedelta(seconds=env_int("BAOMI_ACCESS_ROLLUP_SECONDS", 60, minimum=5)),
+    },
 }
 
 # --- Authentication ------------------------------------------------------------------

@@ -252,3 +252,28 @@ class InspectionFactory(DjangoModelFactory):
         )
         kwargs.setdefault("planned_for", local_today(tenant))
         return plan_inspection(tenant=tenant, actor=inspector, inspector_id=inspector.pk, **kwargs)
+
+
+# --- access statistics (issue 20) ---
+
+
+def _this_hour() -> Any:
+    from django.utils import timezone
+
+    return timezone.now().replace(minute=0, second=0, microsecond=0)
+
+
+class AccessRollupFactory(TenantOwnedFactory):
+    """An hour's access statistics row, as ``audits.access_rollups`` writes them (panel
+    tests that need given hours; the roll-up itself is tested from real events)."""
+
+    class Meta:
+        model = "audits.AccessRollup"
+
+    bucket = factory.LazyFunction(lambda: _this_hour())
+    kind = "reveal"
+    purpose = "delivery"
+    actor = "user:1"
+    roles = ""
+    records = 1
+    events = 1
