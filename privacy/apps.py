@@ -53,3 +53,8 @@ class PrivacyConfig(AppConfig):
         )
         # check --deploy (defence in depth: production settings refuse the same).
         checks.register(check_sms_backend, checks.Tags.security, deploy=True)
+        # The audit chain's anchors (issue 20, point 5): kept at the backup location and on
+        # the erasure ledger's side too (audits.anchor_sinks; audits imports no privacy).
+        from privacy.anchor_sinks import register_sinks
+
+        register_sinks()

@@ -1,0 +1,186 @@
+"""The audit chain's integrity on the supervisor dashboard (issue 20): the panel, the
+compliance indicator (§6.1.2) and the evidence pack's section. Numbers, times, sequence
+numbers and hashes only; registered from audits' ``ready()``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from audits.anchor_sinks import anchor_sinks
+from audits.compliance import Indicator, Status, register_indicator
+from audits.integrity import runs_url
+from audits.models import ChainAnchor, ChainVerification
+from audits.pack_sections import PackFile, PackSection, register_pack_section
+from audits.panels import SUPERVISORS, Period, register_panel
+from tenants.models import Tenant
+
+#: A verification older than this is overdue (the job runs nightly).
+FRESH = timedelta(hours=26)
+
+
+def _latest_verification(tenant: Tenant) -> ChainVerification | None:
+    return ChainVerification.objects.filter(tenant=tenant).order_by("-started_at").first()
+
+
+def _latest_anchor(tenant: Tenant) -> ChainAnchor | None:
+    return ChainAnchor.objects.filter(tenant=tenant).order_by("-hour").first()
+
+
+def _sink_labels(names: list[str]) -> list[str]:
+    labels = {sink.name: str(sink.label) for sink in anchor_sinks()}
+    return [labels.get(name, name) for name in names]
+
+
+def integrity_panel(request: HttpRequest, tenant: Tenant, period: Period) -> Mapping[str, Any]:
+    """The last verification of the tenant's chain and its last anchored head."""
+    verification = _latest_verification(tenant)
+    anchor = _latest_anchor(tenant)
+    return {
+        "verification": verification,
+        "anchor": anchor,
+        "anchor_sinks": _sink_labels(list(anchor.sinks_written)) if anchor else [],
+        "anchor_failed": _sink_labels(list(anchor.sinks_failed)) if anchor else [],
+        "runs_url": runs_url(),
+        "broken_url": runs_url() + "?ok__exact=0",
+        "anchors_url": reverse("admin:audits_chainanchor_changelist"),
+    }
+
+
+def chain_indicator(tenant: Tenant, period: Period) -> Indicator:
+    """§6.1.2: the audit chain verified within a day and a night, intact."""
+    verification = _latest_verification(tenant)
+    if verification is None:
+        return Indicator(
+            Status.ATTENTION, _("The audit chain has not been verified yet."), runs_url()
+        )
+    hours = int((timezone.now() - verification.finished_at).total_seconds() // 3600)
+    if not verification.ok:
+        text = ngettext(
+            "Audit chain verified %(hours)d hour ago: broken.",
+            "Audit chain verified %(hours)d hours ago: broken.",
+            hours,
+        )
+        return Indicator(Status.FAILING, text % {"hours": hours}, runs_url() + "?ok__exact=0")
+    text = ngettext(
+        "Audit chain verified %(hours)d hour ago, intact.",
+        "Audit chain verified %(hours)d hours ago, intact.",
+        hours,
+    )
+    fresh = timezone.now() - verification.finished_at <= FRESH
+    return Indicator(Status.OK if fresh else Status.ATTENTION, text % {"hours": hours}, runs_url())
+
+
+VERIFICATION_HEADER = (
+    "started",
+    "finished",
+    "events_checked",
+    "intact",
+    "first_break",
+    "anchors_checked",
+    "anchors_failed",
+)
+ANCHOR_HEADER = (
+    "hour",
+    "anchored_at",
+    "sequence",
+    "hash",
+    "mac",
+    "key_version",
+    "written_to",
+    "failed",
+)
+
+
+def _verification_rows(tenant: Tenant, period: Period) -> Iterator[tuple[Any, ...]]:
+    runs = ChainVerification.objects.filter(
+        tenant=tenant, started_at__gte=period.start, started_at__lt=period.end
+    ).order_by("started_at")
+    for run in runs.iterator():
+        yield (
+            run.started_at.isoformat(),
+            run.finished_at.isoformat(),
+            run.events_checked,
+            "yes" if run.ok else "no",
+            run.first_break,
+            run.anchors_checked,
+            run.anchors_failed,
+        )
+
+
+def _anchor_rows(tenant: Tenant, period: Period) -> Iterator[tuple[Any, ...]]:
+    anchors = ChainAnchor.objects.filter(
+        tenant=tenant, hour__gte=period.start, hour__lt=period.end
+    ).order_by("hour")
+    for anchor in anchors.iterator():
+        yield (
+            anchor.hour.isoformat(),
+            anchor.anchored_at.isoformat(),
+            anchor.sequence,
+            anchor.hash,
+            anchor.mac,
+            anchor.key_version,
+            " ".join(anchor.sinks_written),
+            " ".join(anchor.sinks_failed),
+        )
+
+
+def chain_pack_section(tenant: Tenant, period: Period) -> PackSection:
+    """The chain's verifications and anchors of the period, as CSV."""
+    runs = ChainVerification.objects.filter(
+        tenant=tenant, started_at__gte=period.start, started_at__lt=period.end
+    )
+    anchors = ChainAnchor.objects.filter(tenant=tenant, hour__gte=period.start, hour__lt=period.end)
+    return PackSection(
+        files=[
+            PackFile(
+                "audit-chain-verifications.csv",
+                VERIFICATION_HEADER,
+                _verification_rows(tenant, period),
+            ),
+            PackFile("audit-chain-anchors.csv", ANCHOR_HEADER, _anchor_rows(tenant, period)),
+        ],
+        summary=[
+            (_("Chain verifications"), runs.count()),
+            (_("Verifications that found a break"), runs.filter(ok=False).count()),
+            (_("Anchors of the chain head"), anchors.count()),
+        ],
+        notes=[
+            _(
+                "Each anchor's MAC is keyed outside the database; the anchors themselves are "
+                "kept at the backup location and beside the erasure ledger "
+                "(export_audit_anchors)."
+            )
+        ],
+    )
+
+
+def register() -> None:
+    register_panel(
+        "audits.integrity",
+        title=_("Audit chain integrity"),
+        roles=SUPERVISORS,
+        order=70,
+        template="audits/panels/integrity.html",
+        context=integrity_panel,
+    )
+    register_indicator(
+        "audits.chain_verified",
+        clause="6.1.2",
+        title=_("Audit log verified and intact"),
+        order=10,
+        compute=chain_indicator,
+    )
+    register_pack_section(
+        "audits.chain",
+        title=_("Audit chain verification and anchors"),
+        order=90,
+        build=chain_pack_section,
+    )
