@@ -175,6 +175,7 @@ class AnchorReport:
     failed: int = 0
     problems: list[str] = field(default_factory=list)
     sinks_read: list[str] = field(default_factory=list)
+    failed_sequences: list[int] = field(default_factory=list)  # anchored, not matching
     newest: dict[str, Any] | None = None  # the newest valid anchor
 
     @property
@@ -314,6 +315,7 @@ def _compare_chain(
         report.failed += 1
         if sequence not in failed_sequences:
             failed_sequences.add(sequence)
+            report.failed_sequences.append(sequence)
             report.problems.append(problem)
     if anchors:
         report.newest = anchors[-1]

@@ -27,6 +27,11 @@ NOTIFIED_ROLES = (Role.PRIVACY_OFFICER, Role.SUPERVISOR)
 
 
 def _chain_broken(params: dict[str, Any]) -> str:
+    if not params.get("sequence"):
+        return _(
+            "The audit chain's verification found a problem with its anchors: "
+            "see the verification runs."
+        )
     return _(
         "The audit chain's verification found a break (sequence %(sequence)s): "
         "the log may have been altered."
@@ -88,7 +93,13 @@ def verify_and_record(
                 details=details,
             )
         else:
-            sequence = report.chain_break.sequence if report.chain_break is not None else 0
+            # The first broken link, or the first anchored sequence the chain does not match.
+            failed = report.anchors.failed_sequences
+            sequence = (
+                report.chain_break.sequence
+                if report.chain_break is not None
+                else min(failed, default=0)
+            )
             record_event(
                 tenant=tenant,
                 actor=actor,
@@ -100,18 +111,9 @@ def verify_and_record(
                 tenant,
                 roles=NOTIFIED_ROLES,
                 kind=CHAIN_BROKEN,
-                params={"sequence": sequence or _first_anchor_sequence(report.anchors.problems)},
+                params={"sequence": sequence},
                 link=runs_url(),
                 dedup_key=f"{CHAIN_BROKEN}:{run.pk}",
             )
     return run, True
 
-
-def _first_anchor_sequence(problems: list[str]) -> str:
-    """The first sequence number a problem names ("?" when none does)."""
-    for problem in problems:
-        words = problem.replace(",", " ").replace(")", " ").split()
-        for before, word in zip(words, words[1:], strict=False):
-            if before == "sequence" and word.isdigit():
-                return word
-    return "?"

@@ -188,3 +188,26 @@ def verified_second_factor(client: Any, user: User) -> None:
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
+
+
+# --- anchoring (issue 20) ---
+
+from datetime import timedelta  # noqa: E402
+
+from django.utils import timezone  # noqa: E402
+
+
+class ChainVerificationFactory(TenantOwnedFactory):
+    """A recorded verification of a tenant's audit chain (the nightly job writes them)."""
+
+    class Meta:
+        model = "audits.ChainVerification"
+
+    period = factory.Sequence(lambda n: timezone.now() - timedelta(days=n))
+    started_at = factory.LazyFunction(timezone.now)
+    finished_at = factory.LazyAttribute(lambda run: run.started_at)
+    events_checked = 10
+    ok = True
+    first_break = ""
+    anchors_checked = 2
+    anchors_failed = 0
