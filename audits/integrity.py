@@ -116,4 +116,3 @@ def verify_and_record(
                 dedup_key=f"{CHAIN_BROKEN}:{run.pk}",
             )
     return run, True
-
