@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from audits.anchoring import as_json_lines, export_anchors
 from audits.models import ChainAnchor, ChainVerification
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
+from tenants.models import User
 
 
 @admin.register(ChainVerification)
@@ -78,7 +79,9 @@ class ChainAnchorAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         tenant = getattr(request, "tenant", None)
         if tenant is None or not self.has_view_permission(request):
             raise PermissionDenied
-        anchors, _problems = export_anchors(tenant=tenant, actor=request.user, via="back_office")
+        anchors, _problems = export_anchors(
+            tenant=tenant, actor=cast(User, request.user), via="back_office"
+        )
         response = HttpResponse(as_json_lines(anchors), content_type="application/x-ndjson")
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response["Content-Disposition"] = (
