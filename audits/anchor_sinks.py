@@ -172,3 +172,9 @@ def anchor_sinks() -> list[AnchorSink]:
         for name, sink in sorted(_sinks.items())
         if not (sink is LOCAL_SINK and _local_folder() is None)
     ]
+
+
+def sink_labels(names: list[str]) -> list[str]:
+    """The sinks' labels for people (a name no longer registered is shown as it is)."""
+    labels = {name: str(sink.label) for name, sink in _sinks.items()}
+    return [labels.get(name, name) for name in names]

@@ -12,6 +12,7 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audits.anchor_sinks import sink_labels
 from audits.anchoring import as_json_lines, export_anchors
 from audits.models import ChainAnchor, ChainVerification
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
@@ -59,11 +60,11 @@ class ChainAnchorAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
 
     @admin.display(description=_("written to"))
     def written_to(self, anchor: ChainAnchor) -> str:
-        return ", ".join(anchor.sinks_written)
+        return ", ".join(sink_labels(anchor.sinks_written))
 
     @admin.display(description=_("not written to"))
     def failed(self, anchor: ChainAnchor) -> str:
-        return ", ".join(anchor.sinks_failed)
+        return ", ".join(sink_labels(anchor.sinks_failed))
 
     def get_urls(self) -> list[URLPattern]:
         download = path(

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from audits.anchor_sinks import anchor_sinks
+from audits.anchor_sinks import sink_labels
 from audits.compliance import Indicator, Status, register_indicator
 from audits.integrity import runs_url
 from audits.models import ChainAnchor, ChainVerification
@@ -34,11 +34,6 @@ def _latest_anchor(tenant: Tenant) -> ChainAnchor | None:
     return ChainAnchor.objects.filter(tenant=tenant).order_by("-hour").first()
 
 
-def _sink_labels(names: list[str]) -> list[str]:
-    labels = {sink.name: str(sink.label) for sink in anchor_sinks()}
-    return [labels.get(name, name) for name in names]
-
-
 def integrity_panel(request: HttpRequest, tenant: Tenant, period: Period) -> Mapping[str, Any]:
     """The last verification of the tenant's chain and its last anchored head."""
     verification = _latest_verification(tenant)
@@ -46,8 +41,8 @@ def integrity_panel(request: HttpRequest, tenant: Tenant, period: Period) -> Map
     return {
         "verification": verification,
         "anchor": anchor,
-        "anchor_sinks": _sink_labels(list(anchor.sinks_written)) if anchor else [],
-        "anchor_failed": _sink_labels(list(anchor.sinks_failed)) if anchor else [],
+        "anchor_sinks": sink_labels(list(anchor.sinks_written)) if anchor else [],
+        "anchor_failed": sink_labels(list(anchor.sinks_failed)) if anchor else [],
         "runs_url": runs_url(),
         "broken_url": runs_url() + "?ok__exact=0",
         "anchors_url": reverse("admin:audits_chainanchor_changelist"),

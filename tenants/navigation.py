@@ -42,6 +42,8 @@ _ICONS = {
     "staffpledge": "contract",
     "pledgesignature": "draw",
     "enrolment": "assignment",
+    "chainverification": "verified",  # anchoring (issue 20)
+    "chainanchor": "anchor",  # anchoring (issue 20)
 }
 
 
