@@ -23,6 +23,7 @@ from tenants.models import Notification, Role, ScheduledRun, Tenant
 from tenants.notifications import message_of
 from tenants.scheduling import period_start
 from tenants.scoping import tenant_scope
+from tests.audits.test_anchoring import trigger_disabled
 from tests.factories import TenantFactory, UserFactory
 
 SYSTEM = SystemActor("tests")
@@ -57,11 +58,7 @@ def _edit_last_event_and_rehash(tenant: Tenant) -> None:
         "prev_hash": event.prev_hash,
     }
     new_hash = event_hash(values)
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute(
-            "ALTER TABLE audits_auditevent DISABLE TRIGGER audits_auditevent_append_only"
-        )
+    with trigger_disabled(), connection.cursor() as cursor:
         cursor.execute(
             "UPDATE audits_auditevent SET details = %s, hash = %s WHERE id = %s",
             [json.dumps({"n": 999}), new_hash, event.pk],
@@ -69,7 +66,6 @@ def _edit_last_event_and_rehash(tenant: Tenant) -> None:
         cursor.execute(
             "UPDATE audits_auditchainhead SET hash = %s WHERE tenant_id = %s", [new_hash, tenant.pk]
         )
-        cursor.execute("ALTER TABLE audits_auditevent ENABLE TRIGGER audits_auditevent_append_only")
 
 
 def _actions(tenant: Tenant) -> list[str]:
