@@ -4,6 +4,7 @@ numbers and hashes only; registered from audits' ``ready()``."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from audits.anchor_sinks import sink_labels
+from audits.anchoring import read_anchors
 from audits.compliance import Indicator, Status, register_indicator
 from audits.integrity import runs_url
 from audits.models import ChainAnchor, ChainVerification
@@ -89,8 +91,7 @@ ANCHOR_HEADER = (
     "hash",
     "mac",
     "key_version",
-    "written_to",
-    "failed",
+    "held_by",
 )
 
 
@@ -110,20 +111,32 @@ def _verification_rows(tenant: Tenant, period: Period) -> Iterator[tuple[Any, ..
         )
 
 
-def _anchor_rows(tenant: Tenant, period: Period) -> Iterator[tuple[Any, ...]]:
-    anchors = ChainAnchor.objects.filter(
-        tenant=tenant, hour__gte=period.start, hour__lt=period.end
-    ).order_by("hour")
-    for anchor in anchors.iterator():
+def _anchors_of(tenant: Tenant, period: Period) -> tuple[list[dict[str, Any]], list[str]]:
+    """The period's anchors as the sinks outside the database hold them (not the database's
+    copy, which whoever could rewrite the log could rewrite too), and the problems met."""
+    anchors, problems = read_anchors(tenant)
+    start, end = period.start.astimezone(dt.UTC), period.end.astimezone(dt.UTC)
+    chosen = []
+    for anchor in anchors:
+        try:
+            hour = dt.datetime.fromisoformat(str(anchor.get("hour")))
+        except ValueError:
+            continue
+        if start <= hour < end:
+            chosen.append(anchor)
+    return chosen, problems
+
+
+def _anchor_rows(anchors: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+    for anchor in anchors:
         yield (
-            anchor.hour.isoformat(),
-            anchor.anchored_at.isoformat(),
-            anchor.sequence,
-            anchor.hash,
-            anchor.mac,
-            anchor.key_version,
-            " ".join(anchor.sinks_written),
-            " ".join(anchor.sinks_failed),
+            anchor.get("hour"),
+            anchor.get("anchored_at"),
+            anchor.get("sequence"),
+            anchor.get("hash"),
+            anchor.get("mac"),
+            anchor.get("v"),
+            " ".join(anchor.get("sinks", [])),
         )
 
 
@@ -132,7 +145,7 @@ def chain_pack_section(tenant: Tenant, period: Period) -> PackSection:
     runs = ChainVerification.objects.filter(
         tenant=tenant, started_at__gte=period.start, started_at__lt=period.end
     )
-    anchors = ChainAnchor.objects.filter(tenant=tenant, hour__gte=period.start, hour__lt=period.end)
+    anchors, problems = _anchors_of(tenant, period)
     return PackSection(
         files=[
             PackFile(
@@ -140,19 +153,20 @@ def chain_pack_section(tenant: Tenant, period: Period) -> PackSection:
                 VERIFICATION_HEADER,
                 _verification_rows(tenant, period),
             ),
-            PackFile("audit-chain-anchors.csv", ANCHOR_HEADER, _anchor_rows(tenant, period)),
+            PackFile("audit-chain-anchors.csv", ANCHOR_HEADER, _anchor_rows(anchors)),
         ],
         summary=[
             (_("Chain verifications"), runs.count()),
             (_("Verifications that found a break"), runs.filter(ok=False).count()),
-            (_("Anchors of the chain head"), anchors.count()),
+            (_("Anchors of the chain head"), len(anchors)),
         ],
         notes=[
             _(
                 "Each anchor's MAC is keyed outside the database; the anchors themselves are "
                 "kept at the backup location and beside the erasure ledger "
                 "(export_audit_anchors)."
-            )
+            ),
+            *problems,
         ],
     )
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
 from django.urls import reverse
@@ -17,7 +19,7 @@ from django.utils import timezone
 from audits.anchoring import anchor_chain_head
 from audits.compliance import Status
 from audits.integrity_panels import chain_indicator, chain_pack_section, integrity_panel
-from audits.models import AuditEvent
+from audits.models import AuditEvent, ChainAnchor
 from audits.panels import Period, panels_for
 from audits.services import record_event
 from tenants.actors import SystemActor
@@ -248,13 +250,35 @@ def test_the_pack_section_lists_the_periods_verifications_and_anchors() -> None:
     assert files["audit-chain-verifications.csv"][1] == [
         (run.started_at.isoformat(), run.finished_at.isoformat(), 2, "yes", "", 1, 0)
     ]
-    assert [row[2:5] for row in files["audit-chain-anchors.csv"][1]] == [
-        (2, anchor.hash, anchor.mac)
+    assert [row[2:] for row in files["audit-chain-anchors.csv"][1]] == [
+        (2, anchor.hash, anchor.mac, 1, "backups ledger local")
     ]
     assert summary == [
         ("Chain verifications", 1),
         ("Verifications that found a break", 0),
         ("Anchors of the chain head", 1),
+    ]
+
+
+def test_the_pack_section_reads_the_anchors_from_the_sinks_not_the_database() -> None:
+    tenant = TenantFactory()
+    anchor = anchor_chain_head(tenant=tenant).anchor
+    with tenant_scope(tenant):
+        ChainAnchor.objects.filter(pk=anchor.pk).delete()  # the database's copy gone
+        section = chain_pack_section(tenant, _period())
+        anchors = [row[4] for row in section.files[1].rows]
+    assert anchors == [anchor.mac]
+
+
+def test_the_pack_section_notes_a_sink_that_lost_its_file() -> None:
+    tenant = TenantFactory()
+    anchor_chain_head(tenant=tenant)
+    (Path(settings.BACKUP_DIR) / "audit-anchors" / f"tenant-{tenant.pk}.jsonl").unlink()
+    with tenant_scope(tenant):
+        notes = [str(note) for note in chain_pack_section(tenant, _period()).notes]
+    assert notes[1:] == [
+        "the anchor sink backups has lost this tenant's anchor file "
+        "(other sinks or the anchor list say it was written)"
     ]
 
 
