@@ -469,3 +469,8 @@ def test_export_command_is_audited() -> None:
         "system:export-audit-anchors",
         {"anchors": 1, "via": "command"},
     )
+
+
+def test_export_command_refuses_an_unknown_tenant() -> None:
+    with pytest.raises(CommandError, match="No tenant with slug 'nope'."):
+        call_command("export_audit_anchors", "--tenant", "nope")

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.conf import settings
+from django.db import connection, connections
 from django.utils import timezone
 
 from audits.anchoring import anchor_chain_head, hour_of
@@ -215,11 +218,43 @@ def test_the_tenant_anchor_task_takes_ids_only() -> None:
         anchor_tenant_chain.apply_async(args=["acme", 0])
 
 
-# --- on a real worker (PostgreSQL, Redis) ---------------------------------------------------
+# --- concurrency and a real worker (PostgreSQL, Redis) ----------------------------------------
 
 needs_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="a real worker needs PostgreSQL"
+    connection.vendor != "postgresql", reason="row locks and a real worker need PostgreSQL"
 )
+
+
+@needs_postgresql
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_two_anchoring_runs_at_once_write_one_anchor() -> None:
+    tenant = TenantFactory()
+    _append(tenant, 2)
+    barrier = threading.Barrier(2)
+    created: list[bool] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            created.append(anchor_chain_head(tenant=tenant, now=NOON).created)
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = (Path(settings.BAOMI_ANCHOR_DIR) / f"tenant-{tenant.pk}.jsonl").read_text()
+    assert (errors, sorted(created), _count(ChainAnchor, tenant), len(lines.splitlines())) == (
+        [],
+        [False, True],
+        1,
+        1,
+    )
 
 
 def _wait(condition: Callable[[], bool], seconds: float = 30) -> None:
