@@ -85,6 +85,50 @@ class AnchorResult:
     created: bool  # False: this hour's anchor existed already (a second run)
 
 
+def body_of(anchor: ChainAnchor) -> dict[str, Any]:
+    """The anchor's line, as the sinks keep it."""
+    return {
+        "format": FORMAT,
+        "tenant": anchor.tenant_id,
+        "sequence": int(anchor.sequence),
+        "hash": anchor.hash,
+        "hour": anchor.hour.astimezone(dt.UTC).isoformat(),
+        "anchored_at": anchor.anchored_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "prev": anchor.prev,
+        "v": anchor.key_version,
+        "mac": anchor.mac,
+    }
+
+
+def _claim(tenant: Tenant, hour: dt.datetime, now: dt.datetime, version: int) -> ChainAnchor | None:
+    """The hour's anchor of the chain head as it is now, saved; None if another run saved
+    one first (the caller's transaction is open, inside the tenant's scope)."""
+    head = AuditChainHead.objects.filter(tenant=tenant).values_list("sequence", "hash").first()
+    sequence, head_hash = head if head is not None else (0, "0" * 64)
+    previous = (
+        ChainAnchor.objects.filter(tenant=tenant, hour__lt=hour)
+        .order_by("-hour")
+        .values_list("mac", flat=True)
+        .first()
+    )
+    anchor = ChainAnchor(
+        tenant=tenant,
+        hour=hour,
+        anchored_at=now,
+        sequence=int(sequence),
+        hash=head_hash,
+        prev=previous or "",
+        key_version=version,
+    )
+    anchor.mac = anchor_mac(body_of(anchor), _ring()[version])
+    try:
+        with transaction.atomic():
+            anchor.save()
+    except IntegrityError:
+        return None
+    return anchor
+
+
 def anchor_chain_head(
     *, tenant: Tenant, actor: Actor = ANCHOR_ACTOR, now: dt.datetime | None = None
 ) -> AnchorResult:
@@ -102,45 +146,19 @@ def anchor_chain_head(
     with tenant_scope(tenant):
         with transaction.atomic():
             existing = ChainAnchor.objects.filter(tenant=tenant, hour=hour).first()
-            if existing is not None:
+            if existing is not None and (existing.sinks_written or existing.sinks_failed):
                 return AnchorResult(existing, created=False)
-            head = (
-                AuditChainHead.objects.filter(tenant=tenant).values_list("sequence", "hash").first()
-            )
-            sequence, head_hash = head if head is not None else (0, "0" * 64)
-            previous = (
-                ChainAnchor.objects.filter(tenant=tenant)
-                .order_by("-hour")
-                .values_list("mac", flat=True)
-                .first()
-            )
-            body: dict[str, Any] = {
-                "format": FORMAT,
-                "tenant": tenant.pk,
-                "sequence": int(sequence),
-                "hash": head_hash,
-                "hour": hour.isoformat(),
-                "anchored_at": now.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-                "prev": previous or "",
-                "v": version,
-            }
-            body["mac"] = anchor_mac(body, _ring()[version])
-            anchor = ChainAnchor(
-                tenant=tenant,
-                hour=hour,
-                anchored_at=now,
-                sequence=body["sequence"],
-                hash=head_hash,
-                mac=body["mac"],
-                key_version=version,
-            )
-            try:
-                with transaction.atomic():
-                    anchor.save()
-            except IntegrityError:  # another run claimed the hour meanwhile
-                return AnchorResult(
-                    ChainAnchor.objects.get(tenant=tenant, hour=hour), created=False
-                )
+            if existing is not None:
+                # Claimed by a run that stopped before writing (a lost worker): finish it,
+                # or the next anchor would name one that no sink holds.
+                anchor = existing
+            else:
+                anchor = _claim(tenant, hour, now, version)
+                if anchor is None:  # another run claimed the hour meanwhile
+                    return AnchorResult(
+                        ChainAnchor.objects.get(tenant=tenant, hour=hour), created=False
+                    )
+        body = body_of(anchor)
         written, failed = [], []
         for sink in sinks:
             try:

@@ -137,6 +137,7 @@ class ChainAnchor(TenantOwnedModel):
     sequence = models.PositiveBigIntegerField(_("sequence"))
     hash = models.CharField(_("hash"), max_length=64)
     mac = models.CharField(_("MAC"), max_length=64)
+    prev = models.CharField(_("previous anchor's MAC"), max_length=64, blank=True)
     key_version = models.PositiveIntegerField(_("key version"))
     sinks_written = models.JSONField(_("written to"), default=list, blank=True)
     sinks_failed = models.JSONField(_("failed"), default=list, blank=True)

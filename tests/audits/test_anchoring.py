@@ -185,6 +185,22 @@ def test_anchoring_twice_in_one_hour_writes_one_anchor() -> None:
     )
 
 
+def test_an_hour_claimed_by_a_run_that_stopped_before_writing_is_written_by_the_next() -> None:
+    tenant = TenantFactory()
+    _append(tenant, 1)
+    claimed = _anchor(tenant)
+    for name in ("local", "backups", "ledger"):
+        _file(name, tenant).unlink()
+    with tenant_scope(tenant):  # as a worker lost between the claim and the writes leaves it
+        ChainAnchor.objects.filter(pk=claimed.pk).update(sinks_written=[], sinks_failed=[])
+    again = anchor_chain_head(tenant=tenant, now=NOON + dt.timedelta(minutes=40))
+    assert (again.created, again.anchor.pk, [r["mac"] for r in _lines("ledger", tenant)]) == (
+        True,
+        claimed.pk,
+        [claimed.mac],
+    )
+
+
 def test_each_anchor_names_the_previous_one() -> None:
     tenant = TenantFactory()
     first = _anchor(tenant)
