@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from audits.anchor_sinks import sink_labels
@@ -31,10 +32,18 @@ class ChainVerificationAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         "first_break",
     ]
     list_filter = ["ok"]
-    fields = [*list_display, "problems"]
+    fields = [*list_display, "problem_list"]
     readonly_fields = fields
     actions = None
     date_hierarchy = "started_at"
+
+    @admin.display(description=_("anchor problems"))
+    def problem_list(self, run: ChainVerification) -> str:
+        if not run.problems:
+            return "-"
+        return format_html(
+            "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((p,) for p in run.problems))
+        )
 
 
 @admin.register(ChainAnchor)

@@ -291,3 +291,14 @@ def test_the_pack_section_leaves_out_other_periods_and_tenants() -> None:
         section = chain_pack_section(tenant, _period())
         rows = [list(f.rows) for f in section.files]
     assert rows == [[], []]
+
+
+def test_a_broken_runs_page_lists_its_anchor_problems() -> None:
+    tenant = TenantFactory()
+    run = ChainVerificationFactory(
+        tenant=tenant, ok=False, problems=["the anchor sink local: line 2 is <forged>"]
+    )
+    supervisor = UserFactory(tenant=tenant, roles=[Role.SUPERVISOR])
+    url = reverse("admin:audits_chainverification_change", args=[run.pk])
+    html = _client(supervisor).get(url).content.decode()
+    assert "<li>the anchor sink local: line 2 is &lt;forged&gt;</li>" in html
