@@ -554,4 +554,9 @@ class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
 
 
 # The supervision areas' back office (issue 20), each in its own module.
-from audits import access_admin, inspections_admin, violations_admin  # noqa: E402,F401
+from audits import (  # noqa: E402,F401
+    access_admin,
+    anchoring_admin,
+    inspections_admin,
+    violations_admin,
+)

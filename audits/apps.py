@@ -97,3 +97,16 @@ class AuditsConfig(AppConfig):
             template="audits/panels/denied_reveals.html",
             context=denied_panel,
         )
+        # anchoring (issue 20): the chain heads' anchors outside the database (audits' own
+        # local sink; privacy adds its sinks), the nightly verification's notification,
+        # the dashboard's integrity panel, its compliance indicator and evidence-pack section.
+        from audits import integrity_panels
+        from audits.anchor_sinks import LOCAL_SINK, register_anchor_sink
+        from audits.integrity import register_kinds
+        from audits.panels import SUPERVISORS
+
+        register_anchor_sink(LOCAL_SINK)
+        register_kinds()
+        integrity_panels.register()
+        for role in SUPERVISORS:
+            grant_permissions(role, "audits.view_chainanchor", "audits.view_chainverification")

@@ -4,6 +4,7 @@ import datetime
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.audit_registry import action_label
@@ -681,3 +682,63 @@ class AccessRollupCursor(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.tenant_id}#{self.sequence}"
+
+
+# --- anchoring (issue 20) ---
+
+
+class ChainAnchor(TenantOwnedModel):
+    """A copy, for display, of an anchor of the tenant's chain head (``audits.anchoring``).
+    The anchors that count are the ones in the sinks outside the database: verification
+    never reads this table's sequences or hashes (whoever rewrites the log could rewrite
+    them too). One per tenant and hour."""
+
+    hour = models.DateTimeField(_("hour"))
+    anchored_at = models.DateTimeField(_("anchored at"))
+    sequence = models.PositiveBigIntegerField(_("sequence"))
+    hash = models.CharField(_("hash"), max_length=64)
+    mac = models.CharField(_("MAC"), max_length=64)
+    prev = models.CharField(_("previous anchor's MAC"), max_length=64, blank=True)
+    key_version = models.PositiveIntegerField(_("key version"))
+    sinks_written = models.JSONField(_("written to"), default=list, blank=True)
+    sinks_failed = models.JSONField(_("failed"), default=list, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("chain anchor")
+        verbose_name_plural = _("chain anchors")
+        ordering = ["tenant", "-hour"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "hour"], name="chain_anchor_hour"),
+        ]
+        indexes = [models.Index(fields=["tenant", "anchored_at"], name="chain_anchor_time")]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence}"
+
+
+class ChainVerification(TenantOwnedModel):
+    """One verification of a tenant's audit chain with its anchors (the nightly job)."""
+
+    period = models.DateTimeField(_("period"))
+    started_at = models.DateTimeField(_("started"))
+    finished_at = models.DateTimeField(_("finished"))
+    events_checked = models.PositiveBigIntegerField(_("events checked"))
+    ok = models.BooleanField(_("intact"))
+    first_break = models.TextField(_("first break"), blank=True)
+    anchors_checked = models.PositiveIntegerField(_("anchors checked"))
+    anchors_failed = models.PositiveIntegerField(_("anchors failed"))
+    problems = models.JSONField(_("anchor problems"), default=list, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("audit chain verification")
+        verbose_name_plural = _("audit chain verifications")
+        ordering = ["tenant", "-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "period"], name="chain_verification_period"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "started_at"], name="chain_verification_time"),
+        ]
+
+    def __str__(self) -> str:
+        return timezone.localtime(self.started_at).strftime("%Y-%m-%d %H:%M")

@@ -3,10 +3,14 @@ from __future__ import annotations
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, router, transaction
 
+from audits.anchoring import AnchorReport, check_anchors
 from audits.chain import CHAINED_FIELDS, GENESIS_HASH, ChainBreak, verify_rows
 from audits.models import AuditChainHead, AuditEvent
 from tenants.models import Tenant
@@ -84,3 +88,35 @@ def _text_rows(connection: Any, tenant: Tenant) -> Generator[tuple[Any, ...], No
             if (error := pending.exception()) is not None:
                 raise error from None
             raise
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """A tenant's chain verified with its anchors (``verify_chain_with_anchors``)."""
+
+    events: int
+    chain_break: ChainBreak | None
+    anchors: AnchorReport
+    head_sequence: int
+
+    @property
+    def ok(self) -> bool:
+        return self.chain_break is None and self.anchors.ok
+
+    def first_problem(self) -> str:
+        if self.chain_break is not None:
+            return str(self.chain_break)
+        return self.anchors.problems[0] if self.anchors.problems else ""
+
+
+def verify_chain_with_anchors(tenant: Tenant) -> ChainReport:
+    """``verify_tenant_chain``, then the anchors read from the sinks outside the database
+    (``audits.anchoring.check_anchors``): a chain rewritten after the fact, hashes and head
+    recomputed, verifies by itself but not against the anchors written before."""
+    count, chain_break = verify_tenant_chain(tenant)
+    with tenant_scope(tenant):
+        head = AuditChainHead.objects.filter(tenant=tenant).values_list("sequence", flat=True)
+        head_sequence = int(head.first() or 0)
+    stale_after = timedelta(hours=settings.BAOMI_ANCHOR_STALE_HOURS)
+    anchors = check_anchors(tenant, head_sequence=head_sequence, stale_after=stale_after)
+    return ChainReport(count, chain_break, anchors, head_sequence)

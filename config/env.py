@@ -196,6 +196,20 @@ def load_backup_key_ring(*, environment: str, var_dir: Path) -> dict[int, bytes]
     )
 
 
+def load_anchor_key_ring(*, environment: str, var_dir: Path) -> dict[int, bytes]:
+    """The keys of the audit chain's anchors (HMAC-SHA256, audits/anchoring.py): outside
+    the database, so that whoever rewrites the audit log in the database cannot write
+    anchors that verify; separate from every other key. A ring, so that anchors written
+    under an older version still verify after a new one is added."""
+    return load_key_ring(
+        name="BAOMI_ANCHOR_KEYS",
+        what="audit anchoring key",
+        environment=environment,
+        var_dir=var_dir,
+        dev_file="anchor_keys",
+    )
+
+
 def _decode_key(text: str, *, source: str) -> bytes:
     try:
         key = base64.b64decode(text.strip(), validate=True)

@@ -26,8 +26,9 @@ MASTER_KEY_HELP = (
     "the ring (keep the old entries until rotate_master_key has run), never to the repo."
 )
 SECRETS_HELP = (
-    "Print fresh values for production's other secrets (SECRET_KEY, BAOMI_HMAC_KEY, the two "
-    "database passwords, the backup key ring) as .env lines, each under a comment."
+    "Print fresh values for production's other secrets (SECRET_KEY, BAOMI_HMAC_KEY, the audit "
+    "anchoring key ring, the two database passwords, the backup key ring) as .env lines, each "
+    "under a comment."
 )
 KEY_VERSION_HELP = "version number (default: one above the configured ring's highest)"
 
@@ -82,6 +83,8 @@ def secrets_lines(backup_ring: Mapping[int, bytes]) -> list[str]:
         f"SECRET_KEY={secrets.token_urlsafe(50)}",
         "# Key of the hashes of API tokens, PINs and one-time codes; changing it voids them all.",
         f"BAOMI_HMAC_KEY={hmac_key}",
+        "# Key ring of the audit chain's anchors (their MACs); keep old versions: they verify.",
+        f"BAOMI_ANCHOR_KEYS={key_entry(1)}",
         "# Password of the main PostgreSQL's baomi role; set before the first start of its volume.",
         f"POSTGRES_PASSWORD={secrets.token_hex(32)}",
         "# Password of the key store's baomi_keys role; set before the first start of its volume.",

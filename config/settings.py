@@ -28,6 +28,7 @@ from config.env import (
     env_int,
     env_list,
     env_str,
+    load_anchor_key_ring,
     load_backup_key_ring,
     load_hmac_key,
     load_master_key_ring,
@@ -103,6 +104,18 @@ if env_str("BACKUP_KEYSTORE_KEEP_DAYS") is not None:
 KEYSTORE_BACKUP_RETENTION_DAYS = env_int("KEYSTORE_BACKUP_RETENTION_DAYS", 7, minimum=1)
 # Keys the hashes of API tokens, delivery PINs and one-time codes (config/env.py).
 BAOMI_HMAC_KEY = load_hmac_key(environment=BAOMI_ENV, var_dir=VAR_DIR)
+# Audit chain anchoring (issue 20, audits/anchoring.py; docs/decisions/0017): the key ring
+# of the anchors' MACs (BAOMI_ANCHOR_KEYS or BAOMI_ANCHOR_KEYS_FILE; var/anchor_keys outside
+# production), and the folder of audits' own anchor sink (BAOMI_ANCHOR_DIR; var/anchors
+# outside production; in production that sink is off unless set: privacy's sinks write to
+# the backups volume, beside the erasure ledger).
+BAOMI_ANCHOR_KEY_RING = load_anchor_key_ring(environment=BAOMI_ENV, var_dir=VAR_DIR)
+_anchor_dir = env_str("BAOMI_ANCHOR_DIR")
+BAOMI_ANCHOR_DIR: Path | None = (
+    Path(_anchor_dir) if _anchor_dir else (None if PRODUCTION else VAR_DIR / "anchors")
+)
+# Verification reports a chain whose newest anchor is older than this (anchoring is hourly).
+BAOMI_ANCHOR_STALE_HOURS = env_int("BAOMI_ANCHOR_STALE_HOURS", 3, minimum=1)
 
 INSTALLED_APPS = [
     # django-unfold's templates and static files; its app config leaves our admin site in
@@ -349,6 +362,17 @@ CELERY_BEAT_SCHEDULE = {
     "roll-up-access-statistics": {
         "task": "audits.access_tasks.roll_up_access_statistics",
         "schedule": timedelta(seconds=env_int("BAOMI_ACCESS_ROLLUP_SECONDS", 60, minimum=5)),
+    },
+    # Audit chain anchoring (issue 20, audits/anchoring.py): every tenant's chain head
+    # anchored hourly outside the database; every chain verified nightly with its anchors,
+    # the result recorded (audits.ChainVerification) and a broken chain notified.
+    "anchor-audit-chains": {
+        "task": "audits.tasks.anchor_audit_chains",
+        "schedule": timedelta(seconds=env_int("BAOMI_ANCHOR_SECONDS", 3600, minimum=5)),
+    },
+    "verify-audit-chains": {
+        "task": "audits.tasks.verify_audit_chains",
+        "schedule": timedelta(seconds=env_int("BAOMI_CHAIN_VERIFY_SECONDS", 24 * 3600, minimum=5)),
     },
 }
 

@@ -92,3 +92,8 @@ class PrivacyConfig(AppConfig):
             text=_("Data is erased on time, and each erasure is recorded"),
             scopes=("records",),
         )
+        # The audit chain's anchors (issue 20, point 5): kept at the backup location and on
+        # the erasure ledger's side too (audits.anchor_sinks; audits imports no privacy).
+        from privacy.anchor_sinks import register_sinks
+
+        register_sinks()

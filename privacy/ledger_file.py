@@ -373,3 +373,16 @@ def require_writable_location() -> None:
             "can erase (web and worker) must write the same ledger: mount the backups volume "
             "in each, writable by the app's user."
         ) from None
+
+
+def ledger_folder() -> Path:
+    """Where the file ledger lives (the backup location's folder)."""
+    return _ledger_path().parent
+
+
+@contextmanager
+def ledger_lock() -> Iterator[None]:
+    """The ledger's one-writer lock, for a file kept on the ledger's side (the audit
+    chain's anchors, privacy/anchor_sinks.py)."""
+    with _ledger_lock():
+        yield

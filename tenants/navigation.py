@@ -45,6 +45,8 @@ _ICONS = {
     "violation": "gavel",  # violations (issue 20)
     "inspection": "checklist",
     "followup": "task_alt",
+    "chainverification": "verified",  # anchoring (issue 20)
+    "chainanchor": "anchor",  # anchoring (issue 20)
 }
 
 

@@ -124,6 +124,7 @@ def backups_in_tmp(settings: Any, tmp_path: Any) -> None:
     settings.BACKUP_DIR = tmp_path / "backups"
     settings.EVIDENCE_DIR = tmp_path / "evidence"
     settings.LESSON_IMAGE_DIR = tmp_path / "lesson-images"
+    settings.BAOMI_ANCHOR_DIR = tmp_path / "anchors"  # audits' local anchor sink (issue 20)
 
 
 @pytest.fixture(scope="session", autouse=True)

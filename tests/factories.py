@@ -277,3 +277,22 @@ class AccessRollupFactory(TenantOwnedFactory):
     roles = ""
     records = 1
     events = 1
+
+
+# --- anchoring (issue 20) ---
+
+
+class ChainVerificationFactory(TenantOwnedFactory):
+    """A recorded verification of a tenant's audit chain (the nightly job writes them)."""
+
+    class Meta:
+        model = "audits.ChainVerification"
+
+    period = factory.Sequence(lambda n: timezone.now() - timedelta(days=n))
+    started_at = factory.LazyFunction(timezone.now)
+    finished_at = factory.LazyAttribute(lambda run: run.started_at)
+    events_checked = 10
+    ok = True
+    first_break = ""
+    anchors_checked = 2
+    anchors_failed = 0

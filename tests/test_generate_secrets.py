@@ -15,7 +15,13 @@ from config.env import parse_master_key_ring
 from tests.subprocess_manage import run_manage
 from tests.test_settings import production_env
 
-SECRET_NAMES = ["SECRET_KEY", "BAOMI_HMAC_KEY", "POSTGRES_PASSWORD", "KEYSTORE_POSTGRES_PASSWORD"]
+SECRET_NAMES = [
+    "SECRET_KEY",
+    "BAOMI_HMAC_KEY",
+    "BAOMI_ANCHOR_KEYS",
+    "POSTGRES_PASSWORD",
+    "KEYSTORE_POSTGRES_PASSWORD",
+]
 
 
 def bare_production(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -112,7 +118,7 @@ def test_generate_secrets_puts_a_comment_above_every_value(tmp_path: Path) -> No
         if not line.startswith("#") or line.startswith("# BAOMI_BACKUP_KEYS=")
     ]
     above = [lines[i - 1].startswith("# ") and i - 1 not in values for i in values]
-    assert above == [True] * 5
+    assert above == [True] * 6
 
 
 def test_generate_secrets_values_have_the_formats_production_reads(tmp_path: Path) -> None:
@@ -141,7 +147,7 @@ def test_generate_secrets_prints_new_values_each_run(tmp_path: Path) -> None:
     first, second = (generate(env, "generate_secrets").stdout for _ in range(2))
     one, two = assignments(first), assignments(second)
     same = [one[name] == two[name] for name in SECRET_NAMES]
-    assert [*same, backup_entry(first) == backup_entry(second)] == [False] * 5
+    assert [*same, backup_entry(first) == backup_entry(second)] == [False] * 6
 
 
 def test_generated_secrets_start_production(tmp_path: Path) -> None:
@@ -152,6 +158,7 @@ def test_generated_secrets_start_production(tmp_path: Path) -> None:
         tmp_path,
         SECRET_KEY=values["SECRET_KEY"],
         BAOMI_HMAC_KEY=values["BAOMI_HMAC_KEY"],
+        BAOMI_ANCHOR_KEYS=values["BAOMI_ANCHOR_KEYS"],
         BAOMI_MASTER_KEYS=master,
         BAOMI_BACKUP_KEYS=backup_entry(output),
     )

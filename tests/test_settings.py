@@ -39,6 +39,7 @@ def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
         REDIS_URL="redis://127.0.0.1:6379/15",
         BAOMI_HMAC_KEY=_key(),
         BAOMI_BACKUP_KEYS=f"1:{_key()}",
+        BAOMI_ANCHOR_KEYS=f"1:{_key()}",
         BAOMI_SMS_BACKEND="privacy.sms.HttpSmsBackend",
         BAOMI_SMS_GATEWAY_URL="https://sms.example.com/v1/messages",
         BAOMI_SMS_GATEWAY_TOKEN=secrets.token_urlsafe(24),
@@ -80,6 +81,7 @@ def test_check_deploy_with_production_values_reports_no_issues(tmp_path: Path) -
         ("REDIS_URL", "REDIS_URL is not set"),
         ("BAOMI_HMAC_KEY", "No hashing key is configured."),
         ("BAOMI_BACKUP_KEYS", "No backup key is configured."),
+        ("BAOMI_ANCHOR_KEYS", "No audit anchoring key is configured."),
     ],
 )
 def test_production_refuses_to_start_without(tmp_path: Path, missing: str, message: str) -> None:
@@ -197,10 +199,12 @@ def test_development_creates_its_key_files_under_var(tmp_path: Path) -> None:
         BAOMI_MASTER_KEYS=None,
         BAOMI_HMAC_KEY=None,
         BAOMI_BACKUP_KEYS=None,
+        BAOMI_ANCHOR_KEYS=None,
     )
     manage(env, "check")
     modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.is_file()}
     assert {k: v for k, v in modes.items() if not k.endswith(".sqlite3")} == {
+        "anchor_keys": 0o600,
         "backup_keys": 0o600,
         "hmac_key": 0o600,
         "master_keys": 0o600,

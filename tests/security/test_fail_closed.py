@@ -56,6 +56,7 @@ def test_an_unset_baomi_env_generates_no_local_secret_files(tmp_path: Path) -> N
         BAOMI_MASTER_KEYS=None,
         BAOMI_HMAC_KEY=None,
         BAOMI_BACKUP_KEYS=None,
+        BAOMI_ANCHOR_KEYS=None,
     )
     manage(env, "check")
     assert sorted(p.name for p in tmp_path.iterdir()) == []

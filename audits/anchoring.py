@@ -1,0 +1,432 @@
+"""Anchoring each tenant's audit chain head outside the database (issue 20, point 5).
+
+Every hour (``audits.tasks.anchor_audit_chains``) the tenant's chain head — sequence and
+hash — is written, with the time and a MAC, as one JSON line to every registered anchor
+sink (``audits.anchor_sinks``): audits' local folder, the backup location and the erasure
+ledger's side. The MAC is HMAC-SHA256 under the anchoring key ring
+(``settings.BAOMI_ANCHOR_KEY_RING``: configuration, never the database) over the line's
+canonical JSON, which holds the tenant's id, so a line moved to another tenant's file, or
+edited, does not verify. ``prev`` is the MAC of the tenant's previous anchor, so a line
+removed from the middle of every sink is noticed too.
+
+``check_anchors`` (run by ``verify_audit_chain`` and the nightly job) reads the anchors back
+from the sinks — never from the database, which whoever rewrote the chain also controls —
+and checks each one against the chain by fetching just the anchored sequences. See
+docs/decisions/0017-chain-anchoring.md for what this does and does not detect.
+
+``ChainAnchor`` rows copy each anchor into the database for display only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audits.anchor_sinks import AnchorFileMissing, AnchorSinkError, anchor_sinks
+from audits.models import AuditChainHead, AuditEvent, ChainAnchor
+from audits.panels import SUPERVISORS
+from audits.services import record_event
+from tenants.actors import Actor, SystemActor
+from tenants.models import Tenant
+from tenants.roles import has_role
+from tenants.scoping import tenant_scope
+
+logger = logging.getLogger(__name__)
+
+ANCHOR_ACTOR = SystemActor("anchoring")
+FORMAT = 1
+_FETCH = 5000  # anchored sequences fetched per query
+
+
+class NoAnchorSink(RuntimeError):
+    """No sink is configured: an anchor would exist in the database only."""
+
+
+def _ring() -> dict[int, bytes]:
+    return settings.BAOMI_ANCHOR_KEY_RING
+
+
+def _canonical(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(dict(body), sort_keys=True, separators=(",", ":")).encode()
+
+
+def anchor_mac(body: Mapping[str, Any], key: bytes) -> str:
+    """HMAC-SHA256 of the anchor's canonical JSON (every key but ``mac``)."""
+    unsigned = {name: value for name, value in body.items() if name != "mac"}
+    return hmac.new(key, _canonical(unsigned), hashlib.sha256).hexdigest()
+
+
+def mac_is_valid(record: Mapping[str, Any]) -> bool:
+    version, mac = record.get("v"), record.get("mac")
+    key = _ring().get(version) if isinstance(version, int) else None
+    if key is None or not isinstance(mac, str):
+        return False
+    return hmac.compare_digest(mac, anchor_mac(record, key))
+
+
+def hour_of(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class AnchorResult:
+    anchor: ChainAnchor
+    created: bool  # False: this hour's anchor existed already (a second run)
+
+
+def body_of(anchor: ChainAnchor) -> dict[str, Any]:
+    """The anchor's line, as the sinks keep it."""
+    return {
+        "format": FORMAT,
+        "tenant": anchor.tenant_id,
+        "sequence": int(anchor.sequence),
+        "hash": anchor.hash,
+        "hour": anchor.hour.astimezone(dt.UTC).isoformat(),
+        "anchored_at": anchor.anchored_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "prev": anchor.prev,
+        "v": anchor.key_version,
+        "mac": anchor.mac,
+    }
+
+
+def _claim(tenant: Tenant, hour: dt.datetime, now: dt.datetime, version: int) -> ChainAnchor | None:
+    """The hour's anchor of the chain head as it is now, saved; None if another run saved
+    one first (the caller's transaction is open, inside the tenant's scope)."""
+    head = AuditChainHead.objects.filter(tenant=tenant).values_list("sequence", "hash").first()
+    sequence, head_hash = head if head is not None else (0, "0" * 64)
+    previous = (
+        ChainAnchor.objects.filter(tenant=tenant, hour__lt=hour)
+        .order_by("-hour")
+        .values_list("mac", flat=True)
+        .first()
+    )
+    anchor = ChainAnchor(
+        tenant=tenant,
+        hour=hour,
+        anchored_at=now,
+        sequence=int(sequence),
+        hash=head_hash,
+        prev=previous or "",
+        key_version=version,
+    )
+    anchor.mac = anchor_mac(body_of(anchor), _ring()[version])
+    try:
+        with transaction.atomic():
+            anchor.save()
+    except IntegrityError:
+        return None
+    return anchor
+
+
+def anchor_chain_head(
+    *, tenant: Tenant, actor: Actor = ANCHOR_ACTOR, now: dt.datetime | None = None
+) -> AnchorResult:
+    """Anchor ``tenant``'s chain head for the hour of ``now``: once per tenant and hour,
+    however often it runs (the ``ChainAnchor`` row of the hour is claimed first, in its own
+    transaction). Each sink is written outside any transaction; one failing does not stop
+    the others, and is recorded (``sinks_failed``) and audited (``anchors.sink_failed``).
+    Raises ``NoAnchorSink`` when no sink is configured."""
+    sinks = anchor_sinks()
+    if not sinks:
+        raise NoAnchorSink("no anchor sink is configured (BAOMI_ANCHOR_DIR, BACKUP_DIR)")
+    now = now or timezone.now()
+    hour = hour_of(now)
+    version = max(_ring())
+    with tenant_scope(tenant):
+        with transaction.atomic():
+            existing = ChainAnchor.objects.filter(tenant=tenant, hour=hour).first()
+            if existing is not None and (existing.sinks_written or existing.sinks_failed):
+                return AnchorResult(existing, created=False)
+            if existing is not None:
+                # Claimed by a run that stopped before writing (a lost worker): finish it,
+                # or the next anchor would name one that no sink holds.
+                anchor = existing
+            else:
+                anchor = _claim(tenant, hour, now, version)
+                if anchor is None:  # another run claimed the hour meanwhile
+                    return AnchorResult(
+                        ChainAnchor.objects.get(tenant=tenant, hour=hour), created=False
+                    )
+        body = body_of(anchor)
+        written, failed = [], []
+        for sink in sinks:
+            try:
+                sink.write(tenant.pk, body)
+                written.append(sink.name)
+            except Exception as error:  # one sink down must not stop the others
+                logger.warning("anchor of tenant %s: %s", tenant.pk, error)
+                failed.append(sink.name)
+        with transaction.atomic():
+            anchor.sinks_written, anchor.sinks_failed = written, failed
+            anchor.save(update_fields=["sinks_written", "sinks_failed"])
+            if failed:
+                record_event(
+                    tenant=tenant,
+                    actor=actor,
+                    action="anchors.sink_failed",
+                    target=anchor,
+                    details={"sequence": anchor.sequence, "sinks": failed, "written": written},
+                )
+    return AnchorResult(anchor, created=True)
+
+
+# --- checking ------------------------------------------------------------------------------
+
+
+@dataclass
+class AnchorReport:
+    """What ``check_anchors`` found: anchors checked (valid MAC, of this tenant), anchors
+    failed (forged, or not matching the chain) and every problem in words."""
+
+    checked: int = 0
+    failed: int = 0
+    problems: list[str] = field(default_factory=list)
+    sinks_read: list[str] = field(default_factory=list)
+    failed_sequences: list[int] = field(default_factory=list)  # anchored, not matching
+    newest: dict[str, Any] | None = None  # the newest valid anchor
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _known_write_failures(tenant: Tenant) -> dict[str, set[str]]:
+    """Anchors a sink is known to lack since their write failed (mac -> sink names): the
+    database can excuse a missing line, never vouch for a hash."""
+    rows = ChainAnchor.objects.filter(tenant=tenant).exclude(sinks_failed=[])
+    return {mac: set(failed) for mac, failed in rows.values_list("mac", "sinks_failed")}
+
+
+def _read_sinks(tenant: Tenant, report: AnchorReport) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    missing: list[str] = []
+    for sink in anchor_sinks():
+        try:
+            found[sink.name] = sink.read(tenant.pk)
+            report.sinks_read.append(sink.name)
+        except AnchorFileMissing:
+            missing.append(sink.name)
+        except AnchorSinkError as error:
+            report.problems.append(str(error))
+        except Exception as error:  # a sink's own failure is reported, not raised
+            report.problems.append(f"the anchor sink {sink.name} failed ({type(error).__name__})")
+    anchored_somewhere = any(found.values())
+    # The sinks the anchor list says were written (a few distinct lists: works on SQLite too).
+    recorded: set[str] = set()
+    for names in (
+        ChainAnchor.objects.filter(tenant=tenant).values_list("sinks_written", flat=True).distinct()
+    ):
+        recorded.update(names or [])
+    for name in missing:
+        if anchored_somewhere or name in recorded:
+            report.problems.append(
+                f"the anchor sink {name} has lost this tenant's anchor file "
+                "(other sinks or the anchor list say it was written)"
+            )
+    return found
+
+
+def _valid_anchors(
+    tenant: Tenant, found: Mapping[str, list[dict[str, Any]]], report: AnchorReport
+) -> dict[str, dict[str, Any]]:
+    """The anchors whose MAC verifies, by MAC; forged lines are problems."""
+    valid: dict[str, dict[str, Any]] = {}
+    for name, records in found.items():
+        for number, record in enumerate(records, start=1):
+            if not mac_is_valid(record):
+                report.failed += 1
+                report.problems.append(
+                    f"the anchor sink {name}: line {number} is forged or altered "
+                    "(its MAC does not verify)"
+                )
+            elif record.get("tenant") != tenant.pk:
+                report.failed += 1
+                report.problems.append(
+                    f"the anchor sink {name}: line {number} is another tenant's anchor"
+                )
+            else:
+                valid.setdefault(record["mac"], record)
+    return valid
+
+
+def _compare_sinks(
+    tenant: Tenant,
+    found: Mapping[str, list[dict[str, Any]]],
+    valid: Mapping[str, dict[str, Any]],
+    report: AnchorReport,
+) -> None:
+    excused = _known_write_failures(tenant)
+    held = {name: {record.get("mac") for record in records} for name, records in found.items()}
+    for name, macs in sorted(held.items()):
+        lacking = [
+            valid[mac] for mac in valid if mac not in macs and name not in excused.get(mac, set())
+        ]
+        if lacking:
+            sequences = ", ".join(str(a["sequence"]) for a in _in_order(lacking)[:5])
+            report.problems.append(
+                f"the anchor sinks disagree: {name} lacks {len(lacking)} anchor(s) "
+                f"the others hold (sequence {sequences})"
+            )
+    macs = set(valid)
+    for anchor in _in_order(valid.values()):
+        if anchor["prev"] and anchor["prev"] not in macs:
+            report.problems.append(
+                f"the anchor before sequence {anchor['sequence']} is missing from every sink"
+            )
+
+
+def _in_order(anchors: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(anchors, key=lambda a: (str(a.get("hour")), int(a.get("sequence", 0))))
+
+
+def _chunks(values: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(values), _FETCH):
+        yield values[start : start + _FETCH]
+
+
+def _compare_chain(
+    tenant: Tenant,
+    valid: Mapping[str, dict[str, Any]],
+    head_sequence: int,
+    report: AnchorReport,
+) -> None:
+    anchors = _in_order(valid.values())
+    wanted = sorted({int(a["sequence"]) for a in anchors if int(a["sequence"]) > 0})
+    stored: dict[int, str] = {}
+    for chunk in _chunks(wanted):
+        stored.update(
+            AuditEvent.objects.filter(tenant=tenant, sequence__in=chunk).values_list(
+                "sequence", "hash"
+            )
+        )
+    failed_sequences: set[int] = set()
+    for anchor in anchors:
+        sequence = int(anchor["sequence"])
+        report.checked += 1
+        if sequence == 0:
+            continue
+        if sequence > head_sequence:
+            problem = (
+                f"the chain ends at sequence {head_sequence}, below the anchored sequence "
+                f"{sequence} (anchored {anchor['anchored_at']}): events were removed"
+            )
+        elif sequence not in stored:
+            problem = f"the anchored event at sequence {sequence} is missing from the log"
+        elif not hmac.compare_digest(stored[sequence], str(anchor["hash"])):
+            problem = (
+                f"the event at sequence {sequence} does not have the hash anchored "
+                f"{anchor['anchored_at']}: the chain was rewritten"
+            )
+        else:
+            continue
+        report.failed += 1
+        if sequence not in failed_sequences:
+            failed_sequences.add(sequence)
+            report.failed_sequences.append(sequence)
+            report.problems.append(problem)
+    if anchors:
+        report.newest = anchors[-1]
+
+
+def _check_fresh(
+    tenant: Tenant, head_sequence: int, stale_after: dt.timedelta, report: AnchorReport
+) -> None:
+    """Anchoring runs hourly: a chain older than ``stale_after`` whose newest anchor is older
+    too (or that has none) lost its anchors, or anchoring stopped."""
+    since = timezone.now() - stale_after
+    newest = report.newest
+    if head_sequence == 0 or (
+        newest is not None and dt.datetime.fromisoformat(newest["anchored_at"]) >= since
+    ):
+        return
+    started = (
+        AuditEvent.objects.filter(tenant=tenant, sequence=1)
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    if started is None or started >= since:
+        return  # a chain younger than that: its first anchor may still come
+    hours = int(stale_after.total_seconds() // 3600)
+    report.problems.append(
+        f"no anchor of the chain head in the last {hours} hours "
+        "(anchoring stopped, or the newest anchors were removed from every sink)"
+    )
+
+
+def check_anchors(
+    tenant: Tenant, *, head_sequence: int, stale_after: dt.timedelta | None = None
+) -> AnchorReport:
+    """Check ``tenant``'s anchors, read from every sink, against its chain (which ends at
+    ``head_sequence`` according to the verification that just ran): each MAC, each
+    anchored event's hash (one query per 5000 anchors, no second pass over the chain), the
+    head not below any anchored sequence, and the sinks agreeing; with ``stale_after``,
+    that an anchor that recent exists."""
+    report = AnchorReport()
+    with tenant_scope(tenant):
+        found = _read_sinks(tenant, report)
+        valid = _valid_anchors(tenant, found, report)
+        _compare_sinks(tenant, found, valid, report)
+        _compare_chain(tenant, valid, head_sequence, report)
+        if stale_after is not None:
+            _check_fresh(tenant, head_sequence, stale_after, report)
+    return report
+
+
+def read_anchors(tenant: Tenant) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every anchor of ``tenant`` held by any sink (each once, in order, with the names of
+    the sinks holding it), for export; and the problems met reading the sinks."""
+    report = AnchorReport()
+    with tenant_scope(tenant):
+        found = _read_sinks(tenant, report)
+    holders: dict[str, list[str]] = {}
+    anchors: dict[str, dict[str, Any]] = {}
+    for name, records in found.items():
+        for record in records:
+            mac = str(record.get("mac"))
+            anchors.setdefault(mac, record)
+            holders.setdefault(mac, []).append(name)
+    out = [
+        {**anchor, "sinks": holders[str(anchor.get("mac"))]}
+        for anchor in _in_order(anchors.values())
+    ]
+    return out, report.problems
+
+
+# --- exporting -----------------------------------------------------------------------------
+
+
+def export_anchors(
+    *, tenant: Tenant, actor: Actor, via: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every anchor of ``tenant`` read from the sinks, with its MAC and the sinks holding it,
+    for an auditor to keep (``export_audit_anchors``, the back office's download); the
+    problems met reading the sinks. Supervisors only (or a system actor); audited as
+    ``anchors.exported``."""
+    if not isinstance(actor, SystemActor) and not has_role(actor, *SUPERVISORS):
+        raise PermissionDenied
+    anchors, problems = read_anchors(tenant)
+    with tenant_scope(tenant), transaction.atomic():
+        record_event(
+            tenant=tenant,
+            actor=actor,
+            action="anchors.exported",
+            details={"anchors": len(anchors), "via": via},
+        )
+    return anchors, problems
+
+
+def as_json_lines(anchors: Iterable[Mapping[str, Any]]) -> str:
+    return "".join(
+        json.dumps(dict(a), sort_keys=True, separators=(",", ":")) + "\n" for a in anchors
+    )
