@@ -18,3 +18,5 @@ class AuditsConfig(AppConfig):
         # Reading the log is supervision; nobody may change it (the admin offers no edits).
         for role in (Role.SUPERVISOR, Role.PRIVACY_OFFICER):
             grant_permissions(role, "audits.view_auditevent")
+        # evidence (issue 20): the evidence pack's task, known to every worker.
+        from audits import evidence_tasks  # noqa: F401

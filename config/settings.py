@@ -29,6 +29,7 @@ from config.env import (
     env_list,
     env_str,
     load_backup_key_ring,
+    load_evidence_signing_key,
     load_hmac_key,
     load_master_key_ring,
     local_file_secret,
@@ -103,6 +104,15 @@ if env_str("BACKUP_KEYSTORE_KEEP_DAYS") is not None:
 KEYSTORE_BACKUP_RETENTION_DAYS = env_int("KEYSTORE_BACKUP_RETENTION_DAYS", 7, minimum=1)
 # Keys the hashes of API tokens, delivery PINs and one-time codes (config/env.py).
 BAOMI_HMAC_KEY = load_hmac_key(environment=BAOMI_ENV, var_dir=VAR_DIR)
+# Evidence packs (issue 20, audits.evidence_packs): the Ed25519 key that signs each pack's
+# manifest (BAOMI_EVIDENCE_SIGNING_KEY or _FILE; config/env.py), and where the archives
+# are kept, EVIDENCE_PACK_DIR/<tenant slug>/ (default var/evidence-packs, never served
+# statically: a supervisor downloads them through the back office).
+BAOMI_EVIDENCE_SIGNING_KEY = load_evidence_signing_key(environment=BAOMI_ENV, var_dir=VAR_DIR)
+EVIDENCE_PACK_DIR = Path(
+    env_str("BAOMI_EVIDENCE_PACK_DIR", str(VAR_DIR / "evidence-packs"))
+    or VAR_DIR / "evidence-packs"
+)
 
 INSTALLED_APPS = [
     # django-unfold's templates and static files; its app config leaves our admin site in

@@ -85,3 +85,8 @@ class IncidentsConfig(AppConfig):
         from incidents.case_studies import register as register_case_studies
 
         register_case_studies()
+
+        # evidence (issue 20): the evidence pack's incident section (incidents/evidence.py).
+        from incidents.evidence import register as register_evidence
+
+        register_evidence()

@@ -60,3 +60,8 @@ class OrdersConfig(AppConfig):
 
         # An erased customer's live orders leave the kitchen and rider flow.
         subjects_erased.connect(on_subjects_erased, dispatch_uid="orders.withdraw_erased")
+
+        # evidence (issue 20): the evidence pack's reveal log (orders/evidence.py).
+        from orders.evidence import register as register_evidence
+
+        register_evidence()

@@ -53,3 +53,8 @@ class PrivacyConfig(AppConfig):
         )
         # check --deploy (defence in depth: production settings refuse the same).
         checks.register(check_sms_backend, checks.Tags.security, deploy=True)
+
+        # evidence (issue 20): the evidence pack's erasure section (privacy/evidence_pack.py).
+        from privacy.evidence_pack import register as register_evidence
+
+        register_evidence()

@@ -42,6 +42,7 @@ _ICONS = {
     "staffpledge": "contract",
     "pledgesignature": "draw",
     "enrolment": "assignment",
+    "evidencepack": "inventory_2",
 }
 
 

@@ -188,3 +188,22 @@ def verified_second_factor(client: Any, user: User) -> None:
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
+
+
+# --- evidence (issue 20): evidence packs ----------------------------------------------------
+
+import datetime  # noqa: E402
+
+
+class EvidencePackFactory(TenantOwnedFactory):
+    """A queued evidence pack (audits.models.EvidencePack); ``requested_by`` a supervisor."""
+
+    class Meta:
+        model = "audits.EvidencePack"
+
+    requested_by = factory.SubFactory(
+        UserFactory, tenant=factory.SelfAttribute("..tenant"), roles=[Role.SUPERVISOR]
+    )
+    period_start = datetime.date(2026, 1, 1)
+    period_end = datetime.date(2026, 1, 31)
+    language = "en"

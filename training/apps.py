@@ -79,3 +79,8 @@ class TrainingConfig(AppConfig):
             template="training/panels/coverage.html",
             context=coverage_panel,
         )
+
+        # evidence (issue 20): the evidence pack's training section (training/evidence.py).
+        from training.evidence import register as register_evidence
+
+        register_evidence()
