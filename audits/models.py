@@ -126,10 +126,11 @@ class SupervisionSettings(TenantOwnedModel):
 
 
 class EvidencePackState(models.TextChoices):
-    QUEUED = "queued", _("Queued")
+    # Labels of their own: the catalogue's "Ready" and "Failed" are an order's and a quiz's.
+    QUEUED = "queued", _("Waiting to be built")
     RUNNING = "running", _("Being built")
-    DONE = "done", _("Ready")
-    FAILED = "failed", _("Failed")
+    DONE = "done", _("Ready to download")
+    FAILED = "failed", _("Could not be built")
 
 
 class EvidencePack(TenantOwnedModel):
