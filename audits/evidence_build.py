@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -51,6 +51,8 @@ FORMAT = "baomi-evidence-pack/1"
 CSV_DIR = "csv"
 BOM = "\ufeff".encode()
 JOB = SystemActor("evidence-pack")
+#: A running pack whose job started longer ago than this is taken over by a new execution.
+STALE_AFTER = timedelta(minutes=30)
 # Spreadsheet formula injection: a cell starting with one of these is prefixed with "'".
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -124,8 +126,10 @@ def _write_bytes(archive: zipfile.ZipFile, name: str, data: bytes) -> WrittenFil
 
 
 def _claim(tenant: Tenant, pack_id: int, total: int) -> EvidencePack | None:
-    """Mark the pack running (a redelivered job takes a running pack over: its archive
-    was never renamed into place); None when it is done or failed already."""
+    """Mark the pack running; None when it is done or failed already, or when another
+    execution started it less than STALE_AFTER ago (a duplicate message). A job
+    redelivered after a worker died takes a stale running pack over: its archive was
+    never renamed into place."""
     with transaction.atomic():
         pack = (
             EvidencePack.objects.select_for_update(of=("self",))
@@ -133,6 +137,12 @@ def _claim(tenant: Tenant, pack_id: int, total: int) -> EvidencePack | None:
             .first()
         )
         if pack is None or pack.state in (EvidencePackState.DONE, EvidencePackState.FAILED):
+            return None
+        if (
+            pack.state == EvidencePackState.RUNNING
+            and pack.started_at is not None
+            and pack.started_at > timezone.now() - STALE_AFTER
+        ):
             return None
         pack.state = EvidencePackState.RUNNING
         pack.sections_total, pack.sections_done = total, 0

@@ -417,3 +417,24 @@ def test_another_tenants_pack_is_not_built(tenant: Tenant) -> None:
 def test_a_pack_of_a_period_with_nothing_in_it_is_built(tenant: Tenant) -> None:
     pack = built_pack(tenant, requester=UserFactory(tenant=tenant, roles=[Role.PRIVACY_OFFICER]))
     assert (pack.state, _csv(pack, "reveal_log.csv")[1:]) == ("done", [])
+
+
+def test_a_pack_another_execution_is_building_is_left_to_it(tenant: Tenant) -> None:
+    from django.utils import timezone
+
+    pack = EvidencePackFactory(tenant=tenant, state="running", started_at=timezone.now())
+    assert (build_evidence_pack(tenant=tenant, pack_id=pack.pk), refreshed(pack).state) == (
+        None,
+        "running",
+    )
+
+
+def test_a_pack_left_running_by_a_dead_worker_is_taken_over(tenant: Tenant) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    started = timezone.now() - timedelta(hours=2)
+    pack = EvidencePackFactory(tenant=tenant, state="running", started_at=started)
+    build_evidence_pack(tenant=tenant, pack_id=pack.pk)
+    assert refreshed(pack).state == "done"
