@@ -438,3 +438,37 @@ def test_a_pack_left_running_by_a_dead_worker_is_taken_over(tenant: Tenant) -> N
     pack = EvidencePackFactory(tenant=tenant, state="running", started_at=started)
     build_evidence_pack(tenant=tenant, pack_id=pack.pk)
     assert refreshed(pack).state == "done"
+
+
+def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_quoted(tenant: Tenant) -> None:
+    from audits.evidence_build import cell
+
+    assert [cell("=HYPERLINK(1)"), cell("+1"), cell("@x"), cell("-2"), cell(-2), cell("ok")] == [
+        "'=HYPERLINK(1)",
+        "'+1",
+        "'@x",
+        "'-2",
+        "-2",
+        "ok",
+    ]
+
+
+def test_the_reveal_log_reads_a_bounded_number_of_queries(
+    tenant: Tenant, django_assert_max_num_queries: Any
+) -> None:
+    from datetime import date
+
+    from audits.evidence_values import period_of
+    from orders.evidence import reveal_log
+    from privacy.api import Purpose, reveal
+
+    orders, _agent = seed_revealed_orders(tenant)
+    for n in range(5):
+        agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE], username=f"agent-{n}")
+        for order in orders:
+            reveal(order, fields=["phone"], actor=agent, purpose=Purpose.CUSTOMER_SERVICE_CALL)
+    with tenant_scope(tenant):
+        section = reveal_log(tenant, period_of(tenant, date(2000, 1, 1), date(2100, 1, 1)))
+        with django_assert_max_num_queries(5):  # events, users, roles, orders, the end
+            rows = list(section.files[0].rows)
+    assert len(rows) == 4 + 5 * len(orders)
