@@ -33,10 +33,11 @@ RUN pip install --no-cache-dir --require-hashes -r requirements/prod.txt
 COPY . .
 
 # collectstatic imports the settings, and production settings refuse to load without
-# SECRET_KEY, ALLOWED_HOSTS, the master and backup key rings, the hashing key, the database
-# URLs, Redis, and real SMS and call relay backends. The values below are BUILD-ONLY
-# throwaways, set inline for this one RUN: they never enter the image's ENV, nothing
-# signs or encrypts with them, and every container gets its real values at run time.
+# SECRET_KEY, ALLOWED_HOSTS, the master and backup key rings, the hashing key, the evidence
+# pack signing key, the database URLs, Redis, and real SMS and call relay backends. The
+# values below are BUILD-ONLY throwaways, set inline for this one RUN: they never enter the
+# image's ENV, nothing signs or encrypts with them, and every container gets its real
+# values at run time.
 # (Nothing connects to the build.invalid URLs: REDIS_URL only stops the settings creating
 # the demo's filesystem-broker folders, and the gateways are only named, never called; the
 # tokens are not credentials.) The files land in STATIC_ROOT (/app/var/static). Whitenoise
@@ -49,6 +50,7 @@ RUN BAOMI_ENV=production \
     BAOMI_BACKUP_KEYS=1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     BAOMI_HMAC_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     BAOMI_ANCHOR_KEYS=1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
+    BAOMI_EVIDENCE_SIGNING_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     DATABASE_URL=postgres://build.invalid/baomi \
     KEYSTORE_DATABASE_URL=postgres://build.invalid/baomi_keys \
     REDIS_URL=redis://build.invalid:6379/0 \

@@ -557,6 +557,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
 from audits import (  # noqa: E402,F401
     access_admin,
     anchoring_admin,
+    evidence_admin,
     inspections_admin,
     violations_admin,
 )

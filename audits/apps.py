@@ -110,3 +110,5 @@ class AuditsConfig(AppConfig):
         integrity_panels.register()
         for role in SUPERVISORS:
             grant_permissions(role, "audits.view_chainanchor", "audits.view_chainverification")
+        # evidence (issue 20): the evidence pack's task, known to every worker.
+        from audits import evidence_tasks  # noqa: F401

@@ -742,3 +742,76 @@ class ChainVerification(TenantOwnedModel):
 
     def __str__(self) -> str:
         return timezone.localtime(self.started_at).strftime("%Y-%m-%d %H:%M")
+
+
+# --- evidence (issue 20) ---
+
+
+class EvidencePackState(models.TextChoices):
+    # Labels of their own: the catalogue's "Ready" and "Failed" are an order's and a quiz's.
+    QUEUED = "queued", _("Waiting to be built")
+    RUNNING = "running", _("Being built")
+    DONE = "done", _("Ready to download")
+    FAILED = "failed", _("Could not be built")
+
+
+class EvidencePack(TenantOwnedModel):
+    """One evidence pack for a PIPL art. 54 audit (audits.evidence_packs): a period's
+    signed archive, built in the background, section by section. ``path`` is relative to
+    ``settings.EVIDENCE_PACK_DIR`` (``<tenant slug>/<file>``); set with ``size`` and
+    ``sha256`` only once the archive is complete. ``failure`` is a readable reason, never
+    personal data."""
+
+    period_start = models.DateField(_("from"))
+    period_end = models.DateField(_("to"))  # included
+    requested_by = models.ForeignKey(
+        "tenants.User",
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    language = models.CharField(_("language"), max_length=16, default="zh-hans")
+    state = models.CharField(
+        _("state"),
+        max_length=16,
+        choices=EvidencePackState.choices,
+        default=EvidencePackState.QUEUED,
+    )
+    sections_done = models.PositiveIntegerField(_("sections done"), default=0)
+    sections_total = models.PositiveIntegerField(_("sections"), default=0)
+    failure = models.CharField(_("reason of the failure"), max_length=300, blank=True)
+    path = models.CharField(_("archive"), max_length=255, blank=True)
+    size = models.PositiveBigIntegerField(_("size"), null=True, blank=True)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("evidence pack")
+        verbose_name_plural = _("evidence packs")
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            # A double submit makes one job: one pending pack per person and period.
+            models.UniqueConstraint(
+                fields=["tenant", "requested_by", "period_start", "period_end"],
+                condition=models.Q(state__in=["queued", "running"]),
+                name="evidence_pack_pending_once",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "requested_at"], name="evidence_pack_requested"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period_start:%Y-%m-%d} – {self.period_end:%Y-%m-%d}"
+
+    @property
+    def percent(self) -> int:
+        """Progress as a whole percentage (100 once done)."""
+        if self.state == EvidencePackState.DONE:
+            return 100
+        if not self.sections_total:
+            return 0
+        return min(100, self.sections_done * 100 // self.sections_total)

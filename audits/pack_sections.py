@@ -38,7 +38,7 @@ from tenants.models import Tenant
 @dataclass(frozen=True)
 class PackFile:
     name: str  # "reveals.csv": a plain file name, no directory
-    header: Sequence[str]
+    header: Sequence[str | Promise]  # lazy labels are written in the pack's language
     rows: Iterable[Sequence[Any]]
 
 

@@ -245,3 +245,64 @@ def load_hmac_key(*, environment: str, var_dir: Path) -> bytes:
     path = var_dir / "hmac_key"
     new = lambda: base64.b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
     return _decode_key(local_file_secret(path, new), source=f"the development key file {path}")
+
+
+def _parse_signing_key(text: str, *, source: str) -> bytes:
+    """An Ed25519 private key as base64 of its 32-byte seed, or as a PKCS#8 PEM block
+    (``openssl genpkey -algorithm ed25519``); returns the 32-byte seed."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        try:
+            key = serialization.load_pem_private_key(text.encode(), password=None)
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(f"{source} is not a readable unencrypted PEM key.") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ImproperlyConfigured(f"{source} must hold an Ed25519 private key.")
+        return key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+    try:
+        seed = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise ImproperlyConfigured(f"{source} is not valid base64 nor a PEM key.") from None
+    if len(seed) != 32:
+        raise ImproperlyConfigured(
+            f"{source} must hold an Ed25519 private key: 32 bytes in base64, got {len(seed)}."
+        )
+    return seed
+
+
+def load_evidence_signing_key(*, environment: str, var_dir: Path) -> bytes:
+    """The Ed25519 private key (its 32-byte seed) that signs evidence packs' manifests
+    (audits.evidence_keys, issue 20): from BAOMI_EVIDENCE_SIGNING_KEY (base64 of the seed)
+    or BAOMI_EVIDENCE_SIGNING_KEY_FILE (the same, or a PEM file); created under var/
+    outside production, refused in production when missing. Separate from every other key:
+    whoever checks a pack holds only its public half."""
+    name = "BAOMI_EVIDENCE_SIGNING_KEY"
+    inline = env_str(name)
+    path_text = env_str(f"{name}_FILE")
+    if inline and path_text:
+        raise ImproperlyConfigured(f"Set either {name} or {name}_FILE, not both.")
+    if inline:
+        return _parse_signing_key(inline, source=name)
+    if path_text:
+        path = Path(path_text)
+        if not path.is_file():
+            raise ImproperlyConfigured(f"{name}_FILE {path} does not exist.")
+        return _parse_signing_key(path.read_text(), source=f"{name}_FILE {path}")
+    if environment == "production":
+        raise ImproperlyConfigured(
+            "No evidence pack signing key is configured. Set BAOMI_EVIDENCE_SIGNING_KEY or "
+            "BAOMI_EVIDENCE_SIGNING_KEY_FILE (an Ed25519 private key); production never "
+            "generates one."
+        )
+    path = var_dir / "evidence_signing_key"
+    new = lambda: base64.b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
+    return _parse_signing_key(
+        local_file_secret(path, new), source=f"the development key file {path}"
+    )

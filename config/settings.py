@@ -30,6 +30,7 @@ from config.env import (
     env_str,
     load_anchor_key_ring,
     load_backup_key_ring,
+    load_evidence_signing_key,
     load_hmac_key,
     load_master_key_ring,
     local_file_secret,
@@ -116,6 +117,15 @@ BAOMI_ANCHOR_DIR: Path | None = (
 )
 # Verification reports a chain whose newest anchor is older than this (anchoring is hourly).
 BAOMI_ANCHOR_STALE_HOURS = env_int("BAOMI_ANCHOR_STALE_HOURS", 3, minimum=1)
+# Evidence packs (issue 20, audits.evidence_packs): the Ed25519 key that signs each pack's
+# manifest (BAOMI_EVIDENCE_SIGNING_KEY or _FILE; config/env.py), and where the archives
+# are kept, EVIDENCE_PACK_DIR/<tenant slug>/ (default var/evidence-packs, never served
+# statically: a supervisor downloads them through the back office).
+BAOMI_EVIDENCE_SIGNING_KEY = load_evidence_signing_key(environment=BAOMI_ENV, var_dir=VAR_DIR)
+EVIDENCE_PACK_DIR = Path(
+    env_str("BAOMI_EVIDENCE_PACK_DIR", str(VAR_DIR / "evidence-packs"))
+    or VAR_DIR / "evidence-packs"
+)
 
 INSTALLED_APPS = [
     # django-unfold's templates and static files; its app config leaves our admin site in

@@ -93,3 +93,8 @@ class IncidentsConfig(AppConfig):
         from incidents.checklist import register as register_checklist
 
         register_checklist()
+
+        # evidence (issue 20): the evidence pack's incident section (incidents/evidence.py).
+        from incidents.evidence import register as register_evidence
+
+        register_evidence()

@@ -64,3 +64,8 @@ class OrdersConfig(AppConfig):
         from orders.checklist import register as register_checklist
 
         register_checklist()
+
+        # evidence (issue 20): the evidence pack's reveal log (orders/evidence.py).
+        from orders.evidence import register as register_evidence
+
+        register_evidence()

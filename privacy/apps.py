@@ -97,3 +97,8 @@ class PrivacyConfig(AppConfig):
         from privacy.anchor_sinks import register_sinks
 
         register_sinks()
+
+        # evidence (issue 20): the evidence pack's erasure section (privacy/evidence_pack.py).
+        from privacy.evidence_pack import register as register_evidence
+
+        register_evidence()

@@ -47,6 +47,7 @@ _ICONS = {
     "followup": "task_alt",
     "chainverification": "verified",  # anchoring (issue 20)
     "chainanchor": "anchor",  # anchoring (issue 20)
+    "evidencepack": "inventory_2",
 }
 
 

@@ -296,3 +296,22 @@ class ChainVerificationFactory(TenantOwnedFactory):
     first_break = ""
     anchors_checked = 2
     anchors_failed = 0
+
+
+# --- evidence (issue 20): evidence packs ----------------------------------------------------
+
+import datetime  # noqa: E402
+
+
+class EvidencePackFactory(TenantOwnedFactory):
+    """A queued evidence pack (audits.models.EvidencePack); ``requested_by`` a supervisor."""
+
+    class Meta:
+        model = "audits.EvidencePack"
+
+    requested_by = factory.SubFactory(
+        UserFactory, tenant=factory.SelfAttribute("..tenant"), roles=[Role.SUPERVISOR]
+    )
+    period_start = datetime.date(2026, 1, 1)
+    period_end = datetime.date(2026, 1, 31)
+    language = "en"

@@ -38,6 +38,7 @@ def production_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
         KEYSTORE_DATABASE_URL=f"sqlite:///{tmp_path / 'keys.sqlite3'}",
         REDIS_URL="redis://127.0.0.1:6379/15",
         BAOMI_HMAC_KEY=_key(),
+        BAOMI_EVIDENCE_SIGNING_KEY=_key(),
         BAOMI_BACKUP_KEYS=f"1:{_key()}",
         BAOMI_ANCHOR_KEYS=f"1:{_key()}",
         BAOMI_SMS_BACKEND="privacy.sms.HttpSmsBackend",
@@ -82,6 +83,7 @@ def test_check_deploy_with_production_values_reports_no_issues(tmp_path: Path) -
         ("BAOMI_HMAC_KEY", "No hashing key is configured."),
         ("BAOMI_BACKUP_KEYS", "No backup key is configured."),
         ("BAOMI_ANCHOR_KEYS", "No audit anchoring key is configured."),
+        ("BAOMI_EVIDENCE_SIGNING_KEY", "No evidence pack signing key is configured."),
     ],
 )
 def test_production_refuses_to_start_without(tmp_path: Path, missing: str, message: str) -> None:

@@ -83,3 +83,8 @@ class TrainingConfig(AppConfig):
         from training.checklist import register as register_checklist
 
         register_checklist()
+
+        # evidence (issue 20): the evidence pack's training section (training/evidence.py).
+        from training.evidence import register as register_evidence
+
+        register_evidence()
