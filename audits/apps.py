@@ -49,6 +49,10 @@ class AuditsConfig(AppConfig):
             scopes=("records",),
         )
         jobs.register_kinds()
+        # A finding can be the evidence of a violation (audits.violations.evidence).
+        from audits.inspections.supervision import register_finding_evidence
+
+        register_finding_evidence()
         register_panel(
             "audits.inspections",
             title=PANEL_TITLE,

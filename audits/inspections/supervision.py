@@ -21,6 +21,7 @@ from audits.inspections.services import local_today
 from audits.models import Finding, FollowUp, FollowUpState, Inspection, InspectionItem
 from audits.pack_sections import PackFile, PackSection
 from audits.panels import Period
+from audits.violations.evidence import EvidenceTarget, register_evidence_kind
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
@@ -228,3 +229,36 @@ def inspections_pack(tenant: Tenant, period: Period) -> PackSection:
             (gettext_lazy("Follow-ups"), len(follow_ups)),
         ],
     )
+
+
+# --- a finding as evidence of a violation (audits.violations.evidence) ------------------
+
+
+def _resolve_finding(tenant: Tenant, object_id: str) -> EvidenceTarget | None:
+    """A finding by its number (``12`` or ``#12``): "Finding #12, §3.3.1: Fail (inspection
+    “…”)", linking to its inspection's checklist."""
+    number = object_id.lstrip("#")
+    if not number.isdigit() or len(number) > 19:
+        return None
+    finding = (
+        Finding.objects.filter(pk=int(number), tenant_id=tenant.pk)
+        .select_related("item__inspection")
+        .first()
+    )
+    if finding is None:
+        return None
+    item = finding.item
+    return EvidenceTarget(
+        _("Finding #%(id)d, §%(clause)s: %(result)s (inspection “%(title)s”)")
+        % {
+            "id": finding.pk,
+            "clause": item.clause,
+            "result": finding.get_result_display(),
+            "title": item.inspection.title,
+        },
+        reverse("admin:audits_inspection_checklist", args=[item.inspection_id]),
+    )
+
+
+def register_finding_evidence() -> None:
+    register_evidence_kind("finding", gettext_lazy("Inspection finding"), _resolve_finding)

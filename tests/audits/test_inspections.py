@@ -794,3 +794,31 @@ def test_the_same_plan_submitted_twice_plans_one_inspection() -> None:
     first = services.plan_inspection(**plan)
     second = services.plan_inspection(**plan)
     assert (second.pk, len(_events(tenant, "inspections.planned"))) == (first.pk, 1)
+
+
+# --- a finding as a violation's evidence ----------------------------------------------------
+
+
+def test_a_finding_is_a_violations_evidence_within_its_tenant_only() -> None:
+    from audits.violations.evidence import resolve_evidence
+
+    tenant = TenantFactory()
+    boss = supervisor(tenant)
+    inspection = InspectionFactory(tenant=tenant, inspector=boss)
+    services.start_inspection(inspection=inspection, actor=boss)
+    item = items_of(inspection)[0]
+    with tenant_scope(tenant):
+        finding = services.record_finding(
+            inspection=inspection, item_id=item.pk, actor=boss, result="pass"
+        )
+        found = resolve_evidence(tenant, "finding", f"#{finding.pk}")
+    other = TenantFactory()
+    with tenant_scope(other), pytest.raises(ValidationError) as error:
+        resolve_evidence(other, "finding", str(finding.pk))
+    assert found.label == (
+        f"Finding #{finding.pk}, §{item.clause}: Pass (inspection “{inspection.title}”)"
+    )
+    assert found.url.endswith(f"/inspection/{inspection.pk}/checklist/")
+    assert error.value.message_dict == {
+        "object_id": [f"Inspection finding {finding.pk} not found in your tenant."]
+    }

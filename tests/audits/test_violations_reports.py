@@ -145,18 +145,18 @@ def test_the_pack_names_people_by_username_and_exports_no_description(
 
 def test_a_registered_evidence_kind_resolves_within_the_tenant_only(tenant: Tenant) -> None:
     def resolve(owner: Tenant, object_id: str) -> EvidenceTarget | None:
-        return EvidenceTarget(f"Finding {object_id}", "") if owner.pk == tenant.pk else None
+        return EvidenceTarget(f"Record {object_id}", "") if owner.pk == tenant.pk else None
 
-    register_evidence_kind("finding", "Inspection finding", resolve)
+    register_evidence_kind("test_record", "Test record", resolve)
     try:
-        found = resolve_evidence(tenant, "finding", "F-7")
+        found = resolve_evidence(tenant, "test_record", "F-7")
         with pytest.raises(ValidationError) as error:
-            resolve_evidence(TenantFactory(), "finding", "F-7")
+            resolve_evidence(TenantFactory(), "test_record", "F-7")
     finally:
-        unregister_evidence_kind("finding")
+        unregister_evidence_kind("test_record")
     assert (found.label, error.value.message_dict) == (
-        "Finding F-7",
-        {"object_id": ["Inspection finding F-7 not found in your tenant."]},
+        "Record F-7",
+        {"object_id": ["Test record F-7 not found in your tenant."]},
     )
 
 
@@ -167,9 +167,9 @@ def test_registering_a_kind_twice_differently_is_refused() -> None:
     def second(tenant: Tenant, object_id: str) -> Any:
         return None
 
-    register_evidence_kind("alert", "Alert", first)
+    register_evidence_kind("test_alert", "Alert", first)
     try:
         with pytest.raises(ValueError, match="already registered differently"):
-            register_evidence_kind("alert", "Alert", second)
+            register_evidence_kind("test_alert", "Alert", second)
     finally:
-        unregister_evidence_kind("alert")
+        unregister_evidence_kind("test_alert")
