@@ -58,6 +58,9 @@ class AuditCategory(models.TextChoices):
     SECURITY = "security", _("Accounts and security")
     #: Problems reported on an order.
     INCIDENTS = "incidents", _("Incidents")
+    #: Supervision of the policy (§6): dashboard views, alerts handled, inspections,
+    #: violations and sanctions, evidence packs.
+    SUPERVISION = "supervision", _("Supervision")
     #: Tooling outside the product (benchmarks).
     OTHER = "other", _("Other")
 

@@ -6,31 +6,31 @@ from django.utils.translation import gettext_lazy as _
 
 from core.audit_registry import AuditAction, AuditCategory
 
-_SECURITY = AuditCategory.SECURITY
+_SUPERVISION = AuditCategory.SUPERVISION
 
 ACTIONS: list[AuditAction] = [
     AuditAction(
         "evidence.pack_requested",
         _("Evidence pack requested"),
-        _SECURITY,
+        _SUPERVISION,
         frozenset({"pack", "start", "end"}),
     ),
     AuditAction(
         "evidence.pack_built",
         _("Evidence pack built"),
-        _SECURITY,
+        _SUPERVISION,
         frozenset({"pack", "sections", "size", "sha256", "key"}),
     ),
     AuditAction(
         "evidence.pack_failed",
         _("Evidence pack failed"),
-        _SECURITY,
+        _SUPERVISION,
         frozenset({"pack", "section", "error"}),
     ),
     AuditAction(
         "evidence.pack_downloaded",
         _("Evidence pack downloaded"),
-        _SECURITY,
+        _SUPERVISION,
         frozenset({"pack", "sha256"}),
     ),
 ]

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from core.audit_registry import AuditAction, AuditCategory
 
 # Supervision of the policy's execution: with the accounts and security machinery.
-_CATEGORY = AuditCategory.SECURITY
+_CATEGORY = AuditCategory.SUPERVISION
 
 ACTIONS: list[AuditAction] = [
     AuditAction(

@@ -6,25 +6,25 @@ from django.utils.translation import gettext_lazy as _
 
 from core.audit_registry import AuditAction, AuditCategory
 
-_SECURITY = AuditCategory.SECURITY
+_SUPERVISION = AuditCategory.SUPERVISION
 
 ACTIONS: list[AuditAction] = [
     AuditAction(
         "violations.recorded",
         _("Violation recorded"),
-        _SECURITY,
+        _SUPERVISION,
         frozenset({"violation", "person", "clause", "severity"}),
     ),
     AuditAction(
         "violations.evidence_added",
         _("Evidence linked to a violation"),
-        _SECURITY,
+        _SUPERVISION,
         frozenset({"violation", "kind", "object"}),
     ),
     AuditAction(
         "violations.sanction_decided",
         _("Sanction decided on a violation"),
-        _SECURITY,
+        _SUPERVISION,
         frozenset(
             {"violation", "person", "sanctions", "fine", "suspensions", "compensation", "case"}
         ),
@@ -32,19 +32,19 @@ ACTIONS: list[AuditAction] = [
     AuditAction(
         "violations.answered",
         _("Violation answered by the person"),
-        _SECURITY,
+        _SUPERVISION,
         frozenset({"violation", "stage"}),
     ),
     AuditAction(
         "violations.closed",
         _("Violation closed"),
-        _SECURITY,
+        _SUPERVISION,
         frozenset({"violation", "from"}),
     ),
     AuditAction(
         "violations.withdrawn",
         _("Violation withdrawn"),
-        _SECURITY,
+        _SUPERVISION,
         frozenset({"violation", "from", "lifted"}),
     ),
 ]
