@@ -551,3 +551,6 @@ class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
             return format_html("{}", "-")
         text = json.dumps(obj.details, ensure_ascii=False, indent=2, sort_keys=True)
         return format_html('<pre class="audit-details">{}</pre>', text)
+
+
+from audits import alerts_admin  # noqa: E402,F401  (alerts, issue 20)

@@ -155,6 +155,8 @@ MIDDLEWARE = [
     "tenants.middleware.TenantScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # alerts (issue 20): not-found probes and list paging of signed-in staff.
+    "audits.alert_signals.AccessSignalsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -336,6 +338,12 @@ CELERY_BEAT_SCHEDULE = {
     "send-training-reminders": {
         "task": "training.tasks.send_training_reminders",
         "schedule": timedelta(seconds=env_int("BAOMI_TRAINING_REMINDERS_SECONDS", 3600, minimum=5)),
+    },
+    # alerts (issue 20): the anomalous-access rules over each tenant's new audit events
+    # (audits/alert_evaluation.py), one task per tenant; overlapping runs take turns.
+    "evaluate-alerts": {
+        "task": "audits.alert_tasks.evaluate_alerts",
+        "schedule": timedelta(seconds=env_int("BAOMI_ALERTS_SECONDS", 120, minimum=5)),
     },
 }
 

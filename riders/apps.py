@@ -70,3 +70,9 @@ class RidersConfig(AppConfig):
         )
         # check --deploy (defence in depth: production settings refuse the same).
         checks.register(check_call_relay_backend, checks.Tags.security, deploy=True)
+        # alerts (issue 20): riders' reveals judged by their assignment and their shift.
+        from audits.alert_rules import register_assignment_checker, register_shift_checker
+        from riders.alert_checks import off_shift, orders_not_assigned
+
+        register_assignment_checker(orders_not_assigned)
+        register_shift_checker(off_shift)
