@@ -3,8 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
+from audits.models import AccessAlert, AccessAlertEvent, AuditEvent
 from orders.intake import create_order
 from orders.models import Order
 from privacy.models import DataSubject, PrivacyNotice
@@ -188,3 +190,63 @@ def verified_second_factor(client: Any, user: User) -> None:
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
+
+
+# --- alerts (issue 20) ---------------------------------------------------------------------
+
+
+class AuditEventFactory(factory.Factory):
+    """An event appended through ``audits.services.record_event`` by ``actor``; ``at`` (an
+    aware datetime, optional) is the time it is recorded at (the clock is moved for the
+    append only)."""
+
+    class Meta:
+        model = AuditEvent
+
+    tenant = factory.SubFactory(TenantFactory)
+    action = "privacy.reveal"
+    object_type = "orders.order"
+    object_id = factory.Faker("uuid4")
+    details = None
+
+    @classmethod
+    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        from unittest import mock
+
+        from audits.services import record_event
+
+        at = kwargs.pop("at", None)
+        if at is None:
+            return record_event(**kwargs)
+        with mock.patch("django.utils.timezone.now", return_value=at):
+            return record_event(**kwargs)
+
+
+class AccessAlertFactory(TenantOwnedFactory):
+    """An open alert of ``rule`` about ``user``, fired by one reveal event of theirs."""
+
+    class Meta:
+        model = AccessAlert
+        skip_postgeneration_save = True
+
+    user = factory.SubFactory(
+        UserFactory, tenant=factory.SelfAttribute("..tenant"), roles=[Role.CUSTOMER_SERVICE]
+    )
+    rule = "reveal_burst"
+    person = factory.LazyAttribute(lambda alert: f"user:{alert.user.pk}")
+    first_seen_at = factory.LazyFunction(timezone.now)
+    last_seen_at = factory.LazyFunction(timezone.now)
+    event_count = 1
+
+    @factory.post_generation
+    def fired_by(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if not create:
+            return
+        event = extracted or AuditEventFactory(tenant=self.tenant, actor=self.user)
+        with tenant_scope(self.tenant):
+            AccessAlertEventFactory(tenant=self.tenant, alert=self, event=event)
+
+
+class AccessAlertEventFactory(TenantOwnedFactory):
+    class Meta:
+        model = AccessAlertEvent
