@@ -64,7 +64,7 @@ def _thresholds(tenant_id: int) -> tuple[int, int, int, int]:
     except Exception:  # a failing cache: read the row
         found = None
     if found is not None:
-        return tuple(found)  # type: ignore[return-value]
+        return tuple(found)
     with tenant_scope(tenant_id):
         s: SupervisionSettings = settings_for(Tenant.objects.get(pk=tenant_id))
     values = (s.paging_pages, s.paging_minutes, s.denied_count, s.denied_minutes)

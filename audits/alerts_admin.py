@@ -253,10 +253,10 @@ class AccessAlertAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         rows = [
             {
                 "at": event.occurred_at,
-                "actor": event.display.actor,  # type: ignore[attr-defined]
+                "actor": event.display.actor,
                 "action": action_html(event.action),
-                "object": event.display.object,  # type: ignore[attr-defined]
-                "purpose": event.display.purpose,  # type: ignore[attr-defined]
+                "object": event.display.object,
+                "purpose": event.display.purpose,
                 "url": reverse("admin:audits_auditevent_change", args=[event.pk]),
             }
             for event in events

@@ -198,9 +198,6 @@ class AccessAlert(TenantOwnedModel):
     # are kept as plain values (the case links back to the alert).
     case_id = models.PositiveBigIntegerField(_("incident case id"), null=True, blank=True)
     case_code = models.CharField(_("incident case"), max_length=20, blank=True)
-    events = models.ManyToManyField(
-        AuditEvent, through="AccessAlertEvent", related_name="+", verbose_name=_("events")
-    )
 
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("alert")

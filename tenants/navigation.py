@@ -42,6 +42,7 @@ _ICONS = {
     "staffpledge": "contract",
     "pledgesignature": "draw",
     "enrolment": "assignment",
+    "accessalert": "notifications_active",  # alerts (issue 20)
 }
 
 
