@@ -5,13 +5,16 @@ the linked events), never a scan of the log; every number links to the filtered 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from django.db.models import Count
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from audits.alert_rules import (
     REVEAL_OUTSIDE_HOURS,
@@ -19,6 +22,7 @@ from audits.alert_rules import (
     REVEAL_UNASSIGNED,
     rule_label,
 )
+from audits.compliance import Indicator, Status, register_indicator
 from audits.models import LIVE_ALERT_STATES, AccessAlert, AccessAlertEvent, AlertState
 from audits.panels import SUPERVISORS, Period, register_panel
 from tenants.models import Tenant
@@ -106,6 +110,24 @@ def outside_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dict[
     }
 
 
+#: An open alert older than this is flagged by the compliance summary (§6.1.2).
+STALE_AFTER = timedelta(hours=24)
+
+
+def stale_alerts(tenant: Tenant, period: Period) -> Indicator:
+    """§6.1.2: alerts still open (not even acknowledged) 24 hours after they were raised.
+    A state now (``period`` is not used); one indexed count."""
+    n = AccessAlert.objects.filter(
+        tenant=tenant, state=AlertState.OPEN, opened_at__lt=timezone.now() - STALE_AFTER
+    ).count()
+    return Indicator(
+        Status.OK if n == 0 else Status.ATTENTION,
+        ngettext("%(n)d alert open longer than 24 h", "%(n)d alerts open longer than 24 h", n)
+        % {"n": n},
+        alert_list_url(state=AlertState.OPEN.value),
+    )
+
+
 def register_alert_panels() -> None:
     register_panel(
         "audits.alerts",
@@ -122,4 +144,11 @@ def register_alert_panels() -> None:
         order=21,
         template="audits/panels/reveals_outside.html",
         context=outside_panel,
+    )
+    register_indicator(
+        "audits.alerts_handled",
+        clause="6.1.2",
+        title=_("Alerts handled within 24 hours"),
+        order=612,
+        compute=stale_alerts,
     )

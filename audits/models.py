@@ -227,8 +227,14 @@ class AccessAlertEvent(TenantOwnedModel):
     alert = models.ForeignKey(
         AccessAlert, on_delete=models.CASCADE, db_index=False, related_name="links"
     )
+    # No database constraint: the log is append-only (never deleted), and a foreign key onto
+    # it would change how the database refuses a TRUNCATE of it (tests/audits/test_append_only).
     event = models.ForeignKey(
-        AuditEvent, on_delete=models.PROTECT, db_index=False, related_name="+"
+        AuditEvent,
+        on_delete=models.DO_NOTHING,
+        db_index=False,
+        db_constraint=False,
+        related_name="+",
     )
 
     class Meta(TenantOwnedModel.Meta):

@@ -371,3 +371,19 @@ def test_the_outside_panel_counts_the_periods_reveals_of_the_outside_rules(rf) -
         ("reveal_outside_shift", 0),
         ("reveal_unassigned", 0),
     ]
+
+
+def test_the_compliance_indicator_counts_alerts_open_longer_than_24_hours() -> None:
+    from audits.alert_panels import stale_alerts
+
+    tenant = TenantFactory()
+    old = AccessAlertFactory(tenant=tenant)
+    AccessAlertFactory(tenant=tenant)
+    with tenant_scope(tenant):
+        AccessAlert.objects.filter(pk=old.pk).update(opened_at=timezone.now() - timedelta(hours=25))
+        indicator = stale_alerts(tenant, _period())
+    assert (indicator.status, str(indicator.summary), indicator.link) == (
+        "attention",
+        "1 alert open longer than 24 h",
+        "/admin/audits/accessalert/?state=open",
+    )
