@@ -33,7 +33,6 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from audits.context import client_ip
-from audits.hours import settings_for
 from audits.models import SupervisionSettings, TokenNetwork
 from audits.services import record_event
 from tenants.models import IntegrationToken, Tenant, User
@@ -56,8 +55,12 @@ def paged_lists() -> frozenset[str]:
     return frozenset(_paged_lists)
 
 
+_THRESHOLD_FIELDS = ("paging_pages", "paging_minutes", "denied_count", "denied_minutes")
+
+
 def _thresholds(tenant_id: int) -> tuple[int, int, int, int]:
-    """(paging_pages, paging_minutes, denied_count, denied_minutes), cached a minute."""
+    """(paging_pages, paging_minutes, denied_count, denied_minutes), cached a minute; read
+    in one query (the defaults while the tenant has no settings row: none is created here)."""
     key = f"alerts:thresholds:{tenant_id}"
     try:
         found = cache.get(key)
@@ -66,8 +69,15 @@ def _thresholds(tenant_id: int) -> tuple[int, int, int, int]:
     if found is not None:
         return tuple(found)
     with tenant_scope(tenant_id):
-        s: SupervisionSettings = settings_for(Tenant.objects.get(pk=tenant_id))
-    values = (s.paging_pages, s.paging_minutes, s.denied_count, s.denied_minutes)
+        row = (
+            SupervisionSettings.objects.filter(tenant_id=tenant_id)
+            .values_list(*_THRESHOLD_FIELDS)
+            .first()
+        )
+    if row is None:
+        fields = SupervisionSettings._meta
+        row = tuple(fields.get_field(name).get_default() for name in _THRESHOLD_FIELDS)
+    values = (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
     try:
         cache.set(key, values, SETTINGS_CACHE_SECONDS)
     except Exception:
