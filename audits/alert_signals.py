@@ -75,8 +75,8 @@ def _thresholds(tenant_id: int) -> tuple[int, int, int, int]:
             .first()
         )
     if row is None:
-        fields = SupervisionSettings._meta
-        row = tuple(fields.get_field(name).get_default() for name in _THRESHOLD_FIELDS)
+        defaults = SupervisionSettings(tenant_id=tenant_id)  # not saved: the defaults
+        row = tuple(getattr(defaults, name) for name in _THRESHOLD_FIELDS)
     values = (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
     try:
         cache.set(key, values, SETTINGS_CACHE_SECONDS)
