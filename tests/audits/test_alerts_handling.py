@@ -387,3 +387,24 @@ def test_the_compliance_indicator_counts_alerts_open_longer_than_24_hours() -> N
         "1 alert open longer than 24 h",
         "/admin/audits/accessalert/?state=open",
     )
+
+
+def test_the_panels_templates_render_their_numbers_as_links(rf) -> None:  # noqa: ANN001
+    from django.template.loader import render_to_string
+
+    from audits.panels import all_panels
+
+    tenant = TenantFactory()
+    AccessAlertFactory(tenant=tenant, rule="reveal_outside_hours")
+    panels = {panel.key: panel for panel in all_panels()}
+    with tenant_scope(tenant):
+        html = "".join(
+            render_to_string(
+                panels[key].template, panels[key].context_for(rf.get("/"), tenant, _period())
+            )
+            for key in ("audits.alerts", "audits.reveals_outside")
+        )
+    assert (
+        'href="/admin/audits/accessalert/?state=open" data-count="open">Open: 1</a>' in html,
+        'data-rule="reveal_outside_hours">1</a>' in html,
+    ) == (True, True)

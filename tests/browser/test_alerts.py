@@ -95,3 +95,36 @@ def test_a_supervisor_acknowledges_one_alert_and_promotes_another(
         reverse("admin:audits_accessalert_change", args=[unassigned.pk]),
         [False] * len(CUSTOMER_VALUES),
     )
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_a_privacy_officer_changes_the_thresholds(
+    desktop: Any, live_server: Any, axe_source: str, language: str
+) -> None:
+    tenant = TenantFactory(name="Shanghai Eats")
+    officer = UserFactory(tenant=tenant, roles=[Role.PRIVACY_OFFICER], username="po-lin")
+    base = live_server.url
+    with_session(desktop, base, officer, language=language)
+    desktop.goto(base + reverse("admin:audits_accessalert_changelist"))
+    with desktop.expect_navigation():
+        desktop.click("#alert-settings-link")
+    checks = [step(desktop, axe_source, f"alerts-{language}-05-thresholds-1280")]
+    widths = {"thresholds": overflow(desktop)}
+    desktop.fill("#id_reveal_burst_count", "1")
+    with desktop.expect_navigation():
+        desktop.click("#alert-settings-save")
+    refused = desktop.locator("#id_reveal_burst_count_errors").count()
+    checks.append(step(desktop, axe_source, f"alerts-{language}-06-thresholds-refused-1280"))
+    desktop.fill("#id_reveal_burst_count", "80")
+    with desktop.expect_navigation():
+        desktop.click("#alert-settings-save")
+    saved = desktop.input_value("#id_reveal_burst_count")
+    assert (checks, widths, refused, saved) == (
+        [
+            (f"alerts-{language}-05-thresholds-1280", [], []),
+            (f"alerts-{language}-06-thresholds-refused-1280", [], []),
+        ],
+        {"thresholds": {"page": 0, "elements": []}},
+        1,
+        "80",
+    )
