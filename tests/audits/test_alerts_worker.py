@@ -98,3 +98,37 @@ def test_the_beat_job_on_a_real_worker_raises_the_alert_once(worker: str) -> Non
         clear_expired_sessions.apply_async(kwargs={"period": period + offset}, queue=worker)
         _wait(lambda offset=offset: _done(clear_expired_sessions.name, period + offset))
     assert _alerts(tenant) == [("reveal_burst", 3)]
+
+
+@needs_postgresql
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_two_promotions_at_once_open_one_case_and_refuse_the_other() -> None:
+    from audits.alerts import promote_alert
+    from core.errors import Conflict
+    from incidents.models import IncidentCase
+    from tests.factories import AccessAlertFactory
+
+    tenant = TenantFactory()
+    alert = AccessAlertFactory(tenant=tenant)
+    supervisor = UserFactory(tenant=tenant, roles=[Role.SUPERVISOR])
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            promote_alert(alert=alert, actor=supervisor)
+            outcomes.append("promoted")
+        except Conflict as error:
+            outcomes.append(type(error).__name__)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with tenant_scope(tenant):
+        cases = IncidentCase.objects.filter(alert_id=alert.pk).count()
+    assert (sorted(outcomes), cases) == (["Conflict", "promoted"], 1)
