@@ -556,6 +556,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
 # The supervision areas' back office (issue 20), each in its own module.
 from audits import (  # noqa: E402,F401
     access_admin,
+    alerts_admin,
     anchoring_admin,
     evidence_admin,
     inspections_admin,

@@ -115,4 +115,20 @@ class AuditsConfig(AppConfig):
         for role in SUPERVISORS:
             grant_permissions(role, "audits.view_chainanchor", "audits.view_chainverification")
         # evidence (issue 20): the evidence pack's task, known to every worker.
-        from audits import evidence_tasks  # noqa: F401
+        # alerts (issue 20): the anomalous-access rules, their notification, the signals they
+        # read (token networks, list paging), the back office's panels.
+        from audits import (
+            alert_tasks,  # noqa: F401  (registers the Celery tasks)
+            evidence_tasks,  # noqa: F401
+        )
+        from audits.alert_evaluation import register_kinds
+        from audits.alert_panels import register_alert_panels
+        from audits.alert_rules import register_builtin_rules
+        from audits.alert_signals import record_token_network, register_paged_list
+        from tenants.signals import integration_token_used
+
+        register_builtin_rules()
+        register_kinds()
+        integration_token_used.connect(record_token_network, dispatch_uid="audits.token_network")
+        register_paged_list("admin:audits_auditevent_changelist")
+        register_alert_panels()

@@ -178,6 +178,8 @@ MIDDLEWARE = [
     "tenants.middleware.TenantScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # alerts (issue 20): not-found probes and list paging of signed-in staff.
+    "audits.alert_signals.AccessSignalsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -383,6 +385,12 @@ CELERY_BEAT_SCHEDULE = {
     "verify-audit-chains": {
         "task": "audits.tasks.verify_audit_chains",
         "schedule": timedelta(seconds=env_int("BAOMI_CHAIN_VERIFY_SECONDS", 24 * 3600, minimum=5)),
+    },
+    # alerts (issue 20): the anomalous-access rules over each tenant's new audit events
+    # (audits/alert_evaluation.py), one task per tenant; overlapping runs take turns.
+    "evaluate-alerts": {
+        "task": "audits.alert_tasks.evaluate_alerts",
+        "schedule": timedelta(seconds=env_int("BAOMI_ALERTS_SECONDS", 120, minimum=5)),
     },
 }
 

@@ -98,3 +98,9 @@ class IncidentsConfig(AppConfig):
         from incidents.evidence import register as register_evidence
 
         register_evidence()
+        # Issue 20: an anomalous-access alert is promoted to a case linked to it (audits
+        # defines the seam; it does not import incidents).
+        from audits.alerts import register_alert_promoter
+        from incidents.case_actions import case_page, promote_alert_to_case
+
+        register_alert_promoter(promote_alert_to_case, case_url=case_page)

@@ -68,7 +68,7 @@ ACTIONS += [
         "incidents.case_opened",
         _("Incident case opened"),
         AuditCategory.INCIDENTS,
-        frozenset({"case", "severity", "kind", "drill", "anomaly", "privacy_report"}),
+        frozenset({"case", "severity", "kind", "drill", "anomaly", "privacy_report", "alert"}),
     ),
     AuditAction(
         "incidents.case_moved",

@@ -15,8 +15,13 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audits.alert_rules import rule_label
+from audits.alerts import PromotedCase
+from audits.models import AccessAlert
 from audits.services import record_event
 from core.errors import Conflict
 from incidents import clocks
@@ -36,7 +41,7 @@ from incidents.models import (
 )
 from privacy.api import RotationProgress, rotation_progress, start_rotation_job
 from tenants.actors import Actor, SystemActor, actor_label
-from tenants.models import Role, Tenant, UserSuspension
+from tenants.models import Role, Tenant, User, UserSuspension
 from tenants.roles import has_role
 from tenants.scoping import tenant_scope
 from tenants.suspensions import lift, suspensions_from
@@ -327,3 +332,33 @@ def promote_privacy_report(
         actor=actor,
         privacy_report=report,
     )
+
+
+# --- Promotion of an anomalous-access alert (issue 20) ---------------------------------------
+
+
+def promote_alert_to_case(alert: AccessAlert, actor: User) -> PromotedCase:
+    """audits' alert promoter (``audits.alerts.register_alert_promoter``, from incidents'
+    ``ready()``): open a case linked to ``alert`` — insider access, graded "general" until
+    reviewed, no affected customer counted yet, discovered when the alert first saw its
+    events. Once per alert (``Conflict`` naming the case). Runs in the caller's transaction
+    (``audits.alerts.promote_alert``), which audits the promotion."""
+    case = open_case(
+        tenant=alert.tenant,
+        title=_("From an alert: %(rule)s") % {"rule": rule_label(alert.rule)},
+        severity=CaseSeverity.GENERAL,
+        severity_reason=_("Graded when promoted from an alert; review the grade."),
+        kind=CaseKind.INSIDER_ACCESS,
+        data_categories=[],
+        affected_customers=0,
+        discovered_at=min(alert.first_seen_at, timezone.now()),
+        discovered_by=_("Anomalous-access alert"),
+        is_drill=False,
+        actor=actor,
+        alert=alert,
+    )
+    return PromotedCase(case_id=case.pk, code=case.code)
+
+
+def case_page(case_id: int) -> str:
+    return reverse("admin:incidents_incidentcase_change", args=[case_id])

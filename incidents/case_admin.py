@@ -276,6 +276,7 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
         "opened_at",
         "anomaly_link",
         "affected_data",
+        "alert_link",
     ]
     change_form_template = "admin/incidents/incidentcase/change_form.html"
     actions = None
@@ -286,7 +287,8 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
             return fields
         # The affected data by label (the JSON field's own display shows raw codes).
         fields[fields.index("data_categories")] = "affected_data"
-        return ["code", "state", *fields, "opened_by_name", "opened_at", "anomaly_link"]
+        shown = ["code", "state", *fields, "opened_by_name", "opened_at", "anomaly_link"]
+        return [*shown, "alert_link"] if obj.alert_id is not None else shown
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)
@@ -338,6 +340,13 @@ class IncidentCaseAdmin(TenantScopedModelAdmin):
             return "-"
         url = reverse("admin:incidents_orderanomaly_change", args=[case.anomaly_id])
         return format_html('<a href="{}">{}</a>', url, _("The order anomaly"))
+
+    @admin.display(description=gettext_lazy("promoted from alert"))
+    def alert_link(self, case: IncidentCase) -> str:
+        if case.alert_id is None:
+            return "-"
+        url = reverse("admin:audits_accessalert_change", args=[case.alert_id])
+        return format_html('<a href="{}" id="case-alert-link">{}</a>', url, _("The alert"))
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         data = form.cleaned_data

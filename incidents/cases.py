@@ -20,6 +20,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audits.models import AccessAlert
 from audits.services import record_event
 from core.errors import Conflict
 from incidents import clocks
@@ -175,10 +176,11 @@ def open_case(
     actor: Actor,
     anomaly: OrderAnomaly | None = None,
     privacy_report: PrivacyReport | None = None,
+    alert: AccessAlert | None = None,
 ) -> IncidentCase:
     """Open a case in the state "reported" (audited: ``incidents.case_opened``), promoted
-    from ``anomaly`` or ``privacy_report`` if given (each once: a ``Conflict`` names the
-    case already opened from it)."""
+    from ``anomaly``, ``privacy_report`` or an anomalous-access ``alert`` if given (each
+    once: a ``Conflict`` names the case already opened from it)."""
     _require_manager(actor, tenant.pk)
     values = clean_case(
         title=title,
@@ -194,6 +196,8 @@ def open_case(
         raise Http404(_("No such anomaly."))
     if privacy_report is not None and privacy_report.tenant_id != tenant.pk:
         raise Http404(_("No such report."))
+    if alert is not None and alert.tenant_id != tenant.pk:
+        raise Http404(_("No such alert."))
     with transaction.atomic(), tenant_scope(tenant):
         # The tenant's row lock numbers its cases one after another.
         Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
@@ -211,6 +215,13 @@ def open_case(
                     _("This report was already promoted to the case %(code)s.")
                     % {"code": promoted.code}
                 )
+        if alert is not None:
+            promoted = IncidentCase.objects.filter(alert=alert).first()
+            if promoted is not None:
+                raise Conflict(
+                    _("This alert was already promoted to the case %(code)s.")
+                    % {"code": promoted.code}
+                )
         last = IncidentCase.objects.order_by("-number").values_list("number", flat=True).first()
         number = (last or 0) + 1
         now = timezone.now()
@@ -222,6 +233,7 @@ def open_case(
             is_drill=bool(is_drill),
             anomaly=anomaly,
             privacy_report=privacy_report,
+            alert=alert,
             **values,
         )
         case.save(force_insert=True)
@@ -245,6 +257,7 @@ def open_case(
                 "drill": case.is_drill,
                 "anomaly": anomaly.pk if anomaly is not None else None,
                 **({"privacy_report": privacy_report.pk} if privacy_report is not None else {}),
+                **({"alert": alert.pk} if alert is not None else {}),
             },
         )
     return case

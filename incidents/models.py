@@ -305,6 +305,17 @@ class IncidentCase(TenantOwnedModel):
         verbose_name=_("promoted from privacy report"),
         editable=False,
     )
+    # Issue 20: an anomalous-access alert promoted to this case (once per alert).
+    alert = models.ForeignKey(
+        "audits.AccessAlert",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("promoted from alert"),
+        editable=False,
+    )
 
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("incident case")
@@ -317,6 +328,7 @@ class IncidentCase(TenantOwnedModel):
             models.Index(fields=["tenant", "state", "opened_at"], name="incident_case_state"),
             models.Index(fields=["tenant", "anomaly"], name="incident_case_anomaly"),
             models.Index(fields=["tenant", "privacy_report"], name="incident_case_report"),
+            models.Index(fields=["tenant", "alert"], name="incident_case_alert"),
         ]
 
     def __str__(self) -> str:

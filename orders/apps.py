@@ -69,3 +69,12 @@ class OrdersConfig(AppConfig):
         from orders.evidence import register as register_evidence
 
         register_evidence()
+        # alerts (issue 20): reveals of orders at a state the revealer's role does not
+        # handle, and the order lists whose bulk paging raises an alert.
+        from audits.alert_rules import register_assignment_checker
+        from audits.alert_signals import register_paged_list
+        from orders.alert_checks import orders_not_handled
+
+        register_assignment_checker(orders_not_handled)
+        register_paged_list("admin:orders_order_changelist")
+        register_paged_list("api:order-list")

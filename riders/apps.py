@@ -74,3 +74,9 @@ class RidersConfig(AppConfig):
         from riders.checklist import register as register_checklist
 
         register_checklist()
+        # alerts (issue 20): riders' reveals judged by their assignment and their shift.
+        from audits.alert_rules import register_assignment_checker, register_shift_checker
+        from riders.alert_checks import off_shift, orders_not_assigned
+
+        register_assignment_checker(orders_not_assigned)
+        register_shift_checker(off_shift)

@@ -70,7 +70,11 @@ ACTIONS = [
     ),
     AuditAction("riders.rider_created", _("Rider created"), _SECURITY),
     AuditAction(
-        "riders.rider_changed", _("Rider profile changed"), _SECURITY, frozenset({"fields"})
+        "riders.rider_changed",
+        _("Rider profile changed"),
+        _SECURITY,
+        # ``on_shift``: the shift's new state when it changed (the alerts read it, issue 20).
+        frozenset({"fields", "on_shift"}),
     ),
     *(AuditAction(code, label, _DELIVERY, frozenset(keys)) for code, _old, label, keys in _STEPS),
     *(

@@ -43,6 +43,10 @@ def update_rider(*, rider: Rider, actor: Actor, changed_fields: list[str]) -> Ri
             actor=actor,
             action="riders.rider_changed",
             target=rider,
-            details={"fields": sorted(changed_fields)},
+            details={
+                "fields": sorted(changed_fields),
+                # The shift's state at each change: the alerts judge a reveal by it.
+                **({"on_shift": bool(rider.on_shift)} if "on_shift" in changed_fields else {}),
+            },
         )
     return rider

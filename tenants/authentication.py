@@ -10,6 +10,7 @@ from rest_framework.request import Request
 
 from tenants.models import IntegrationToken
 from tenants.services import authenticate_api_token
+from tenants.signals import integration_token_used
 
 
 class IntegrationTokenAuthentication(BaseAuthentication):
@@ -31,6 +32,8 @@ class IntegrationTokenAuthentication(BaseAuthentication):
         token = authenticate_api_token(raw)
         if token is None:
             raise AuthenticationFailed(_("Invalid or revoked token."))
+        # The alerts note the token's network (audits.alert_signals: one cache read).
+        integration_token_used.send(sender=IntegrationToken, token=token, request=request)
         return AnonymousUser(), token
 
     def authenticate_header(self, request: Request) -> str:

@@ -48,6 +48,7 @@ _ICONS = {
     "chainverification": "verified",  # anchoring (issue 20)
     "chainanchor": "anchor",  # anchoring (issue 20)
     "evidencepack": "inventory_2",
+    "accessalert": "notifications_active",  # alerts (issue 20)
 }
 
 

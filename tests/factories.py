@@ -7,7 +7,7 @@ import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from audits.models import Violation
+from audits.models import AccessAlert, AccessAlertEvent, AuditEvent, Violation
 from audits.violations.services import record_violation
 from orders.intake import create_order
 from orders.models import Order
@@ -315,3 +315,63 @@ class EvidencePackFactory(TenantOwnedFactory):
     period_start = datetime.date(2026, 1, 1)
     period_end = datetime.date(2026, 1, 31)
     language = "en"
+
+
+# --- alerts (issue 20) ---------------------------------------------------------------------
+
+
+class AuditEventFactory(factory.Factory):
+    """An event appended through ``audits.services.record_event`` by ``actor``; ``at`` (an
+    aware datetime, optional) is the time it is recorded at (the clock is moved for the
+    append only)."""
+
+    class Meta:
+        model = AuditEvent
+
+    tenant = factory.SubFactory(TenantFactory)
+    action = "privacy.reveal"
+    object_type = "orders.order"
+    object_id = factory.Faker("uuid4")
+    details = None
+
+    @classmethod
+    def _create(cls, model_class: type, *args: Any, **kwargs: Any) -> Any:
+        from unittest import mock
+
+        from audits.services import record_event
+
+        at = kwargs.pop("at", None)
+        if at is None:
+            return record_event(**kwargs)
+        with mock.patch("django.utils.timezone.now", return_value=at):
+            return record_event(**kwargs)
+
+
+class AccessAlertFactory(TenantOwnedFactory):
+    """An open alert of ``rule`` about ``user``, fired by one reveal event of theirs."""
+
+    class Meta:
+        model = AccessAlert
+        skip_postgeneration_save = True
+
+    user = factory.SubFactory(
+        UserFactory, tenant=factory.SelfAttribute("..tenant"), roles=[Role.CUSTOMER_SERVICE]
+    )
+    rule = "reveal_burst"
+    person = factory.LazyAttribute(lambda alert: f"user:{alert.user.pk}")
+    first_seen_at = factory.LazyFunction(timezone.now)
+    last_seen_at = factory.LazyFunction(timezone.now)
+    event_count = 1
+
+    @factory.post_generation
+    def fired_by(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if not create:
+            return
+        event = extracted or AuditEventFactory(tenant=self.tenant, actor=self.user)
+        with tenant_scope(self.tenant):
+            AccessAlertEventFactory(tenant=self.tenant, alert=self, event=event)
+
+
+class AccessAlertEventFactory(TenantOwnedFactory):
+    class Meta:
+        model = AccessAlertEvent
