@@ -13,8 +13,8 @@ from django.db.models import Count
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from audits.alert_rules import (
     REVEAL_OUTSIDE_HOURS,
@@ -25,6 +25,7 @@ from audits.alert_rules import (
 from audits.compliance import Indicator, Status, register_indicator
 from audits.models import LIVE_ALERT_STATES, AccessAlert, AccessAlertEvent, AlertState
 from audits.panels import SUPERVISORS, Period, register_panel
+from audits.violations.evidence import EvidenceTarget, register_evidence_kind
 from tenants.models import Tenant
 
 NEWEST = 5
@@ -152,3 +153,25 @@ def register_alert_panels() -> None:
         order=612,
         compute=stale_alerts,
     )
+
+
+# --- an alert as evidence of a violation (audits.violations.evidence) --------------------
+
+
+def _resolve_alert(tenant: Tenant, object_id: str) -> EvidenceTarget | None:
+    """An alert by its number (``12`` or ``#12``): "Alert #12: <rule>, <state>"."""
+    number = object_id.lstrip("#")
+    if not number.isdigit() or len(number) > 19:
+        return None
+    alert = AccessAlert.objects.filter(pk=int(number), tenant_id=tenant.pk).first()
+    if alert is None:
+        return None
+    return EvidenceTarget(
+        gettext("Alert #%(id)d: %(rule)s, %(state)s")
+        % {"id": alert.pk, "rule": rule_label(alert.rule), "state": alert.get_state_display()},
+        reverse("admin:audits_accessalert_change", args=[alert.pk]),
+    )
+
+
+def register_alert_evidence() -> None:
+    register_evidence_kind("alert", _("Anomalous-access alert"), _resolve_alert)

@@ -132,3 +132,7 @@ class AuditsConfig(AppConfig):
         integration_token_used.connect(record_token_network, dispatch_uid="audits.token_network")
         register_paged_list("admin:audits_auditevent_changelist")
         register_alert_panels()
+        # An alert can be the evidence of a violation (audits.violations.evidence).
+        from audits.alert_panels import register_alert_evidence
+
+        register_alert_evidence()

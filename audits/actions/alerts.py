@@ -7,26 +7,27 @@ from core.audit_registry import AuditAction, AuditCategory
 
 _SECURITY = AuditCategory.SECURITY
 _ACCESS = AuditCategory.PERSONAL_DATA_ACCESS
+_SUPERVISION = AuditCategory.SUPERVISION
 
 ACTIONS: list[AuditAction] = [
     # An alert's life. ``rule``: the rule's code; ``events``: how many events fired it.
     AuditAction(
-        "alerts.opened", _("Alert raised"), _SECURITY, frozenset({"rule", "person", "events"})
+        "alerts.opened", _("Alert raised"), _SUPERVISION, frozenset({"rule", "person", "events"})
     ),
-    AuditAction("alerts.acknowledged", _("Alert acknowledged"), _SECURITY, frozenset({"rule"})),
+    AuditAction("alerts.acknowledged", _("Alert acknowledged"), _SUPERVISION, frozenset({"rule"})),
     # The reason stays on the alert (a free text), never in the log.
-    AuditAction("alerts.dismissed", _("Alert dismissed"), _SECURITY, frozenset({"rule"})),
+    AuditAction("alerts.dismissed", _("Alert dismissed"), _SUPERVISION, frozenset({"rule"})),
     AuditAction(
         "alerts.promoted",
         _("Alert promoted to an incident case"),
-        _SECURITY,
+        _SUPERVISION,
         frozenset({"rule", "case", "case_code"}),
     ),
     # ``fields``: the names of the thresholds changed.
     AuditAction(
         "alerts.settings_changed",
         _("Supervision thresholds changed"),
-        _SECURITY,
+        _SUPERVISION,
         frozenset({"fields"}),
     ),
     # Signals the rules read. A page of an object that was not found, asked for by a signed-in

@@ -408,3 +408,23 @@ def test_the_panels_templates_render_their_numbers_as_links(rf) -> None:  # noqa
         'href="/admin/audits/accessalert/?state=open" data-count="open">Open: 1</a>' in html,
         'data-rule="reveal_outside_hours">1</a>' in html,
     ) == (True, True)
+
+
+def test_an_alert_is_a_violations_evidence_within_its_tenant_only() -> None:
+    from django.core.exceptions import ValidationError
+
+    from audits.violations.evidence import resolve_evidence
+    from tenants.scoping import tenant_scope
+
+    tenant = TenantFactory()
+    alert = AccessAlertFactory(tenant=tenant)
+    with tenant_scope(tenant):
+        found = resolve_evidence(tenant, "alert", f"#{alert.pk}")
+    other = TenantFactory()
+    with tenant_scope(other), pytest.raises(ValidationError) as error:
+        resolve_evidence(other, "alert", str(alert.pk))
+    assert found.label == f"Alert #{alert.pk}: Many reveals by one person, Open"
+    assert found.url.endswith(f"/accessalert/{alert.pk}/change/")
+    assert error.value.message_dict == {
+        "object_id": [f"Anomalous-access alert {alert.pk} not found in your tenant."]
+    }
