@@ -85,3 +85,8 @@ class IncidentsConfig(AppConfig):
         from incidents.case_studies import register as register_case_studies
 
         register_case_studies()
+        # The supervisor dashboard (issue 20): the incidents panel and the indicators of
+        # §5.1 and §6.2.2 (incidents.supervision; audits imports nothing of incidents).
+        from incidents import supervision
+
+        supervision.register()

@@ -53,3 +53,8 @@ class PrivacyConfig(AppConfig):
         )
         # check --deploy (defence in depth: production settings refuse the same).
         checks.register(check_sms_backend, checks.Tags.security, deploy=True)
+        # The supervisor dashboard (issue 20): the erasure panel and the indicators of
+        # §2.2.2, §2.4.1 and §2.4.2 (privacy.supervision; audits imports nothing of privacy).
+        from privacy import supervision
+
+        supervision.register()

@@ -70,3 +70,8 @@ class RidersConfig(AppConfig):
         )
         # check --deploy (defence in depth: production settings refuse the same).
         checks.register(check_call_relay_backend, checks.Tags.security, deploy=True)
+        # The supervisor dashboard's compliance summary (issue 20): §4.1.1, riders' signed
+        # agreements (riders.supervision; audits imports nothing of riders).
+        from riders import supervision
+
+        supervision.register()

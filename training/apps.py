@@ -79,3 +79,8 @@ class TrainingConfig(AppConfig):
             template="training/panels/coverage.html",
             context=coverage_panel,
         )
+        # The supervisor dashboard's compliance summary (issue 20): §7.1.2 pledges and
+        # §7.2 training coverage (training.supervision).
+        from training import supervision
+
+        supervision.register()
