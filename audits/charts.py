@@ -9,7 +9,8 @@ A panel builds its chart with ``bar_chart`` (or ``line_chart``) and includes
     chart = bar_chart(
         caption=_("Erasures per day"),
         labels=["11-01", "11-02"],                  # the x axis, already readable
-        datasets=[Series(label=_("Retention"), data=[3, 0], links=[url1, url2])],
+        datasets=[Series(label=_("Retention"), data=[3, 0], links=[url1, url2], link=url)],
+        axis=_("Day"),                              # the labels' column heading
     )
     {% include "audits/charts/bar.html" with chart=chart %}
 
@@ -42,6 +43,8 @@ class Series:
     data: Sequence[int | float]
     #: The list behind each figure ("" for none); as long as ``data`` or empty.
     links: Sequence[str] = field(default_factory=tuple)
+    #: The list behind the series' total over all labels ("" for none).
+    link: str = ""
 
 
 def _chart(
@@ -50,6 +53,7 @@ def _chart(
     labels: Sequence[str],
     datasets: Sequence[Series],
     *,
+    axis: str | Promise,
     height: int,
 ) -> dict[str, Any]:
     for series in datasets:
@@ -70,22 +74,30 @@ def _chart(
             for n, series in enumerate(datasets)
         ],
     }
-    rows = [
-        {
-            "label": str(series.label),
-            "cells": [
-                {"n": n, "url": series.links[i] if series.links else ""}
-                for i, n in enumerate(series.data)
-            ],
-            "total": sum(series.data),
-        }
+    series_rows = [
+        {"label": str(series.label), "total": sum(series.data), "url": series.link}
         for series in datasets
+    ]
+    # The figures per label: one row per label, one cell per series (narrow at any width).
+    label_rows = [
+        {
+            "label": str(label),
+            "cells": [
+                {
+                    "n": series.data[i],
+                    "url": series.links[i] if series.links else "",
+                }
+                for series in datasets
+            ],
+        }
+        for i, label in enumerate(labels)
     ]
     return {
         "kind": kind,
         "caption": str(caption),
-        "labels": [str(label) for label in labels],
-        "rows": rows,
+        "axis": str(axis),
+        "series": series_rows,
+        "rows": label_rows,
         "value": json.dumps(value, ensure_ascii=False, separators=(",", ":")),
         "height": height,
         "empty": not any(any(series.data) for series in datasets),
@@ -97,16 +109,22 @@ def bar_chart(
     caption: str | Promise,
     labels: Sequence[str],
     datasets: Sequence[Series],
+    axis: str | Promise = "",
     height: int = 220,
 ) -> dict[str, Any]:
     """The context of ``audits/charts/bar.html`` for a bar chart, one bar per series and
     label. A series whose length differs from ``labels`` is a ``ValueError`` (a
     programming error)."""
-    return _chart("bar", caption, labels, datasets, height=height)
+    return _chart("bar", caption, labels, datasets, axis=axis, height=height)
 
 
 def line_chart(
-    *, caption: str | Promise, labels: Sequence[str], datasets: Sequence[Series], height: int = 220
+    *,
+    caption: str | Promise,
+    labels: Sequence[str],
+    datasets: Sequence[Series],
+    axis: str | Promise = "",
+    height: int = 220,
 ) -> dict[str, Any]:
     """The same contract, drawn as lines (a figure over time)."""
-    return _chart("line", caption, labels, datasets, height=height)
+    return _chart("line", caption, labels, datasets, axis=axis, height=height)

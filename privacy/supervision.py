@@ -131,6 +131,7 @@ def erasure_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dict[
                 _url(ledger_list, reason__exact=reason, since=d, until=d)
                 for d in (day.isoformat() for day in days)
             ],
+            link=_url(ledger_list, reason__exact=reason, since=since, until=until),
         )
         for reason in ErasureReason.values
     ]
@@ -159,6 +160,7 @@ def erasure_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dict[
             caption=_("Erasures per day, by reason"),
             labels=[d.strftime("%m-%d") for d in days],
             datasets=series,
+            axis=_("Day"),
         ),
         "sweep_state": _run_state(sweep, now),
         "sweep_at": sweep.finished_at if sweep else None,
