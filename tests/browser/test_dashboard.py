@@ -117,7 +117,9 @@ def test_a_number_of_the_audit_log_lands_on_the_filtered_list(
         f"&since={today}&until={today}"
     )
     checks = [step(desktop, axe_source, "dashboard-audit-list-filtered-1280")]
-    text = desktop.locator("#changelist-filter").inner_text() if desktop.locator(
-        "#changelist-filter"
-    ).count() else desktop.content()
+    text = (
+        desktop.locator("#changelist-filter").inner_text()
+        if desktop.locator("#changelist-filter").count()
+        else desktop.content()
+    )
     assert (checks, "sup-zhou" in text) == ([("dashboard-audit-list-filtered-1280", [], [])], True)
