@@ -23,8 +23,8 @@ CUSTOMER_VALUES = ("欧阳娜娜", "13912345678", "张江路", "宫保鸡丁")
 
 def _seed() -> Any:
     from incidents.cases import open_case
-    from training.starter import seed_training
     from tenants.actors import SystemActor
+    from training.starter import seed_training
 
     tenant = TenantFactory(name="Shanghai Eats")
     seed_training(tenant, SystemActor("tests"))
@@ -111,11 +111,13 @@ def test_a_number_of_the_audit_log_lands_on_the_filtered_list(
     supervisor = _seed()
     base = live_server.url
     with_session(desktop, base, supervisor)
+    desktop.goto(f"{base}/supervisor/")  # one dashboard.viewed event of the supervisor
     today = timezone.localdate().isoformat()
     desktop.goto(
         f"{base}/admin/audits/auditevent/?action=dashboard.viewed&actor=user:{supervisor.pk}"
         f"&since={today}&until={today}"
     )
+    desktop.wait_for_selector("#result_list")
     checks = [step(desktop, axe_source, "dashboard-audit-list-filtered-1280")]
     text = (
         desktop.locator("#changelist-filter").inner_text()
