@@ -31,6 +31,7 @@ from audits.compliance import Status, evaluate
 from audits.panels import SUPERVISORS, Panel, Period, panels_for
 from audits.periods import PeriodForm, Preset
 from audits.services import record_event
+from audits.shared_reads import shared_reads
 from tenants.models import Tenant, User
 from tenants.roles import has_role
 
@@ -92,7 +93,8 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         return _page(request, form, status=400)
     first, last = form.days()
     period = form.period_chosen()
-    rendered = [render_panel(request, tenant, period, panel) for panel in panels_for(user)]
+    with shared_reads():  # panels and indicators asking the same read share one answer
+        rendered = [render_panel(request, tenant, period, panel) for panel in panels_for(user)]
     with transaction.atomic():
         record_event(
             tenant=tenant,

@@ -9,6 +9,7 @@ date, or a reversed range, is ignored with a message saying so — never a 500."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -78,7 +79,7 @@ class DayRangeFilter(admin.ListFilter):
     def has_output(self) -> bool:
         return True
 
-    def expected_parameters(self) -> list[str]:
+    def expected_parameters(self) -> list[str | None]:
         return [SINCE, UNTIL]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -89,7 +90,7 @@ class DayRangeFilter(admin.ListFilter):
             queryset = queryset.filter(**{f"{self.field_name}__lt": end})
         return queryset
 
-    def choices(self, changelist: ChangeList) -> list[dict[str, Any]]:
+    def choices(self, changelist: ChangeList) -> Iterator[Any]:
         today = timezone.localdate()
         options = [
             {
@@ -123,7 +124,7 @@ class DayRangeFilter(admin.ListFilter):
                     % {"since": given.get(SINCE, "…"), "until": given.get(UNTIL, "…")},
                 }
             )
-        return options
+        return iter(options)
 
 
 def day_range_filter(field_name: str, title: Any = None) -> type[DayRangeFilter]:

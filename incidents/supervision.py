@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from audits.compliance import Indicator, Status
 from audits.panels import Period
+from audits.shared_reads import shared
 from incidents.models import (
     AnomalyKind,
     CaseReport,
@@ -59,12 +60,21 @@ class Deadlines:
     next_due: datetime | None
 
 
-def overdue_case_reports(now: datetime) -> int:
-    """Reports to the authority or summaries past their due time, drills left out."""
-    return CaseReport.objects.filter(unmade_reports(), due_at__lt=now, is_drill=False).count()
+def overdue_case_reports(tenant: Tenant, now: datetime) -> int:
+    """Reports to the authority or summaries past their due time, drills left out (once per
+    dashboard page, audits.shared_reads)."""
+    return shared(
+        ("incidents.overdue_reports", tenant.pk),
+        lambda: CaseReport.objects.filter(unmade_reports(), due_at__lt=now, is_drill=False).count(),
+    )
 
 
-def privacy_report_deadlines(now: datetime) -> Deadlines:
+def privacy_report_deadlines(tenant: Tenant, now: datetime) -> Deadlines:
+    """Open customers' reports past and before their deadline (once per dashboard page)."""
+    return shared(("incidents.report_deadlines", tenant.pk), lambda: _deadlines(now))
+
+
+def _deadlines(now: datetime) -> Deadlines:
     row = PrivacyReport.objects.filter(status__in=OPEN_REPORT).aggregate(
         overdue=Count("pk", filter=Q(due_at__lt=now)),
         upcoming=Count("pk", filter=Q(due_at__gte=now)),
@@ -102,7 +112,7 @@ def incidents_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dic
         .annotate(n=Count("pk"))
         .order_by()
     )
-    reports = privacy_report_deadlines(now)
+    reports = privacy_report_deadlines(tenant, now)
     anomaly_list = "admin:incidents_orderanomaly_changelist"
     report_list = "admin:incidents_privacyreport_changelist"
     return {
@@ -127,7 +137,7 @@ def incidents_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dic
             for case in shown
         ],
         "more_cases": max(0, total - len(shown)),
-        "overdue_reports": overdue_case_reports(now),
+        "overdue_reports": overdue_case_reports(tenant, now),
         "overdue_reports_url": _url(case_list, clock="overdue"),
         "anomalies": sum(anomalies.values()),
         "anomalies_url": _url(anomaly_list, state="open"),
@@ -154,7 +164,7 @@ def incidents_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dic
 def incidents_indicator(tenant: Tenant, period: Period) -> Indicator:
     """§5.1: a leak is handled at once and reported within its legal clocks."""
     now = timezone.now()
-    overdue = overdue_case_reports(now)
+    overdue = overdue_case_reports(tenant, now)
     if overdue:
         return Indicator(
             Status.FAILING,
@@ -177,7 +187,7 @@ def incidents_indicator(tenant: Tenant, period: Period) -> Indicator:
 
 def feedback_indicator(tenant: Tenant, period: Period) -> Indicator:
     """§6.2.2: customers' privacy reports are looked into and answered in time."""
-    reports = privacy_report_deadlines(timezone.now())
+    reports = privacy_report_deadlines(tenant, timezone.now())
     if reports.overdue:
         return Indicator(
             Status.FAILING,

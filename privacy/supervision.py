@@ -28,6 +28,7 @@ from audits.charts import Series, bar_chart
 from audits.compliance import Indicator, Status
 from audits.models import AuditEvent
 from audits.panels import Period
+from audits.shared_reads import shared
 from privacy.models import ErasureLedgerEntry, ErasureReason, ErasureRequest, RequestStatus
 from privacy.selectors import last_verified_backup
 from tenants.models import ScheduledRun, Tenant
@@ -58,8 +59,13 @@ class Requests:
     next_due: datetime | None
 
 
-def pending_requests(now: datetime) -> Requests:
-    """The pending erasure requests past and before their deadline: one query."""
+def pending_requests(tenant: Tenant, now: datetime) -> Requests:
+    """The pending erasure requests past and before their deadline: one query (once per
+    dashboard page, audits.shared_reads)."""
+    return shared(("privacy.pending_requests", tenant.pk), lambda: _pending_requests(now))
+
+
+def _pending_requests(now: datetime) -> Requests:
     row = ErasureRequest.objects.filter(status=RequestStatus.PENDING).aggregate(
         overdue=Count("pk", filter=Q(due_at__lt=now)),
         upcoming=Count("pk", filter=Q(due_at__gte=now)),
@@ -68,8 +74,13 @@ def pending_requests(now: datetime) -> Requests:
     return Requests(row["overdue"], row["upcoming"], row["next_due"])
 
 
-def erasures_per_day(period: Period) -> dict[tuple[date, str], int]:
-    """(local day, reason) → erasures in the ledger over ``period``: one query."""
+def erasures_per_day(tenant: Tenant, period: Period) -> dict[tuple[date, str], int]:
+    """(local day, reason) → erasures in the ledger over ``period``: one query (once per
+    dashboard page)."""
+    return shared(("privacy.erasures_per_day", tenant.pk, period), lambda: _per_day(period))
+
+
+def _per_day(period: Period) -> dict[tuple[date, str], int]:
     rows = (
         ErasureLedgerEntry.objects.filter(erased_at__gte=period.start, erased_at__lt=period.end)
         .annotate(day=TruncDate("erased_at", tzinfo=timezone.get_current_timezone()))
@@ -81,8 +92,12 @@ def erasures_per_day(period: Period) -> dict[tuple[date, str], int]:
 
 
 def last_run(job: str) -> ScheduledRun | None:
-    """The latest period's run of the platform job ``job`` (the unique (job, period) index)."""
-    return ScheduledRun.objects.filter(job=job).order_by("-period").first()
+    """The latest period's run of the platform job ``job`` (the unique (job, period) index),
+    once per dashboard page."""
+    return shared(
+        ("privacy.last_run", job),
+        lambda: ScheduledRun.objects.filter(job=job).order_by("-period").first(),
+    )
 
 
 def ledger_alerts(period: Period) -> dict[str, int]:
@@ -119,8 +134,8 @@ def erasure_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dict[
     now = timezone.now()
     span = period.query()
     since, until = period.first_day.isoformat(), period.last_day.isoformat()
-    requests = pending_requests(now)
-    per_day = erasures_per_day(period)
+    requests = pending_requests(tenant, now)
+    per_day = erasures_per_day(tenant, period)
     days = _days(period)
     ledger_list = "admin:privacy_erasureledgerentry_changelist"
     series = [
@@ -141,7 +156,7 @@ def erasure_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dict[
     }
     sweep, reconcile = last_run(RETENTION_JOB), last_run(RECONCILE_JOB)
     alerts = ledger_alerts(period)
-    backup = last_verified_backup()
+    backup = shared("privacy.last_verified_backup", last_verified_backup)
     audit_list = "admin:audits_auditevent_changelist"
     return {
         "overdue": requests.overdue,
@@ -191,7 +206,7 @@ def retention_indicator(tenant: Tenant, period: Period) -> Indicator:
     state = _run_state(sweep, now)
     swept = sum(
         n
-        for (_day, reason), n in erasures_per_day(period).items()
+        for (_day, reason), n in erasures_per_day(tenant, period).items()
         if reason == ErasureReason.RETENTION
     )
     figure = ngettext(
@@ -218,7 +233,7 @@ def retention_indicator(tenant: Tenant, period: Period) -> Indicator:
 
 def requests_indicator(tenant: Tenant, period: Period) -> Indicator:
     """§2.4.2: a customer's request is answered by its deadline."""
-    requests = pending_requests(timezone.now())
+    requests = pending_requests(tenant, timezone.now())
     if requests.overdue:
         return Indicator(
             Status.FAILING,
@@ -243,7 +258,7 @@ def requests_indicator(tenant: Tenant, period: Period) -> Indicator:
 def backup_indicator(tenant: Tenant, period: Period) -> Indicator:
     """§2.2.2: the data are backed up regularly (a verified nightly backup)."""
     now = timezone.now()
-    last = last_verified_backup()
+    last = shared("privacy.last_verified_backup", last_verified_backup)
     link = _url(
         "admin:audits_auditevent_changelist",
         action="privacy.backup_overdue",

@@ -14,8 +14,9 @@ from django.utils.translation import get_language, gettext_lazy, ngettext
 
 from audits.compliance import Indicator, Status
 from audits.panels import Period
+from audits.shared_reads import shared
 from tenants.models import Tenant
-from training.coverage import PLEDGE_KEY, Coverage, coverage_of
+from training.coverage import PLEDGE_KEY, Coverage, TenantCoverage, coverage_of
 
 #: Pledge states that count as signed (a new version's grace period is "due soon").
 SIGNED = (Coverage.CURRENT, Coverage.DUE_SOON)
@@ -25,8 +26,16 @@ def _link(**params: str) -> str:
     return reverse("training:coverage") + "?" + urlencode(params)
 
 
+def tenant_coverage(tenant: Tenant) -> TenantCoverage:
+    """The tenant's coverage, read once per dashboard page (audits.shared_reads)."""
+    language = get_language() or "zh-hans"
+    return shared(
+        ("training.coverage", tenant.pk, language), lambda: coverage_of(tenant, language=language)
+    )
+
+
 def pledges_indicator(tenant: Tenant, period: Period) -> Indicator:
-    coverage = coverage_of(tenant, language=get_language() or "zh-hans")
+    coverage = tenant_coverage(tenant)
     if not any(r.key == PLEDGE_KEY for r in coverage.requirements):
         return Indicator(
             Status.FAILING, gettext_lazy("No staff pledge is published"), _link(course=PLEDGE_KEY)
@@ -44,7 +53,7 @@ def pledges_indicator(tenant: Tenant, period: Period) -> Indicator:
 
 
 def training_indicator(tenant: Tenant, period: Period) -> Indicator:
-    coverage = coverage_of(tenant, language=get_language() or "zh-hans")
+    coverage = tenant_coverage(tenant)
     courses = {r.key for r in coverage.requirements if r.key != PLEDGE_KEY}
     states = [p.worst(courses) for p in coverage.people]
     overdue = sum(1 for s in states if s in (Coverage.OVERDUE, Coverage.FAILED))
