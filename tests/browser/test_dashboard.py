@@ -14,7 +14,12 @@ from django.utils import timezone
 
 from tenants.models import Role
 from tests.browser.roles import overflow, step, with_session
-from tests.factories import OrderFactory, TenantFactory, UserFactory
+from tests.factories import (
+    ErasureLedgerEntryFactory,
+    OrderFactory,
+    TenantFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
@@ -30,6 +35,9 @@ def _seed() -> Any:
     seed_training(tenant, SystemActor("tests"))
     supervisor = UserFactory(tenant=tenant, roles=[Role.SUPERVISOR], username="sup-zhou")
     OrderFactory(tenant=tenant)
+    # Erasures today: the erasure panel draws its chart (Chart.js under the CSP).
+    ErasureLedgerEntryFactory.create_batch(3, tenant=tenant)
+    ErasureLedgerEntryFactory(tenant=tenant, reason="customer_request")
     open_case(
         tenant=tenant,
         title="A lost phone",
@@ -56,6 +64,9 @@ def test_a_supervisor_reads_the_dashboard_changes_the_period_and_follows_a_numbe
     desktop.goto(f"{base}/admin/")  # a supervisor lands on the dashboard
     desktop.wait_for_selector("#supervisor-dashboard")
     landed = desktop.url
+    drawn = desktop.evaluate(
+        "() => Chart.getChart(document.querySelector('#erasure-chart canvas')) !== undefined"
+    )
     checks = [step(desktop, axe_source, f"dashboard-{language}-1280")]
     widths = {"1280": overflow(desktop)}
     html = desktop.content()
@@ -81,6 +92,7 @@ def test_a_supervisor_reads_the_dashboard_changes_the_period_and_follows_a_numbe
     checks.append(step(desktop, axe_source, f"dashboard-{language}-followed-1024"))
     assert (
         landed.endswith("/supervisor/"),
+        drawn,
         preset_url.endswith("/supervisor/?period=7d"),
         bool(error),
         followed.endswith("/admin/incidents/incidentcase/?clock=overdue"),
@@ -89,6 +101,7 @@ def test_a_supervisor_reads_the_dashboard_changes_the_period_and_follows_a_numbe
         [value in html for value in CUSTOMER_VALUES],
         f'lang="{language}"' in html,
     ) == (
+        True,
         True,
         True,
         True,
