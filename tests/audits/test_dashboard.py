@@ -387,3 +387,11 @@ def test_no_customers_personal_data_is_on_the_page(supervisor: User, tenant: Ten
     page = _client(supervisor).get(URL).content.decode()
     found = [v for v in [*customer.values(), "后门交给门卫老王", "1234"] if v in page]
     assert found == []
+
+
+def test_a_supervisor_sees_none_of_another_tenants_figures(supervisor: User) -> None:
+    from tests.factories import ErasureRequestFactory
+
+    ErasureRequestFactory(tenant=TenantFactory(), due_in=timedelta(days=-1))
+    page = _client(supervisor).get(URL).content.decode()
+    assert re.search(r'data-count="overdue"><a class="baomi-figure-n" href="[^"]+">0</a>', page)

@@ -419,3 +419,33 @@ def test_the_compliance_panel_counts_statuses(tenant: Tenant, period: Period) ->
 def test_the_period_is_whole_local_days() -> None:
     period = period_of_days(date(2026, 3, 1), date(2026, 3, 1), ZONE)
     assert (period.end - period.start) == timedelta(days=1)
+
+
+def test_a_shared_read_is_computed_once_within_a_page_and_every_time_outside() -> None:
+    from audits.shared_reads import shared, shared_reads
+
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    with shared_reads():
+        inside = [shared("k", compute), shared("k", compute)]
+    outside = [shared("k", compute), shared("k", compute)]
+    assert (inside, outside) == ([1, 1], [2, 3])
+
+
+def test_the_dashboards_panels_share_the_training_coverage(
+    tenant: Tenant, period: Period, django_assert_max_num_queries: Any
+) -> None:
+    from audits.shared_reads import shared_reads
+    from training.coverage_views import coverage_panel
+    from training.supervision import pledges_indicator, training_indicator
+
+    UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
+    with tenant_scope(tenant), shared_reads():
+        coverage_panel(_request(), tenant, period)
+        with django_assert_max_num_queries(0):
+            pledges_indicator(tenant, period)
+            training_indicator(tenant, period)
