@@ -28,6 +28,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from audits.compliance import Status, evaluate
+from audits.links import followable
 from audits.panels import SUPERVISORS, Panel, Period, panels_for
 from audits.periods import PeriodForm, Preset
 from audits.services import record_event
@@ -160,7 +161,7 @@ def compliance_panel(request: HttpRequest, tenant: Tenant, period: Period) -> di
             "status_label": Status(item.indicator.status).label,
             "variant": STATUS_BADGE.get(item.indicator.status, "info"),
             "summary": item.indicator.summary,
-            "link": item.indicator.link,
+            "link": followable(request, item.indicator.link),
         }
         for item in evaluate(tenant, period)
     ]

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy, ngettext
 
 from audits.compliance import Indicator, Status
+from audits.links import followable
 from audits.panels import Period
 from audits.shared_reads import shared
 from incidents.models import (
@@ -43,7 +44,7 @@ CASES_SHOWN = 8
 OPEN_REPORT = (ReportStatus.RECEIVED, ReportStatus.IN_PROGRESS)
 
 
-def _url(name: str, **params: str) -> str:
+def _list_url(name: str, **params: str) -> str:
     query = urlencode({k: v for k, v in params.items() if v})
     return reverse(name) + (f"?{query}" if query else "")
 
@@ -103,6 +104,15 @@ def open_cases() -> tuple[int, list[IncidentCase]]:
 
 
 def incidents_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dict[str, Any]:
+    """Open cases with their clocks, overdue reports, open anomalies, customers' reports and
+    their deadlines. A link the reader may not follow is left out (audits.links)."""
+    allowed: dict[str, bool] = {}
+
+    def _url(name: str, **params: str) -> str:
+        if name not in allowed:  # once per list, not per figure
+            allowed[name] = bool(followable(request, reverse(name)))
+        return _list_url(name, **params) if allowed[name] else ""
+
     now = timezone.now()
     total, shown = open_cases()
     case_list = "admin:incidents_incidentcase_changelist"
@@ -121,7 +131,9 @@ def incidents_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dic
         "cases": [
             {
                 "code": case.code,
-                "url": reverse("admin:incidents_incidentcase_change", args=[case.pk]),
+                "url": reverse("admin:incidents_incidentcase_change", args=[case.pk])
+                if _url(case_list)
+                else "",
                 "severity": CaseSeverity(case.severity).label,
                 "state": CaseState(case.state).label,
                 "drill": case.is_drill,
@@ -170,7 +182,7 @@ def incidents_indicator(tenant: Tenant, period: Period) -> Indicator:
             Status.FAILING,
             ngettext("%(n)d incident report overdue", "%(n)d incident reports overdue", overdue)
             % {"n": overdue},
-            _url("admin:incidents_incidentcase_changelist", clock="overdue"),
+            _list_url("admin:incidents_incidentcase_changelist", clock="overdue"),
         )
     running = CaseReport.objects.filter(unmade_reports(), is_drill=False).count()
     return Indicator(
@@ -181,7 +193,7 @@ def incidents_indicator(tenant: Tenant, period: Period) -> Indicator:
             running,
         )
         % {"n": running},
-        _url("admin:incidents_incidentcase_changelist", clock="running"),
+        _list_url("admin:incidents_incidentcase_changelist", clock="running"),
     )
 
 
@@ -197,7 +209,7 @@ def feedback_indicator(tenant: Tenant, period: Period) -> Indicator:
                 reports.overdue,
             )
             % {"n": reports.overdue},
-            _url("admin:incidents_privacyreport_changelist", deadline="overdue"),
+            _list_url("admin:incidents_privacyreport_changelist", deadline="overdue"),
         )
     return Indicator(
         Status.OK,
@@ -207,7 +219,7 @@ def feedback_indicator(tenant: Tenant, period: Period) -> Indicator:
             reports.upcoming,
         )
         % {"n": reports.upcoming},
-        _url("admin:incidents_privacyreport_changelist", deadline="open"),
+        _list_url("admin:incidents_privacyreport_changelist", deadline="open"),
     )
 
 

@@ -26,6 +26,7 @@ from django.utils.translation import ngettext
 
 from audits.charts import Series, bar_chart
 from audits.compliance import Indicator, Status
+from audits.links import followable
 from audits.models import AuditEvent
 from audits.panels import Period
 from audits.shared_reads import shared
@@ -42,7 +43,7 @@ LEDGER_ALERTS = ("privacy.ledger_damaged", "privacy.ledger_write_failed")
 REQUESTED = (ErasureReason.CUSTOMER_REQUEST, ErasureReason.STAFF_REQUEST)
 
 
-def _url(name: str, **params: str) -> str:
+def _list_url(name: str, **params: str) -> str:
     query = urlencode({k: v for k, v in params.items() if v})
     return reverse(name) + (f"?{query}" if query else "")
 
@@ -130,9 +131,17 @@ def _run_state(run: ScheduledRun | None, now: datetime) -> str:
 
 def erasure_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dict[str, Any]:
     """The dashboard's erasure panel: requests due and overdue, erasures (sweeps and
-    requests) per day over the period, the ledger's health, the last verified backup."""
+    requests) per day over the period, the ledger's health, the last verified backup. A
+    link the reader may not follow is left out (``audits.links.followable``)."""
+
+    allowed: dict[str, bool] = {}
+
+    def _url(name: str, **params: str) -> str:
+        if name not in allowed:  # once per list, not per figure
+            allowed[name] = bool(followable(request, reverse(name)))
+        return _list_url(name, **params) if allowed[name] else ""
+
     now = timezone.now()
-    span = period.query()
     since, until = period.first_day.isoformat(), period.last_day.isoformat()
     requests = pending_requests(tenant, now)
     per_day = erasures_per_day(tenant, period)
@@ -169,7 +178,7 @@ def erasure_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dict[
             ledger_list, reason__exact=ErasureReason.RETENTION, since=since, until=until
         ),
         "requested": sum(totals[r] for r in REQUESTED),
-        "ledger_url": reverse(ledger_list) + "?" + span,
+        "ledger_url": _url(ledger_list, since=since, until=until),
         "erased": sum(totals.values()),
         "chart": bar_chart(
             caption=_("Erasures per day, by reason"),
@@ -222,7 +231,7 @@ def retention_indicator(tenant: Tenant, period: Period) -> Indicator:
         status, when = Status.ATTENTION, _("the hourly sweep is late")
     else:
         status, when = Status.ATTENTION, _("no sweep has run yet")
-    link = _url(
+    link = _list_url(
         "admin:privacy_erasureledgerentry_changelist",
         reason__exact=ErasureReason.RETENTION,
         since=period.first_day.isoformat(),
@@ -241,7 +250,7 @@ def requests_indicator(tenant: Tenant, period: Period) -> Indicator:
                 "%(n)d overdue erasure request", "%(n)d overdue erasure requests", requests.overdue
             )
             % {"n": requests.overdue},
-            _url("admin:privacy_erasurerequest_changelist", due="overdue"),
+            _list_url("admin:privacy_erasurerequest_changelist", due="overdue"),
         )
     return Indicator(
         Status.OK,
@@ -251,7 +260,7 @@ def requests_indicator(tenant: Tenant, period: Period) -> Indicator:
             requests.upcoming,
         )
         % {"n": requests.upcoming},
-        _url("admin:privacy_erasurerequest_changelist", due="upcoming"),
+        _list_url("admin:privacy_erasurerequest_changelist", due="upcoming"),
     )
 
 
@@ -259,7 +268,7 @@ def backup_indicator(tenant: Tenant, period: Period) -> Indicator:
     """§2.2.2: the data are backed up regularly (a verified nightly backup)."""
     now = timezone.now()
     last = shared("privacy.last_verified_backup", last_verified_backup)
-    link = _url(
+    link = _list_url(
         "admin:audits_auditevent_changelist",
         action="privacy.backup_overdue",
         since=period.first_day.isoformat(),

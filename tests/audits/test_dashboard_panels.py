@@ -63,8 +63,13 @@ def scoped(tenant: Tenant) -> Iterator[None]:
         yield
 
 
-def _request() -> Any:
-    return RequestFactory().get("/supervisor/")
+def _request(tenant: Tenant, role: Role = Role.SUPERVISOR) -> Any:
+    """A request of a reader of ``tenant`` holding ``role`` (the links follow what they may
+    open)."""
+    request = RequestFactory().get("/supervisor/")
+    request.user = UserFactory(tenant=tenant, roles=[role])
+    request.tenant = tenant
+    return request
 
 
 def _indicators(tenant: Tenant, period: Period) -> dict[str, tuple[str, str, str]]:
@@ -117,7 +122,7 @@ def test_the_erasure_panel_counts_overdue_and_waiting_requests_of_the_tenant(
     ErasureRequestFactory(tenant=tenant, due_in=timedelta(days=5))
     ErasureRequestFactory(tenant=other, due_in=timedelta(days=-2))
     with tenant_scope(tenant):
-        context = erasure_panel(_request(), tenant, period)
+        context = erasure_panel(_request(tenant), tenant, period)
     assert (context["overdue"], context["upcoming"], context["overdue_url"]) == (
         1,
         2,
@@ -131,7 +136,7 @@ def test_the_erasure_panel_charts_the_periods_erasures_per_day_and_reason(
     ErasureLedgerEntryFactory.create_batch(2, tenant=tenant, reason="retention")
     ErasureLedgerEntryFactory(tenant=tenant, reason="customer_request")
     with tenant_scope(tenant):
-        context = erasure_panel(_request(), tenant, period)
+        context = erasure_panel(_request(tenant), tenant, period)
     today = period.last_day.isoformat()
     assert (
         context["swept"],
@@ -154,7 +159,7 @@ def test_erasures_after_the_period_are_not_counted(tenant: Tenant) -> None:
     today = timezone.localdate(timezone=ZONE)
     before = period_of_days(today - timedelta(days=7), today - timedelta(days=1), ZONE)
     with tenant_scope(tenant):
-        context = erasure_panel(_request(), tenant, before)
+        context = erasure_panel(_request(tenant), tenant, before)
     assert (context["erased"], context["chart"]["empty"]) == (0, True)
 
 
@@ -166,7 +171,7 @@ def test_the_ledger_is_unhealthy_after_a_failed_reconciliation_or_a_damage_alert
         tenant=tenant, actor=SYSTEM, action="privacy.ledger_damaged", details={"error": "x"}
     )
     with tenant_scope(tenant):
-        context = erasure_panel(_request(), tenant, period)
+        context = erasure_panel(_request(tenant), tenant, period)
     assert (
         context["reconcile_state"],
         context["ledger_alerts"][0]["n"],
@@ -187,7 +192,7 @@ def test_the_last_verified_backup_is_fresh_within_the_alert_hours(
         detail={"verified": True},
     )
     with tenant_scope(tenant):
-        context = erasure_panel(_request(), tenant, period)
+        context = erasure_panel(_request(tenant), tenant, period)
     assert (context["backup_at"] is not None, context["backup_fresh"]) == (True, True)
 
 
@@ -197,8 +202,10 @@ def test_the_erasure_panel_reads_in_a_bounded_number_of_queries(
     for n in range(5):
         ErasureRequestFactory(tenant=tenant, due_in=timedelta(days=n - 2))
         ErasureLedgerEntryFactory(tenant=tenant)
-    with django_assert_max_num_queries(6):
-        erasure_panel(_request(), tenant, period)
+    request = _request(tenant)
+    # Six reads, and the reader's permissions (which lists their links may open).
+    with django_assert_max_num_queries(8):
+        erasure_panel(request, tenant, period)
 
 
 # --- incidents -------------------------------------------------------------------------------
@@ -229,7 +236,7 @@ def test_the_incidents_panel_lists_open_cases_with_their_clocks(
     late = _case(tenant, hours_ago=6)
     _case(tenant, hours_ago=1)
     with tenant_scope(tenant):
-        context = incidents_panel(_request(), tenant, period)
+        context = incidents_panel(_request(tenant), tenant, period)
     first = context["cases"][0]
     assert (
         context["open_cases"],
@@ -243,7 +250,7 @@ def test_the_incidents_panel_lists_open_cases_with_their_clocks(
 def test_a_drills_overdue_report_is_not_counted_as_overdue(tenant: Tenant, period: Period) -> None:
     _case(tenant, hours_ago=6, drill=True)
     with tenant_scope(tenant):
-        context = incidents_panel(_request(), tenant, period)
+        context = incidents_panel(_request(tenant), tenant, period)
     assert (context["open_cases"], context["overdue_reports"], context["cases"][0]["drill"]) == (
         1,
         0,
@@ -258,7 +265,7 @@ def test_the_incidents_panel_counts_customers_reports_and_their_deadlines(
     PrivacyReportFactory(tenant=tenant, due_in=timedelta(days=4))
     PrivacyReportFactory(tenant=other, due_in=timedelta(days=-1))
     with tenant_scope(tenant):
-        context = incidents_panel(_request(), tenant, period)
+        context = incidents_panel(_request(tenant), tenant, period)
     assert (context["reports_overdue"], context["reports_open"], context["reports_open_url"]) == (
         1,
         2,
@@ -272,8 +279,10 @@ def test_the_incidents_panel_reads_in_a_bounded_number_of_queries(
     for hours in range(1, 12):
         _case(tenant, hours_ago=hours)
     PrivacyReportFactory(tenant=tenant)
-    with tenant_scope(tenant), django_assert_max_num_queries(6):
-        incidents_panel(_request(), tenant, period)
+    request = _request(tenant)
+    # Five reads, and the reader's permissions (which lists their links may open).
+    with tenant_scope(tenant), django_assert_max_num_queries(7):
+        incidents_panel(request, tenant, period)
 
 
 # --- the compliance summary ------------------------------------------------------------------
@@ -281,7 +290,7 @@ def test_the_incidents_panel_reads_in_a_bounded_number_of_queries(
 
 def test_the_summary_lists_the_clauses_in_the_policys_order(tenant: Tenant, period: Period) -> None:
     with tenant_scope(tenant):
-        rows = compliance_panel(_request(), tenant, period)["rows"]
+        rows = compliance_panel(_request(tenant), tenant, period)["rows"]
     assert [r["clause"] for r in rows] == [
         "2.2.2",
         "2.4.1",
@@ -412,7 +421,7 @@ def test_a_course_not_taken_needs_attention_under_clause_7_2(
 
 def test_the_compliance_panel_counts_statuses(tenant: Tenant, period: Period) -> None:
     with tenant_scope(tenant):
-        context = compliance_panel(_request(), tenant, period)
+        context = compliance_panel(_request(tenant), tenant, period)
     assert context["failing"] + context["attention"] + context["met"] == len(context["rows"])
 
 
@@ -445,7 +454,32 @@ def test_the_dashboards_panels_share_the_training_coverage(
 
     UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
     with tenant_scope(tenant), shared_reads():
-        coverage_panel(_request(), tenant, period)
+        coverage_panel(_request(tenant), tenant, period)
         with django_assert_max_num_queries(0):
             pledges_indicator(tenant, period)
             training_indicator(tenant, period)
+
+
+def test_a_tenant_administrator_sees_the_figures_without_links_they_may_not_follow(
+    tenant: Tenant, period: Period
+) -> None:
+    ErasureRequestFactory(tenant=tenant, due_in=timedelta(days=-1))
+    PrivacyReportFactory(tenant=tenant, due_in=timedelta(days=-1))
+    with tenant_scope(tenant):
+        request = _request(tenant, Role.TENANT_ADMIN)
+        erasure = erasure_panel(request, tenant, period)
+        incidents = incidents_panel(request, tenant, period)
+        rows = {r["clause"]: r["link"] for r in compliance_panel(request, tenant, period)["rows"]}
+    assert (
+        (erasure["overdue"], erasure["overdue_url"]),
+        (incidents["reports_overdue"], incidents["reports_overdue_url"]),
+        incidents["open_cases_url"],
+        rows["2.4.2"],
+        rows["5.1"],
+    ) == (
+        (1, ""),
+        (1, ""),
+        "/admin/incidents/incidentcase/?open=yes",
+        "",
+        "/admin/incidents/incidentcase/?clock=running",
+    )
