@@ -373,7 +373,7 @@ def test_the_page_reads_in_a_bounded_number_of_queries(
     client.get(URL)  # warm the session and caches
     for _ in range(3):
         OrderFactory(tenant=tenant)
-    with django_assert_max_num_queries(80):
+    with django_assert_max_num_queries(45):
         response = client.get(URL)
     assert response.status_code == 200
 
