@@ -136,3 +136,26 @@ class AuditsConfig(AppConfig):
         from audits.alert_panels import register_alert_evidence
 
         register_alert_evidence()
+        # dashboard (issue 20): the supervisor dashboard at /supervisor/, where a supervisor
+        # lands at /admin/ (privacy officers and tenant administrators keep their own landing
+        # page and find it in the sidebar), and its first panel, the compliance summary.
+        from audits.dashboard import compliance_panel
+        from audits.panels import SUPERVISORS, register_panel
+        from tenants.landing import register_landing
+
+        for role in SUPERVISORS:
+            register_landing(
+                role,
+                "audits:dashboard",
+                _("Supervisor dashboard"),
+                "dashboard",
+                primary=role == Role.SUPERVISOR,
+            )
+        register_panel(
+            "audits.compliance",
+            title=_("Compliance summary"),
+            roles=SUPERVISORS,
+            order=0,
+            template="audits/panels/compliance.html",
+            context=compliance_panel,
+        )

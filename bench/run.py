@@ -55,6 +55,8 @@ from django.db import connection, connections  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.dashboard import bench_dashboard  # noqa: E402
+
 ORDER = {
     "customer": {
         "name": "张三丰",
@@ -734,6 +736,15 @@ def main() -> int:
         help="reuse the bench databases (default: drop and recreate them, so every run "
         "starts from the same empty state)",
     )
+    parser.add_argument(
+        "--dashboard-orders", type=int, default=0, help="orders of the dashboard step's tenant"
+    )
+    parser.add_argument(
+        "--dashboard-events",
+        type=int,
+        default=0,
+        help="audit events of the dashboard step's tenant",
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         print("The benchmarks run on PostgreSQL (DATABASE_URL).", file=sys.stderr)
@@ -772,6 +783,15 @@ def main() -> int:
             lambda: bench_audit(fx, 4, 50 if quick else 500, 20_000 if quick else 1_000_000),
         ),
         ("backup", lambda: bench_backup(3 if quick else 5)),
+        # The supervisor dashboard (issue 20) in a tenant of its own, seeded in SQL.
+        (
+            "dashboard",
+            lambda: bench_dashboard(
+                orders=args.dashboard_orders or (20_000 if quick else 1_000_000),
+                events=args.dashboard_events or (200_000 if quick else 10_000_000),
+                rounds=7,
+            ),
+        ),
     ]
     wanted = {name for name in args.only.split(",") if name}
     for name, step in steps:

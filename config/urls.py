@@ -34,6 +34,12 @@ urlpatterns += [
     path("orders/", include("orders.urls")),
     path("rider/", include("riders.urls")),
     path("training/", include("training.urls")),
+    # The supervisor dashboard (issue 20); /dashboard/ is where people guess it is.
+    path("supervisor/", include("audits.urls")),
+    path(
+        "dashboard/",
+        RedirectView.as_view(pattern_name="audits:dashboard", permanent=False, query_string=True),
+    ),
     path("privacy/report/", include("incidents.urls")),
     path("privacy/", include("privacy.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),

@@ -253,9 +253,12 @@ class OverdueFilter(admin.SimpleListFilter):
     parameter_name = "deadline"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [("overdue", gettext_lazy("Overdue"))]
+        # "open": received or in progress, the dashboard's count (issue 20).
+        return [("overdue", gettext_lazy("Overdue")), ("open", gettext_lazy("Open"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "open":
+            return queryset.filter(status__in=[ReportStatus.RECEIVED, ReportStatus.IN_PROGRESS])
         if self.value() == "overdue":
             from django.utils import timezone
 

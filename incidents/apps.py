@@ -104,3 +104,8 @@ class IncidentsConfig(AppConfig):
         from incidents.case_actions import case_page, promote_alert_to_case
 
         register_alert_promoter(promote_alert_to_case, case_url=case_page)
+        # The supervisor dashboard (issue 20): the incidents panel and the indicators of
+        # §5.1 and §6.2.2 (incidents.supervision; audits imports nothing of incidents).
+        from incidents import supervision
+
+        supervision.register()

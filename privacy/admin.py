@@ -5,6 +5,7 @@ from typing import Any, cast
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -12,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminTextInputWidget
 
+from audits.list_filters import day_range_filter
 from privacy.erasure_requests import record_staff_request
 from privacy.errors import RevealDenied
 from privacy.ledger_file import LedgerWriteError
@@ -95,7 +97,8 @@ class RetentionPolicyAdmin(TenantScopedModelAdmin):
 @admin.register(ErasureLedgerEntry)
 class ErasureLedgerAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
     list_display = ["reference", "erased_at", "reason", "actor", "records", "subject_id"]
-    list_filter = ["reason"]
+    # ?since=…&until=…: the dashboard's period (issue 20).
+    list_filter = ["reason", day_range_filter("erased_at", _("erased on"))]
     search_fields = ["reference"]
     actions = None
 
@@ -112,6 +115,25 @@ class StaffErasureForm(forms.ModelForm):
         fields = ["channel", "evidence"]
 
 
+class DueFilter(admin.SimpleListFilter):
+    """Pending requests past their deadline (``?due=overdue``) or before it
+    (``?due=upcoming``): the dashboard's numbers (issue 20)."""
+
+    title = _("deadline")
+    parameter_name = "due"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("overdue", _("Overdue")), ("upcoming", _("Waiting, not yet due"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        pending = queryset.filter(status=RequestStatus.PENDING)
+        if self.value() == "overdue":
+            return pending.filter(due_at__lt=timezone.now())
+        if self.value() == "upcoming":
+            return pending.filter(due_at__gte=timezone.now())
+        return queryset
+
+
 @admin.register(ErasureRequest)
 class ErasureRequestAdmin(TenantScopedModelAdmin):
     """Requests with their verification, result and deadline; the privacy officer records
@@ -126,7 +148,7 @@ class ErasureRequestAdmin(TenantScopedModelAdmin):
         "completed_at",
         "ledger_entry",
     ]
-    list_filter = ["status", "channel"]
+    list_filter = ["status", DueFilter, "channel"]
     actions = None
     form = StaffErasureForm
 

@@ -102,3 +102,8 @@ class PrivacyConfig(AppConfig):
         from privacy.evidence_pack import register as register_evidence
 
         register_evidence()
+        # The supervisor dashboard (issue 20): the erasure panel and the indicators of
+        # §2.2.2, §2.4.1 and §2.4.2 (privacy.supervision; audits imports nothing of privacy).
+        from privacy import supervision
+
+        supervision.register()

@@ -8,12 +8,14 @@ from uuid import UUID
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.errors import Conflict
 from core.one_time import stash, take
@@ -41,6 +43,7 @@ from tenants.admin import (
 )
 from tenants.models import Role, User
 from tenants.roles import has_role
+from tenants.versioning import current_version
 
 HANDOVER_DISPLAY = "handover_code"
 BOARD_ORDERS_SHOWN = 100  # the dispatch board's waiting orders, longest waiting first
@@ -77,10 +80,30 @@ def _uuid_or_404(value: Any) -> UUID:
         raise Http404(_("No such order.")) from None
 
 
+class AgreementFilter(admin.SimpleListFilter):
+    """``?agreement=unsigned``: active riders who have not signed the current agreement
+    (the dashboard's §4.1.1 figure, issue 20)."""
+
+    title = gettext_lazy("confidentiality agreement")
+    parameter_name = "agreement"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("unsigned", gettext_lazy("Current version not signed"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() != "unsigned":
+            return queryset
+        current = current_version(ConfidentialityAgreement, request.tenant.pk)  # type: ignore[attr-defined]
+        if current is None:
+            return queryset.filter(is_active=True, user__is_active=True)
+        signed = AgreementSignature.objects.filter(agreement=current).values("rider_id")
+        return queryset.filter(is_active=True, user__is_active=True).exclude(pk__in=signed)
+
+
 @admin.register(Rider)
 class RiderAdmin(TenantScopedModelAdmin):
     list_display = ["user", "vehicle", "on_shift", "is_active", "dispatchable"]
-    list_filter = ["on_shift", "is_active", "vehicle"]
+    list_filter = ["on_shift", "is_active", AgreementFilter, "vehicle"]
     list_select_related = ["user"]
     fields = ["user", "vehicle", "on_shift", "is_active"]
     readonly_fields = ["user"]

@@ -80,3 +80,8 @@ class RidersConfig(AppConfig):
 
         register_assignment_checker(orders_not_assigned)
         register_shift_checker(off_shift)
+        # The supervisor dashboard's compliance summary (issue 20): §4.1.1, riders' signed
+        # agreements (riders.supervision; audits imports nothing of riders).
+        from riders import supervision
+
+        supervision.register()

@@ -375,3 +375,63 @@ class AccessAlertFactory(TenantOwnedFactory):
 class AccessAlertEventFactory(TenantOwnedFactory):
     class Meta:
         model = AccessAlertEvent
+
+
+# --- The supervisor dashboard (issue 20, area "dashboard") -------------------------------
+# Rows the dashboard counts, made directly where the product's own path (an online
+# verification, a sweep, a beat job) is beside the point of the test.
+
+
+class ErasureRequestFactory(TenantOwnedFactory):
+    """A customer's erasure request waiting for verification, due in ``due_in``."""
+
+    class Meta:
+        model = "privacy.ErasureRequest"
+        exclude = ["due_in"]
+
+    due_in = factory.LazyFunction(lambda: timedelta(days=10))
+    channel = "web"
+    status = "pending"
+    due_at = factory.LazyAttribute(lambda o: timezone.now() + o.due_in)
+
+
+class ErasureLedgerEntryFactory(TenantOwnedFactory):
+    """A ledger entry, erased now (the ledger is append-only: its time is never moved)."""
+
+    class Meta:
+        model = "privacy.ErasureLedgerEntry"
+
+    subject_id = factory.Faker("uuid4")
+    reference = factory.Sequence(lambda n: f"E{n:07d}")
+    reason = "retention"
+    actor = "system:retention"
+
+
+class ScheduledRunFactory(DjangoModelFactory):
+    """A platform job's run for one period (tenants.scheduling)."""
+
+    class Meta:
+        model = "tenants.ScheduledRun"
+
+    job = "privacy.tasks.retention_sweep"
+    period = factory.LazyFunction(lambda: timezone.now())
+    task_id = factory.Sequence(lambda n: f"task-{n}")
+    status = "done"
+    started_at = factory.LazyAttribute(lambda o: o.period)
+    finished_at = factory.LazyAttribute(lambda o: o.period)
+    detail = factory.LazyFunction(dict)
+
+
+class PrivacyReportFactory(TenantOwnedFactory):
+    """A customer's privacy report on ``order``, open, due in ``due_in``."""
+
+    class Meta:
+        model = "incidents.PrivacyReport"
+        exclude = ["due_in"]
+
+    due_in = factory.LazyFunction(lambda: timedelta(days=15))
+    order = factory.LazyAttribute(lambda o: OrderFactory(tenant=o.tenant))
+    subject_id = factory.LazyAttribute(lambda o: o.order.subject_id)
+    kind = "data_shown"
+    tracking_hash = factory.Sequence(lambda n: f"{n:064d}")
+    due_at = factory.LazyAttribute(lambda o: timezone.now() + o.due_in)

@@ -88,3 +88,8 @@ class TrainingConfig(AppConfig):
         from training.evidence import register as register_evidence
 
         register_evidence()
+        # The supervisor dashboard's compliance summary (issue 20): §7.1.2 pledges and
+        # §7.2 training coverage (training.supervision).
+        from training import supervision
+
+        supervision.register()

@@ -33,6 +33,7 @@ from training.coverage import (
     coverage_of,
 )
 from training.drills import DRILL_WINDOW, drill_flag, drills_last_12_months
+from training.supervision import tenant_coverage
 
 # The per-person list is cut here (the counts above it are always complete).
 LIST_LIMIT = 500
@@ -143,7 +144,7 @@ def coverage_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dict
     """The supervisor dashboard's training panel (audits.panels): coverage per role, how
     many people are overdue or failed, and the drills of the last 12 months. Coverage is a
     state now, not a period's count: ``period`` is not used."""
-    coverage = coverage_of(tenant, language=get_language() or "zh-hans")
+    coverage = tenant_coverage(tenant)  # shared with the indicators (audits.shared_reads)
     overdue = coverage.people_in(state=Coverage.OVERDUE)
     failed = coverage.people_in(state=Coverage.FAILED)
     return {

@@ -96,7 +96,8 @@ def test_supervisor_enrols_and_logs_in_with_a_code_in_chromium(
     assert len(codes) == 10
     with desk.expect_navigation():
         desk.click("a.button")
-    assert desk.url.startswith(f"{base}/admin/")
+    # /admin/ sends a supervisor on to the supervisor dashboard, their landing (issue 20).
+    assert desk.url.startswith(f"{base}/supervisor/")
 
     _log_out(desk)
     _admin_login(desk, base, supervisor.username)
@@ -105,14 +106,14 @@ def test_supervisor_enrols_and_logs_in_with_a_code_in_chromium(
     desk.fill("#id_code", _code(key, steps_ahead=1))
     with desk.expect_navigation():
         desk.click("form.card button[type=submit]")
-    desk.wait_for_url(f"{base}/admin/")
+    desk.wait_for_url(f"{base}/supervisor/")
 
     _log_out(desk)
     _admin_login(desk, base, supervisor.username)
     desk.fill("#id_code", codes[0])
     with desk.expect_navigation():
         desk.click("form.card button[type=submit]")
-    desk.wait_for_url(f"{base}/admin/")
+    desk.wait_for_url(f"{base}/supervisor/")
     _shot(desk, "2fa-04-recovery-code-used-1280")
 
     _log_out(desk)

@@ -65,7 +65,7 @@ def _pages() -> list[Page]:
         Page(Role.CUSTOMER_SERVICE, reverse("admin:orders_order_add")),
         Page(Role.CUSTOMER_SERVICE, change),
         Page(Role.DISPATCHER, change),
-        Page(Role.SUPERVISOR, reverse("admin:index")),
+        Page(Role.SUPERVISOR, reverse("audits:dashboard")),  # where /admin/ sends them
         Page(Role.PRIVACY_OFFICER, reverse("admin:index")),
         Page(Role.KITCHEN, reverse("orders:kitchen")),
         Page(Role.PACKER, reverse("orders:packing")),

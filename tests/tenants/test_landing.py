@@ -38,20 +38,28 @@ def test_someone_with_a_station_and_back_office_work_sees_both(client: Client) -
 
 
 def test_back_office_roles_without_a_station_see_no_station_links(client: Client) -> None:
-    client.force_login(UserFactory(roles=[Role.SUPERVISOR]))
+    client.force_login(UserFactory(roles=[Role.PRIVACY_OFFICER]))
     response = client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="en")
     html = response.content.decode()
-    # Their "My work" holds the training coverage they supervise and their own training
-    # (training registers "My training" for every staff role, listed last).
+    # Their "My work" holds the supervisor dashboard, the training coverage they
+    # supervise and their own training (training registers "My training" for every staff
+    # role, listed last).
     assert (response.status_code, reverse("admin:logout") in html, "My work" in html) == (
         200,
         True,
         True,
     )
     assert [p.url_name for p in landings_for(response.wsgi_request.user)] == [
+        "audits:dashboard",
         "training:coverage",
         "training:home",
     ]
+
+
+def test_a_supervisor_lands_on_the_supervisor_dashboard(client: Client) -> None:
+    client.force_login(UserFactory(roles=[Role.SUPERVISOR]))
+    response = client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="en")
+    assert (response.status_code, response["Location"]) == (302, reverse("audits:dashboard"))
 
 
 def test_a_rider_at_the_admin_login_is_sent_to_the_rider_page(client: Client) -> None:

@@ -193,7 +193,7 @@ def test_my_training_is_in_the_staff_sidebar_but_not_where_a_role_lands(
     assert [p.url_name for p in landings_for(kitchen)] == ["orders:kitchen", "training:home"]
     client.force_login(kitchen)
     assert client.get(reverse("admin:index")).url == reverse("orders:kitchen")
-    client.force_login(UserFactory(tenant=tenant, roles=[Role.SUPERVISOR]))
+    client.force_login(UserFactory(tenant=tenant, roles=[Role.PRIVACY_OFFICER]))
     assert reverse("training:home") in client.get(reverse("admin:index")).content.decode()
 
 
