@@ -11,7 +11,6 @@ from celery import shared_task
 
 from audits.access_rollups import roll_up_access
 from tenants.models import Tenant
-from tenants.selectors import iter_tenants
 from tenants.tasks import ScheduledJob, TenantTask
 
 #: Batches one task rolls up at most (a first run over a long log goes on at the next
@@ -23,12 +22,7 @@ MAX_BATCHES_PER_TASK = 20
 def roll_up_access_statistics(self: ScheduledJob) -> int:
     """Beat job, every minute: one ``roll_up_tenant_access`` per active tenant (its id
     only), on the queue this job came from. Returns the number of tenants queued."""
-    queue = (self.request.delivery_info or {}).get("routing_key")
-    count = 0
-    for tenant in iter_tenants(active_only=True):
-        roll_up_tenant_access.apply_async(args=[tenant.pk], queue=queue)
-        count += 1
-    return count
+    return self.fan_out(roll_up_tenant_access)
 
 
 @shared_task(base=TenantTask, acks_late=True, ignore_result=True)

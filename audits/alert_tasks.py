@@ -8,7 +8,6 @@ from celery import shared_task
 
 from audits.alert_evaluation import evaluate_tenant
 from tenants.models import Tenant
-from tenants.selectors import iter_tenants
 from tenants.tasks import ScheduledJob, TenantTask
 
 
@@ -22,12 +21,7 @@ from tenants.tasks import ScheduledJob, TenantTask
 def evaluate_alerts(self: ScheduledJob) -> int:
     """Beat job (every two minutes): one ``evaluate_tenant_alerts`` per active tenant (its
     id only), on the queue this job came from. Returns the number of tenants queued."""
-    queue = (self.request.delivery_info or {}).get("routing_key")
-    count = 0
-    for tenant in iter_tenants(active_only=True):
-        evaluate_tenant_alerts.apply_async(args=[tenant.pk], queue=queue)
-        count += 1
-    return count
+    return self.fan_out(evaluate_tenant_alerts)
 
 
 @shared_task(

@@ -34,7 +34,7 @@ from audits.models import (
     AlertState,
     SupervisionSettings,
 )
-from audits.panels import SUPERVISORS
+from audits.panels import may_supervise as is_supervisor
 from audits.services import record_event
 from core.errors import Conflict
 from tenants.actors import Actor
@@ -61,13 +61,7 @@ THRESHOLD_FIELDS = (
 
 def may_supervise(user: Any, tenant_id: int | None = None) -> bool:
     """A supervisor, privacy officer or tenant administrator (of ``tenant_id``, if given)."""
-    return (
-        isinstance(user, User)
-        and user.is_active
-        and user.tenant_id is not None
-        and (tenant_id is None or user.tenant_id == tenant_id)
-        and has_role(user, *SUPERVISORS)
-    )
+    return is_supervisor(user, tenant_id)
 
 
 def may_change_thresholds(user: Any, tenant_id: int | None = None) -> bool:

@@ -29,24 +29,17 @@ from django.utils.translation import gettext as _
 
 from audits.compliance import Status, evaluate
 from audits.links import followable
-from audits.panels import SUPERVISORS, Panel, Period, panels_for
+from audits.panels import Panel, Period, may_supervise, panels_for
 from audits.periods import PeriodForm, Preset
 from audits.services import record_event
 from audits.shared_reads import shared_reads
 from tenants.models import Tenant, User
-from tenants.roles import has_role
 
 logger = logging.getLogger(__name__)
 
 
 def may_view_dashboard(user: object, tenant: Tenant | None) -> bool:
-    return (
-        isinstance(user, User)
-        and user.is_active
-        and tenant is not None
-        and user.tenant_id == tenant.pk
-        and has_role(user, *SUPERVISORS)
-    )
+    return tenant is not None and may_supervise(user, tenant)
 
 
 @dataclass(frozen=True)

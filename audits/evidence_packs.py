@@ -20,10 +20,9 @@ from django.utils.translation import gettext as _
 
 from audits import evidence_tasks
 from audits.models import EvidencePack, EvidencePackState
-from audits.panels import SUPERVISORS
+from audits.panels import may_supervise
 from audits.services import record_event
 from tenants.models import Tenant, User
-from tenants.roles import has_role
 
 #: The longest period one pack covers (a leap year).
 MAX_DAYS = 366
@@ -32,13 +31,7 @@ LIST_LIMIT = 50
 
 
 def may_handle_packs(user: object, tenant: Tenant | None) -> bool:
-    return (
-        isinstance(user, User)
-        and user.is_active
-        and tenant is not None
-        and user.tenant_id == tenant.pk
-        and has_role(user, *SUPERVISORS)
-    )
+    return tenant is not None and may_supervise(user, tenant)
 
 
 def check_period(first_day: date, last_day: date, *, today: date) -> None:

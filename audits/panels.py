@@ -31,11 +31,25 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import Promise
 
-from tenants.models import Role, Tenant
-from tenants.roles import roles_of
+from tenants.models import Role, Tenant, User
+from tenants.roles import has_role, roles_of
 
 #: Who supervises a tenant: sees the dashboard, the alerts, inspections and violations.
 SUPERVISORS: tuple[Role, ...] = (Role.SUPERVISOR, Role.PRIVACY_OFFICER, Role.TENANT_ADMIN)
+
+
+def may_supervise(user: object, tenant: Tenant | int | None = None) -> bool:
+    """Whether ``user`` is an active supervisor, privacy officer or tenant administrator —
+    of ``tenant`` (a ``Tenant`` or its id) when given, of their own tenant otherwise. The one
+    test the dashboard, alerts, inspections, violations and evidence packs ask."""
+    tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
+    return (
+        isinstance(user, User)
+        and user.is_active
+        and user.tenant_id is not None
+        and (tenant_id is None or user.tenant_id == tenant_id)
+        and has_role(user, *SUPERVISORS)
+    )
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,7 @@ from django.utils import timezone
 from audits.anchoring import anchor_chain_head, hour_of
 from audits.integrity import verify_and_record
 from tenants.models import Tenant
-from tenants.selectors import iter_tenants
 from tenants.tasks import ScheduledJob, TenantTask
-
-
-def _queue(task: Any) -> str | None:
-    return (task.request.delivery_info or {}).get("routing_key")
 
 
 @shared_task(base=ScheduledJob, bind=True, acks_late=True, ignore_result=True)
@@ -24,11 +19,7 @@ def anchor_audit_chains(self: ScheduledJob) -> int:
     """Hourly beat job: one ``anchor_tenant_chain`` per active tenant (its id and the hour,
     as epoch seconds), on the queue this job came from. Returns the number queued."""
     hour = int(hour_of(timezone.now()).timestamp())
-    count = 0
-    for tenant in iter_tenants(active_only=True):
-        anchor_tenant_chain.apply_async(args=[tenant.pk, hour], queue=_queue(self))
-        count += 1
-    return count
+    return self.fan_out(anchor_tenant_chain, hour)
 
 
 @shared_task(base=TenantTask, acks_late=True, ignore_result=True)
@@ -44,11 +35,7 @@ def verify_audit_chains(self: ScheduledJob) -> int:
     the night's date at midnight UTC, as epoch seconds). Returns the number queued."""
     now = timezone.now().astimezone(dt.UTC)
     night = int(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
-    count = 0
-    for tenant in iter_tenants(active_only=True):
-        verify_tenant_audit_chain.apply_async(args=[tenant.pk, night], queue=_queue(self))
-        count += 1
-    return count
+    return self.fan_out(verify_tenant_audit_chain, night)
 
 
 @shared_task(base=TenantTask, acks_late=True, ignore_result=True)

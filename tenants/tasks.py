@@ -109,6 +109,19 @@ class ScheduledJob(DjangoTask):
     typing = False
     recorded_errors: tuple[type[BaseException], ...] = ()
 
+    def fan_out(self, task: Any, *args: Any) -> int:
+        """Queue ``task`` once per active tenant — its id first, then ``args`` (ids and
+        numbers only) — on the queue this job came from; the number queued. The body of
+        most beat jobs: one tenant's work per task."""
+        from tenants.selectors import iter_tenants
+
+        queue = (self.request.delivery_info or {}).get("routing_key")
+        count = 0
+        for tenant in iter_tenants(active_only=True):
+            task.apply_async(args=[tenant.pk, *args], queue=queue)
+            count += 1
+        return count
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         period_seconds = kwargs.pop(PERIOD_KWARG, None)
         task_id = self.request.id

@@ -7,7 +7,6 @@ from typing import Any
 from celery import shared_task
 
 from tenants.models import Tenant
-from tenants.selectors import iter_tenants
 from tenants.tasks import ScheduledJob, TenantTask
 from training.reminders import run_tenant_reminders
 
@@ -16,12 +15,7 @@ from training.reminders import run_tenant_reminders
 def send_training_reminders(self: ScheduledJob) -> int:
     """Daily beat job: one ``send_tenant_training_reminders`` per active tenant (its id
     only), on the queue this job came from. Returns the number of tenants queued."""
-    queue = (self.request.delivery_info or {}).get("routing_key")
-    count = 0
-    for tenant in iter_tenants(active_only=True):
-        send_tenant_training_reminders.apply_async(args=[tenant.pk], queue=queue)
-        count += 1
-    return count
+    return self.fan_out(send_tenant_training_reminders)
 
 
 @shared_task(base=TenantTask, acks_late=True, ignore_result=True)

@@ -33,12 +33,12 @@ from audits.models import (
     InspectionState,
     Recurrence,
 )
-from audits.panels import SUPERVISORS
+from audits.panels import may_supervise as is_supervisor
 from audits.services import record_event
 from core.errors import Conflict
 from tenants.actors import Actor, SystemActor, actor_label
 from tenants.models import Membership, Role, Tenant, User
-from tenants.roles import has_role, roles_of
+from tenants.roles import roles_of
 from tenants.scoping import tenant_scope
 
 #: Who may be named an inspection's inspector.
@@ -51,13 +51,8 @@ _MONTHS = {Recurrence.MONTHLY: 1, Recurrence.QUARTERLY: 3, Recurrence.YEARLY: 12
 
 def may_supervise(actor: Actor | object, tenant_id: int | None) -> bool:
     """A supervisor, privacy officer or tenant administrator of the tenant (or a job)."""
-    if isinstance(actor, SystemActor):
-        return True
-    return (
-        isinstance(actor, User)
-        and tenant_id is not None
-        and actor.tenant_id == tenant_id
-        and has_role(actor, *SUPERVISORS)
+    return isinstance(actor, SystemActor) or (
+        tenant_id is not None and is_supervisor(actor, tenant_id)
     )
 
 

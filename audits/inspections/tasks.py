@@ -9,7 +9,6 @@ from celery import shared_task
 
 from audits.inspections.jobs import run_tenant_inspection_jobs
 from tenants.models import Tenant
-from tenants.selectors import iter_tenants
 from tenants.tasks import ScheduledJob, TenantTask
 
 
@@ -23,12 +22,7 @@ from tenants.tasks import ScheduledJob, TenantTask
 def run_inspection_jobs(self: ScheduledJob) -> int:
     """Daily beat job: one ``run_tenant_inspections`` per active tenant (its id only), on
     the queue this job came from. Returns the number of tenants queued."""
-    queue = (self.request.delivery_info or {}).get("routing_key")
-    count = 0
-    for tenant in iter_tenants(active_only=True):
-        run_tenant_inspections.apply_async(args=[tenant.pk], queue=queue)
-        count += 1
-    return count
+    return self.fan_out(run_tenant_inspections)
 
 
 @shared_task(

@@ -36,7 +36,7 @@ from audits.models import (
     ViolationSeverity,
     ViolationState,
 )
-from audits.panels import SUPERVISORS
+from audits.panels import may_supervise as is_supervisor
 from audits.services import record_event
 from audits.violations import notices
 from audits.violations.evidence import resolve_evidence
@@ -62,12 +62,7 @@ def source_of(violation: Violation) -> str:
 
 
 def may_supervise(user: object, tenant: Tenant) -> bool:
-    return (
-        isinstance(user, User)
-        and user.is_active
-        and user.tenant_id == tenant.pk
-        and has_role(user, *SUPERVISORS)
-    )
+    return is_supervisor(user, tenant)
 
 
 def _require_supervisor(actor: Actor, tenant: Tenant) -> None:
