@@ -26,6 +26,7 @@ from audits.compliance import Indicator, Status, register_indicator
 from audits.models import LIVE_ALERT_STATES, AccessAlert, AccessAlertEvent, AlertState
 from audits.panels import SUPERVISORS, Period, register_panel
 from audits.violations.evidence import EvidenceTarget, register_evidence_kind
+from core.ids import parse_id
 from tenants.models import Tenant
 
 NEWEST = 5
@@ -160,10 +161,10 @@ def register_alert_panels() -> None:
 
 def _resolve_alert(tenant: Tenant, object_id: str) -> EvidenceTarget | None:
     """An alert by its number (``12`` or ``#12``): "Alert #12: <rule>, <state>"."""
-    number = object_id.lstrip("#")
-    if not number.isdigit() or len(number) > 19:
+    number = parse_id(object_id.lstrip("#"))
+    if number is None:
         return None
-    alert = AccessAlert.objects.filter(pk=int(number), tenant_id=tenant.pk).first()
+    alert = AccessAlert.objects.filter(pk=number, tenant_id=tenant.pk).first()
     if alert is None:
         return None
     return EvidenceTarget(

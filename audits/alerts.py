@@ -37,6 +37,7 @@ from audits.models import (
 from audits.panels import may_supervise as is_supervisor
 from audits.services import record_event
 from core.errors import Conflict
+from core.ids import parse_id
 from tenants.actors import Actor
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role
@@ -77,6 +78,11 @@ def _require_supervisor(actor: Actor, tenant_id: int) -> User:
     return actor
 
 
+def _refuse_own(alert: AccessAlert, user: User) -> None:
+    if alert.user_id == user.pk:
+        raise Conflict(_("This alert is about you: another supervisor handles it."))
+
+
 # --- reads ----------------------------------------------------------------------------------
 
 
@@ -91,16 +97,17 @@ def alerts_of(tenant: Tenant) -> QuerySet[AccessAlert]:
 
 def alert_for(actor: Actor, alert_id: object) -> AccessAlert:
     """The alert ``alert_id`` of the actor's tenant, for a supervisor; anything else (another
-    tenant's alert, a malformed id, someone who may not see alerts) is a 404."""
+    tenant's alert, a malformed id, someone who may not see alerts) is a 404 — and so is an
+    alert about the supervisor themselves: nobody handles the alert about their own access
+    (the tenant's other supervisors do; the same rule as violations, decision 0016)."""
     if not isinstance(actor, User) or actor.tenant_id is None or not may_supervise(actor):
         raise Http404(_("No such alert."))
-    try:
-        pk = int(str(alert_id))
-    except ValueError:
-        raise Http404(_("No such alert.")) from None
+    pk = parse_id(alert_id)
+    if pk is None:
+        raise Http404(_("No such alert."))
     with tenant_scope(actor.tenant_id):
         alert = alerts_of(actor.tenant).filter(pk=pk).first()  # type: ignore[arg-type]
-    if alert is None or alert.tenant_id != actor.tenant_id:
+    if alert is None or alert.tenant_id != actor.tenant_id or alert.user_id == actor.pk:
         raise Http404(_("No such alert."))
     return alert
 
@@ -171,6 +178,7 @@ def _state_conflict(alert: AccessAlert) -> Conflict:
 def acknowledge_alert(*, alert: AccessAlert, actor: Actor) -> AccessAlert:
     """Open → acknowledged: someone is looking into it."""
     user = _require_supervisor(actor, alert.tenant_id)
+    _refuse_own(alert, user)
     with transaction.atomic(), tenant_scope(alert.tenant_id):
         locked = _locked(alert)
         if locked.state != AlertState.OPEN:
@@ -207,6 +215,7 @@ def clean_reason(value: object) -> str:
 def dismiss_alert(*, alert: AccessAlert, actor: Actor, reason: object) -> AccessAlert:
     """Open or acknowledged → dismissed, with a reason (kept on the alert, not in the log)."""
     user = _require_supervisor(actor, alert.tenant_id)
+    _refuse_own(alert, user)
     text = clean_reason(reason)
     with transaction.atomic(), tenant_scope(alert.tenant_id):
         locked = _locked(alert)
@@ -229,6 +238,7 @@ def promote_alert(*, alert: AccessAlert, actor: Actor) -> AccessAlert:
     """Open or acknowledged → promoted: an incident case opened from the alert (once; a
     second promotion is a ``Conflict`` naming the case)."""
     user = _require_supervisor(actor, alert.tenant_id)
+    _refuse_own(alert, user)
     promoter = alert_promoter()
     if promoter is None:
         raise Conflict(_("Incident cases are not available."))

@@ -12,7 +12,7 @@ naming the state (or the case a second promotion would repeat).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, cast
 
 from django import forms
@@ -45,6 +45,7 @@ from audits.alerts import (
     promote_alert,
 )
 from audits.hours import settings_for
+from audits.list_filters import parse_day
 from audits.models import (
     LIVE_ALERT_STATES,
     AccessAlert,
@@ -108,13 +109,6 @@ class PersonFilter(KnownValueFilter):
 PERIOD_PARAMS = ("since", "until")
 
 
-def _day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 class AlertChangeList(ChangeList):
     """The dashboard's ``since``/``until`` (local dates, included) are read by the admin's
     queryset, not taken for field lookups."""
@@ -166,7 +160,9 @@ class AccessAlertAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
         queryset = super().get_queryset(request).select_related("user", "token")
         if not may_supervise(request.user):
             return queryset.none()
-        since, until = _day(request.GET.get("since")), _day(request.GET.get("until"))
+        # Nobody handles, or reads, the alert about their own access (alerts.alert_for).
+        queryset = queryset.exclude(user_id=request.user.pk)
+        since, until = parse_day(request.GET.get("since")), parse_day(request.GET.get("until"))
         if since is not None:
             start = timezone.make_aware(datetime.combine(since, time.min))
             queryset = queryset.filter(last_seen_at__gte=start)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audits.panels import Period
+from core.ids import parse_id
 from tenants.models import Membership, Role, Tenant, User
 
 
@@ -44,8 +45,8 @@ class People:
         wanted = set()
         for label in labels:
             kind, _sep, rest = (label or "").partition(":")
-            if kind == "user" and rest.isdigit() and len(rest) < 19:
-                wanted.add(int(rest))
+            if kind == "user" and (number := parse_id(rest)) is not None:
+                wanted.add(number)
         self.load_ids(wanted)
 
     def load_ids(self, ids: Iterable[int]) -> None:
@@ -81,10 +82,10 @@ class People:
         """(who, roles) for an actor label: a username and its roles, a system job's name,
         an integration token's id."""
         kind, _sep, rest = (label or "").partition(":")
-        if kind == "user" and rest.isdigit() and len(rest) < 19:
-            return self.of_id(int(rest))
+        if kind == "user" and (number := parse_id(rest)) is not None:
+            return self.of_id(number)
         if kind == "system" and rest:
             return _("System: %(name)s") % {"name": rest}, ""
-        if kind == "token" and rest.isdigit():
+        if kind == "token" and parse_id(rest) is not None:
             return _("Integration token #%(id)s") % {"id": rest}, ""
         return label, ""

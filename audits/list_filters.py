@@ -27,10 +27,14 @@ from audits.periods import EARLIEST, LATEST_AHEAD
 SINCE, UNTIL = "since", "until"
 
 
-def _day(value: str) -> date | None:
+def parse_day(value: str | None) -> date | None:
+    """A local day from a list's ``since``/``until``: a valid ISO date within the range the
+    period picker accepts, else None (so a hand-edited URL never overflows a date)."""
+    if not isinstance(value, str):
+        return None
     try:
         day = date.fromisoformat(value.strip())
-    except (ValueError, TypeError, AttributeError):
+    except ValueError:
         return None
     today = timezone.localdate()
     return day if EARLIEST <= day <= today + LATEST_AHEAD else None
@@ -60,7 +64,7 @@ class DayRangeFilter(admin.ListFilter):
             raw = params.pop(name)
             value = raw[-1] if isinstance(raw, list) else raw
             self.used_parameters[name] = value
-            day = _day(value)
+            day = parse_day(value)
             if day is None and value:
                 bad.append(name)
             setattr(self, name, day)

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audits.violations.evidence import EvidenceTarget, register_evidence_kind
+from core.ids import parse_id
 from incidents.models import CaseSeverity, IncidentCase
 from tenants.models import Tenant
 
@@ -19,8 +20,8 @@ INCIDENT_CASE = "incident_case"
 def resolve_case(tenant: Tenant, object_id: str) -> EvidenceTarget | None:
     cases = IncidentCase.objects.filter(tenant_id=tenant.pk)
     case = cases.filter(code=object_id).first()
-    if case is None and object_id.isdigit() and len(object_id) <= 19:
-        case = cases.filter(pk=int(object_id)).first()
+    if case is None and (number := parse_id(object_id)) is not None:
+        case = cases.filter(pk=number).first()
     if case is None:
         return None
     return EvidenceTarget(

@@ -18,6 +18,7 @@ from audits.models import (
     InspectionItem,
     InspectionState,
 )
+from core.ids import parse_id
 from tenants.models import Tenant, User
 from tenants.scoping import tenant_scope
 
@@ -40,28 +41,26 @@ def inspection_for(user: object, tenant: Tenant | None, inspection_id: object) -
     """The tenant's inspection for one of its supervisors; anything else is None (404)."""
     if tenant is None or not may_supervise(user, tenant.pk):
         return None
-    if isinstance(inspection_id, bool) or not str(inspection_id).isdigit():
+    number = parse_id(inspection_id)
+    if number is None:
         return None
     with tenant_scope(tenant):
-        return (
-            Inspection.objects.select_related("inspector", "tenant")
-            .filter(pk=int(str(inspection_id)))
-            .first()
-        )
+        return Inspection.objects.select_related("inspector", "tenant").filter(pk=number).first()
 
 
 def follow_up_for(user: object, tenant: Tenant | None, follow_up_id: object) -> FollowUp | None:
     """The tenant's follow-up for a supervisor or its owner; anything else is None."""
     if tenant is None or not isinstance(user, User) or user.tenant_id != tenant.pk:
         return None
-    if isinstance(follow_up_id, bool) or not str(follow_up_id).isdigit():
+    number = parse_id(follow_up_id)
+    if number is None:
         return None
     with tenant_scope(tenant):
         follow_up = (
             FollowUp.objects.select_related(
                 "owner", "done_by", "finding__item__inspection", "tenant"
             )
-            .filter(pk=int(str(follow_up_id)))
+            .filter(pk=number)
             .first()
         )
     if follow_up is None:
@@ -75,14 +74,11 @@ def evidence_for(user: object, tenant: Tenant | None, evidence_id: object) -> Ev
     """An evidence file of the tenant's, for its supervisors only; anything else None."""
     if tenant is None or not may_supervise(user, tenant.pk):
         return None
-    if isinstance(evidence_id, bool) or not str(evidence_id).isdigit():
+    number = parse_id(evidence_id)
+    if number is None:
         return None
     with tenant_scope(tenant):
-        return (
-            EvidenceFile.objects.select_related("finding__item")
-            .filter(pk=int(str(evidence_id)))
-            .first()
-        )
+        return EvidenceFile.objects.select_related("finding__item").filter(pk=number).first()
 
 
 def checklist_of(inspection: Inspection) -> list[InspectionItem]:

@@ -36,6 +36,7 @@ from audits.models import (
 from audits.panels import may_supervise as is_supervisor
 from audits.services import record_event
 from core.errors import Conflict
+from core.ids import parse_id
 from tenants.actors import Actor, SystemActor, actor_label
 from tenants.models import Membership, Role, Tenant, User
 from tenants.roles import roles_of
@@ -132,13 +133,7 @@ def _date(field: str, value: object, *, not_before: datetime.date, message: str)
 
 
 def _user_id(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 12:
-        return int(value.strip())
-    return None
+    return parse_id(value)
 
 
 def _tenant_user(tenant: Tenant, value: object, roles: Sequence[str]) -> User | None:

@@ -22,6 +22,7 @@ from audits.models import Finding, FollowUp, FollowUpState, Inspection, Inspecti
 from audits.pack_sections import PackFile, PackSection
 from audits.panels import Period
 from audits.violations.evidence import EvidenceTarget, register_evidence_kind
+from core.ids import parse_id
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
@@ -237,11 +238,11 @@ def inspections_pack(tenant: Tenant, period: Period) -> PackSection:
 def _resolve_finding(tenant: Tenant, object_id: str) -> EvidenceTarget | None:
     """A finding by its number (``12`` or ``#12``): "Finding #12, §3.3.1: Fail (inspection
     “…”)", linking to its inspection's checklist."""
-    number = object_id.lstrip("#")
-    if not number.isdigit() or len(number) > 19:
+    number = parse_id(object_id.lstrip("#"))
+    if number is None:
         return None
     finding = (
-        Finding.objects.filter(pk=int(number), tenant_id=tenant.pk)
+        Finding.objects.filter(pk=number, tenant_id=tenant.pk)
         .select_related("item__inspection")
         .first()
     )

@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.audit_registry import action_label
+from core.ids import parse_id
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -134,10 +135,10 @@ def target_of(tenant: Tenant, kind: str, object_id: str) -> EvidenceTarget | Non
 def _resolve_audit_event(tenant: Tenant, object_id: str) -> EvidenceTarget | None:
     from audits.models import AuditEvent
 
-    number = object_id.lstrip("#")
-    if not number.isdigit() or len(number) > 19:
+    number = parse_id(object_id.lstrip("#"))
+    if number is None:
         return None
-    event = AuditEvent.objects.filter(pk=int(number), tenant_id=tenant.pk).first()
+    event = AuditEvent.objects.filter(pk=number, tenant_id=tenant.pk).first()
     if event is None:
         return None
     when = date_format(timezone.localtime(event.occurred_at, tenant.zone), "DATETIME_FORMAT")

@@ -14,6 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audits.list_filters import parse_day
 from audits.models import (
     OPEN_VIOLATION_STATES,
     AuditEvent,
@@ -90,10 +91,7 @@ class ListFilters:
             return value if value in allowed else ""
 
         def day(name: str) -> date | None:
-            try:
-                return date.fromisoformat(query.get(name, ""))
-            except ValueError:
-                return None
+            return parse_day(query.get(name, ""))
 
         person = query.get("person", "")
         return cls(

@@ -41,6 +41,7 @@ from audits.services import record_event
 from audits.violations import notices
 from audits.violations.evidence import resolve_evidence
 from core.errors import Conflict
+from core.ids import parse_id
 from tenants.actors import Actor, SystemActor, actor_label
 from tenants.models import Role, SuspensionScope, Tenant, User, UserSuspension
 from tenants.roles import has_role
@@ -138,11 +139,7 @@ def _today(tenant: Tenant) -> date:
 
 
 def _id(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 19:
-        return int(value.strip())
-    return None
+    return parse_id(value)
 
 
 def _lock(violation: Violation) -> Violation:
