@@ -97,6 +97,11 @@ def next_occurrence(
     return add_months(day, months, day_of_month=(series_start or day).day)
 
 
+#: How far ahead an inspection or a follow-up may be planned (a recurrence computed from a
+#: date near the year 9999 would overflow).
+MAX_AHEAD = datetime.timedelta(days=5 * 366)
+
+
 # --- checking input ------------------------------------------------------------------------
 
 
@@ -129,6 +134,8 @@ def _date(field: str, value: object, *, not_before: datetime.date, message: str)
         raise ValidationError({field: message})
     if value < not_before:
         raise ValidationError({field: _("The date cannot be in the past.")})
+    if value > not_before + MAX_AHEAD:
+        raise ValidationError({field: _("The date cannot be more than five years ahead.")})
     return value
 
 

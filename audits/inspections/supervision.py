@@ -94,7 +94,8 @@ def _iso(value: datetime.datetime | None, tenant: Tenant) -> str:
 
 def inspections_pack(tenant: Tenant, period: Period) -> PackSection:
     """inspections.csv, findings.csv and follow_ups.csv of the inspections planned or
-    completed in ``period``."""
+    completed in ``period``. Staff's free texts (titles, notes, closing notes) stay out, as
+    in every section: they could name someone; the CSVs say only whether there is a note."""
     with tenant_scope(tenant):
         inspections = list(
             Inspection.objects.filter(_in_period(period))
@@ -128,7 +129,6 @@ def inspections_pack(tenant: Tenant, period: Period) -> PackSection:
         for i in inspections:
             yield (
                 i.pk,
-                i.title,
                 i.scope,
                 i.planned_for.isoformat(),
                 i.inspector.username,
@@ -148,7 +148,7 @@ def inspections_pack(tenant: Tenant, period: Period) -> PackSection:
                 item.clause,
                 item.kind,
                 found.result if found else "",
-                found.note if found else "",
+                ("yes" if found.note else "no") if found else "",
                 found.recorded_by.username if found else "",
                 _iso(found.recorded_at, tenant) if found else "",
                 ";".join(sorted(e.sha256 for e in found.evidence.all())) if found else "",
@@ -167,7 +167,7 @@ def inspections_pack(tenant: Tenant, period: Period) -> PackSection:
                 "yes" if f.state == FollowUpState.OPEN and f.due_on < today else "no",
                 f.done_by.username if f.done_by else "",
                 _iso(f.done_at, tenant),
-                f.done_note,
+                "yes" if f.done_note else "no",
             )
 
     recorded = sum(1 for _item, found in findings if found is not None)
@@ -177,7 +177,6 @@ def inspections_pack(tenant: Tenant, period: Period) -> PackSection:
                 "inspections.csv",
                 (
                     "inspection",
-                    "title",
                     "scope",
                     "planned_for",
                     "inspector",
@@ -198,7 +197,7 @@ def inspections_pack(tenant: Tenant, period: Period) -> PackSection:
                     "clause",
                     "kind",
                     "result",
-                    "note",
+                    "has_note",
                     "recorded_by",
                     "recorded_at",
                     "evidence_sha256",
@@ -218,7 +217,7 @@ def inspections_pack(tenant: Tenant, period: Period) -> PackSection:
                     "overdue",
                     "closed_by",
                     "closed_at",
-                    "closing_note",
+                    "has_closing_note",
                 ),
                 follow_up_rows(),
             ),
@@ -237,7 +236,8 @@ def inspections_pack(tenant: Tenant, period: Period) -> PackSection:
 
 def _resolve_finding(tenant: Tenant, object_id: str) -> EvidenceTarget | None:
     """A finding by its number (``12`` or ``#12``): "Finding #12, §3.3.1: Fail (inspection
-    “…”)", linking to its inspection's checklist."""
+    #5)" — no staff-written title, the label is stored with the violation —, linking to its
+    inspection's checklist."""
     number = parse_id(object_id.lstrip("#"))
     if number is None:
         return None
@@ -250,12 +250,12 @@ def _resolve_finding(tenant: Tenant, object_id: str) -> EvidenceTarget | None:
         return None
     item = finding.item
     return EvidenceTarget(
-        _("Finding #%(id)d, §%(clause)s: %(result)s (inspection “%(title)s”)")
+        _("Finding #%(id)d, §%(clause)s: %(result)s (inspection #%(inspection)d)")
         % {
             "id": finding.pk,
             "clause": item.clause,
             "result": finding.get_result_display(),
-            "title": item.inspection.title,
+            "inspection": item.inspection_id,
         },
         reverse("admin:audits_inspection_checklist", args=[item.inspection_id]),
     )

@@ -816,7 +816,7 @@ def test_a_finding_is_a_violations_evidence_within_its_tenant_only() -> None:
     with tenant_scope(other), pytest.raises(ValidationError) as error:
         resolve_evidence(other, "finding", str(finding.pk))
     assert found.label == (
-        f"Finding #{finding.pk}, §{item.clause}: Pass (inspection “{inspection.title}”)"
+        f"Finding #{finding.pk}, §{item.clause}: Pass (inspection #{inspection.pk})"
     )
     assert found.url.endswith(f"/inspection/{inspection.pk}/checklist/")
     assert error.value.message_dict == {

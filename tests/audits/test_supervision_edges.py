@@ -86,3 +86,56 @@ def test_an_inspection_id_that_is_not_ascii_digits_is_a_404(object_id: str) -> N
         else 404,
     ]
     assert codes == [404, 404]
+
+
+def test_a_recurring_inspection_cannot_be_planned_beyond_five_years() -> None:
+    from django.core.exceptions import ValidationError
+
+    from audits.inspections import services
+
+    tenant = TenantFactory()
+    boss = UserFactory(tenant=tenant, roles=[Role.SUPERVISOR])
+    with pytest.raises(ValidationError) as error:
+        services.plan_inspection(
+            tenant=tenant,
+            actor=boss,
+            title="Yearly",
+            scope="full",
+            planned_for="9999-12-15",
+            inspector_id=boss.pk,
+            recurrence="monthly",
+        )
+    assert error.value.message_dict == {
+        "planned_for": ["The date cannot be more than five years ahead."]
+    }
+
+
+def test_the_inspections_pack_section_leaves_staff_written_text_out() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from audits.inspections import services
+    from audits.inspections.supervision import inspections_pack
+    from audits.panels import Period
+    from tests.audits.inspection_support import items_of
+    from tests.factories import InspectionFactory
+
+    tenant = TenantFactory()
+    boss = UserFactory(tenant=tenant, roles=[Role.SUPERVISOR])
+    inspection = InspectionFactory(tenant=tenant, inspector=boss, title="Bag for Mr Zhang")
+    services.start_inspection(inspection=inspection, actor=boss)
+    with tenant_scope(tenant):
+        services.record_finding(
+            inspection=inspection,
+            item_id=items_of(inspection)[0].pk,
+            actor=boss,
+            result="fail",
+            note="Label showed 13800138000",
+            follow_up_owner_id=boss.pk,
+            follow_up_due=(timezone.localdate() + timedelta(days=7)).isoformat(),
+        )
+    now = timezone.now()
+    section = inspections_pack(tenant, Period(now - timedelta(days=30), now + timedelta(days=30)))
+    text = repr([(f.header, list(f.rows)) for f in section.files])
+    assert ("Mr Zhang" in text, "13800138000" in text, "'yes'" in text) == (False, False, True)
