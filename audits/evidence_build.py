@@ -151,16 +151,29 @@ def _claim(tenant: Tenant, pack_id: int, total: int) -> EvidencePack | None:
     return pack
 
 
+class ClaimLost(Exception):
+    """Another execution took the pack over (this one was thought dead): stop, write
+    nothing more."""
+
+
 def _progress(pack: EvidencePack, done: int) -> None:
-    EvidencePack.objects.filter(tenant_id=pack.tenant_id, pk=pack.pk).update(sections_done=done)
+    """Record ``done`` sections — only while this execution still holds the pack (its
+    ``started_at`` is the claim: a take-over sets a new one)."""
+    updated = EvidencePack.objects.filter(
+        tenant_id=pack.tenant_id, pk=pack.pk, started_at=pack.started_at
+    ).update(sections_done=done)
+    if not updated:
+        raise ClaimLost
     pack.sections_done = done
 
 
 def _fail(tenant: Tenant, pack: EvidencePack, actor: Actor, section: str, reason: str) -> None:
     with transaction.atomic():
-        EvidencePack.objects.filter(tenant=tenant, pk=pack.pk).update(
-            state=EvidencePackState.FAILED, failure=reason[:300], finished_at=timezone.now()
-        )
+        failed = EvidencePack.objects.filter(
+            tenant=tenant, pk=pack.pk, started_at=pack.started_at, state=EvidencePackState.RUNNING
+        ).update(state=EvidencePackState.FAILED, failure=reason[:300], finished_at=timezone.now())
+        if not failed:  # another execution holds the pack now: its outcome stands
+            return
         record_event(
             tenant=tenant,
             actor=actor,
@@ -306,31 +319,58 @@ def _build(
             while chunk := handle.read(1 << 20):
                 sha.update(chunk)
                 size += len(chunk)
-        os.replace(temporary, folder / final_name)
+        with transaction.atomic():
+            # Under the pack's row lock, and only if this execution still holds the claim:
+            # two executions that both finished never both rename their archive and save
+            # their hash (the row would name one archive and hold the other's hash).
+            held = (
+                EvidencePack.objects.select_for_update(of=("self",))
+                .filter(tenant=tenant, pk=pack.pk, started_at=pack.started_at)
+                .filter(state=EvidencePackState.RUNNING)
+                .exists()
+            )
+            if not held:
+                return None
+            os.replace(temporary, folder / final_name)
+            _finish(tenant, pack, actor, specs, final_name, size, sha.hexdigest())
+    except ClaimLost:
+        return None
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-    with transaction.atomic():
-        pack.state = EvidencePackState.DONE
-        pack.path = f"{tenant.slug}/{final_name}"
-        pack.size, pack.sha256 = size, sha.hexdigest()
-        pack.finished_at = timezone.now()
-        pack.sections_done = len(specs)
-        pack.save(update_fields=["state", "path", "size", "sha256", "finished_at", "sections_done"])
-        record_event(
-            tenant=tenant,
-            actor=actor,
-            action="evidence.pack_built",
-            target=pack,
-            details={
-                "pack": pack.pk,
-                "sections": len(specs),
-                "size": size,
-                "sha256": pack.sha256,
-                "key": evidence_keys.fingerprint(),
-            },
-        )
     return pack
+
+
+def _finish(
+    tenant: Tenant,
+    pack: EvidencePack,
+    actor: Actor,
+    specs: list[PackSectionSpec],
+    final_name: str,
+    size: int,
+    sha256: str,
+) -> None:
+    """The pack done: its archive, size and hash saved and ``evidence.pack_built``
+    recorded (inside the caller's transaction, which holds the pack's row)."""
+    pack.state = EvidencePackState.DONE
+    pack.path = f"{tenant.slug}/{final_name}"
+    pack.size, pack.sha256 = size, sha256
+    pack.finished_at = timezone.now()
+    pack.sections_done = len(specs)
+    pack.save(update_fields=["state", "path", "size", "sha256", "finished_at", "sections_done"])
+    record_event(
+        tenant=tenant,
+        actor=actor,
+        action="evidence.pack_built",
+        target=pack,
+        details={
+            "pack": pack.pk,
+            "sections": len(specs),
+            "size": size,
+            "sha256": pack.sha256,
+            "key": evidence_keys.fingerprint(),
+        },
+    )
 
 
 def base64_signature(manifest: bytes) -> bytes:

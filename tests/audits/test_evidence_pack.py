@@ -472,3 +472,37 @@ def test_the_reveal_log_reads_a_bounded_number_of_queries(
         with django_assert_max_num_queries(5):  # events, users, roles, orders, the end
             rows = list(section.files[0].rows)
     assert len(rows) == 4 + 5 * len(orders)
+
+
+def test_a_build_whose_pack_was_taken_over_meanwhile_writes_nothing(tenant: Tenant) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from audits.models import EvidencePack
+    from audits.pack_sections import (
+        PackSection,
+        register_pack_section,
+        unregister_pack_section,
+    )
+
+    pack = EvidencePackFactory(tenant=tenant)
+    taken_over_at = timezone.now() + timedelta(minutes=31)
+
+    def taken_over(owner: Tenant, period: Any) -> PackSection:
+        # Another execution thought this one dead and claimed the pack meanwhile.
+        EvidencePack.objects.filter(pk=pack.pk).update(started_at=taken_over_at)
+        return PackSection()
+
+    register_pack_section("tests.taken_over", title="Taken over", order=-1, build=taken_over)
+    try:
+        result = build_evidence_pack(tenant=tenant, pack_id=pack.pk)
+    finally:
+        unregister_pack_section("tests.taken_over")
+    after = refreshed(pack)
+    assert (result, after.state, after.sha256, after.started_at) == (
+        None,
+        "running",
+        "",
+        taken_over_at,
+    )
