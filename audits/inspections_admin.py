@@ -597,11 +597,17 @@ class FollowUpAdmin(TenantScopedModelAdmin):
     def _may_see(self, request: HttpRequest) -> bool:
         if _supervises(request):
             return True
-        tenant = _tenant(request)
-        if tenant is None or not _staff_of_tenant(request):
-            return False
-        with tenant_scope(tenant):
-            return FollowUp.objects.filter(owner_id=request.user.pk).exists()
+        # Asked by the sidebar and the admin's index on every page: one query per request.
+        known = getattr(request, "_baomi_owns_follow_ups", None)
+        if known is None:
+            tenant = _tenant(request)
+            if tenant is None or not _staff_of_tenant(request):
+                known = False
+            else:
+                with tenant_scope(tenant):
+                    known = FollowUp.objects.filter(owner_id=request.user.pk).exists()
+            request._baomi_owns_follow_ups = known  # type: ignore[attr-defined]
+        return bool(known)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._may_see(request)

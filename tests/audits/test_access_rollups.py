@@ -559,10 +559,12 @@ def test_the_panels_render_their_figures_and_links(tenant: Tenant) -> None:
     )
     user = UserFactory(tenant=tenant, roles=[Role.SUPERVISOR])
     html = ""
+    request = RequestFactory().get("/")
+    request.user = user
     with tenant_scope(tenant), timezone.override(tenant.zone):
         for panel in panels_for(user):
             if panel.key.startswith("audits."):
-                context = panel.context_for(RequestFactory().get("/"), tenant, period)
+                context = panel.context_for(request, tenant, period)
                 html += render_to_string(panel.template, context)
     assert (
         html.count('data-type="bar"'),

@@ -373,7 +373,9 @@ def test_the_page_reads_in_a_bounded_number_of_queries(
     client.get(URL)  # warm the session and caches
     for _ in range(3):
         OrderFactory(tenant=tenant)
-    with django_assert_max_num_queries(45):
+    # Every panel of issue 20 (eleven, and the compliance summary's indicators), each a
+    # few indexed reads, whatever the tenant's size (the bench measures 1M orders / 10M events).
+    with django_assert_max_num_queries(56):
         response = client.get(URL)
     assert response.status_code == 200
 

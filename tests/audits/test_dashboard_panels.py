@@ -297,7 +297,11 @@ def test_the_summary_lists_the_clauses_in_the_policys_order(tenant: Tenant, peri
         "2.4.2",
         "4.1.1",
         "5.1",
+        "6.1.1",
+        "6.1.2",
+        "6.1.2",
         "6.2.2",
+        "6.3.1",
         "7.1.2",
         "7.2",
     ]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections
+from django.utils import translation
 
 from audits.models import Sanction, ViolationAnswer
 from audits.violations.services import Decision, answer_violation, decide_sanction
@@ -28,9 +29,12 @@ def _twice(action: Callable[[], Any]) -> list[str]:
     outcomes: list[str] = []
 
     def run() -> None:
+        # A new thread speaks the site's default language (zh-Hans): the messages are
+        # compared in English.
         try:
             barrier.wait()
-            action()
+            with translation.override("en"):
+                action()
             outcomes.append("done")
         except Conflict as error:
             outcomes.append(str(error))
