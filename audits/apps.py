@@ -16,7 +16,10 @@ class AuditsConfig(AppConfig):
 
         receivers.connect()
         # Reading the log is supervision; nobody may change it (the admin offers no edits).
-        for role in (Role.SUPERVISOR, Role.PRIVACY_OFFICER):
+        # Tenant administrators supervise too (issue 20): the dashboard's numbers link to the
+        # log, their evidence pack holds its reveal log, and an alert shows the events that
+        # fired it (decision 0013). The log holds no customer's data.
+        for role in (Role.SUPERVISOR, Role.PRIVACY_OFFICER, Role.TENANT_ADMIN):
             grant_permissions(role, "audits.view_auditevent")
         # violations (issue 20)
         from audits.violations import notices as violation_notices
