@@ -139,3 +139,10 @@ def test_the_inspections_pack_section_leaves_staff_written_text_out() -> None:
     section = inspections_pack(tenant, Period(now - timedelta(days=30), now + timedelta(days=30)))
     text = repr([(f.header, list(f.rows)) for f in section.files])
     assert ("Mr Zhang" in text, "13800138000" in text, "'yes'" in text) == (False, False, True)
+
+
+def test_the_actions_the_alert_rules_read_per_person_are_those_the_partial_index_covers() -> None:
+    from audits.alert_rules import DENIED_ACTIONS, REVEAL_ACTIONS
+    from audits.models import PERSON_ACCESS_ACTIONS
+
+    assert (REVEAL_ACTIONS | DENIED_ACTIONS) - set(PERSON_ACCESS_ACTIONS) == set()
