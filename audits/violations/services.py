@@ -633,6 +633,19 @@ def withdraw_violation(*, violation: Violation, reason: object, actor: Actor) ->
                 _("The violation is “%(state)s”: it can no longer be withdrawn.")
                 % {"state": _state_label(locked)}
             )
+        if (
+            locked.decided_by
+            and locked.decided_by != actor_label(actor)
+            and not has_role(actor, Role.TENANT_ADMIN)
+        ):
+            # A sanction stands unless the one who decided it, or a tenant administrator,
+            # takes it back: a supervisor does not undo another's decision alone.
+            raise PermissionDenied(
+                _(
+                    "Only the person who decided the sanction or a tenant administrator "
+                    "may withdraw a decided violation."
+                )
+            )
         before = locked.state
         now = timezone.now()
         lifted = []

@@ -729,6 +729,22 @@ def test_withdrawal_needs_a_reason(tenant: Tenant, supervisor: User, agent: User
     assert error.value.message_dict == {"reason": ["This field is required."]}
 
 
+def test_another_supervisor_may_not_withdraw_a_decided_sanction_but_a_tenant_admin_may(
+    tenant: Tenant, supervisor: User, agent: User, admin_user: User
+) -> None:
+    other = UserFactory(tenant=tenant, roles=[Role.SUPERVISOR])
+    violation = _violation(tenant, agent, supervisor)
+    decide_sanction(violation=violation, decision=Decision(warning=True), actor=supervisor)
+    with pytest.raises(PermissionDenied) as error:
+        withdraw_violation(violation=violation, reason="I disagree", actor=other)
+    withdraw_violation(violation=violation, reason="Wrong person identified", actor=admin_user)
+    assert (str(error.value), _fresh(violation).state) == (
+        "Only the person who decided the sanction or a tenant administrator may withdraw a "
+        "decided violation.",
+        "withdrawn",
+    )
+
+
 # --- repeat violations -------------------------------------------------------------------
 
 
