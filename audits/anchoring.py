@@ -62,8 +62,10 @@ def _canonical(body: Mapping[str, Any]) -> bytes:
 
 
 def anchor_mac(body: Mapping[str, Any], key: bytes) -> str:
-    """HMAC-SHA256 of the anchor's canonical JSON (every key but ``mac``)."""
-    unsigned = {name: value for name, value in body.items() if name != "mac"}
+    """HMAC-SHA256 of the anchor's canonical JSON (every key but ``mac``, and ``sinks``,
+    which an export adds to say where the line was found: an exported line verifies as
+    it is)."""
+    unsigned = {name: value for name, value in body.items() if name not in ("mac", "sinks")}
     return hmac.new(key, _canonical(unsigned), hashlib.sha256).hexdigest()
 
 

@@ -475,6 +475,17 @@ def test_export_command_prints_every_anchor_with_its_mac_and_sinks() -> None:
     ]
 
 
+def test_an_exported_anchor_line_verifies_with_the_key_as_it_is() -> None:
+    from audits.anchoring import mac_is_valid
+
+    tenant = TenantFactory(slug="acme")
+    _anchor(tenant)
+    out = io.StringIO()
+    call_command("export_audit_anchors", "--tenant", "acme", stdout=out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [mac_is_valid(line) for line in lines] == [True]
+
+
 def test_export_command_is_audited() -> None:
     tenant = TenantFactory(slug="acme")
     _anchor(tenant)
