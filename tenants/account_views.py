@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django_otp.plugins.otp_static.models import StaticDevice
+from django_scopes import scopes_disabled
 
 from tenants.models import Role, User
 from tenants.roles import has_role
@@ -63,7 +64,14 @@ def _page(request: HttpRequest, user: User, template: str, context: dict[str, An
     """The page in its frame: the rider page's, or the back office's login layout (which
     needs the admin site's context: colours, styles, scripts)."""
     base = _base_template(user)
-    frame = admin.site.each_context(request) if base == STAFF_BASE else {}
+    frame: dict[str, Any] = {}
+    if base == STAFF_BASE and user.tenant_id is None:
+        # Platform-operator code: the admin's frame (its app list) spans tenants, as in the
+        # operator's admin itself (tenants.middleware); the operator has no tenant scope.
+        with scopes_disabled():
+            frame = admin.site.each_context(request)
+    elif base == STAFF_BASE:
+        frame = admin.site.each_context(request)
     return TemplateResponse(request, template, {**frame, **context, "base_template": base})
 
 

@@ -81,6 +81,13 @@ def test_an_operator_without_a_device_is_sent_to_enrolment(client: Client) -> No
     assert client.get("/admin/tenants/tenant/")["Location"].startswith(SETUP)
 
 
+def test_an_operators_enrolment_page_opens_in_the_admins_frame(client: Client) -> None:
+    # The frame lists the admin's apps across tenants (the retention policy's "add" asks
+    # whether one exists): the operator has no tenant scope there (a 500 found by a walk).
+    _password_login(client, OperatorFactory())
+    assert client.get(SETUP).status_code == 200
+
+
 @pytest.mark.parametrize("role", NEEDING)
 def test_a_login_with_a_device_is_sent_to_verification(client: Client, role: str) -> None:
     user = _user(role)
