@@ -30,3 +30,29 @@ class AccessFilter(KnownValueFilter):
 
 # Appended to the log's own filters (audits/admin.py imports this module at its end).
 AuditEventAdmin.list_filter = [*AuditEventAdmin.list_filter, AccessFilter]
+
+
+class FlaggedFilter(KnownValueFilter):
+    """The events that fired an alert of one rule (``?flagged=reveal_outside_hours``): the
+    list behind the dashboard's "reveals outside working hours, a shift or an
+    assignment" (audits.alert_panels.outside_panel), which counts those events."""
+
+    title = _("fired an alert")
+    parameter_name = "flagged"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        from audits.alert_rules import rule_choices
+
+        return [(code, str(label)) for code, label in rule_choices()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        from audits.models import AccessAlertEvent
+
+        rule = self.value()
+        if not rule:
+            return queryset
+        fired = AccessAlertEvent.objects.filter(alert__rule=rule).values("event_id")
+        return queryset.filter(pk__in=fired)
+
+
+AuditEventAdmin.list_filter = [*AuditEventAdmin.list_filter, FlaggedFilter]

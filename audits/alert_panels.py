@@ -98,14 +98,15 @@ def outside_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dict[
         .annotate(n=Count("event", distinct=True))
         .order_by()
     )
-    first, last = period.first_day.isoformat(), period.last_day.isoformat()
+    log = reverse("admin:audits_auditevent_changelist")
     return {
         "counts": [
             {
                 "code": code,
                 "label": rule_label(code),
                 "n": rows.get(code, 0),
-                "url": alert_list_url(rule=code, since=first, until=last),
+                # The events counted, in the audit log (audits.access_admin.FlaggedFilter).
+                "url": f"{log}?{urlencode({'flagged': code})}&{period.query()}",
             }
             for code in OUTSIDE_RULES
         ]
@@ -126,7 +127,7 @@ def stale_alerts(tenant: Tenant, period: Period) -> Indicator:
         Status.OK if n == 0 else Status.ATTENTION,
         ngettext("%(n)d alert open longer than 24 h", "%(n)d alerts open longer than 24 h", n)
         % {"n": n},
-        alert_list_url(state=AlertState.OPEN.value),
+        alert_list_url(state=AlertState.OPEN.value, stale="yes"),
     )
 
 

@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audits.admin import KnownValueFilter, action_html, describe
+from audits.alert_panels import STALE_AFTER
 from audits.alert_rules import rule_choices, rule_label
 from audits.alert_signals import forget_thresholds
 from audits.alerts import (
@@ -106,7 +107,7 @@ class PersonFilter(KnownValueFilter):
         return queryset.filter(user_id=int(self.value())) if self.value() else queryset  # type: ignore[arg-type]
 
 
-PERIOD_PARAMS = ("since", "until")
+PERIOD_PARAMS = ("since", "until", "stale")
 
 
 class AlertChangeList(ChangeList):
@@ -162,6 +163,8 @@ class AccessAlertAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
             return queryset.none()
         # Nobody handles, or reads, the alert about their own access (alerts.alert_for).
         queryset = queryset.exclude(user_id=request.user.pk)
+        if request.GET.get("stale") == "yes":  # the §6.1.2 indicator's list
+            queryset = queryset.filter(opened_at__lt=timezone.now() - STALE_AFTER)
         since, until = parse_day(request.GET.get("since")), parse_day(request.GET.get("until"))
         if since is not None:
             start = timezone.make_aware(datetime.combine(since, time.min))

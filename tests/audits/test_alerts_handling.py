@@ -385,8 +385,39 @@ def test_the_compliance_indicator_counts_alerts_open_longer_than_24_hours() -> N
     assert (indicator.status, str(indicator.summary), indicator.link) == (
         "attention",
         "1 alert open longer than 24 h",
-        "/admin/audits/accessalert/?state=open",
+        "/admin/audits/accessalert/?state=open&stale=yes",
     )
+
+
+def test_the_stale_alerts_list_shows_what_the_indicator_counts(client: Client) -> None:
+    tenant = TenantFactory()
+    old = AccessAlertFactory(tenant=tenant)
+    AccessAlertFactory(tenant=tenant)
+    with tenant_scope(tenant):
+        AccessAlert.objects.filter(pk=old.pk).update(opened_at=timezone.now() - timedelta(hours=25))
+    client.force_login(_supervisor(tenant))
+    response = client.get("/admin/audits/accessalert/?state=open&stale=yes")
+    assert [a.pk for a in response.context["cl"].result_list] == [old.pk]
+
+
+def test_the_outside_panels_number_lists_the_events_it_counts(client: Client, rf) -> None:  # noqa: ANN001
+    from audits.models import AccessAlertEvent
+
+    tenant = TenantFactory()
+    alert = AccessAlertFactory(tenant=tenant, rule="reveal_outside_hours")
+    AccessAlertFactory(tenant=tenant, rule="reveal_burst")
+    with tenant_scope(tenant):
+        fired = list(
+            AccessAlertEvent.objects.filter(alert=alert).values_list("event_id", flat=True)
+        )
+        [count] = [
+            c
+            for c in outside_panel(rf.get("/"), tenant, _period())["counts"]
+            if c["code"] == "reveal_outside_hours"
+        ]
+    client.force_login(_supervisor(tenant))
+    listed = client.get(count["url"]).context["cl"].result_list
+    assert (count["n"], sorted(e.pk for e in listed)) == (1, sorted(fired))
 
 
 def test_the_panels_templates_render_their_numbers_as_links(rf) -> None:  # noqa: ANN001
