@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from audits import evidence_tasks
 from audits.models import EvidencePack, EvidencePackState
 from audits.panels import may_supervise
+from audits.periods import EARLIEST
 from audits.services import record_event
 from tenants.models import Tenant, User
 
@@ -36,7 +37,8 @@ def may_handle_packs(user: object, tenant: Tenant | None) -> bool:
 
 def check_period(first_day: date, last_day: date, *, today: date) -> None:
     """``ValidationError`` naming the field (``start``/``end``) of a period a pack cannot
-    cover: reversed, longer than MAX_DAYS, or starting in the future."""
+    cover: reversed, longer than MAX_DAYS, starting in the future, or before the earliest
+    day the dashboard's picker accepts (a day near year 1 overflows a date computation)."""
     if last_day < first_day:
         raise ValidationError({"end": _("The end date is before the start date.")})
     if (last_day - first_day).days + 1 > MAX_DAYS:
@@ -45,6 +47,10 @@ def check_period(first_day: date, last_day: date, *, today: date) -> None:
         )
     if first_day > today:
         raise ValidationError({"start": _("The start date is in the future.")})
+    if first_day < EARLIEST:
+        raise ValidationError(
+            {"start": _("The start date is before %(day)s.") % {"day": EARLIEST.isoformat()}}
+        )
 
 
 def request_evidence_pack(

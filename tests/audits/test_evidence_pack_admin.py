@@ -240,6 +240,16 @@ def test_a_period_starting_in_the_future_is_a_400(tenant: Tenant, supervisor: Us
     ) == (400, True)
 
 
+def test_a_period_in_year_one_is_a_400_not_a_failed_pack(tenant: Tenant, supervisor: User) -> None:
+    response = _client(supervisor).post(REQUEST, {"start": "0001-01-01", "end": "0001-01-02"})
+    assert (
+        response.status_code,
+        'id="id_start-error" role="alert">The start date is before 2000-01-01.</p>'
+        in response.content.decode(),
+        _packs(tenant),
+    ) == (400, True, [])
+
+
 def test_a_get_on_the_request_url_is_refused(tenant: Tenant, supervisor: User) -> None:
     assert _client(supervisor).get(REQUEST).status_code == 405
 
