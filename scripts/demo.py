@@ -41,6 +41,10 @@ def main() -> int:
     env.setdefault("BAOMI_RETENTION_SWEEP_SECONDS", "60")
     # ...and an encrypted backup into var/backups/ every ten minutes.
     env.setdefault("BAOMI_BACKUP_SECONDS", "600")
+    # ...and the audit chain anchored and verified soon after start (the jobs do it once per
+    # hour and once per night; the dashboard's integrity panel fills in within minutes).
+    env.setdefault("BAOMI_ANCHOR_SECONDS", "120")
+    env.setdefault("BAOMI_CHAIN_VERIFY_SECONDS", "300")
     env["PYTHONUNBUFFERED"] = "1"
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
