@@ -393,7 +393,7 @@ class ViolationAdmin(TenantScopedModelAdmin):
                 data = form.cleaned_data
                 evidence = (
                     [(data["evidence_kind"], data["evidence"])]
-                    if data["evidence_kind"] or data["evidence"]
+                    if data["evidence"]  # a kind chosen without an id links nothing
                     else []
                 )
                 try:
