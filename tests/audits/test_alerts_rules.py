@@ -381,6 +381,15 @@ def test_fewer_list_pages_than_the_paging_count_raise_no_alert(client: Client) -
     tenant = _tenant(paging_pages=3, paging_minutes=10)
     client.force_login(UserFactory(tenant=tenant, roles=[Role.SUPERVISOR]))
     for _page in range(2):
+        client.get(reverse("admin:orders_order_changelist"))
+    evaluate_tenant(tenant)
+    assert _rules(tenant) == []
+
+
+def test_paging_through_the_audit_log_raises_no_alert(client: Client) -> None:
+    tenant = _tenant(paging_pages=3, paging_minutes=10)
+    client.force_login(UserFactory(tenant=tenant, roles=[Role.SUPERVISOR]))
+    for _page in range(5):
         client.get(reverse("admin:audits_auditevent_changelist"))
     evaluate_tenant(tenant)
     assert _rules(tenant) == []
