@@ -37,7 +37,10 @@ TRY: dict[str, tuple[str, str]] = {
         "add a user and give roles; set the time zone in Tenant settings",
     ),
     Role.PRIVACY_OFFICER: ("/admin/", "record an erasure request; publish a privacy notice"),
-    Role.SUPERVISOR: ("/admin/", "read the audit log: filter by category, open an event"),
+    Role.SUPERVISOR: (
+        "/supervisor/",
+        "the dashboard: follow a number to its list; handle an alert; plan an inspection",
+    ),
 }
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Delivery Co."
