@@ -66,17 +66,19 @@ def overdue_case_reports(tenant: Tenant, now: datetime) -> int:
     dashboard page, audits.shared_reads)."""
     return shared(
         ("incidents.overdue_reports", tenant.pk),
-        lambda: CaseReport.objects.filter(unmade_reports(), due_at__lt=now, is_drill=False).count(),
+        lambda: CaseReport.objects.filter(
+            unmade_reports(), tenant=tenant, due_at__lt=now, is_drill=False
+        ).count(),
     )
 
 
 def privacy_report_deadlines(tenant: Tenant, now: datetime) -> Deadlines:
     """Open customers' reports past and before their deadline (once per dashboard page)."""
-    return shared(("incidents.report_deadlines", tenant.pk), lambda: _deadlines(now))
+    return shared(("incidents.report_deadlines", tenant.pk), lambda: _deadlines(tenant, now))
 
 
-def _deadlines(now: datetime) -> Deadlines:
-    row = PrivacyReport.objects.filter(status__in=OPEN_REPORT).aggregate(
+def _deadlines(tenant: Tenant, now: datetime) -> Deadlines:
+    row = PrivacyReport.objects.filter(tenant=tenant, status__in=OPEN_REPORT).aggregate(
         overdue=Count("pk", filter=Q(due_at__lt=now)),
         upcoming=Count("pk", filter=Q(due_at__gte=now)),
         next_due=Min("due_at", filter=Q(due_at__gte=now)),
@@ -84,10 +86,10 @@ def _deadlines(now: datetime) -> Deadlines:
     return Deadlines(row["overdue"], row["upcoming"], row["next_due"])
 
 
-def open_cases() -> tuple[int, list[IncidentCase]]:
+def open_cases(tenant: Tenant) -> tuple[int, list[IncidentCase]]:
     """The number of open cases and the oldest ``CASES_SHOWN`` of them with their unmade
     reports (three queries)."""
-    cases = IncidentCase.objects.exclude(state=CaseState.CLOSED)
+    cases = IncidentCase.objects.filter(tenant=tenant).exclude(state=CaseState.CLOSED)
     shown = list(
         cases.order_by("opened_at", "pk")
         .only("pk", "code", "severity", "state", "is_drill", "opened_at", "tenant_id")
@@ -114,10 +116,10 @@ def incidents_panel(request: HttpRequest, tenant: Tenant, period: Period) -> dic
         return _list_url(name, **params) if allowed[name] else ""
 
     now = timezone.now()
-    total, shown = open_cases()
+    total, shown = open_cases(tenant)
     case_list = "admin:incidents_incidentcase_changelist"
     anomalies = dict(
-        OrderAnomaly.objects.filter(resolved_at__isnull=True)
+        OrderAnomaly.objects.filter(tenant=tenant, resolved_at__isnull=True)
         .values_list("kind")
         .annotate(n=Count("pk"))
         .order_by()
@@ -184,7 +186,7 @@ def incidents_indicator(tenant: Tenant, period: Period) -> Indicator:
             % {"n": overdue},
             _list_url("admin:incidents_incidentcase_changelist", clock="overdue"),
         )
-    running = CaseReport.objects.filter(unmade_reports(), is_drill=False).count()
+    running = CaseReport.objects.filter(unmade_reports(), tenant=tenant, is_drill=False).count()
     return Indicator(
         Status.ATTENTION if running else Status.OK,
         ngettext(

@@ -63,11 +63,11 @@ class Requests:
 def pending_requests(tenant: Tenant, now: datetime) -> Requests:
     """The pending erasure requests past and before their deadline: one query (once per
     dashboard page, audits.shared_reads)."""
-    return shared(("privacy.pending_requests", tenant.pk), lambda: _pending_requests(now))
+    return shared(("privacy.pending_requests", tenant.pk), lambda: _pending_requests(tenant, now))
 
 
-def _pending_requests(now: datetime) -> Requests:
-    row = ErasureRequest.objects.filter(status=RequestStatus.PENDING).aggregate(
+def _pending_requests(tenant: Tenant, now: datetime) -> Requests:
+    row = ErasureRequest.objects.filter(tenant=tenant, status=RequestStatus.PENDING).aggregate(
         overdue=Count("pk", filter=Q(due_at__lt=now)),
         upcoming=Count("pk", filter=Q(due_at__gte=now)),
         next_due=Min("due_at", filter=Q(due_at__gte=now)),
@@ -78,12 +78,14 @@ def _pending_requests(now: datetime) -> Requests:
 def erasures_per_day(tenant: Tenant, period: Period) -> dict[tuple[date, str], int]:
     """(local day, reason) → erasures in the ledger over ``period``: one query (once per
     dashboard page)."""
-    return shared(("privacy.erasures_per_day", tenant.pk, period), lambda: _per_day(period))
+    return shared(("privacy.erasures_per_day", tenant.pk, period), lambda: _per_day(tenant, period))
 
 
-def _per_day(period: Period) -> dict[tuple[date, str], int]:
+def _per_day(tenant: Tenant, period: Period) -> dict[tuple[date, str], int]:
     rows = (
-        ErasureLedgerEntry.objects.filter(erased_at__gte=period.start, erased_at__lt=period.end)
+        ErasureLedgerEntry.objects.filter(
+            tenant=tenant, erased_at__gte=period.start, erased_at__lt=period.end
+        )
         .annotate(day=TruncDate("erased_at", tzinfo=timezone.get_current_timezone()))
         .values_list("day", "reason")
         .annotate(n=Count("pk"))
