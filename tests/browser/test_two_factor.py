@@ -106,14 +106,18 @@ def test_supervisor_enrols_and_logs_in_with_a_code_in_chromium(
     desk.fill("#id_code", _code(key, steps_ahead=1))
     with desk.expect_navigation():
         desk.click("form.card button[type=submit]")
-    desk.wait_for_url(f"{base}/supervisor/")
+    # The dashboard renders every panel: on a loaded CI machine (four suites at once on two
+    # cores) that has taken over 30 s on SQLite.
+    desk.wait_for_url(f"{base}/supervisor/", timeout=90_000)
 
     _log_out(desk)
     _admin_login(desk, base, supervisor.username)
     desk.fill("#id_code", codes[0])
     with desk.expect_navigation():
         desk.click("form.card button[type=submit]")
-    desk.wait_for_url(f"{base}/supervisor/")
+    # The dashboard renders every panel: on a loaded CI machine (four suites at once on two
+    # cores) that has taken over 30 s on SQLite.
+    desk.wait_for_url(f"{base}/supervisor/", timeout=90_000)
     _shot(desk, "2fa-04-recovery-code-used-1280")
 
     _log_out(desk)
