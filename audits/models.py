@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -94,6 +95,22 @@ class AuditChainHead(TenantOwnedModel):
 # --- Supervision settings (issue 20): shared by the access statistics and the alert rules ---
 
 
+def _count_field(label: Any, default: int, maximum: int) -> models.PositiveIntegerField:
+    """A rule's threshold: how many within its window raise an alert (at least 2)."""
+    return models.PositiveIntegerField(
+        label, default=default, validators=[MinValueValidator(2), MaxValueValidator(maximum)]
+    )
+
+
+def _window_field(default: int) -> models.PositiveIntegerField:
+    """A rule's window, in minutes (a minute to a day)."""
+    return models.PositiveIntegerField(
+        _("within (minutes)"),
+        default=default,
+        validators=[MinValueValidator(1), MaxValueValidator(1440)],
+    )
+
+
 class SupervisionSettings(TenantOwnedModel):
     """A tenant's supervision thresholds: its staff's working hours (a reveal outside them
     is flagged) and the anomalous-access rules' limits. One row per tenant, created with
@@ -101,36 +118,14 @@ class SupervisionSettings(TenantOwnedModel):
 
     workday_start = models.TimeField(_("working hours start"), default=datetime.time(7, 0))
     workday_end = models.TimeField(_("working hours end"), default=datetime.time(23, 0))
-    reveal_burst_count = models.PositiveIntegerField(
-        _("reveals by one person that raise an alert"),
-        default=50,
-        validators=[MinValueValidator(2), MaxValueValidator(100_000)],
+    reveal_burst_count = _count_field(_("reveals by one person that raise an alert"), 50, 100_000)
+    reveal_burst_minutes = _window_field(60)
+    denied_count = _count_field(
+        _("refused reveals or not-found probes that raise an alert"), 5, 10_000
     )
-    reveal_burst_minutes = models.PositiveIntegerField(
-        _("within (minutes)"),
-        default=60,
-        validators=[MinValueValidator(1), MaxValueValidator(1440)],
-    )
-    denied_count = models.PositiveIntegerField(
-        _("refused reveals or not-found probes that raise an alert"),
-        default=5,
-        validators=[MinValueValidator(2), MaxValueValidator(10_000)],
-    )
-    denied_minutes = models.PositiveIntegerField(
-        _("within (minutes)"),
-        default=15,
-        validators=[MinValueValidator(1), MaxValueValidator(1440)],
-    )
-    paging_pages = models.PositiveIntegerField(
-        _("list pages by one person that raise an alert"),
-        default=40,
-        validators=[MinValueValidator(2), MaxValueValidator(100_000)],
-    )
-    paging_minutes = models.PositiveIntegerField(
-        _("within (minutes)"),
-        default=10,
-        validators=[MinValueValidator(1), MaxValueValidator(1440)],
-    )
+    denied_minutes = _window_field(15)
+    paging_pages = _count_field(_("list pages by one person that raise an alert"), 40, 100_000)
+    paging_minutes = _window_field(10)
 
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("supervision settings")
