@@ -7,8 +7,9 @@ since they sit on every request (docs/decisions/0012-access-alerts.md):
     URL's *name* from the resolver, never the path (a path can carry what was typed). At
     most ``2 × denied_count`` such events per person per window of ``denied_minutes``
     (a cache counter): enough for the rule, bounded for a scanner;
-  - *list paging*: a page of a registered list (``register_paged_list``: the order and audit
-    lists of the back office, the orders API's list) counted per person in fixed windows of
+  - *list paging*: a page of a registered list (``register_paged_list``: the back office's
+    order list and the orders API's list; not the audit log, which holds no customer's
+    data) counted per person in fixed windows of
     ``paging_minutes`` (a cache counter); the page that reaches ``paging_pages`` records one
     ``alerts.bulk_paging`` event.
 - ``record_token_network`` (on ``tenants.signals.integration_token_used``): the token's
