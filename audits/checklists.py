@@ -24,6 +24,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from audits.clauses import clause_sort_key
+from audits.registry import KeyedRegistry
 
 
 class ItemKind(models.TextChoices):
@@ -41,7 +42,7 @@ class ChecklistItemSpec:
     scopes: frozenset[str]
 
 
-_items: dict[str, ChecklistItemSpec] = {}
+_items: KeyedRegistry[ChecklistItemSpec] = KeyedRegistry("Checklist item")
 
 
 def register_checklist_item(
@@ -54,21 +55,15 @@ def register_checklist_item(
 ) -> ChecklistItemSpec:
     """Register (or register again, identically) the item ``key``; a different second
     registration under the same key is a programming error (``ValueError``)."""
-    if not key or key.count(".") != 1:
-        raise ValueError(f"Checklist item key {key!r} must look like 'app.name'.")
     if not clause or clause.startswith("§"):
         raise ValueError(f"Checklist item {key!r}: give the clause as '3.3.1', without '§'.")
     spec = ChecklistItemSpec(key, clause, ItemKind(kind).value, text, frozenset(scopes))
-    known = _items.get(key)
-    if known is not None and known != spec:
-        raise ValueError(f"Checklist item {key!r} is already registered differently.")
-    _items[key] = spec
-    return spec
+    return _items.add(key, spec)
 
 
 def unregister_checklist_item(key: str) -> None:
     """Forget an item (tests)."""
-    _items.pop(key, None)
+    _items.remove(key)
 
 
 def all_checklist_items() -> list[ChecklistItemSpec]:

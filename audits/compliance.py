@@ -37,6 +37,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audits.clauses import clause_sort_key
 from audits.panels import Period
+from audits.registry import KeyedRegistry
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class Evaluated:
     indicator: Indicator
 
 
-_indicators: dict[str, IndicatorSpec] = {}
+_indicators: KeyedRegistry[IndicatorSpec] = KeyedRegistry("Indicator")
 
 
 def register_indicator(
@@ -84,21 +85,14 @@ def register_indicator(
 ) -> IndicatorSpec:
     """Register (or register again, identically) the indicator ``key``; a different second
     registration under the same key is a programming error (``ValueError``)."""
-    if not key or key.count(".") != 1:
-        raise ValueError(f"Indicator key {key!r} must look like 'app.name'.")
     if not clause or clause.startswith("§"):
         raise ValueError(f"Indicator {key!r}: give the clause as '2.4.1', without '§'.")
-    spec = IndicatorSpec(key, clause, title, order, compute)
-    known = _indicators.get(key)
-    if known is not None and known != spec:
-        raise ValueError(f"Indicator {key!r} is already registered differently.")
-    _indicators[key] = spec
-    return spec
+    return _indicators.add(key, IndicatorSpec(key, clause, title, order, compute))
 
 
 def unregister_indicator(key: str) -> None:
     """Forget an indicator (tests)."""
-    _indicators.pop(key, None)
+    _indicators.remove(key)
 
 
 def all_indicators() -> list[IndicatorSpec]:

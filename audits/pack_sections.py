@@ -32,6 +32,7 @@ from typing import Any
 from django.utils.functional import Promise
 
 from audits.panels import Period
+from audits.registry import KeyedRegistry
 from tenants.models import Tenant
 
 
@@ -57,7 +58,7 @@ class PackSectionSpec:
     build: Callable[[Tenant, Period], PackSection]
 
 
-_sections: dict[str, PackSectionSpec] = {}
+_sections: KeyedRegistry[PackSectionSpec] = KeyedRegistry("Pack section")
 
 
 def register_pack_section(
@@ -69,19 +70,12 @@ def register_pack_section(
 ) -> PackSectionSpec:
     """Register (or register again, identically) the section ``key``; a different second
     registration under the same key is a programming error (``ValueError``)."""
-    if not key or key.count(".") != 1:
-        raise ValueError(f"Pack section key {key!r} must look like 'app.name'.")
-    spec = PackSectionSpec(key, title, order, build)
-    known = _sections.get(key)
-    if known is not None and known != spec:
-        raise ValueError(f"Pack section {key!r} is already registered differently.")
-    _sections[key] = spec
-    return spec
+    return _sections.add(key, PackSectionSpec(key, title, order, build))
 
 
 def unregister_pack_section(key: str) -> None:
     """Forget a section (tests)."""
-    _sections.pop(key, None)
+    _sections.remove(key)
 
 
 def all_pack_sections() -> list[PackSectionSpec]:

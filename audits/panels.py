@@ -31,6 +31,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import Promise
 
+from audits.registry import KeyedRegistry
 from tenants.models import Role, Tenant, User
 from tenants.roles import has_role, roles_of
 
@@ -94,7 +95,7 @@ class Panel:
         return {**self.context(request, tenant, period), "panel": self}
 
 
-_panels: dict[str, Panel] = {}
+_panels: KeyedRegistry[Panel] = KeyedRegistry("Panel")
 
 
 def register_panel(
@@ -108,22 +109,15 @@ def register_panel(
 ) -> Panel:
     """Register (or register again, identically) the panel ``key``. A second, different
     registration under the same key is a programming error (``ValueError``)."""
-    if not key or key.count(".") != 1:
-        raise ValueError(f"Panel key {key!r} must look like 'app.name'.")
     wanted = frozenset(Role(role).value for role in roles)
     if not wanted:
         raise ValueError(f"Panel {key!r} names no role that sees it.")
-    panel = Panel(key, title, wanted, order, template, context)
-    known = _panels.get(key)
-    if known is not None and known != panel:
-        raise ValueError(f"Panel {key!r} is already registered differently.")
-    _panels[key] = panel
-    return panel
+    return _panels.add(key, Panel(key, title, wanted, order, template, context))
 
 
 def unregister_panel(key: str) -> None:
     """Forget a panel (tests)."""
-    _panels.pop(key, None)
+    _panels.remove(key)
 
 
 def all_panels() -> list[Panel]:
