@@ -19,7 +19,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -31,14 +30,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("BAOMI_ENV", "test")
 os.environ["BAOMI_BENCH"] = "1"
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/baomi_bench")
+# Databases named for this run (two runs at once never share one; they are dropped at the
+# end unless --keep), unless DATABASE_URL/KEYSTORE_DATABASE_URL name others.
+RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+OWN_DATABASES = "DATABASE_URL" not in os.environ
+os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/baomi_bench_{RUN_ID}")
 os.environ.setdefault(
-    "KEYSTORE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/baomi_bench_keys"
+    "KEYSTORE_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/baomi_bench_{RUN_ID}_keys"
 )
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # The bench's backups and erasure-ledger file belong with its databases, not the demo's.
-BENCH_BACKUPS = ROOT / "var" / "bench" / "backups"
+BENCH_BACKUPS = ROOT / "var" / "bench" / f"backups-{RUN_ID}"
 os.environ["BACKUP_DIR"] = str(BENCH_BACKUPS)
 # Throttling stays on for both paths (one atomic counter per token and per tenant per
 # request), at a rate the bench never reaches.
@@ -55,38 +58,23 @@ from django.db import connection, connections  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.common import (  # noqa: E402
+    ORDER,
+    PLAIN,
+    Fixture,
+    bulk_orders,
+    copy_rows,
+    gunicorn,
+    interleaved,
+    paired_ratio,
+    run_threads,
+    timed,
+)
 from bench.dashboard import bench_dashboard  # noqa: E402
-
-ORDER = {
-    "customer": {
-        "name": "张三丰",
-        "phone": "13812345678",
-        "address": "上海市浦东新区张江路88号7栋1201室",
-    },
-    "items": [{"name": "宫保鸡丁", "quantity": 2}, {"name": "米饭", "quantity": 1}],
-    "note": "放门口",
-    "privacy_notice_version": 1,
-}
-PLAIN = {
-    **ORDER["customer"],
-    "items": ORDER["items"],
-    "note": ORDER["note"],
-    "privacy_notice_version": 1,
-}
 
 
 def median_rate(samples: list[float]) -> float:
     return statistics.median(samples)
-
-
-def interleaved(rounds: int, *runs: Callable[[], float]) -> list[list[float]]:
-    """Run each of ``runs`` (each returns operations/second) once per round, in turn, for
-    ``rounds`` rounds; the samples of each run."""
-    samples: list[list[float]] = [[] for _ in runs]
-    for _ in range(rounds):
-        for run, out in zip(runs, samples, strict=True):
-            out.append(run())
-    return samples
 
 
 INTAKE_PATHS = (
@@ -101,87 +89,11 @@ def _intake_result(samples: list[list[float]]) -> dict[str, Any]:
     return {
         "orders_per_s": ours,
         "baseline_per_s": base,
-        "ratio": ours / base,
+        "ratio": paired_ratio(samples[0], samples[1]),
         "bare_baseline_per_s": bare,
-        "ratio_to_bare": ours / bare,
+        "ratio_to_bare": paired_ratio(samples[0], samples[2]),
         "samples": dict(zip([name for name, _p, _a in INTAKE_PATHS], samples, strict=True)),
     }
-
-
-def _run_threads(target: Callable[[], None], count: int) -> float:
-    """Run ``target`` in ``count`` threads at once; the seconds until all have finished."""
-    pool = [threading.Thread(target=target) for _ in range(count)]
-    start = time.perf_counter()
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    return time.perf_counter() - start
-
-
-def timed(operations: int, body: Callable[[], None]) -> float:
-    start = time.perf_counter()
-    body()
-    return operations / (time.perf_counter() - start)
-
-
-class Fixture:
-    """A fresh tenant with a notice, staff of every role, a token and a signed rider."""
-
-    def __init__(self) -> None:
-        from privacy.notices import publish_notice
-        from riders.agreements import publish_agreement, sign_agreement
-        from riders.profiles import ensure_rider_profile
-        from tenants.actors import SystemActor
-        from tenants.models import Role
-        from tenants.services import create_staff_user, create_tenant, issue_api_token
-
-        system = SystemActor("bench")
-        slug = f"bench-{uuid.uuid4().hex[:8]}"
-        self.tenant = create_tenant(slug=slug, name="Bench", actor=system)
-        publish_notice(
-            tenant=self.tenant,
-            actor=system,
-            retention_days=7,
-            purpose_zh="配送",
-            purpose_en="Delivery",
-            scope_zh="姓名电话地址",
-            scope_en="Name, phone, address",
-            use_zh="仅配送",
-            use_en="Delivery only",
-        )
-        self.users = {
-            role: create_staff_user(
-                tenant=self.tenant,
-                username=f"{slug}-{role.value}",
-                password="bench-pass-2026!",
-                roles=[role],
-                actor=system,
-            )
-            for role in Role
-        }
-        # Trained staff, as in a working tenant: every user passes the starter courses of
-        # their roles and signs the pledge (training.gates let them reveal and be dispatched;
-        # the gates' own queries are part of what the reveal step measures).
-        from training.starter import seed_demo_training
-
-        seed_demo_training(self.tenant, system)
-        self.token = issue_api_token(tenant=self.tenant, name="bench", actor=system)[1]
-        self.rider = ensure_rider_profile(user=self.users[Role.RIDER], actor=system)
-        publish_agreement(tenant=self.tenant, actor=system, text_zh="保密", text_en="Secret")
-        sign_agreement(rider=self.rider, version=1, language="en", ip=None)
-        # One real order: the customer and notice record the bulk-loaded orders share.
-        from orders.intake import create_order
-
-        create_order(
-            tenant=self.tenant,
-            actor=self.users[Role.CUSTOMER_SERVICE],
-            privacy_notice_version=1,
-            customer=ORDER["customer"],
-            items=ORDER["items"],
-            note=ORDER["note"],
-            channel="phone",
-        )
 
 
 def bench_intake(fx: Fixture, rounds: int, per_round: int) -> dict[str, Any]:
@@ -239,32 +151,7 @@ def bench_intake_crowded(fx: Fixture, rounds: int, per_round: int, others: int) 
 
 
 def bench_intake_http(fx: Fixture, rounds: int, per_round: int, threads: int = 8) -> dict[str, Any]:
-    port = 8091
-    server = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env={**os.environ},
-    )
-    try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request(
-                    "GET", "/admin/login/"
-                )
-                break
-            except OSError:
-                time.sleep(0.1)
+    with gunicorn(workers=2) as port:
 
         def load(name: str, path: str, authenticated: bool) -> Callable[[], float]:
             body = json.dumps(ORDER if name == "orders" else PLAIN)
@@ -282,16 +169,13 @@ def bench_intake_http(fx: Fixture, rounds: int, per_round: int, threads: int = 8
                     assert response.status == 201, response.status
 
             def measure() -> float:
-                return per_thread * threads / _run_threads(worker, threads)
+                return per_thread * threads / run_threads(worker, threads)
 
             return measure
 
         for spec in INTAKE_PATHS:  # warm up both workers on every path
             load(*spec)()
         result = _intake_result(interleaved(rounds, *(load(*spec) for spec in INTAKE_PATHS)))
-    finally:
-        server.terminate()
-        server.wait(10)
     return {**result, "threads": threads, "workers": 2}
 
 
@@ -341,99 +225,11 @@ def bench_reveal(fx: Fixture, rounds: int, per_round: int) -> dict[str, Any]:
     return {
         "reveals_per_s": median_rate(ours),
         "baseline_reads_per_s": median_rate(base),
-        "ratio": median_rate(ours) / median_rate(base),
+        "ratio": paired_ratio(ours, base),
         # The share of a reveal's time the training gate takes (paired per round).
         "gate_checks_per_s": median_rate(gates),
         "gate_share_of_reveal": statistics.median(r / g for r, g in zip(ours, gates, strict=True)),
     }
-
-
-def _copy(alias: str, table: str, columns: tuple[str, ...], rows: Any) -> None:
-    with (
-        connections[alias].cursor() as cursor,
-        cursor.cursor.copy(
-            f"COPY {table} ({', '.join(columns)}) FROM STDIN"  # noqa: S608
-        ) as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
-
-
-def _bulk_orders(
-    fx: Fixture,
-    count: int,
-    *,
-    status: str,
-    changed_at: Any,
-    subjects: list[uuid.UUID] | None = None,
-) -> list[Any]:
-    """Insert ``count`` orders fast (COPY): one per subject of ``subjects``, or all for the
-    fixture's first customer; they share one notice record."""
-    from orders.models import Order
-    from privacy.models import DataSubject, NoticeRecord
-    from tenants.scoping import tenant_scope
-
-    with tenant_scope(fx.tenant):
-        first = DataSubject.objects.first()
-        record = NoticeRecord.objects.first()
-    owners = subjects or [first.pk] * count
-    ids = [uuid.uuid4() for _ in range(count)]
-    now = timezone.now()
-    columns = (
-        "id",
-        "tenant_id",
-        "code",
-        "status",
-        "subject_id",
-        "notice_record_id",
-        "name_ct",
-        "phone_ct",
-        "address_ct",
-        "note_ct",
-        "items_ct",
-        "recipient_masked",
-        "phone_masked",
-        "address_masked",
-        "district",
-        "item_count",
-        "seal_number",
-        "pin_hash",
-        "pin_attempts",
-        "created_at",
-        "status_changed_at",
-    )
-    _copy(
-        "default",
-        Order._meta.db_table,
-        columns,
-        (
-            (
-                order_id,
-                fx.tenant.pk,
-                f"Z{uuid.uuid4().hex[:15].upper()}",
-                status,
-                owner,
-                record.pk,
-                b"x" * 60,
-                b"x" * 40,
-                b"x" * 80,
-                b"x" * 30,
-                b"x" * 80,
-                "张*",
-                "138****5678",
-                "上海市浦东新区张江路****",
-                "上海市浦东新区",
-                3,
-                "",
-                "0" * 64,
-                0,
-                now,
-                changed_at,
-            )
-            for order_id, owner in zip(ids, owners, strict=True)
-        ),
-    )
-    return ids
 
 
 def bench_rider_list(fx: Fixture, sizes: list[int], rounds: int) -> dict[str, Any]:
@@ -444,7 +240,7 @@ def bench_rider_list(fx: Fixture, sizes: list[int], rounds: int) -> dict[str, An
 
     rider_user = fx.rider.user
     with tenant_scope(fx.tenant):
-        mine = _bulk_orders(fx, 10, status="assigned", changed_at=timezone.now())
+        mine = bulk_orders(fx, 10, status="assigned", changed_at=timezone.now())
         for order in Order.objects.filter(pk__in=mine):
             assign_perm("orders.deliver_order", rider_user, order)
     client = Client()
@@ -452,7 +248,7 @@ def bench_rider_list(fx: Fixture, sizes: list[int], rounds: int) -> dict[str, An
     results, inserted = {}, 10
     for size in sizes:
         if size > inserted:
-            _bulk_orders(fx, size - inserted, status="delivered", changed_at=timezone.now())
+            bulk_orders(fx, size - inserted, status="delivered", changed_at=timezone.now())
             inserted = size
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE orders_order")
@@ -479,13 +275,13 @@ def bench_retention(fx: Fixture, subjects: int) -> dict[str, Any]:
 
     old, now = timezone.now() - timedelta(days=30), timezone.now()
     ids = [uuid.uuid4() for _ in range(subjects)]
-    _copy(
+    copy_rows(
         KEYSTORE,
         SubjectKey._meta.db_table,
         ("id", "tenant_id", "tenant_key_version", "wrapped_key", "created_at"),
         ((i, fx.tenant.pk, 1, b"k" * 60, now) for i in ids),
     )
-    _copy(
+    copy_rows(
         "default",
         DataSubject._meta.db_table,
         (
@@ -506,7 +302,7 @@ def bench_retention(fx: Fixture, subjects: int) -> dict[str, Any]:
             for i in ids
         ),
     )
-    _bulk_orders(fx, subjects, status="delivered", changed_at=old, subjects=ids)
+    bulk_orders(fx, subjects, status="delivered", changed_at=old, subjects=ids)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE orders_order")
         cursor.execute("ANALYZE privacy_datasubject")
@@ -557,7 +353,7 @@ def bench_audit(fx: Fixture, writers: int, per_writer: int, verify_events: int) 
             record_event(tenant=fx.tenant, actor=actor, action="bench.append", object_id=str(n))
         connections.close_all()
 
-    append_rate = writers * per_writer / _run_threads(write, writers)
+    append_rate = writers * per_writer / run_threads(write, writers)
 
     tenant = create_tenant(slug=f"chain-{uuid.uuid4().hex[:8]}", name="Chain", actor=actor)
     from tenants.scoping import tenant_scope
@@ -699,29 +495,50 @@ def bench_backup(rounds: int) -> dict[str, Any]:
     }
 
 
-def _recreate_databases() -> None:
-    """Drop and create the bench's own databases (never anything else: their names must
-    contain "bench")."""
+def _admin_connection() -> Any:
     import psycopg
 
-    names = [connections[alias].settings_dict["NAME"] for alias in ("default", "keystore")]
-    if not all("bench" in name for name in names):
-        raise SystemExit(f"refusing to recreate databases not named for the bench: {names}")
-    connections.close_all()
-    shutil.rmtree(BENCH_BACKUPS, ignore_errors=True)  # the ledger file of the old databases
-    BENCH_BACKUPS.mkdir(parents=True)
     config = connections["default"].settings_dict
-    with psycopg.connect(
+    return psycopg.connect(
         host=config["HOST"],
         port=config["PORT"] or 5432,
         user=config["USER"],
         password=config["PASSWORD"] or None,
         dbname="postgres",
         autocommit=True,
-    ) as admin:
+    )
+
+
+def _bench_database_names() -> list[str]:
+    names = [connections[alias].settings_dict["NAME"] for alias in ("default", "keystore")]
+    if not all("bench" in name for name in names):
+        raise SystemExit(f"refusing to recreate databases not named for the bench: {names}")
+    return names
+
+
+def _recreate_databases() -> None:
+    """Drop and create the bench's own databases (never anything else: their names must
+    contain "bench")."""
+    names = _bench_database_names()
+    connections.close_all()
+    shutil.rmtree(BENCH_BACKUPS, ignore_errors=True)  # the ledger file of the old databases
+    BENCH_BACKUPS.mkdir(parents=True)
+    with _admin_connection() as admin:
         for name in names:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def _drop_run_databases() -> None:
+    """Drop the databases named for this run (and its backups), when the bench chose them."""
+    if not OWN_DATABASES:
+        return
+    names = _bench_database_names()
+    connections.close_all()
+    with _admin_connection() as admin:
+        for name in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    shutil.rmtree(BENCH_BACKUPS, ignore_errors=True)
 
 
 def main() -> int:
@@ -733,8 +550,8 @@ def main() -> int:
     parser.add_argument(
         "--keep",
         action="store_true",
-        help="reuse the bench databases (default: drop and recreate them, so every run "
-        "starts from the same empty state)",
+        help="with DATABASE_URL/KEYSTORE_DATABASE_URL set: reuse those databases (default: "
+        "databases named for the run, created empty and dropped at the end)",
     )
     parser.add_argument(
         "--dashboard-orders", type=int, default=0, help="orders of the dashboard step's tenant"
@@ -746,11 +563,19 @@ def main() -> int:
         help="audit events of the dashboard step's tenant",
     )
     args = parser.parse_args()
+    try:
+        return _run(args)
+    finally:
+        if not args.keep:
+            _drop_run_databases()
+
+
+def _run(args: argparse.Namespace) -> int:
     if connection.vendor != "postgresql":
         print("The benchmarks run on PostgreSQL (DATABASE_URL).", file=sys.stderr)
         return 2
     quick = args.quick
-    if not args.keep:
+    if not args.keep or OWN_DATABASES:
         _recreate_databases()
     for alias in ("default", "keystore"):
         call_command("migrate", database=alias, verbosity=0)
