@@ -371,3 +371,30 @@ def bulk_orders(
         ),
     )
     return ids
+
+
+def staff_headers(user: Any) -> dict[str, str]:
+    """Headers of a logged-in back-office session for ``user`` (after the second factor,
+    when the role needs one) with its CSRF cookie and header, for HTTP clients."""
+    from django.conf import settings
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tenants.two_factor import needs_two_factor
+
+    client = Client()
+    client.force_login(user)
+    if needs_two_factor(user):
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    csrf = secrets.token_hex(16)  # a 32-character secret: Django accepts it as the token
+    cookie = (
+        f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}; "
+        f"{settings.CSRF_COOKIE_NAME}={csrf}"
+    )
+    return {"Cookie": cookie, "X-CSRFToken": csrf}

@@ -68,9 +68,11 @@ from bench.common import (  # noqa: E402
     interleaved,
     paired_ratio,
     run_threads,
+    spread,
     timed,
 )
 from bench.dashboard import bench_dashboard  # noqa: E402
+from bench.latency import bench_latency, sized_tenant  # noqa: E402
 
 
 def median_rate(samples: list[float]) -> float:
@@ -232,39 +234,48 @@ def bench_reveal(fx: Fixture, rounds: int, per_round: int) -> dict[str, Any]:
     }
 
 
-def bench_rider_list(fx: Fixture, sizes: list[int], rounds: int) -> dict[str, Any]:
+def bench_rider_list(tenants: dict[int, Fixture], rounds: int) -> dict[str, Any]:
+    """The rider's page in tenants of each size: every size is fetched in every round (the
+    order alternates), each round's time being the median of 4 fetches; the ratio of a
+    size to the smallest is the median of the per-round paired ratios, with its IQR."""
     from guardian.shortcuts import assign_perm
 
     from orders.models import Order
     from tenants.scoping import tenant_scope
 
-    rider_user = fx.rider.user
-    with tenant_scope(fx.tenant):
-        mine = bulk_orders(fx, 10, status="assigned", changed_at=timezone.now())
-        for order in Order.objects.filter(pk__in=mine):
-            assign_perm("orders.deliver_order", rider_user, order)
-    client = Client()
-    client.force_login(rider_user)
-    results, inserted = {}, 10
-    for size in sizes:
-        if size > inserted:
-            bulk_orders(fx, size - inserted, status="delivered", changed_at=timezone.now())
-            inserted = size
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE orders_order")
+    clients = {}
+    for size, fx in tenants.items():
+        with tenant_scope(fx.tenant):
+            mine = bulk_orders(fx, 10, status="assigned", changed_at=timezone.now())
+            for order in Order.objects.filter(pk__in=mine):
+                assign_perm("orders.deliver_order", fx.rider.user, order)
+        client = Client()
+        client.force_login(fx.rider.user)
+        clients[size] = client
+
+    def fetch(size: int) -> float:
         times = []
-        for _ in range(rounds * 4):
+        for _ in range(4):
             start = time.perf_counter()
-            response = client.get("/rider/")
+            response = clients[size].get("/rider/")
             times.append(time.perf_counter() - start)
             assert (
                 response.status_code == 200 and response.content.decode().count("data-order=") == 10
             )
-        results[size] = statistics.median(times) * 1000
-    first = results[sizes[0]]
+        return statistics.median(times) * 1000
+
+    sizes = sorted(tenants)
+    for size in sizes:  # warm up
+        fetch(size)
+    ms: dict[int, list[float]] = {size: [] for size in sizes}
+    for index in range(rounds):
+        for size in sizes if index % 2 == 0 else reversed(sizes):
+            ms[size].append(fetch(size))
+    smallest = ms[sizes[0]]
     return {
-        "ms_by_tenant_orders": results,
-        "ratio_to_smallest": {k: v / first for k, v in results.items()},
+        "ms_by_tenant_orders": {size: spread(values) for size, values in ms.items()},
+        # Times, not rates: the ratio is size ÷ smallest (1.0 is flat).
+        "ratio_to_smallest": {size: paired_ratio(ms[size], smallest) for size in sizes[1:]},
     }
 
 
@@ -570,6 +581,19 @@ def main() -> int:
             _drop_run_databases()
 
 
+#: The tenant sizes (orders) of the scaling steps: (full, quick).
+SIZES = {False: (10_000, 100_000, 1_100_000), True: (2_000, 10_000, 50_000)}
+_SIZED: dict[int, Fixture] = {}
+
+
+def sized_tenants(sizes: tuple[int, ...]) -> dict[int, Fixture]:
+    """Tenants of these many orders, seeded once per run and shared by the steps."""
+    for size in sizes:
+        if size not in _SIZED:
+            _SIZED[size] = sized_tenant(size)
+    return {size: _SIZED[size] for size in sizes}
+
+
 def _run(args: argparse.Namespace) -> int:
     if connection.vendor != "postgresql":
         print("The benchmarks run on PostgreSQL (DATABASE_URL).", file=sys.stderr)
@@ -583,7 +607,7 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     results: dict[str, Any] = {"quick": quick, "started": timezone.now().isoformat()}
     steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-        ("host", lambda: bench_host(5)),
+        ("host", lambda: bench_host(7)),
         # Intake, the closest ratio to its target, gets 7 rounds: a steadier median.
         ("intake_test_client", lambda: bench_intake(fx, 5 if quick else 7, 20 if quick else 200)),
         (
@@ -596,12 +620,7 @@ def _run(args: argparse.Namespace) -> int:
             lambda: bench_intake_crowded(fx, 5, 20 if quick else 200, 9 if quick else 60),
         ),
         ("reveal", lambda: bench_reveal(fx, 7, 50 if quick else 500)),
-        (
-            "rider_list",
-            lambda: bench_rider_list(
-                fx, [1000, 5000, 20000] if quick else [10_000, 100_000, 1_000_000], 5
-            ),
-        ),
+        ("rider_list", lambda: bench_rider_list(sized_tenants(SIZES[quick]), 7)),
         ("retention", lambda: bench_retention(fx, 2_000 if quick else 100_000)),
         (
             "audit_chain",
@@ -618,6 +637,12 @@ def _run(args: argparse.Namespace) -> int:
             ),
         ),
     ]
+    steps.append(
+        (
+            "latency",
+            lambda: bench_latency(sized_tenants((SIZES[quick][0], SIZES[quick][-1])), rounds=7),
+        )
+    )
     wanted = {name for name in args.only.split(",") if name}
     for name, step in steps:
         if wanted and name not in wanted:
