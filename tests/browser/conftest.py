@@ -41,6 +41,35 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
+# Every browser test is marked ``browser``; these also ``browser_smoke``: logging in to the
+# back office and on the rider's phone, and one page of every role (the daily pages of the
+# six back-office roles in one walk, the rider's pages, the privacy officer's case). CI runs
+# the whole browser suite on PostgreSQL and only this walk on SQLite
+# (``-m "not browser or browser_smoke"``, .ci/run); every other test runs on both.
+BROWSER_SMOKE = {
+    "test_csp.py::test_back_office_login_order_and_api_docs_run_under_the_csp",
+    "test_csp.py::test_rider_pages_at_360_px_run_under_the_csp",
+    "test_roles.py::test_the_daily_pages_in_chinese",
+    "test_incident_case.py::test_a_privacy_officer_contains_a_drill_case",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here, found = Path(__file__).parent, set()
+    for item in items:
+        if item.path.parent != here:
+            continue
+        item.add_marker(pytest.mark.browser)
+        name = f"{item.path.name}::{item.name}"
+        if name in BROWSER_SMOKE:
+            item.add_marker(pytest.mark.browser_smoke)
+            found.add(name)
+    # A renamed test must not shrink the smoke walk in silence.
+    if "browser_smoke" in (config.option.markexpr or "") and found != BROWSER_SMOKE:
+        raise pytest.UsageError(f"BROWSER_SMOKE names no test: {sorted(BROWSER_SMOKE - found)}")
+
+
 def _missing() -> str | None:
     if not CHROMIUM.exists():
         return "Chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
