@@ -118,9 +118,10 @@ def _claim(tenant: Tenant, hour: dt.datetime, now: dt.datetime, version: int) ->
         .order_by("stripe")
         .values_list("sequence", "hash")
     )
-    stripes = [[int(sequence), str(hash_)] for sequence, hash_ in heads]
-    sequence = sum(entry[0] for entry in stripes)
-    head_hash = heads_digest((s, h) for s, h in stripes) if stripes else "0" * 64
+    pairs = [(int(sequence), str(hash_)) for sequence, hash_ in heads]
+    stripes: list[list[Any]] = [[sequence, hash_] for sequence, hash_ in pairs]
+    sequence = sum(entry[0] for entry in pairs)
+    head_hash = heads_digest(pairs) if pairs else "0" * 64
     previous = (
         ChainAnchor.objects.filter(tenant=tenant, hour__lt=hour)
         .order_by("-hour")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from audits.models import GENESIS_HASH as GENESIS_HASH  # re-exported: callers import it here
 from audits.models import stripe_genesis
 
 # Order matters: it is the canonical form. Changing it needs a new chain format version.
@@ -138,6 +139,8 @@ def walk(
     the two JSON columns as JSON text (``verification`` on PostgreSQL): no date-time
     objects are built.
     """
+    expected_sequence: int | None
+    expected_prev: str | None
     expected_sequence, expected_prev = start if start is not None else (None, None)
     count, first = 0, None
     for row in rows:
@@ -153,7 +156,9 @@ def walk(
                 f"expected sequence {expected_sequence}, found {sequence} "
                 "(an event was deleted or reordered)"
             )
-            found = ChainBreak(tenant_id, expected_sequence, int(event_id), reason, stripe)
+            found = ChainBreak(
+                tenant_id, int(expected_sequence or 0), int(event_id), reason, stripe
+            )
             return Walked(count, found, first, _last(expected_sequence, expected_prev))
         if prev_hash != expected_prev:
             reason = "previous-hash link does not match the preceding event (deleted or reordered)"

@@ -709,10 +709,13 @@ class AccessRollup(TenantOwnedModel):
 
 class AccessRollupCursor(TenantOwnedModel):
     """How far a tenant's access statistics have read its log: every event up to
-    ``sequence`` is counted in ``AccessRollup``, none after it. Locked by each roll-up
-    batch, moved in the batch's transaction."""
+    ``sequence`` is counted in ``AccessRollup``, none after it: per stripe of the chain in
+    ``stripes`` (by stripe; ``sequence`` is their total; empty: a cursor from before
+    stripes, whose ``sequence`` is stripe 0's). Locked by each roll-up batch, moved in the
+    batch's transaction."""
 
     sequence = models.PositiveBigIntegerField(default=0)
+    stripes = models.JSONField(default=list, blank=True)
     rolled_up_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantOwnedModel.Meta):
@@ -988,9 +991,11 @@ class AccessAlertEvent(TenantOwnedModel):
 
 class AlertWatermark(TenantOwnedModel):
     """How far a tenant's log has been evaluated by the alert rules: the last sequence
-    read. Its row lock makes two evaluations of a tenant take turns."""
+    read of each stripe (``stripes``, by stripe; ``sequence`` is their total). Its row
+    lock makes two evaluations of a tenant take turns."""
 
     sequence = models.PositiveBigIntegerField(default=0)
+    stripes = models.JSONField(default=list, blank=True)
     evaluated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantOwnedModel.Meta):

@@ -110,7 +110,7 @@ def _verify_stripes(
     tenant: Tenant, rows: Iterable[tuple[Any, ...]], heads: Heads, *, as_text: bool
 ) -> tuple[int, ChainBreak | None]:
     """Rows of every stripe, ``(stripe, id, hash, ...)`` by stripe then sequence."""
-    count, seen = 0, set()
+    count, seen = 0, set[int]()
     for stripe, stripe_rows in groupby(rows, key=lambda row: int(row[0])):
         for empty in sorted(set(heads) - seen):
             if empty >= stripe:

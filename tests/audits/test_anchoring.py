@@ -26,8 +26,7 @@ from audits.anchor_sinks import (
     unregister_anchor_sink,
 )
 from audits.anchoring import anchor_chain_head, anchor_mac, check_anchors
-from audits.chain import event_hash
-from audits.chain import heads_digest
+from audits.chain import event_hash, heads_digest
 from audits.models import AuditChainHead, AuditEvent, ChainAnchor
 from audits.services import record_event
 from audits.verification import verify_chain_with_anchors, verify_tenant_chain
@@ -156,9 +155,7 @@ def test_an_anchor_records_the_chain_head_and_the_hour() -> None:
     _append(tenant, 2)
     anchor = _anchor(tenant)
     with tenant_scope(tenant):
-        heads = list(
-            AuditChainHead.objects.order_by("stripe").values_list("sequence", "hash")
-        )
+        heads = list(AuditChainHead.objects.order_by("stripe").values_list("sequence", "hash"))
     (line,) = _lines("backups", tenant)
     assert (line["tenant"], line["sequence"], line["hash"], line["hour"], line["prev"]) == (
         tenant.pk,

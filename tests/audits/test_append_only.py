@@ -8,8 +8,8 @@ import re
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from audits.services import record_event
 from audits.models import CHAIN_STRIPES
+from audits.services import record_event
 from audits.verification import verify_tenant_chain
 from tenants.actors import SystemActor
 from tenants.models import Tenant
