@@ -42,12 +42,15 @@ def _spread(tenant: Tenant, writers: int, rounds: int) -> None:
     """``rounds`` times, ``writers`` threads each append one event and wait for the others
     before committing: every round the writers hold ``writers`` stripes at once."""
     errors: list[BaseException] = []
+    # The heads first: a tenant's first append creates them inside its own transaction,
+    # where the others wait for it (once per tenant; create_tenant's event does it).
+    ensure_chain_head(tenant)
 
     def write(barrier: threading.Barrier, n: int) -> None:
         try:
             with transaction.atomic():
                 record_event(tenant=tenant, actor=SYSTEM, **_event(n))
-                barrier.wait(timeout=30)
+                barrier.wait(timeout=10)
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
         finally:
