@@ -6,7 +6,7 @@ Two paths give the same answer (tests hold them equal):
 - serial, through the Django connection (SQLite, a small chain, or a caller inside a
   transaction, whose own uncommitted events only its connection sees);
 - parallel on PostgreSQL for a large chain: the chain is cut into ranges of sequences
-  (per stripe), worker processes each read ranges with ``COPY ... TO STDOUT`` in the
+  (per stripe), worker processes each stream ranges (server-side cursor, read ahead) in the
   coordinator's exported snapshot (``pg_export_snapshot``: every worker sees the very
   database state the heads were read in, whatever is appended meanwhile) and hash them;
   the links between consecutive ranges — the first row's sequence and previous hash
@@ -258,13 +258,25 @@ def _worker_start(conninfo: dict[str, Any], snapshot: str) -> None:
 
 
 def _range_rows(statement: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
-    import psycopg
-
+    """A range's rows, without the stripe, streamed by a server-side cursor of the worker's
+    connection with the next batch read ahead in a thread (as the serial path does: the
+    server's work overlaps the hashing; measured faster here than COPY ... TO STDOUT,
+    whose rows arrive only as the worker asks for them)."""
     connection = _worker["connection"]
-    quoted = psycopg.ClientCursor(connection).mogrify(statement, params)  # ints only
-    with connection.cursor() as cursor, cursor.copy(f"COPY ({quoted}) TO STDOUT") as copy:
-        for row in copy.rows():
-            yield row[1:]  # without the stripe
+    with (
+        connection.cursor(name="verify_range") as cursor,
+        ThreadPoolExecutor(max_workers=1) as ahead,
+    ):
+        cursor.execute(statement, params)
+        pending = ahead.submit(cursor.fetchmany, BATCH)
+        try:
+            while batch := pending.result():
+                pending = ahead.submit(cursor.fetchmany, BATCH)
+                for row in batch:
+                    yield row[1:]  # without the stripe
+        except GeneratorExit:  # a break was found: the fetch under way ends first
+            pending.exception()
+            raise
 
 
 def _check_range(tenant_id: int, part: Range, statement: str) -> tuple[Range, Walked]:
@@ -273,8 +285,8 @@ def _check_range(tenant_id: int, part: Range, statement: str) -> tuple[Range, Wa
         params.append(part.low)
     if part.high is not None:
         params.append(part.high)
-    rows = _range_rows(statement, params)
-    return part, walk(tenant_id, rows, stripe=part.stripe, as_text=True)
+    with closing(_range_rows(statement, params)) as rows:
+        return part, walk(tenant_id, rows, stripe=part.stripe, as_text=True)
 
 
 def _range_statement(connection: Any, part: Range) -> str:

@@ -12,6 +12,9 @@
   COPY, verified ≥ 3 rounds by ranges in worker processes (``verify_parallel``) and, for
   reference, in one process (the serial path), interleaved; events/s median with IQR, the
   paired ratio, and the number of worker processes.
+- the same transactions inserting as many rows into a plain table (no chain) as the
+  baseline: the paired ratio chain / plain per round says what the chain costs the
+  writers (1.0: nothing), whatever the host's load.
 - the host step's figures (``bench_host``) alongside, to compare runs.
 """
 
@@ -69,6 +72,24 @@ def _appends(fx: Fixture, rounds: int, per_writer: int) -> dict[str, Any]:
                 )
                 chain.finish(cursor.fetchone()[0])
 
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS bench_chain_plain (id bigserial PRIMARY KEY, "
+            "tenant_id bigint NOT NULL, action varchar(64) NOT NULL, object_id varchar(64) "
+            "NOT NULL, details jsonb NOT NULL, hash varchar(64) NOT NULL)"
+        )
+
+    def plain(size: int) -> None:
+        """The baseline: the same transactions inserting as many plain rows, no chain."""
+        for n in range(per_writer):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO bench_chain_plain (tenant_id, action, object_id, details, hash) "
+                    "SELECT %s, 'bench.append', %s, '{}'::jsonb, repeat('0', 64) "
+                    "FROM generate_series(1, %s)",
+                    [tenant.pk, str(n), size],
+                )
+
     def rate(body: Any, events_per_tx: int) -> float:
         errors: list[BaseException] = []
 
@@ -91,11 +112,13 @@ def _appends(fx: Fixture, rounds: int, per_writer: int) -> dict[str, Any]:
             raise errors[0]
         return WRITERS * per_writer * events_per_tx / elapsed
 
-    one_tx, two_tx, statement = interleaved(
+    one_tx, two_tx, statement, plain_one, plain_two = interleaved(
         rounds,
         lambda: rate(lambda: by_record_events(1), 1),
         lambda: rate(lambda: by_record_events(2), 2),
         lambda: rate(by_statement, 2),
+        lambda: rate(lambda: plain(1), 1),
+        lambda: rate(lambda: plain(2), 2),
     )
     from audits.verification import verify_tenant_chain
 
@@ -108,6 +131,11 @@ def _appends(fx: Fixture, rounds: int, per_writer: int) -> dict[str, Any]:
         "events_per_s_1_per_tx": spread(one_tx),
         "events_per_s_2_per_tx": spread(two_tx),
         "events_per_s_2_per_statement": spread(statement),
+        "plain_rows_per_s_1_per_tx": spread(plain_one),
+        "plain_rows_per_s_2_per_tx": spread(plain_two),
+        # The chain's cost against the same transactions without it (1.0: none).
+        "chain_over_plain_1_per_tx": paired_ratio(one_tx, plain_one),
+        "chain_over_plain_2_per_tx": paired_ratio(two_tx, plain_two),
         "per_round": {
             "1_per_tx": [round(r) for r in one_tx],
             "2_per_tx": [round(r) for r in two_tx],
