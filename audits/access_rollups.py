@@ -10,8 +10,10 @@ transactions let one writer in at a time). So every event is counted exactly onc
 that dies midway leaves whole batches behind, and a second run at the same time waits for
 the lock and then starts where the first stopped.
 
-A batch is a range of the chain's sequence numbers (the log's unique (tenant, sequence)
-index); only the access actions in it are counted. The roles are those the actor holds
+A batch is a range of sequence numbers of one stripe of the chain (decision 0019; the
+log's unique (tenant, stripe, sequence) index), the cursor holding a sequence per stripe
+(``AccessRollupCursor.stripes``; ``sequence`` is their total); only the access actions in
+it are counted. The roles are those the actor holds
 when the batch is rolled up (the beat runs every minute), read in the same statement.
 
 This is derived data, like an index: it has no actor, checks no permission and writes no
@@ -21,6 +23,7 @@ audit event (a job every minute would otherwise fill the log with its own runs).
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +64,8 @@ def actions_of(kind: AccessKind | str) -> list[str]:
 @dataclass(frozen=True)
 class RollupRun:
     """What a run did: ``batches`` committed, ``scanned`` sequence numbers read (every
-    event of those batches, access or not), ``sequence`` where the cursor stands after."""
+    event of those batches, access or not), ``sequence`` where the cursor stands after
+    (the total over the stripes)."""
 
     batches: int
     scanned: int
@@ -87,7 +91,7 @@ def roll_up_access(
     connection = connections[alias]
     postgres = connection.vendor == "postgresql"
     _ensure_cursor(tenant, alias)
-    lock, upsert, move = _statements(alias)
+    lock, heads, upsert, move = _statements(alias)
     if not wait and postgres:
         lock += " SKIP LOCKED"
     batches = scanned = 0
@@ -99,18 +103,29 @@ def roll_up_access(
                 row = cursor.fetchone()
                 if row is None:  # locked by another run (SKIP LOCKED)
                     return RollupRun(batches, scanned, sequence, busy=True)
-                low, head = int(row[0]), int(row[1] or 0)
-                high = min(low + batch, head)
-                sequence = low
-                if high <= low:
+                marks = _marks(row[0], row[1])
+                sequence = sum(marks)
+                cursor.execute(heads, [tenant.pk])
+                behind = [
+                    (int(stripe), int(top))
+                    for stripe, top in cursor.fetchall()
+                    if int(top) > (marks[int(stripe)] if int(stripe) < len(marks) else 0)
+                ]
+                if not behind:
                     break
-                params = [tenant.pk, tenant.pk, tenant.pk, low, high]
+                stripe, top = min(behind)
+                marks += [0] * (stripe + 1 - len(marks))
+                low = marks[stripe]
+                high = min(low + batch, top)
+                marks[stripe] = high
+                moved: list[Any] = [sum(marks), json.dumps(marks), tenant.pk]
+                params: list[Any] = [tenant.pk, tenant.pk, tenant.pk, stripe, low, high]
                 if postgres:
-                    cursor.execute(upsert, [high, tenant.pk, *params])
+                    cursor.execute(upsert, [*moved, *params])
                 else:
                     cursor.execute(upsert, params)
-                    cursor.execute(move, [high, tenant.pk])
-                batches, scanned, sequence = batches + 1, scanned + high - low, high
+                    cursor.execute(move, moved)
+                batches, scanned, sequence = batches + 1, scanned + high - low, sum(marks)
     return RollupRun(batches, scanned, sequence)
 
 
@@ -122,7 +137,7 @@ def _ensure_cursor(tenant: Tenant, alias: str) -> None:
         table = connections[alias].ops.quote_name(AccessRollupCursor._meta.db_table)
         with connections[alias].cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (tenant_id, sequence) VALUES (%s, 0) "  # noqa: S608
+                f"INSERT INTO {table} (tenant_id, sequence, stripes) VALUES (%s, 0, '[]') "  # noqa: S608
                 "ON CONFLICT (tenant_id) DO NOTHING",
                 [tenant.pk],
             )
@@ -133,12 +148,22 @@ def _sql_list(codes: Any) -> str:
     return ", ".join(f"'{code}'" for code in sorted(codes))
 
 
-@functools.lru_cache(maxsize=4)
-def _statements(alias: str) -> tuple[str, str, str]:
-    """The lock, the upsert (with the cursor's move on PostgreSQL) and the move (SQLite).
+def _marks(total: Any, stripes: Any) -> list[int]:
+    """The cursor's sequence per stripe (a cursor from before stripes: its one sequence
+    is stripe 0's)."""
+    if isinstance(stripes, str):  # SQLite hands JSON over as text
+        stripes = json.loads(stripes)
+    return [int(value) for value in stripes] if stripes else [int(total or 0)]
 
-    The upsert's parameters: [the move's (new sequence, tenant) on PostgreSQL,] tenant
-    (memberships), tenant (rows), tenant (events), low (excluded), high (included)."""
+
+@functools.lru_cache(maxsize=4)
+def _statements(alias: str) -> tuple[str, str, str, str]:
+    """The lock, the heads, the upsert (with the cursor's move on PostgreSQL) and the
+    move (SQLite).
+
+    The upsert's parameters: [the move's (total, stripes as JSON, tenant) on PostgreSQL,]
+    tenant (memberships), tenant (rows), tenant (events), stripe, low (excluded), high
+    (included)."""
     connection = connections[alias]
     quote = connection.ops.quote_name
     rollup, cursor_table = (
@@ -164,8 +189,7 @@ def _statements(alias: str) -> tuple[str, str, str]:
             f"FROM {members} m WHERE m.tenant_id = %s GROUP BY m.user_id"
         )
         lock = (
-            f"SELECT c.sequence, h.sequence FROM {cursor_table} c "  # noqa: S608
-            f"LEFT JOIN {head} h ON h.tenant_id = c.tenant_id "
+            f"SELECT c.sequence, c.stripes FROM {cursor_table} c "  # noqa: S608
             "WHERE c.tenant_id = %s FOR UPDATE OF c"
         )
     else:
@@ -182,9 +206,10 @@ def _statements(alias: str) -> tuple[str, str, str]:
             "ORDER BY m.user_id, m.role) s GROUP BY s.user_id"
         )
         lock = (
-            f"SELECT c.sequence, h.sequence FROM {cursor_table} c "  # noqa: S608
-            f"LEFT JOIN {head} h ON h.tenant_id = c.tenant_id WHERE c.tenant_id = %s"
+            f"SELECT c.sequence, c.stripes FROM {cursor_table} c "  # noqa: S608
+            "WHERE c.tenant_id = %s"
         )
+    heads = f"SELECT stripe, sequence FROM {head} WHERE tenant_id = %s"  # noqa: S608
     insert = (
         f"INSERT INTO {rollup} "  # noqa: S608
         "(tenant_id, bucket, kind, purpose, actor, roles, records, events) "
@@ -192,7 +217,7 @@ def _statements(alias: str) -> tuple[str, str, str]:
         "COALESCE(staff.roles, ''), "
         f"SUM(CASE WHEN e.action IN ({batch_actions}) THEN {count} ELSE 1 END), COUNT(*) "
         f"FROM {events} e LEFT JOIN staff ON staff.actor = e.actor "
-        f"WHERE e.tenant_id = %s AND e.sequence > %s AND e.sequence <= %s "
+        "WHERE e.tenant_id = %s AND e.stripe = %s AND e.sequence > %s AND e.sequence <= %s "
         f"AND e.action IN ({access_actions}) "
         "GROUP BY 2, 3, 4, 5, 6 "
         "ON CONFLICT (tenant_id, bucket, kind, purpose, actor, roles) DO UPDATE SET "
@@ -200,9 +225,13 @@ def _statements(alias: str) -> tuple[str, str, str]:
         f"events = {rollup}.events + excluded.events"
     )
     now = "now()" if postgres else "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
-    move = f"UPDATE {cursor_table} SET sequence = %s, rolled_up_at = {now} WHERE tenant_id = %s"  # noqa: S608
+    stripes = "%s::jsonb" if postgres else "%s"
+    move = (
+        f"UPDATE {cursor_table} SET sequence = %s, stripes = {stripes}, "  # noqa: S608
+        f"rolled_up_at = {now} WHERE tenant_id = %s"
+    )
     if postgres:
         upsert = f"WITH moved AS ({move}), staff AS ({staff}) {insert}"
     else:
         upsert = f"WITH staff AS ({staff}) {insert}"
-    return lock, upsert, move
+    return lock, heads, upsert, move

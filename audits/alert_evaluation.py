@@ -1,8 +1,9 @@
 """Evaluating the anomalous-access rules over a tenant's new audit events (issue 20, point 2).
 
 ``evaluate_tenant(tenant)`` (a Celery task per tenant, every two minutes) reads the events
-after the tenant's watermark (``AlertWatermark.sequence``) up to its chain head, at most
-``BATCH`` at a time (by the unique (tenant, sequence) index), runs every registered rule on
+after the tenant's watermark (``AlertWatermark.stripes``: a sequence per stripe of the
+chain, decision 0019) up to each stripe's head, at most ``BATCH`` at a time in id order
+(by the unique (tenant, stripe, sequence) index), runs every registered rule on
 the events of the actions it reads, and files each firing: into the person's live alert of
 that rule (open or acknowledged), or a new alert. One transaction: the watermark's row lock
 makes two runs for the same tenant take turns, and the second finds nothing new; a run that
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -144,14 +145,38 @@ def _announce(tenant: Tenant, alert: AccessAlert) -> None:
     )
 
 
-def _new_events(tenant: Tenant, after: int, upto: int, actions: Sequence[str]) -> list[AuditEvent]:
+def _new_events(
+    tenant: Tenant, marks: Sequence[int], heads: dict[int, int], actions: Sequence[str]
+) -> list[AuditEvent]:
+    """The first ``BATCH`` new events, in id order (within a stripe, ids grow with the
+    sequence: the stripe's head is held from insert to commit)."""
+    ranges = Q()
+    for stripe, upto in heads.items():
+        after = marks[stripe] if stripe < len(marks) else 0
+        if upto > after:
+            ranges |= Q(stripe=stripe, sequence__gt=after, sequence__lte=upto)
+    if not ranges:
+        return []
     return list(
-        AuditEvent.objects.filter(
-            tenant=tenant, sequence__gt=after, sequence__lte=upto, action__in=sorted(actions)
-        )
-        .order_by("sequence")
+        AuditEvent.objects.filter(ranges, tenant=tenant, action__in=sorted(actions))
+        .order_by("id")
         .defer("fields", "prev_hash", "hash", "request_id")[:BATCH]
     )
+
+
+def _moved(marks: Sequence[int], heads: dict[int, int], events: Sequence[AuditEvent]) -> list[int]:
+    """The watermark after ``events``: every stripe at its head, or, after a full batch,
+    at the last event read of the stripe (every matching event of a stripe up to that one
+    has a smaller id, so was read; a stripe with none read stays)."""
+    size = max([len(marks), *(stripe + 1 for stripe in heads)])
+    out = [*marks, *[0] * (size - len(marks))]
+    if len(events) < BATCH:
+        for stripe, upto in heads.items():
+            out[stripe] = max(out[stripe], upto)
+        return out
+    for event in events:
+        out[event.stripe] = max(out[event.stripe], event.sequence)
+    return out
 
 
 def evaluate_tenant(tenant: Tenant) -> dict[str, int]:
@@ -162,9 +187,9 @@ def evaluate_tenant(tenant: Tenant) -> dict[str, int]:
     opened = updated = read = 0
     with transaction.atomic(), tenant_scope(tenant):
         mark = _watermark(tenant)
-        head = AuditChainHead.objects.filter(tenant=tenant).values_list("sequence", flat=True)
-        upto = head.first() or 0
-        events = _new_events(tenant, mark.sequence, upto, actions) if upto > mark.sequence else []
+        heads = dict(AuditChainHead.objects.filter(tenant=tenant).values_list("stripe", "sequence"))
+        marks = [int(value) for value in mark.stripes or [mark.sequence]]
+        events = _new_events(tenant, marks, heads, actions)
         read = len(events)
         if events:
             settings = settings_for(tenant)
@@ -183,7 +208,8 @@ def evaluate_tenant(tenant: Tenant) -> dict[str, int]:
                 _announce(tenant, alert)
             opened = len(fresh)
         # A full batch stops at its last event; otherwise everything up to the head is read.
-        mark.sequence = events[-1].sequence if len(events) == BATCH else max(upto, mark.sequence)
+        mark.stripes = _moved(marks, heads, events)
+        mark.sequence = sum(mark.stripes)
         mark.evaluated_at = timezone.now()
-        mark.save(update_fields=["sequence", "evaluated_at"])
+        mark.save(update_fields=["stripes", "sequence", "evaluated_at"])
     return {"read": read, "opened": opened, "updated": updated}

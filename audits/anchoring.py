@@ -34,6 +34,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audits.anchor_sinks import AnchorFileMissing, AnchorSinkError, anchor_sinks
+from audits.chain import heads_digest
 from audits.models import AuditChainHead, AuditEvent, ChainAnchor
 from audits.panels import SUPERVISORS
 from audits.services import record_event
@@ -46,6 +47,10 @@ logger = logging.getLogger(__name__)
 
 ANCHOR_ACTOR = SystemActor("anchoring")
 FORMAT = 1
+#: An anchor of a striped chain (decision 0019): ``stripes`` lists every stripe's head as
+#: [sequence, hash], ``sequence`` is their total and ``hash`` their digest
+#: (``audits.chain.heads_digest``).
+STRIPED_FORMAT = 2
 _FETCH = 5000  # anchored sequences fetched per query
 
 
@@ -88,9 +93,12 @@ class AnchorResult:
 
 
 def body_of(anchor: ChainAnchor) -> dict[str, Any]:
-    """The anchor's line, as the sinks keep it."""
+    """The anchor's line, as the sinks keep it (an anchor from before stripes, with none,
+    exactly as it was written)."""
+    striped = {"stripes": anchor.stripes} if anchor.stripes else {}
     return {
-        "format": FORMAT,
+        "format": STRIPED_FORMAT if anchor.stripes else FORMAT,
+        **striped,
         "tenant": anchor.tenant_id,
         "sequence": int(anchor.sequence),
         "hash": anchor.hash,
@@ -105,8 +113,15 @@ def body_of(anchor: ChainAnchor) -> dict[str, Any]:
 def _claim(tenant: Tenant, hour: dt.datetime, now: dt.datetime, version: int) -> ChainAnchor | None:
     """The hour's anchor of the chain head as it is now, saved; None if another run saved
     one first (the caller's transaction is open, inside the tenant's scope)."""
-    head = AuditChainHead.objects.filter(tenant=tenant).values_list("sequence", "hash").first()
-    sequence, head_hash = head if head is not None else (0, "0" * 64)
+    heads = list(
+        AuditChainHead.objects.filter(tenant=tenant)
+        .order_by("stripe")
+        .values_list("sequence", "hash")
+    )
+    pairs = [(int(sequence), str(hash_)) for sequence, hash_ in heads]
+    stripes: list[list[Any]] = [[sequence, hash_] for sequence, hash_ in pairs]
+    sequence = sum(entry[0] for entry in pairs)
+    head_hash = heads_digest(pairs) if pairs else "0" * 64
     previous = (
         ChainAnchor.objects.filter(tenant=tenant, hour__lt=hour)
         .order_by("-hour")
@@ -119,6 +134,7 @@ def _claim(tenant: Tenant, hour: dt.datetime, now: dt.datetime, version: int) ->
         anchored_at=now,
         sequence=int(sequence),
         hash=head_hash,
+        stripes=stripes,
         prev=previous or "",
         key_version=version,
     )
@@ -297,53 +313,107 @@ def _chunks(values: list[int]) -> Iterator[list[int]]:
         yield values[start : start + _FETCH]
 
 
+def _where(stripe: int, sequence: int) -> str:
+    # Stripe 0 is the chain from before stripes: its places read as they always did.
+    return f"sequence {sequence}" if stripe == 0 else f"sequence {sequence} of stripe {stripe}"
+
+
+def _anchored_heads(anchor: Mapping[str, Any]) -> list[tuple[int, int, str]] | None:
+    """(stripe, sequence, hash) of each head the anchor names; None if a striped anchor's
+    stripes do not give its total and digest."""
+    stripes = anchor.get("stripes")
+    if anchor.get("format") != STRIPED_FORMAT or not isinstance(stripes, list):
+        return [(0, int(anchor["sequence"]), str(anchor["hash"]))]
+    try:
+        heads = [(int(sequence), str(hash_)) for sequence, hash_ in stripes]
+    except (TypeError, ValueError):
+        return None
+    if sum(sequence for sequence, _ in heads) != int(anchor["sequence"]) or not (
+        hmac.compare_digest(heads_digest(heads), str(anchor["hash"]))
+    ):
+        return None
+    return [(stripe, sequence, hash_) for stripe, (sequence, hash_) in enumerate(heads)]
+
+
 def _compare_chain(
     tenant: Tenant,
     valid: Mapping[str, dict[str, Any]],
-    head_sequence: int,
+    heads: Mapping[int, int],
     report: AnchorReport,
 ) -> None:
     anchors = _in_order(valid.values())
-    wanted = sorted({int(a["sequence"]) for a in anchors if int(a["sequence"]) > 0})
-    stored: dict[int, str] = {}
-    for chunk in _chunks(wanted):
-        stored.update(
-            AuditEvent.objects.filter(tenant=tenant, sequence__in=chunk).values_list(
-                "sequence", "hash"
-            )
-        )
-    failed_sequences: set[int] = set()
+    named = {anchor["mac"]: _anchored_heads(anchor) for anchor in anchors}
+    wanted: dict[int, set[int]] = {}
+    for entries in named.values():
+        for stripe, sequence, _hash in entries or []:
+            if sequence > 0:
+                wanted.setdefault(stripe, set()).add(sequence)
+    stored: dict[tuple[int, int], str] = {}
+    for stripe, sequences in wanted.items():
+        for chunk in _chunks(sorted(sequences)):
+            rows = AuditEvent.objects.filter(
+                tenant=tenant, stripe=stripe, sequence__in=chunk
+            ).values_list("sequence", "hash")
+            stored.update(((stripe, int(sequence)), hash_) for sequence, hash_ in rows)
+    failed: set[tuple[int, int]] = set()
     for anchor in anchors:
-        sequence = int(anchor["sequence"])
         report.checked += 1
-        if sequence == 0:
-            continue
-        if sequence > head_sequence:
-            problem = (
-                f"the chain ends at sequence {head_sequence}, below the anchored sequence "
-                f"{sequence} (anchored {anchor['anchored_at']}): events were removed"
+        entries = named[anchor["mac"]]
+        if entries is None:
+            report.failed += 1
+            report.problems.append(
+                f"the anchor of {anchor['anchored_at']} does not add up: its stripes do not "
+                "give its sequence and hash"
             )
-        elif sequence not in stored:
-            problem = f"the anchored event at sequence {sequence} is missing from the log"
-        elif not hmac.compare_digest(stored[sequence], str(anchor["hash"])):
-            problem = (
-                f"the event at sequence {sequence} does not have the hash anchored "
-                f"{anchor['anchored_at']}: the chain was rewritten"
-            )
-        else:
             continue
-        report.failed += 1
-        if sequence not in failed_sequences:
-            failed_sequences.add(sequence)
-            report.failed_sequences.append(sequence)
-            report.problems.append(problem)
+        broken = False
+        for stripe, sequence, hash_ in entries:
+            problem = _anchored_problem(stripe, sequence, hash_, anchor, heads, stored)
+            if problem is None:
+                continue
+            broken = True
+            if (stripe, sequence) not in failed:
+                failed.add((stripe, sequence))
+                report.failed_sequences.append(sequence)
+                report.problems.append(problem)
+        if broken:
+            report.failed += 1
     if anchors:
         report.newest = anchors[-1]
+
+
+def _anchored_problem(
+    stripe: int,
+    sequence: int,
+    hash_: str,
+    anchor: Mapping[str, Any],
+    heads: Mapping[int, int],
+    stored: Mapping[tuple[int, int], str],
+) -> str | None:
+    if sequence == 0:
+        return None
+    head_sequence = heads.get(stripe, 0)
+    where = _where(stripe, sequence)
+    if sequence > head_sequence:
+        ends = _where(stripe, head_sequence)
+        return (
+            f"the chain ends at {ends}, below the anchored {where} "
+            f"(anchored {anchor['anchored_at']}): events were removed"
+        )
+    if (stripe, sequence) not in stored:
+        return f"the anchored event at {where} is missing from the log"
+    if not hmac.compare_digest(stored[(stripe, sequence)], hash_):
+        return (
+            f"the event at {where} does not have the hash anchored "
+            f"{anchor['anchored_at']}: the chain was rewritten"
+        )
+    return None
 
 
 def _check_fresh(
     tenant: Tenant, head_sequence: int, stale_after: dt.timedelta, report: AnchorReport
 ) -> None:
+    # head_sequence: the events of every stripe.
     """Anchoring runs hourly: a chain older than ``stale_after`` whose newest anchor is older
     too (or that has none) lost its anchors, or anchoring stopped."""
     since = timezone.now() - stale_after
@@ -354,6 +424,7 @@ def _check_fresh(
         return
     started = (
         AuditEvent.objects.filter(tenant=tenant, sequence=1)
+        .order_by("occurred_at")
         .values_list("occurred_at", flat=True)
         .first()
     )
@@ -367,21 +438,26 @@ def _check_fresh(
 
 
 def check_anchors(
-    tenant: Tenant, *, head_sequence: int, stale_after: dt.timedelta | None = None
+    tenant: Tenant,
+    *,
+    head_sequence: int | Mapping[int, int],
+    stale_after: dt.timedelta | None = None,
 ) -> AnchorReport:
-    """Check ``tenant``'s anchors, read from every sink, against its chain (which ends at
-    ``head_sequence`` according to the verification that just ran): each MAC, each
-    anchored event's hash (one query per 5000 anchors, no second pass over the chain), the
-    head not below any anchored sequence, and the sinks agreeing; with ``stale_after``,
-    that an anchor that recent exists."""
+    """Check ``tenant``'s anchors, read from every sink, against its chain (whose stripes
+    end at ``head_sequence``, stripe -> sequence, according to the verification that just
+    ran; a number is stripe 0's, the chain from before stripes): each MAC, each anchored
+    head's event hash in every stripe (one query per stripe and 5000 anchors, no second
+    pass over the chain), no stripe below any anchored sequence, and the sinks agreeing;
+    with ``stale_after``, that an anchor that recent exists."""
+    heads = {0: head_sequence} if isinstance(head_sequence, int) else dict(head_sequence)
     report = AnchorReport()
     with tenant_scope(tenant):
         found = _read_sinks(tenant, report)
         valid = _valid_anchors(tenant, found, report)
         _compare_sinks(tenant, found, valid, report)
-        _compare_chain(tenant, valid, head_sequence, report)
+        _compare_chain(tenant, valid, heads, report)
         if stale_after is not None:
-            _check_fresh(tenant, head_sequence, stale_after, report)
+            _check_fresh(tenant, sum(heads.values()), stale_after, report)
     return report
 
 

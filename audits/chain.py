@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from audits.models import GENESIS_HASH
+from audits.models import GENESIS_HASH as GENESIS_HASH  # re-exported: callers import it here
+from audits.models import stripe_genesis
 
 # Order matters: it is the canonical form. Changing it needs a new chain format version.
 CHAINED_FIELDS = (
@@ -68,10 +69,14 @@ class ChainBreak:
     sequence: int
     event_id: int | None
     reason: str
+    stripe: int = 0
 
     def __str__(self) -> str:
         where = f"event {self.event_id}" if self.event_id is not None else "chain head"
-        return f"tenant {self.tenant_id}: first broken link at sequence {self.sequence} ({where}): {self.reason}"
+        return (
+            f"tenant {self.tenant_id}: first broken link at sequence {self.sequence} of "
+            f"stripe {self.stripe} ({where}): {self.reason}"
+        )
 
 
 _loads = json.JSONDecoder().decode
@@ -105,46 +110,115 @@ def _text_digest(
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def verify_rows(
+@dataclass(frozen=True)
+class Walked:
+    """What ``walk`` found over consecutive rows of one stripe: how many verified, the
+    first break, and the ends (the first row's sequence, previous hash and id; the last
+    verified row's sequence and hash) by which ranges checked apart are joined."""
+
+    count: int
+    chain_break: ChainBreak | None
+    first: tuple[int, str, int] | None  # (sequence, prev_hash, event id)
+    last: tuple[int, str] | None  # (sequence, hash)
+
+
+def walk(
     tenant_id: int,
     rows: Iterable[tuple[Any, ...]],
-    head: tuple[int, str] | None,
     *,
+    stripe: int = 0,
+    start: tuple[int, str] | None = None,
     as_text: bool = False,
-) -> tuple[int, ChainBreak | None]:
-    """Check rows (``("id", "hash", *CHAINED_FIELDS)`` without tenant_id, by sequence).
+) -> Walked:
+    """Check rows of one stripe (``("id", "hash", *CHAINED_FIELDS)`` without tenant_id, by
+    sequence) from ``start`` (expected first sequence and previous hash); with no
+    ``start``, the first row's sequence and link are taken as they are (a range in the
+    middle: the caller compares them with the range before, ``audits.verification``).
 
     With ``as_text`` the database gave ``occurred_at`` already in its canonical text and
     the two JSON columns as JSON text (``verification`` on PostgreSQL): no date-time
-    objects are built. Returns the number of events checked and the first break, if any.
+    objects are built.
     """
-    expected_prev, expected_sequence, count = GENESIS_HASH, 1, 0
+    expected_sequence: int | None
+    expected_prev: str | None
+    expected_sequence, expected_prev = start if start is not None else (None, None)
+    count, first = 0, None
     for row in rows:
         # Positional, in CHAINED_FIELDS order: no per-row dict on this hot path.
         event_id, stored_hash, sequence, occurred_at, *middle, prev_hash = row
+        sequence = int(sequence)
+        if first is None:
+            first = (sequence, prev_hash, int(event_id))
+            if expected_sequence is None:
+                expected_sequence, expected_prev = sequence, prev_hash
         if sequence != expected_sequence:
             reason = (
                 f"expected sequence {expected_sequence}, found {sequence} "
                 "(an event was deleted or reordered)"
             )
-            return count, ChainBreak(tenant_id, expected_sequence, event_id, reason)
+            found = ChainBreak(
+                tenant_id, int(expected_sequence or 0), int(event_id), reason, stripe
+            )
+            return Walked(count, found, first, _last(expected_sequence, expected_prev))
         if prev_hash != expected_prev:
             reason = "previous-hash link does not match the preceding event (deleted or reordered)"
-            return count, ChainBreak(tenant_id, sequence, event_id, reason)
+            found = ChainBreak(tenant_id, sequence, int(event_id), reason, stripe)
+            return Walked(count, found, first, _last(expected_sequence, expected_prev))
         if as_text:
             digest = _text_digest(tenant_id, sequence, occurred_at, middle, prev_hash)
         else:
             payload = [tenant_id, sequence, _canonical_time(occurred_at), *middle, prev_hash]
             digest = _hash_payload(payload)
         if digest != stored_hash:
-            return count, ChainBreak(
-                tenant_id, sequence, event_id, "content does not match its hash (edited)"
-            )
+            reason = "content does not match its hash (edited)"
+            found = ChainBreak(tenant_id, sequence, int(event_id), reason, stripe)
+            return Walked(count, found, first, _last(expected_sequence, expected_prev))
         expected_prev, expected_sequence, count = stored_hash, sequence + 1, count + 1
-    if head is not None and (head[0] != expected_sequence - 1 or head[1] != expected_prev):
-        reason = (
-            f"the chain head records sequence {head[0]}, the log ends at "
-            f"{expected_sequence - 1} (newest events were removed, or the head was edited)"
-        )
-        return count, ChainBreak(tenant_id, expected_sequence, None, reason)
-    return count, None
+    return Walked(count, None, first, _last(expected_sequence, expected_prev))
+
+
+def _last(expected_sequence: int | None, expected_prev: str | None) -> tuple[int, str] | None:
+    if expected_sequence is None or expected_prev is None:
+        return None
+    return expected_sequence - 1, expected_prev
+
+
+def head_break(
+    tenant_id: int, stripe: int, end: tuple[int, str], head: tuple[int, str]
+) -> ChainBreak | None:
+    """The stripe's verified end (sequence, hash) against its head."""
+    if head[0] == end[0] and head[1] == end[1]:
+        return None
+    reason = (
+        f"the chain head records sequence {head[0]}, the log ends at "
+        f"{end[0]} (newest events were removed, or the head was edited)"
+    )
+    return ChainBreak(tenant_id, end[0] + 1, None, reason, stripe)
+
+
+def verify_rows(
+    tenant_id: int,
+    rows: Iterable[tuple[Any, ...]],
+    head: tuple[int, str] | None,
+    *,
+    as_text: bool = False,
+    stripe: int = 0,
+) -> tuple[int, ChainBreak | None]:
+    """Check one whole stripe's rows (``walk`` from its genesis), then its ``head``.
+    Returns the number of events checked and the first break, if any."""
+    walked = walk(
+        tenant_id, rows, stripe=stripe, start=(1, stripe_genesis(stripe)), as_text=as_text
+    )
+    if walked.chain_break is not None or head is None:
+        return walked.count, walked.chain_break
+    last = walked.last or (0, stripe_genesis(stripe))  # a start was given: never None
+    return walked.count, head_break(tenant_id, stripe, last, head)
+
+
+def heads_digest(heads: Iterable[tuple[int, str]]) -> str:
+    """One hash over every stripe's head ((sequence, hash), by stripe from 0): what an
+    anchor of a striped chain signs (``audits.anchoring``, decision 0019)."""
+    text = "\n".join(
+        f"{stripe}:{sequence}:{hash_}" for stripe, (sequence, hash_) in enumerate(heads)
+    )
+    return hashlib.sha256(text.encode()).hexdigest()

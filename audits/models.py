@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -12,6 +13,22 @@ from core.audit_registry import action_label
 from tenants.models import TenantOwnedModel
 
 GENESIS_HASH = "0" * 64
+
+#: How many chains (stripes) each tenant's log is cut into (decision 0019): a writer appends
+#: to any stripe no other transaction holds, so up to this many writers of one tenant never
+#: wait on each other. Verification expects exactly these stripes for a tenant with a head.
+CHAIN_STRIPES = 16
+
+
+def stripe_genesis(stripe: int) -> str:
+    """The ``prev_hash`` of a stripe's first event: stripe 0 keeps the chain's original
+    genesis (a chain from before stripes is stripe 0 as it was); every other stripe's is
+    bound to its number, so an event or a whole stripe moved to another stripe breaks."""
+    if stripe == 0:
+        return GENESIS_HASH
+
+    return hashlib.sha256(f"baomi-audit-stripe:{stripe}".encode()).hexdigest()
+
 
 #: The access events read per person in a window (the alert rules, the audit log filtered
 #: by actor): the partial index ``audit_event_person_access`` covers exactly these.
@@ -36,6 +53,8 @@ class AuditEvent(TenantOwnedModel):
     personal data.
     """
 
+    # The stripe (chain) of the tenant's log this event belongs to, and its place in it.
+    stripe = models.PositiveSmallIntegerField(_("stripe"), default=0)
     sequence = models.PositiveBigIntegerField(_("sequence"))
     occurred_at = models.DateTimeField(_("time"))
     actor = models.CharField(_("actor"), max_length=64)  # "user:12", "system:retention"
@@ -53,10 +72,13 @@ class AuditEvent(TenantOwnedModel):
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
-        ordering = ["tenant", "-sequence"]
+        # Newest first: ids grow with inserts (the stripes' sequences interleave).
+        ordering = ["tenant", "-id"]
         constraints = [
-            # Two writers can never both append sequence N: the chain cannot fork.
-            models.UniqueConstraint(fields=["tenant", "sequence"], name="audit_event_sequence"),
+            # Two writers can never both append sequence N to a stripe: no chain can fork.
+            models.UniqueConstraint(
+                fields=["tenant", "stripe", "sequence"], name="audit_event_stripe_sequence"
+            ),
         ]
         indexes = [
             models.Index(fields=["tenant", "occurred_at"], name="audit_event_time"),
@@ -73,23 +95,28 @@ class AuditEvent(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.tenant_id}#{self.sequence} {action_label(self.action)}"
+        return f"{self.tenant_id}#{self.stripe}.{self.sequence} {action_label(self.action)}"
 
 
 class AuditChainHead(TenantOwnedModel):
-    """The last event of each tenant's chain: appending locks this row, so concurrent writers
-    take turns, and verification can tell that the newest events were not cut off."""
+    """The last event of one stripe of a tenant's chain (``CHAIN_STRIPES`` per tenant): an
+    append locks a head no other transaction holds (``SKIP LOCKED``) until it commits, so
+    concurrent writers take different stripes instead of turns, and verification can tell
+    that the newest events of a stripe were not cut off (decision 0019)."""
 
+    stripe = models.PositiveSmallIntegerField(default=0)
     sequence = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
 
     class Meta(TenantOwnedModel.Meta):
         verbose_name = _("audit chain head")
         verbose_name_plural = _("audit chain heads")
-        constraints = [models.UniqueConstraint(fields=["tenant"], name="audit_chain_head_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "stripe"], name="audit_chain_head_stripe")
+        ]
 
     def __str__(self) -> str:
-        return f"{self.tenant_id}#{self.sequence}"
+        return f"{self.tenant_id}#{self.stripe}.{self.sequence}"
 
 
 # --- Supervision settings (issue 20): shared by the access statistics and the alert rules ---
@@ -682,10 +709,13 @@ class AccessRollup(TenantOwnedModel):
 
 class AccessRollupCursor(TenantOwnedModel):
     """How far a tenant's access statistics have read its log: every event up to
-    ``sequence`` is counted in ``AccessRollup``, none after it. Locked by each roll-up
-    batch, moved in the batch's transaction."""
+    ``sequence`` is counted in ``AccessRollup``, none after it: per stripe of the chain in
+    ``stripes`` (by stripe; ``sequence`` is their total; empty: a cursor from before
+    stripes, whose ``sequence`` is stripe 0's). Locked by each roll-up batch, moved in the
+    batch's transaction."""
 
     sequence = models.PositiveBigIntegerField(default=0)
+    stripes = models.JSONField(default=list, blank=True)
     rolled_up_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantOwnedModel.Meta):
@@ -712,6 +742,9 @@ class ChainAnchor(TenantOwnedModel):
     anchored_at = models.DateTimeField(_("anchored at"))
     sequence = models.PositiveBigIntegerField(_("sequence"))
     hash = models.CharField(_("hash"), max_length=64)
+    # Format 2 (decision 0019): every stripe's head as [sequence, hash], by stripe;
+    # ``sequence`` is then their total and ``hash`` the digest over them.
+    stripes = models.JSONField(_("stripe heads"), default=list, blank=True)
     mac = models.CharField(_("MAC"), max_length=64)
     prev = models.CharField(_("previous anchor's MAC"), max_length=64, blank=True)
     key_version = models.PositiveIntegerField(_("key version"))
@@ -958,9 +991,11 @@ class AccessAlertEvent(TenantOwnedModel):
 
 class AlertWatermark(TenantOwnedModel):
     """How far a tenant's log has been evaluated by the alert rules: the last sequence
-    read. Its row lock makes two evaluations of a tenant take turns."""
+    read of each stripe (``stripes``, by stripe; ``sequence`` is their total). Its row
+    lock makes two evaluations of a tenant take turns."""
 
     sequence = models.PositiveBigIntegerField(default=0)
+    stripes = models.JSONField(default=list, blank=True)
     evaluated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantOwnedModel.Meta):

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from audits.chain import CHAINED_FIELDS, event_hash, payload_parts
 from audits.context import current_request_context
-from audits.models import AuditChainHead, AuditEvent
+from audits.models import CHAIN_STRIPES, AuditChainHead, AuditEvent, stripe_genesis
 from core.audit_registry import writable_action
 from tenants.actors import Actor, actor_label
 from tenants.bulk import COPY_THRESHOLD, append_rows, hot_cursor, insert_rows
@@ -39,30 +39,51 @@ def _normalised_ip(ip: str | None) -> str | None:
         return None
 
 
-# The append runs on every audited action, so it speaks SQL directly (lock the head; insert
-# the events and move the head, one round trip on PostgreSQL), explicitly filtered by
-# tenant inside the caller's tenant scope, instead of paying the ORM's query building.
-_EVENT_FIELDS = ("tenant", *CHAINED_FIELDS[1:], "hash")
+# The append runs on every audited action, so it speaks SQL directly (take a chain head;
+# insert the events and move the head, one round trip on PostgreSQL), explicitly filtered
+# by tenant inside the caller's tenant scope, instead of paying the ORM's query building.
+#
+# Decision 0019: a tenant's log is CHAIN_STRIPES chains. An append takes the first stripe
+# head no other transaction holds (SKIP LOCKED; a head this transaction already holds
+# counts as free, so one transaction never waits while it holds a stripe, and never holds
+# two unless another released the first meanwhile) and keeps it until the commit, as
+# before; only when every stripe is taken does it wait, on one chosen at random.
+_EVENT_FIELDS = ("tenant", "stripe", *CHAINED_FIELDS[1:], "hash")
 
 
-def _head_sql(connection: Any) -> tuple[str, str]:
+def _head_sql(connection: Any) -> tuple[str, str, str]:
+    """The statements: take a free head, wait for any head, move a head."""
     quote, meta = connection.ops.quote_name, AuditChainHead._meta
     table, tenant = quote(meta.db_table), quote(meta.get_field("tenant").column)
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    select = f"SELECT sequence, hash FROM {table} WHERE {tenant} = %s{lock}"  # noqa: S608
-    update = f"UPDATE {table} SET sequence = %s, hash = %s WHERE {tenant} = %s"  # noqa: S608
-    return select, update
+    base = f"SELECT stripe, sequence, hash FROM {table} WHERE {tenant} = %s"  # noqa: S608
+    if connection.features.has_select_for_update_skip_locked:
+        free = f"{base} ORDER BY stripe LIMIT 1 FOR UPDATE SKIP LOCKED"
+        wait = f"{base} ORDER BY random() LIMIT 1 FOR UPDATE"
+    else:  # SQLite: one writer at a time anyway
+        free = wait = f"{base} ORDER BY stripe LIMIT 1"
+    update = (
+        f"UPDATE {table} SET sequence = %s, hash = %s "  # noqa: S608
+        f"WHERE {tenant} = %s AND stripe = %s"
+    )
+    return free, wait, update
 
 
-def _locked_head(tenant: Tenant, cursor: Any, select: str) -> tuple[int, str]:
-    """The tenant's (sequence, hash), its row locked until the transaction ends."""
-    cursor.execute(select, [tenant.pk])
+def _locked_head(tenant: Tenant, cursor: Any, free: str, wait: str) -> tuple[int, int, str]:
+    """A stripe of the tenant's chain, (stripe, sequence, hash), its head locked until the
+    transaction ends."""
+    cursor.execute(free, [tenant.pk])
     row = cursor.fetchone()
+    if row is None:
+        cursor.execute(wait, [tenant.pk])  # every stripe is taken (or none exists yet)
+        row = cursor.fetchone()
     if row is None:  # the tenant's first event
         ensure_chain_head(tenant)
-        cursor.execute(select, [tenant.pk])
+        cursor.execute(free, [tenant.pk])
         row = cursor.fetchone()
-    return int(row[0]), str(row[1])
+        if row is None:
+            cursor.execute(wait, [tenant.pk])
+            row = cursor.fetchone()
+    return int(row[0]), int(row[1]), str(row[2])
 
 
 @dataclass(frozen=True)
@@ -136,6 +157,7 @@ def _event_values(
             object_type, object_id = object_label(spec.target)
         values: dict[str, Any] = {
             "tenant_id": tenant.pk,
+            "stripe": None,
             "sequence": None,
             "occurred_at": now,
             "actor": labels[id(spec.actor)] if spec.actor is not None else label,
@@ -161,9 +183,10 @@ def _fill(row: AuditEvent, values: dict[str, Any], hash_: str) -> AuditEvent:
 
 
 def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> list[AuditEvent]:
-    """Append ``events`` to ``tenant``'s chain, in order, under one lock of the chain head:
-    two round trips whatever their number (a batch erasure, an intake's events). Events
-    of a large batch come back without database ids (``tenants.bulk.append_rows``).
+    """Append ``events`` to one stripe of ``tenant``'s chain, in order, under one lock of
+    that stripe's head (decision 0019): two or three round trips whatever their number (a
+    batch erasure, an intake's events). Events of a large batch come back without database
+    ids (``tenants.bulk.append_rows``).
 
     Runs in the caller's transaction (no savepoint of its own: if the append fails, the
     caller's transaction fails with it), so an event describes only what was committed
@@ -173,20 +196,20 @@ def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> l
         return []
     built = _event_values(tenant, actor, events)
     connection = connections[router.db_for_write(AuditEvent)]
-    select, update = _head_sql(connection)
+    free, wait, update = _head_sql(connection)
     with (
         tenant_scope(tenant),
         transaction.atomic(using=connection.alias, savepoint=False),
         hot_cursor(connection) as cursor,
     ):
-        sequence, previous = _locked_head(tenant, cursor, select)
+        stripe, sequence, previous = _locked_head(tenant, cursor, free, wait)
         rows: list[AuditEvent] = []
         for row, values in built:
             sequence += 1
-            values["sequence"], values["prev_hash"] = sequence, previous
+            values["stripe"], values["sequence"], values["prev_hash"] = stripe, sequence, previous
             previous = event_hash(values)
             rows.append(_fill(row, values, previous))
-        move_head: tuple[str, list[Any]] = (update, [sequence, previous, tenant.pk])
+        move_head: tuple[str, list[Any]] = (update, [sequence, previous, tenant.pk, stripe])
         if len(rows) < COPY_THRESHOLD:
             insert_rows(AuditEvent, rows, _EVENT_FIELDS, along=move_head)  # one round trip
         else:
@@ -195,15 +218,16 @@ def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> l
     return rows
 
 
-_DB_CHAINED = ("sequence", "prev_hash", "hash")
+_DB_CHAINED = ("stripe", "sequence", "prev_hash", "hash")
 
 
 @dataclass(frozen=True)
 class ChainedAppend:
     """``chained_append_sql``'s part of a caller's statement: ``ctes`` (to follow the
     caller's own; they start with a comma) and their ``params``. ``appended`` names the
-    CTE returning the new events' (id, sequence, prev_hash, hash): hand the statement's
-    rows of it to ``finish``."""
+    CTE returning the new events' (id, sequence, prev_hash, hash, stripe): hand the
+    statement's rows of it to ``finish`` (rows of four, without the stripe, are read as
+    before; the stripe is then left unset on the events)."""
 
     ctes: str
     params: list[Any]
@@ -214,11 +238,14 @@ class ChainedAppend:
         """The events, filled with what the database chained, in chain order."""
         alias = router.db_for_write(AuditEvent)
         out = []
-        for (row, values), (pk, sequence, prev, hash_) in zip(
+        for (row, values), (pk, sequence, prev, hash_, *stripe) in zip(
             self.rows, sorted(returned, key=lambda r: int(r[1])), strict=True
         ):
             values["sequence"], values["prev_hash"] = int(sequence), prev
+            values["stripe"] = int(stripe[0]) if stripe else None
             out.append(_fill(row, values, hash_))
+            if not stripe:  # left deferred: read from the database if asked for
+                del row.__dict__["stripe"]
             row.pk = pk
             row._state.adding, row._state.db = False, alias
         return out
@@ -228,7 +255,8 @@ def chained_append_sql(
     tenant: Tenant, actor: Actor, events: Sequence[Event], *, when: str
 ) -> ChainedAppend:
     """Append ``events`` from inside a caller's own data-modifying statement (PostgreSQL):
-    the database locks ``tenant``'s chain head, hashes each event from its canonical
+    the database takes a free stripe head of ``tenant``'s chain (``record_events``; it
+    waits only when all are taken), hashes each event from its canonical
     payload (``audits.chain.payload_parts``: the very text ``event_hash`` hashes, so
     verification cannot tell the two apart), inserts the events and moves the head.
 
@@ -250,7 +278,7 @@ def chained_append_sql(
             if name not in _DB_CHAINED:
                 setattr(row, name, value)
         values_params += [c.get_db_prep_save(c.pre_save(row, True), connection) for c in columns]
-    params = [tenant.pk, *parts, *values_params, tenant.pk]
+    params = [tenant.pk, tenant.pk, *parts, *values_params, tenant.pk]
     return ChainedAppend(ctes, params, "chain_appended", rows)
 
 
@@ -268,14 +296,20 @@ def _chain_plan(count: int, when: str, alias: str) -> tuple[str, tuple[Any, ...]
     ]
     # Only quoted identifiers from the models' metadata and fixed CTE names; every value
     # is a parameter.
+    # A free stripe head, else (every stripe taken) any one, waited for: the second CTE is
+    # read only if the first has no row (a CTE runs only as far as it is read).
+    guard = f"FROM {head} WHERE tenant_id = %s AND EXISTS (SELECT 1 FROM {when})"  # noqa: S608
     ctes = [
-        f"chain_0 AS (SELECT sequence, hash FROM {head} WHERE tenant_id = %s "  # noqa: S608
-        f"AND EXISTS (SELECT 1 FROM {when}) FOR UPDATE)"
+        f"chain_free AS (SELECT stripe, sequence, hash {guard} "
+        "ORDER BY stripe LIMIT 1 FOR UPDATE SKIP LOCKED)",
+        f"chain_wait AS (SELECT stripe, sequence, hash {guard} "
+        "ORDER BY random() LIMIT 1 FOR UPDATE)",
+        "chain_0 AS ((SELECT * FROM chain_free) UNION ALL (SELECT * FROM chain_wait) LIMIT 1)",
     ]
     for index in range(1, count + 1):
         before = f"chain_{index - 1}"
         ctes.append(
-            f"chain_{index} AS (SELECT {before}.sequence + 1 AS sequence, "  # noqa: S608
+            f"chain_{index} AS (SELECT {before}.stripe, {before}.sequence + 1 AS sequence, "  # noqa: S608
             f"{before}.hash AS prev_hash, encode(sha256(convert_to(%s || "
             f"({before}.sequence + 1)::text || %s || '\"' || {before}.hash || '\"]', "
             f"'UTF8')), 'hex') AS hash FROM {before})"
@@ -292,12 +326,13 @@ def _chain_plan(count: int, when: str, alias: str) -> tuple[str, tuple[Any, ...]
     ctes.append(
         f"chain_appended AS (INSERT INTO {quote(meta.db_table)} "  # noqa: S608
         f"({', '.join(quote(str(c.column)) for c in columns)}) {' UNION ALL '.join(selects)} "
-        "RETURNING id, sequence, prev_hash, hash)"
+        "RETURNING id, sequence, prev_hash, hash, stripe)"
     )
     last = f"chain_{count}"
     ctes.append(
         f"chain_moved AS (UPDATE {head} SET sequence = {last}.sequence, "  # noqa: S608
-        f"hash = {last}.hash FROM {last} WHERE {head}.tenant_id = %s)"
+        f"hash = {last}.hash FROM {last} WHERE {head}.tenant_id = %s "
+        f"AND {head}.stripe = {last}.stripe)"
     )
     return ", " + ", ".join(ctes), tuple(c for c in columns if c.attname not in _DB_CHAINED)
 
@@ -311,12 +346,17 @@ def chain_head_exists_sql(tenant: Tenant) -> tuple[str, list[Any]]:
 
 
 def ensure_chain_head(tenant: Tenant) -> None:
-    """Create ``tenant``'s chain head if it has none yet (its first event does too)."""
+    """Create ``tenant``'s chain heads, one per stripe, if it has none yet (its first event
+    does too). Each starts at its stripe's genesis (``audits.models.stripe_genesis``)."""
     with tenant_scope(tenant):
-        if not AuditChainHead.objects.filter(tenant=tenant).exists():
+        if AuditChainHead.objects.filter(tenant=tenant).count() < CHAIN_STRIPES:
+            heads = [
+                AuditChainHead(tenant=tenant, stripe=stripe, hash=stripe_genesis(stripe))
+                for stripe in range(CHAIN_STRIPES)
+            ]
             try:
                 with transaction.atomic():
-                    AuditChainHead(tenant=tenant).save()
+                    AuditChainHead.objects.bulk_create(heads, ignore_conflicts=True)
             except IntegrityError:
                 pass  # created meanwhile by another writer
 

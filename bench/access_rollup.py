@@ -62,7 +62,7 @@ def seed(events: int) -> Tenant:
                 Membership.objects.create(tenant=tenant, user=user, role=Role.SUPERVISOR)
             users.append(user)
         first_user = users[0].pk
-        head = AuditChainHead.objects.filter(tenant=tenant).first()
+        head = AuditChainHead.objects.filter(tenant=tenant, stripe=0).first()
         start = head.sequence if head is not None else 0
     purposes = "ARRAY[" + ", ".join(f"'{p}'" for p in PURPOSES) + "]"
     begin = timezone.now() - timedelta(days=365)
@@ -100,8 +100,9 @@ def seed(events: int) -> Tenant:
                 [tenant.pk, begin, start, events, first_user, low + 1, high],
             )
             cursor.execute(
-                "INSERT INTO audits_auditchainhead (tenant_id, sequence, hash) VALUES (%s, %s, %s) "
-                "ON CONFLICT (tenant_id) DO UPDATE SET sequence = EXCLUDED.sequence",
+                "INSERT INTO audits_auditchainhead (tenant_id, stripe, sequence, hash) "
+                "VALUES (%s, 0, %s, %s) "
+                "ON CONFLICT (tenant_id, stripe) DO UPDATE SET sequence = EXCLUDED.sequence",
                 [tenant.pk, high, "0" * 64],
             )
         print(f"seeded {high - start:>10} events ({time.perf_counter() - began:.1f} s)", flush=True)
@@ -114,7 +115,7 @@ def run(tenant: Tenant, batch: int) -> None:
     with tenant_scope(tenant), transaction.atomic():
         AccessRollup.objects.filter(tenant=tenant).delete()
         AccessRollupCursor.objects.filter(tenant=tenant).delete()
-    head = AuditChainHead.objects.with_scope(tenant=tenant).get(tenant=tenant).sequence
+    head = AuditChainHead.objects.with_scope(tenant=tenant).get(tenant=tenant, stripe=0).sequence
     began = time.perf_counter()
     result = roll_up_access(tenant, batch=batch)
     seconds = time.perf_counter() - began

@@ -170,7 +170,7 @@ def seed_events(tenant: Any, count: int, actors: list[str]) -> float:
     from tenants.scoping import tenant_scope
 
     with tenant_scope(tenant):
-        head = AuditChainHead.objects.get(tenant=tenant)
+        head = AuditChainHead.objects.get(tenant=tenant, stripe=0)
     codes, purposed, cases, total = [], [], [], 0
     for kind, (code, weight, with_purpose) in enumerate(EVENT_MIX, start=1):
         total += weight
@@ -207,7 +207,7 @@ def seed_events(tenant: Any, count: int, actors: list[str]) -> float:
         last = head.sequence + count
         cursor.execute(
             f"UPDATE {AuditChainHead._meta.db_table} SET sequence = %s, hash = %s "  # noqa: S608
-            "WHERE tenant_id = %s",
+            "WHERE tenant_id = %s AND stripe = 0",
             [last, "f" * 64, tenant.pk],
         )
         cursor.execute(f"ANALYZE {AuditEvent._meta.db_table}")  # noqa: S608

@@ -82,8 +82,8 @@ def _fields(event: AuditEvent) -> str:
 
 
 def _rows(tenant: Tenant, period: Period) -> Iterator[Sequence[Any]]:
-    """The log's rows in the chain's order, read CHUNK events at a time (keyset on the
-    sequence): per chunk one query for the events, one for the orders' codes and at most
+    """The log's rows in the order they were written, read CHUNK events at a time (keyset
+    on the id: the chain's stripes number their events each on its own): per chunk one query for the events, one for the orders' codes and at most
     two for users not seen before."""
     people = People(tenant)
     after = 0
@@ -91,8 +91,8 @@ def _rows(tenant: Tenant, period: Period) -> Iterator[Sequence[Any]]:
     while True:
         chunk = list(
             _events(tenant, period)
-            .filter(sequence__gt=after)
-            .order_by("sequence")
+            .filter(pk__gt=after)
+            .order_by("pk")
             .only(
                 "sequence",
                 "occurred_at",
@@ -107,7 +107,7 @@ def _rows(tenant: Tenant, period: Period) -> Iterator[Sequence[Any]]:
         )
         if not chunk:
             return
-        after = chunk[-1].sequence
+        after = chunk[-1].pk
         people.load(e.actor for e in chunk)
         order_ids = {
             oid for e in chunk if e.object_type == ORDER_TYPE for oid in _object_ids(e) if oid

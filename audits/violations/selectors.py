@@ -237,5 +237,5 @@ def timeline_of(violation: Violation) -> list[AuditEvent]:
     return list(
         AuditEvent.objects.filter(
             object_type=violation._meta.label_lower, object_id=str(violation.pk)
-        ).order_by("sequence")[:200]
+        ).order_by("id")[:200]
     )

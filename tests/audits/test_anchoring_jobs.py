@@ -67,7 +67,8 @@ def _edit_last_event_and_rehash(tenant: Tenant) -> None:
             [json.dumps({"n": 999}), new_hash, event.pk],
         )
         cursor.execute(
-            "UPDATE audits_auditchainhead SET hash = %s WHERE tenant_id = %s", [new_hash, tenant.pk]
+            "UPDATE audits_auditchainhead SET hash = %s WHERE tenant_id = %s AND stripe = 0",
+            [new_hash, tenant.pk],
         )
 
 

@@ -8,6 +8,7 @@ import re
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from audits.models import CHAIN_STRIPES
 from audits.services import record_event
 from audits.verification import verify_tenant_chain
 from tenants.actors import SystemActor
@@ -64,7 +65,7 @@ def test_the_database_refuses_to_truncate_the_audit_log(statement: str, table: s
         _count("audits_auditevent"),
         _count("audits_auditchainhead"),
         verify_tenant_chain(tenant),
-    ) == ("42501", 3, 1, (3, None))  # 42501: insufficient_privilege
+    ) == ("42501", 3, CHAIN_STRIPES, (3, None))  # 42501: insufficient_privilege
 
 
 def test_truncating_the_tenants_with_cascade_is_refused_and_keeps_the_audit_log() -> None:
@@ -79,7 +80,7 @@ def test_truncating_the_tenants_with_cascade_is_refused_and_keeps_the_audit_log(
         _count("audits_auditevent"),
         _count("audits_auditchainhead"),
         verify_tenant_chain(tenant),
-    ) == (1, 2, 1, (2, None))
+    ) == (1, 2, CHAIN_STRIPES, (2, None))
 
 
 def test_the_test_harness_setting_lets_truncate_through() -> None:

@@ -10,7 +10,7 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 import orders.intake as intake_module
-from audits.models import AuditChainHead, AuditEvent
+from audits.models import CHAIN_STRIPES, AuditChainHead, AuditEvent
 from audits.verification import verify_tenant_chain
 from core.errors import Conflict
 from orders.intake import create_order
@@ -206,9 +206,14 @@ def test_a_tenant_whose_chain_has_no_head_yet_gets_one() -> None:
         assert not AuditChainHead.objects.exists()
     new = create_order(**_intake(tenant, agent, phone="13500003333")).order
     with tenant_scope(tenant):
-        head = AuditChainHead.objects.get()
+        head = AuditChainHead.objects.get(stripe=0)  # one of CHAIN_STRIPES (decision 0019)
+        heads = AuditChainHead.objects.count()
         actions = list(AuditEvent.objects.order_by("sequence").values_list("action", flat=True))
-    assert (head.sequence, actions) == (2, ["privacy.subject_created", "order.created"])
+    assert (head.sequence, heads, actions) == (
+        2,
+        CHAIN_STRIPES,
+        ["privacy.subject_created", "order.created"],
+    )
     assert verify_tenant_chain(tenant)[1] is None
     assert new.pk is not None
 
@@ -265,10 +270,14 @@ def test_concurrent_intakes_and_other_events_never_fork_the_chain() -> None:
     for thread in threads:
         thread.join()
     with tenant_scope(tenant):
-        sequences = list(AuditEvent.objects.order_by("sequence").values_list("sequence", flat=True))
+        rows = AuditEvent.objects.order_by("stripe", "sequence").values_list("stripe", "sequence")
+        stripes: dict[int, list[int]] = {}
+        for stripe, sequence in rows:
+            stripes.setdefault(stripe, []).append(sequence)
     orders, _notices, _transitions, events = _counts(tenant)
     assert errors == []
     assert orders - before[0] == writers * per_writer
     assert events - before[3] == writers * per_writer * 2 + per_writer
-    assert sequences == list(range(1, len(sequences) + 1))
-    assert verify_tenant_chain(tenant) == (len(sequences), None)
+    # Every stripe the writers used is gapless (decision 0019).
+    assert all(found == list(range(1, len(found) + 1)) for found in stripes.values())
+    assert verify_tenant_chain(tenant) == (sum(map(len, stripes.values())), None)
