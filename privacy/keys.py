@@ -238,7 +238,7 @@ def create_subject_key(tenant: Tenant, subject_id: UUID) -> SubjectCipher:
         tenant_key_version=key.version,
         wrapped_key=wrap_subject_key(tenant, subject_id, raw, key),
     )
-    with tenant_scope(tenant), transaction.atomic(using=KEYSTORE):
+    with tenant_scope(tenant):  # one INSERT, committed by itself outside a transaction
         row.save(using=KEYSTORE, force_insert=True)
     # A rotation may have retired this version between our read and our write. Retirement
     # marks the version first and erases it only after rewrapping stragglers, so either it
