@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,16 @@ def test_the_pool_replaces_a_connection_the_server_ended_before_handing_it_out()
             before = first.info.backend_pid
         with psycopg.connect(_conninfo(), autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", [before])
+            # Wait until the backend has gone (its goodbye then waits on the socket); what
+            # a server has not sent yet, no check without a round trip can see.
+            for _ in range(200):
+                gone = admin.execute(
+                    "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)",
+                    [before],
+                ).fetchone()
+                if gone and gone[0]:
+                    break
+                time.sleep(0.05)
         with pool.connection() as second:
             after = second.info.backend_pid
             answer = second.execute("SELECT 1").fetchone()
