@@ -107,8 +107,22 @@ def clean_items(items: Any) -> list[dict[str, Any]]:
 CODE_ATTEMPTS = 5
 
 
+# Bytes below this limit (a multiple of the alphabet's size) map evenly onto the alphabet.
+_CODE_BYTE_LIMIT = 256 - 256 % len(CODE_ALPHABET)
+
+
 def _new_code() -> str:
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+    """Ten characters drawn uniformly from CODE_ALPHABET, from one read of the system's
+    random source (``secrets.choice`` reads it once per character): bytes at or above
+    ``_CODE_BYTE_LIMIT`` are dropped, so every character is equally likely."""
+    chars: list[str] = []
+    while len(chars) < 10:
+        chars += [
+            CODE_ALPHABET[byte % len(CODE_ALPHABET)]
+            for byte in secrets.token_bytes(16)
+            if byte < _CODE_BYTE_LIMIT
+        ]
+    raw = "".join(chars[:10])
     return f"{raw[:5]}-{raw[5:]}"
 
 
