@@ -205,13 +205,43 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------
 _PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", default=True)
+# Connection pooling on PostgreSQL (docs/decisions/0020): DATABASE_POOL=1 gives each
+# process a psycopg pool per database (Django's OPTIONS["pool"], connections handed back at
+# the end of each request, CONN_MAX_AGE 0), of DATABASE_POOL_MIN_SIZE to
+# DATABASE_POOL_MAX_SIZE connections; a request waits at most DATABASE_POOL_TIMEOUT seconds
+# for one. Size it to the process's threads (gunicorn --threads; 1 for sync workers). Off:
+# persistent connections (DATABASE_CONN_MAX_AGE, default 60 s). Prepared statements survive
+# in the pool's connections as in persistent ones (behind a transaction-pooling PgBouncer
+# older than 1.21: DATABASE_PREPARED_STATEMENTS=0). A misconfigured pool refuses to start.
+DATABASE_POOL = env_bool("DATABASE_POOL", default=False)
+DATABASE_POOL_MIN_SIZE = env_int("DATABASE_POOL_MIN_SIZE", 1, minimum=0)
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 4, minimum=1)
+DATABASE_POOL_TIMEOUT = env_int("DATABASE_POOL_TIMEOUT", 5, minimum=1)
+if DATABASE_POOL:
+    if env_int("DATABASE_CONN_MAX_AGE", 0) != 0:
+        raise ImproperlyConfigured(
+            "DATABASE_POOL=1 hands connections back to the pool after each request: "
+            "unset DATABASE_CONN_MAX_AGE (or set it to 0)."
+        )
+    if DATABASE_POOL_MIN_SIZE > DATABASE_POOL_MAX_SIZE:
+        raise ImproperlyConfigured(
+            "DATABASE_POOL_MIN_SIZE must not be larger than DATABASE_POOL_MAX_SIZE."
+        )
+    try:
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        raise ImproperlyConfigured(
+            "DATABASE_POOL=1 needs the psycopg-pool package (psycopg[pool])."
+        ) from None
 
 
 def _database(url: str) -> dict[str, Any]:
     config: dict[str, Any] = dict(
         dj_database_url.parse(
             url,
-            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if DEBUG else 60),
+            conn_max_age=0
+            if DATABASE_POOL
+            else env_int("DATABASE_CONN_MAX_AGE", 0 if DEBUG else 60),
             conn_health_checks=True,
         )
     )
@@ -235,6 +265,12 @@ def _database(url: str) -> dict[str, Any]:
         # DATABASE_PREPARED_STATEMENTS=0 behind a transaction-pooling PgBouncer older
         # than 1.21 (docs/decisions/0005).
         config.setdefault("OPTIONS", {})["prepare_threshold"] = 2
+    if config["ENGINE"] == "config.postgresql" and DATABASE_POOL:
+        config.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": DATABASE_POOL_MIN_SIZE,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": DATABASE_POOL_TIMEOUT,
+        }  # checked when handed out, with no round trip (config/postgresql/base.py)
     return config
 
 
@@ -638,6 +674,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# An integration token checked against the database is remembered in the process this many
+# seconds (0: never), with Redis only; a revocation still takes effect on the very next
+# request everywhere (tenants/token_cache.py, docs/decisions/0020).
+BAOMI_TOKEN_CACHE_SECONDS = env_int("BAOMI_TOKEN_CACHE_SECONDS", 30, minimum=0)
+if BAOMI_TOKEN_CACHE_SECONDS > 300:
+    raise ImproperlyConfigured("BAOMI_TOKEN_CACHE_SECONDS is at most 300 (five minutes).")
 # Everything under /api/ answers JSON, also errors raised outside DRF's views (a database
 # or Redis outage in middleware is a 503, an oversized body a 413): config/api_errors.py.
 MIDDLEWARE.insert(

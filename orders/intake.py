@@ -46,11 +46,13 @@ from privacy.api import (
     notice_version,
 )
 from privacy.intake_sql import (
+    NewSubjectKey,
     SubjectCipher,
     contact_event,
     live_subject_sql,
     match_contact,
-    new_subject,
+    new_intake_subject,
+    retired_key_sql,
     subject_for_contact,
 )
 from tenants.actors import Actor, actor_label
@@ -105,8 +107,22 @@ def clean_items(items: Any) -> list[dict[str, Any]]:
 CODE_ATTEMPTS = 5
 
 
+# Bytes below this limit (a multiple of the alphabet's size) map evenly onto the alphabet.
+_CODE_BYTE_LIMIT = 256 - 256 % len(CODE_ALPHABET)
+
+
 def _new_code() -> str:
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+    """Ten characters drawn uniformly from CODE_ALPHABET, from one read of the system's
+    random source (``secrets.choice`` reads it once per character): bytes at or above
+    ``_CODE_BYTE_LIMIT`` are dropped, so every character is equally likely."""
+    chars: list[str] = []
+    while len(chars) < 10:
+        chars += [
+            CODE_ALPHABET[byte % len(CODE_ALPHABET)]
+            for byte in secrets.token_bytes(16)
+            if byte < _CODE_BYTE_LIMIT
+        ]
+    raw = "".join(chars[:10])
     return f"{raw[:5]}-{raw[5:]}"
 
 
@@ -208,23 +224,30 @@ class _Outcome(enum.Enum):
     CODE_TAKEN = "code taken"
     CUSTOMER_GONE = "customer gone"  # erased between the match and the write
     NO_CHAIN_HEAD = "no chain head"
+    KEY_RETIRED = "key retired"  # a new customer's key, wrapped under a version retired since
 
 
 def _write_in_one_statement(
-    tenant: Tenant, actor: Actor, intake: _Intake, events: list[Event], *, new_customer: bool
+    tenant: Tenant, actor: Actor, intake: _Intake, events: list[Event], *, key: NewSubjectKey | None
 ) -> _Outcome:
     """PostgreSQL: the whole intake in one statement, so one implicit transaction (or part
-    of the caller's): the customer (inserted if new; else locked FOR KEY SHARE, and only
-    if still live), the notice record, the order, its first status change and the audit
-    events, chained by the database (``audits.services.chained_append_sql``). Every
-    write depends on the customer row, so when the customer is gone nothing is written.
+    of the caller's): the customer (inserted if new — ``key`` is then its key, just
+    committed to the key store; else locked FOR KEY SHARE, and only if still live), the
+    notice record, the order, its first status change and the audit events, chained by the
+    database (``audits.services.chained_append_sql``). Every write depends on the customer
+    row, so when the customer is gone nothing is written; nor when a new customer's key was
+    wrapped under a tenant key version a rotation has retired since (the check
+    ``privacy.keys.create_subject_key`` makes after its write, made here at no round trip).
     A taken order code fails the statement (unique constraint): nothing is written
     either; inside a caller's transaction a savepoint keeps that failure to itself."""
     order, subject = intake.order, intake.order.subject
     connection = connections[router.db_for_write(Order)]
     head = chain_head_exists_sql(tenant)
-    if new_customer:
-        subject_sql, subject_params = insert_statement(DataSubject, [subject], where=head)
+    retired: tuple[str, list[Any]] = ("false", [])
+    if key is not None:
+        retired = retired_key_sql(tenant, key)
+        live = (f"{head[0]} AND NOT {retired[0]}", [*head[1], *retired[1]])
+        subject_sql, subject_params = insert_statement(DataSubject, [subject], where=live)
     else:
         subject_sql, subject_params = live_subject_sql(tenant, subject, head)
     notice_sql, notice_params = insert_statement(
@@ -246,7 +269,7 @@ def _write_in_one_statement(
         f"placed AS ({order_sql}), first AS ({first_sql}){chain.ctes} "
         f"SELECT (SELECT count(*) FROM placed), {head[0]}, (SELECT id FROM notice), "
         "(SELECT id FROM first), (SELECT json_agg(json_build_array("
-        f"id, sequence, prev_hash, hash)) FROM {chain.appended})"
+        f"id, sequence, prev_hash, hash)) FROM {chain.appended}), {retired[0]}"
     )
     params = [
         *subject_params,
@@ -255,6 +278,7 @@ def _write_in_one_statement(
         *first_params,
         *chain.params,
         *head[1],
+        *retired[1],
     ]
     try:
         with (
@@ -266,7 +290,7 @@ def _write_in_one_statement(
             hot_cursor(connection) as cursor,
         ):
             cursor.execute(statement, params)
-            placed, has_head, notice_id, first_id, appended = cursor.fetchone()
+            placed, has_head, notice_id, first_id, appended, key_retired = cursor.fetchone()
     except IntegrityError as error:
         if getattr(getattr(error.__cause__, "diag", None), "constraint_name", "") == (
             CODE_CONSTRAINT
@@ -274,7 +298,9 @@ def _write_in_one_statement(
             return _Outcome.CODE_TAKEN
         raise
     if not placed:
-        return _Outcome.CUSTOMER_GONE if has_head else _Outcome.NO_CHAIN_HEAD
+        if not has_head:
+            return _Outcome.NO_CHAIN_HEAD
+        return _Outcome.KEY_RETIRED if key_retired else _Outcome.CUSTOMER_GONE
     intake.notice.pk, order.notice_record_id, intake.first.pk = notice_id, notice_id, first_id
     for row in (subject, intake.notice, order, intake.first):
         row._state.adding, row._state.db = False, connection.alias
@@ -291,22 +317,30 @@ def _intake_in_one_statement(
 ) -> _Intake:
     """Intake on PostgreSQL: the blind-index match and the key read, then one statement
     (``_write_in_one_statement``) for every write: 3 round trips for a returning
-    customer, where a transaction around them would add its BEGIN and COMMIT."""
+    customer, where a transaction around them would add its BEGIN and COMMIT; for a new
+    one the match, the key's INSERT (committed alone) and the statement, which checks the
+    key's version is not retired."""
     with tenant_scope(tenant):
         found = match_contact(tenant, contact["phone"])
-    subject, cipher = found if found else new_subject(tenant, contact)
-    for _attempt in range(CODE_ATTEMPTS + 1):  # +1: a missing head or erased customer
+    key: NewSubjectKey | None = None
+    if found:
+        subject, cipher = found
+    else:
+        subject, cipher, key = new_intake_subject(tenant, contact)
+    # Beyond the code draws: a missing chain head, then an erased customer or a retired key.
+    for _attempt in range(CODE_ATTEMPTS + 2):
         intake = build(subject, cipher)
-        events = [contact_event(subject, created=not found), intake.created_event(channel)]
+        events = [contact_event(subject, created=key is not None), intake.created_event(channel)]
         with tenant_scope(tenant):
-            outcome = _write_in_one_statement(tenant, actor, intake, events, new_customer=not found)
+            outcome = _write_in_one_statement(tenant, actor, intake, events, key=key)
         if outcome is _Outcome.WRITTEN:
             return intake
         if outcome is _Outcome.NO_CHAIN_HEAD:
             ensure_chain_head(tenant)
+        elif outcome is _Outcome.KEY_RETIRED and key is not None:
+            key.rewrap()  # under the newest version; the statement checks that one next
         elif outcome is _Outcome.CUSTOMER_GONE:  # take the order for a new customer
-            found = None
-            subject, cipher = new_subject(tenant, contact)
+            subject, cipher, key = new_intake_subject(tenant, contact)
         # CODE_TAKEN: build() draws another code.
     raise _no_free_code()
 

@@ -6,20 +6,25 @@ and SQL fragments, so no other module may import this one (import-linter contrac
 
 from __future__ import annotations
 
-from privacy.keys import SubjectCipher
+from privacy.keys import NewSubjectKey, SubjectCipher
 from privacy.subjects import (
     contact_event,
     live_subject_sql,
     match_contact,
+    new_intake_subject,
     new_subject,
+    retired_key_sql,
     subject_for_contact,
 )
 
 __all__ = [
+    "NewSubjectKey",
     "SubjectCipher",
     "contact_event",
     "live_subject_sql",
     "match_contact",
+    "new_intake_subject",
     "new_subject",
+    "retired_key_sql",
     "subject_for_contact",
 ]

@@ -238,7 +238,7 @@ def create_subject_key(tenant: Tenant, subject_id: UUID) -> SubjectCipher:
         tenant_key_version=key.version,
         wrapped_key=wrap_subject_key(tenant, subject_id, raw, key),
     )
-    with tenant_scope(tenant), transaction.atomic(using=KEYSTORE):
+    with tenant_scope(tenant):  # one INSERT, committed by itself outside a transaction
         row.save(using=KEYSTORE, force_insert=True)
     # A rotation may have retired this version between our read and our write. Retirement
     # marks the version first and erases it only after rewrapping stragglers, so either it
@@ -307,3 +307,48 @@ def destroy_subject_keys(tenant: Tenant, subject_ids: list[UUID]) -> int:
     with tenant_scope(tenant), transaction.atomic(using=KEYSTORE):
         deleted, _ = SubjectKey.objects.filter(pk__any=subject_ids).delete()
     return deleted
+
+
+# --- intake: the retirement check inside intake's own write statement ------------------------
+
+
+class NewSubjectKey:
+    """A subject key written by ``write_subject_key``, whose retirement check the caller
+    makes itself, after the write, in a statement of its own (intake's write reads
+    ``TenantKey.retired_at`` of ``tenant_key_id``, and writes nothing when it is set): when
+    the version was retired meanwhile, ``rewrap()`` does what ``create_subject_key`` does
+    then, and ``tenant_key_id`` names the newest key for the next check. The raw key stays
+    in this object's closure, in memory, as in a ``SubjectCipher``."""
+
+    def __init__(self, tenant: Tenant, subject_id: UUID, raw: bytes, key: TenantKey) -> None:
+        self.cipher = SubjectCipher(tenant.pk, subject_id, raw)
+        self.tenant_key_id = key.pk
+
+        def rewrap() -> None:
+            _tenant_key_rows.forget((tenant.pk, KeyPurpose.DATA, None))  # it was stale
+            newest = tenant_key(tenant, KeyPurpose.DATA)
+            with tenant_scope(tenant), transaction.atomic(using=KEYSTORE):
+                SubjectKey.objects.filter(pk=subject_id).update(
+                    tenant_key_version=newest.version,
+                    wrapped_key=wrap_subject_key(tenant, subject_id, raw, newest),
+                )
+            self.tenant_key_id = newest.pk
+
+        self.rewrap = rewrap
+
+
+def write_subject_key(tenant: Tenant, subject_id: UUID) -> NewSubjectKey:
+    """``create_subject_key`` without its retirement check (one INSERT, committed): for
+    intake, which checks in its write statement, after this has committed (the same order
+    as ``create_subject_key``'s, so the same argument holds)."""
+    key = tenant_key(tenant, KeyPurpose.DATA)
+    raw = new_key()
+    row = SubjectKey(
+        id=subject_id,
+        tenant_id=tenant.pk,
+        tenant_key_version=key.version,
+        wrapped_key=wrap_subject_key(tenant, subject_id, raw, key),
+    )
+    with tenant_scope(tenant):
+        row.save(using=KEYSTORE, force_insert=True)
+    return NewSubjectKey(tenant, subject_id, raw, key)

@@ -21,14 +21,16 @@ from audits.services import Event, record_event
 from privacy.blind_index import phone_index
 from privacy.errors import DecryptionIntegrityError, RevealDenied
 from privacy.keys import (
+    NewSubjectKey,
     SubjectCipher,
     create_subject_key,
     subject_cipher,
     subject_ciphers,
     tenant_index_key,
+    write_subject_key,
 )
 from privacy.masking import mask_address, mask_name, mask_phone
-from privacy.models import DataSubject
+from privacy.models import DataSubject, TenantKey
 from privacy.phone import normalise_phone
 from privacy.registry import SealedModel, sealed_models
 from privacy.reveal import (
@@ -115,7 +117,35 @@ def new_subject(tenant: Tenant, values: dict[str, str]) -> tuple[DataSubject, Su
     its sealed row, not saved (a caller that inserts it in a statement of its own records
     ``contact_event`` with it)."""
     subject_id = uuid.uuid4()
-    cipher = create_subject_key(tenant, subject_id)
+    return _sealed_subject(tenant, values, subject_id, create_subject_key(tenant, subject_id))
+
+
+def new_intake_subject(
+    tenant: Tenant, values: dict[str, str]
+) -> tuple[DataSubject, SubjectCipher, NewSubjectKey]:
+    """``new_subject`` for intake's one statement: the key's retirement check is left to
+    that statement (``retired_key_sql``, read after the key was committed); when it says
+    retired, the caller calls ``key.rewrap()``. One round trip fewer per new customer."""
+    subject_id = uuid.uuid4()
+    key = write_subject_key(tenant, subject_id)
+    subject, cipher = _sealed_subject(tenant, values, subject_id, key.cipher)
+    return subject, cipher, key
+
+
+def retired_key_sql(tenant: Tenant, key: NewSubjectKey) -> tuple[str, list[Any]]:
+    """An expression for a caller's statement: whether the tenant key ``key`` was wrapped
+    under has been marked retired (a rotation started after it was read)."""
+    table = TenantKey._meta.db_table
+    return (
+        f'EXISTS (SELECT 1 FROM "{table}" WHERE "tenant_id" = %s AND "id" = %s '  # noqa: S608
+        'AND "retired_at" IS NOT NULL)',
+        [tenant.pk, key.tenant_key_id],
+    )
+
+
+def _sealed_subject(
+    tenant: Tenant, values: dict[str, str], subject_id: uuid.UUID, cipher: SubjectCipher
+) -> tuple[DataSubject, SubjectCipher]:
     table = DataSubject._meta.db_table
     subject = DataSubject(
         id=subject_id,

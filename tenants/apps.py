@@ -15,6 +15,9 @@ class TenantsConfig(AppConfig):
         from tenants.roles import grant_permissions
 
         receivers.connect()
+        from tenants import token_cache
+
+        token_cache.connect()  # a saved token or tenant renews its credentials generation
         lookups.register()
         # A tenant administrator's daily work starts with the people and their roles:
         # /admin/ opens the users (tokens, settings and policies are in the sidebar).

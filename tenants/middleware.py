@@ -42,7 +42,9 @@ class TenantScopeMiddleware:
             user = getattr(request, "user", None)
             if user is not None and user.is_authenticated:
                 if user.tenant_id is not None:
-                    _enter_tenant(stack, request, Tenant.objects.get(pk=user.tenant_id))
+                    # The user's own relation: loaded once, shared with later readers of
+                    # request.user.tenant (the API's permission, the views).
+                    _enter_tenant(stack, request, user.tenant)
                 elif user.is_superuser and request.path_info.startswith("/admin/"):
                     # Platform-operator code: the operator's admin spans tenants.
                     stack.enter_context(scopes_disabled())

@@ -23,6 +23,10 @@ def tenant_of_caller(request: Request) -> Tenant | None:
         return credential_tenant
     user = request.user
     if user is not None and user.is_authenticated and getattr(user, "tenant_id", None):
+        # The scope middleware loaded the session user's tenant already: no second query.
+        loaded = getattr(getattr(request, "_request", None), "tenant", None)
+        if isinstance(loaded, Tenant) and loaded.pk == user.tenant_id:
+            return loaded
         return user.tenant
     return None
 

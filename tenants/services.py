@@ -20,7 +20,6 @@ from tenants.actors import Actor, SystemActor, actor_label
 from tenants.models import IntegrationToken, LoginSession, Membership, Role, Tenant, User
 from tenants.roles import forget_roles, has_role, works_in_back_office
 from tenants.scoping import tenant_scope
-from tenants.selectors import tenant_by_id
 from tenants.signals import tenant_change
 from tenants.timezones import validate_time_zone
 
@@ -312,9 +311,8 @@ def do_revoke_api_token(*, token: IntegrationToken, actor: Actor) -> None:
         )
 
 
-def authenticate_api_token(raw: str) -> IntegrationToken | None:
-    """The live token matching ``raw``, or None. Looked up by keyed hash inside the tenant
-    named by the token; never a query across tenants."""
+def token_tenant_id(raw: str) -> int | None:
+    """The tenant id a well-formed token names (``bmt_<tenant>_<secret>``), else None."""
     parts = raw.split("_", 2)
     if (
         len(parts) != 3
@@ -323,19 +321,38 @@ def authenticate_api_token(raw: str) -> IntegrationToken | None:
         or len(raw) > 200
     ):
         return None
-    tenant = tenant_by_id(int(parts[1]), active_only=True)
-    if tenant is None:
+    return int(parts[1])
+
+
+def authenticate_api_token(raw: str, *, digest: str | None = None) -> IntegrationToken | None:
+    """The live token matching ``raw`` with its active tenant, or None: one indexed query
+    (the unique (tenant, token_hash) index) joining the tenant, inside the tenant named by
+    the token; never a query across tenants. ``digest`` is the token's keyed hash when the
+    caller computed it already. ``last_used_at`` is written at most once a minute (one
+    UPDATE, only then); the API asks here only when its process has not checked the token
+    recently (tenants.token_cache)."""
+    tenant_id = token_tenant_id(raw)
+    if tenant_id is None:
         return None
-    with tenant_scope(tenant):
-        token = IntegrationToken.objects.filter(
-            token_hash=keyed_hash(TOKEN_PURPOSE, raw), revoked_at__isnull=True
-        ).first()
+    digest = digest or keyed_hash(TOKEN_PURPOSE, raw)
+    with tenant_scope(tenant_id):
+        found = (
+            IntegrationToken.objects.select_related("tenant")
+            .filter(
+                tenant_id=tenant_id,
+                token_hash=digest,
+                revoked_at__isnull=True,
+                tenant__is_active=True,
+            )
+            .order_by()[:1]
+        )
+        token = next(iter(found), None)
         if token is None or not keyed_hash_matches(token.token_hash, TOKEN_PURPOSE, raw):
             return None
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
             IntegrationToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    token.tenant = tenant
+            token.last_used_at = now
     return token
 
 

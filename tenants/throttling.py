@@ -6,6 +6,11 @@ Rates come from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (the environment's
 BAOMI_API_TOKEN_RATE, BAOMI_API_TENANT_RATE, BAOMI_API_USER_RATE, BAOMI_API_ANON_RATE) and are
 read at each request. Counts are atomic (``tenants.counters``): a fixed window per rate,
 ``Retry-After`` the rest of the window; with Redis down the request is refused with 503.
+
+A token's request is counted against the token and its tenant in one Redis round trip
+(``count_token_request``), which also checks the tenant's credentials generation for the
+token cache: ``IntegrationTokenAuthentication`` makes it and leaves the counts on the
+request (``stash_token_hits``), and ``IntegrationTokenThrottle`` decides from them.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from core.hashing import keyed_hash
-from tenants.counters import CountersUnavailable, hit
+from tenants.counters import ChainResult, Counter, CountersUnavailable, hit, hit_chain
 from tenants.models import IntegrationToken
+from tenants.token_cache import generation_key
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 UNAVAILABLE = _("The service is briefly unavailable. Try again shortly.")
@@ -81,15 +87,62 @@ class _CountingThrottle(BaseThrottle):
         return self._wait
 
 
+_STASH = "_baomi_token_hits"
+
+
+def _token_counters(token: IntegrationToken) -> list[Counter]:
+    """The token's own counter, then its tenant's (the rates that are set)."""
+    counters = []
+    for scope, ident in (("token", token.pk), ("tenant", token.tenant_id)):
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+        if rate:
+            limit, window = parse_rate(rate)
+            counters.append(Counter(f"{scope}:{ident}", window, limit))
+    return counters
+
+
+def count_token_request(token: IntegrationToken, *, expected: str = "") -> ChainResult:
+    """Count one request of ``token`` against itself and, unless that refuses it, its
+    tenant; with ``expected``, only if the tenant's credentials generation still is that
+    (``stale`` otherwise, nothing counted). One Redis round trip."""
+    return hit_chain(
+        _token_counters(token),
+        generation_key=generation_key(token.tenant_id) if expected else "",
+        expected=expected,
+    )
+
+
+def stash_token_hits(
+    request: HttpRequest | None, token: IntegrationToken, counted: ChainResult
+) -> None:
+    """Leave the counts of ``count_token_request`` on the request for the throttle."""
+    if request is not None:
+        setattr(request, _STASH, (token.pk, counted))
+
+
 class IntegrationTokenThrottle(_CountingThrottle):
     """Per token ("token" rate) and per tenant over all its tokens ("tenant" rate). A request
-    refused by its token's limit is not counted against the tenant's other tokens."""
+    refused by its token's limit is not counted against the tenant's other tokens. Both
+    counts are one round trip, made by the authentication when it checked the token
+    (``stash_token_hits``), else here."""
 
     def allow_request(self, request: Request, view: Any) -> bool:
         token = request.auth
         if not isinstance(token, IntegrationToken):
             return True
-        return self._allow("token", token.pk) and self._allow("tenant", token.tenant_id)
+        stashed = getattr(getattr(request, "_request", None), _STASH, None)
+        if stashed is not None and stashed[0] == token.pk:
+            counted = stashed[1]
+        else:
+            try:
+                counted = count_token_request(token)
+            except CountersUnavailable as error:
+                raise ThrottleUnavailable(error.retry_after) from None
+        for counter, counted_hit in zip(_token_counters(token), counted.hits, strict=False):
+            if counted_hit.count > counter.limit:
+                self._wait = counted_hit.resets_in
+                return False
+        return True
 
 
 class UserThrottle(_CountingThrottle):
