@@ -346,7 +346,7 @@ def _tenant_of(actor: Actor, record: models.Model) -> Tenant:
     share it, else read with the record."""
     if isinstance(actor, User) and actor.tenant_id == record.tenant_id:  # type: ignore[attr-defined]
         return actor.tenant  # type: ignore[return-value]
-    return record.tenant  # type: ignore[attr-defined,no-any-return]
+    return record.tenant  # type: ignore[attr-defined]
 
 
 def _record_refusal(
@@ -480,7 +480,7 @@ def _append_unless_suspended(tenant: Tenant, actor: Actor, event: Event, alias: 
     scopes = _suspension_scopes(actor)
     append = chained_append_sql(tenant, actor, [event], when="reveal_go")
     with tenant_scope(tenant):
-        if scopes:
+        if scopes and isinstance(actor, User):
             now = timezone.now()
             held, params = select_statement(
                 UserSuspension,
@@ -620,7 +620,7 @@ def reveal_many(
         raise model.DoesNotExist()  # type: ignore[attr-defined]
     results: dict[Any, RevealResult] = {}
     with own_transaction("reveal_many"):
-        tenant = Tenant.objects.get(pk=tenant_id)
+        tenant = _tenant_of(actor, records[0])
         allowed = []
         for record in records:
             if _rule_refusal(actor, record, spec, wanted, purpose, table=REVEAL_RULES):
@@ -852,7 +852,7 @@ def copy_sealed(
         raise model.DoesNotExist()  # type: ignore[attr-defined]
     failure: Exception | None = None
     with own_transaction("copy_sealed"):
-        tenant = Tenant.objects.get(pk=tenant_id)
+        tenant = _tenant_of(actor, source)
         gate: Gate | None = None
         if not isinstance(actor, User):
             failure = RevealDenied(_("Only an active user may copy personal data."))
