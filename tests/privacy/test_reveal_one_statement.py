@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import redis.connection
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -44,6 +44,9 @@ from training.starter import ALL_STAFF, seed_training
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
+ON_POSTGRESQL = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the one-statement reveal is PostgreSQL's"
+)
 SYSTEM = SystemActor("tests")
 CALL = Purpose.CUSTOMER_SERVICE_CALL
 PHONE = {"phone": "13912345678"}
@@ -110,6 +113,7 @@ def redis_commands(redis_service: str) -> Iterator[list[bytes]]:
 # --- What a reveal sends --------------------------------------------------------------------
 
 
+@ON_POSTGRESQL
 def test_a_reveal_is_one_statement_on_each_database_and_one_redis_command(
     order: Order, agent: User, redis_commands: list[bytes]
 ) -> None:
@@ -130,6 +134,7 @@ def test_a_reveal_is_one_statement_on_each_database_and_one_redis_command(
     assert 'INSERT INTO "audits_auditevent"' in statement["sql"]
 
 
+@ON_POSTGRESQL
 def test_a_system_actors_reveal_checks_no_suspension_and_no_gate(
     order: Order, redis_commands: list[bytes]
 ) -> None:
@@ -287,6 +292,9 @@ def test_another_tenants_order_is_a_404_and_writes_nothing(client: Client, order
     assert (_actions(order.tenant), _actions(other)) == ([], [])
 
 
+@pytest.mark.skipif(
+    connections["keystore"].vendor != "postgresql", reason="a key store server to be down"
+)
 def test_with_the_key_store_down_the_reveal_api_answers_503_and_reveals_nothing(
     client: Client, tenant: Tenant, order: Order, agent: User
 ) -> None:
