@@ -10,6 +10,7 @@ back. Called inside a caller's transaction they refuse before decrypting anythin
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -17,11 +18,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audits.models import AuditEvent
-from audits.services import Event, record_event, record_events
+from audits.services import (
+    Event,
+    chained_append_sql,
+    ensure_chain_head,
+    record_event,
+    record_events,
+)
 from privacy.errors import (
     DecryptionIntegrityError,
     KeyRetiredError,
@@ -42,7 +50,8 @@ from privacy.permissions import (
 )
 from privacy.registry import SealedModel, sealed_model
 from tenants.actors import Actor, SystemActor
-from tenants.models import Role, SuspensionScope, Tenant, User
+from tenants.bulk import hot_cursor, select_statement
+from tenants.models import Role, SuspensionScope, Tenant, User, UserSuspension
 from tenants.roles import roles_of
 from tenants.scoping import tenant_scope
 from tenants.suspensions import active_suspensions, suspended_message
@@ -192,11 +201,9 @@ def _suspension_refusal(actor: User) -> RevealSuspended | None:
     incident's containment: a suspended rider sees no customer data, whatever else they
     may be), is refused, with the scope and until when. One query on the suspensions'
     (tenant, scope, user) index, per reveal call (``reveal_many``: per batch)."""
-    if actor.tenant_id is None:  # no tenant: no suspension (and no tenant's data)
+    scopes = _suspension_scopes(actor)
+    if not scopes:  # no tenant: no suspension (and no tenant's data)
         return None
-    scopes = [SuspensionScope.REVEAL]
-    if Role.RIDER in roles_of(actor):
-        scopes.append(SuspensionScope.DISPATCH)
     with tenant_scope(actor.tenant_id):
         held = active_suspensions([actor.pk], scopes).get(actor.pk)
         if held is None:
@@ -287,13 +294,20 @@ def reveal(
 ) -> dict[str, str]:
     """Decrypt the named fields of ``record`` for ``actor``, for ``purpose``, and record it.
 
-    Runs in its own durable transaction: call it outside any transaction (RuntimeError
-    otherwise, before anything is decrypted). Its event is committed before it returns or
-    raises, so what the caller does next cannot roll it back.
+    Call it outside any transaction (RuntimeError otherwise, before anything is
+    decrypted): its event is committed before it returns or raises, so what the caller
+    does next cannot roll it back.
 
     Raises ``RevealDenied`` (recorded), ``DecryptionIntegrityError`` (recorded; never returns
     garbage), ``SubjectErasedError``/``KeyRetiredError`` (recorded), or the record's
     ``DoesNotExist`` when the actor belongs to another tenant.
+
+    On PostgreSQL an allowed reveal makes one statement on the key store (the subject's
+    wrapped key) and one on the main database, in autocommit: it checks the actor's
+    suspensions and appends the ``privacy.reveal`` event, chained by the database, and
+    commits — the values are returned only once it has (``_reveal_in_one_statement``;
+    docs/privacy.md, "Reveal"). Refusals and failures, and other databases, take the
+    durable transaction of ``own_transaction``.
     """
     spec = sealed_model(type(record))
     wanted = sorted(set(fields))
@@ -307,21 +321,16 @@ def reveal(
     if isinstance(actor, User) and actor.tenant_id != tenant_id:
         # Another tenant's record looks like no record at all.
         raise type(record).DoesNotExist()  # type: ignore[attr-defined]
+    alias = router.db_for_write(AuditEvent)
+    if connections[alias].vendor == "postgresql":
+        return _reveal_in_one_statement(record, spec, wanted, actor, purpose, alias)
     failure: Exception | None = None
     values: dict[str, str] = {}
     with own_transaction("reveal"):
-        tenant = Tenant.objects.get(pk=tenant_id)
+        tenant = _tenant_of(actor, record)
         failure, gate = _reveal_decision(actor, record, spec, wanted, purpose)
         if failure is not None:
-            record_event(
-                tenant=tenant,
-                actor=actor,
-                action="privacy.reveal_denied",
-                target=record,
-                fields=wanted,
-                purpose=purpose,
-                details=refusal_details(failure, gate),
-            )
+            _record_refusal(tenant, actor, record, wanted, purpose, failure, gate)
         else:
             values, failure = _open(
                 tenant, actor, record, spec, wanted, purpose, details=gate_details(gate)
@@ -330,6 +339,197 @@ def reveal(
     if failure is not None:
         raise failure
     return values
+
+
+def _tenant_of(actor: Actor, record: models.Model) -> Tenant:
+    """The record's tenant: the actor's own (already loaded with the user) when they
+    share it, else read with the record."""
+    if isinstance(actor, User) and actor.tenant_id == record.tenant_id:  # type: ignore[attr-defined]
+        return actor.tenant  # type: ignore[return-value]
+    return record.tenant  # type: ignore[attr-defined]
+
+
+def _record_refusal(
+    tenant: Tenant,
+    actor: Actor,
+    record: models.Model,
+    wanted: list[str],
+    purpose: str,
+    refusal: Exception,
+    gate: Gate | None,
+) -> None:
+    record_event(
+        tenant=tenant,
+        actor=actor,
+        action="privacy.reveal_denied",
+        target=record,
+        fields=wanted,
+        purpose=purpose,
+        details=refusal_details(refusal, gate),
+    )
+
+
+def refuse_inside_transaction(alias: str, what: str) -> None:
+    """``own_transaction``'s rule for a use case that commits its event by itself (one
+    statement in autocommit): inside a caller's transaction, RuntimeError naming
+    ``what``. A test case's own transaction (Django's TestCase) does not count, as it
+    does not for ``atomic(durable=True)``."""
+    connection = connections[alias]
+    blocks = connection.atomic_blocks
+    if blocks:
+        inside = not getattr(blocks[-1], "_from_testcase", False)
+    else:
+        inside = not connection.get_autocommit()
+    if inside:
+        raise RuntimeError(NESTED_MESSAGE.format(what=what))
+
+
+def _reveal_in_one_statement(
+    record: models.Model,
+    spec: SealedModel,
+    wanted: list[str],
+    actor: Actor,
+    purpose: str,
+    alias: str,
+) -> dict[str, str]:
+    """``reveal`` on PostgreSQL. The decision is taken in the same order as
+    ``_reveal_decision``'s — the rules, the suspensions, the training gate — with the
+    suspensions read by the statement that records the reveal:
+
+    1. the rules (privacy.permissions; guardian's object permission for a rider) and the
+       training gate (one cache round trip when a recent open decision is kept);
+    2. the subject's key from the key store (one indexed read), unwrapped, and the fields
+       opened in this frame;
+    3. one statement in autocommit: unless the actor holds a suspension in force, append
+       the ``privacy.reveal`` event (the database chains it: ``chained_append_sql``);
+       it commits before ``execute`` returns, and only then are the values returned.
+
+    A suspended actor's values are dropped unseen and the refusal is recorded, as it is
+    when the rules or the gate refuse, or a key or a ciphertext fails (each in a durable
+    transaction of its own; a suspension still refuses first)."""
+    refuse_inside_transaction(alias, "reveal")
+    tenant = _tenant_of(actor, record)
+    refusal = _rule_refusal(actor, record, spec, wanted, purpose, table=REVEAL_RULES)
+    gate: Gate | None = None
+    if refusal is None and isinstance(actor, User):
+        gate = reveal_gate(actor)
+        if not gate.open:
+            refusal = _suspension_refusal(actor) or RevealUntrained(
+                gate.refusal_message(what=_("reveal personal data")), gate_url=gate.url
+            )
+    if refusal is not None:
+        with own_transaction("reveal"):
+            _record_refusal(tenant, actor, record, wanted, purpose, refusal, gate)
+        raise refusal
+    subject_id = spec.subject_id(record)
+    table = type(record)._meta.db_table
+    try:
+        cipher = subject_cipher(tenant, subject_id)
+        values = {
+            f: cipher.open(table, f, record.pk, getattr(record, spec.column(f))) for f in wanted
+        }
+    except (DecryptionIntegrityError, SubjectErasedError, KeyRetiredError) as error:
+        with own_transaction("reveal"):
+            refusal = _suspension_refusal(actor) if isinstance(actor, User) else None
+            if refusal is not None:
+                _record_refusal(tenant, actor, record, wanted, purpose, refusal, gate)
+            else:
+                _record_failure(tenant, actor, record, wanted, purpose, error)
+        raise (refusal or error) from None
+    event = Event(
+        action="privacy.reveal",
+        target=record,
+        fields=wanted,
+        purpose=purpose,
+        details={"subject": str(subject_id), **gate_details(gate)},
+    )
+    for _attempt in range(3):
+        outcome = _append_unless_suspended(tenant, actor, event, alias)
+        if outcome == _APPENDED:
+            return values
+        if outcome == _NO_CHAIN_HEAD:
+            ensure_chain_head(tenant)
+            continue
+        # Suspended: which suspension, for the refusal (lifted meanwhile: try again).
+        refusal = _suspension_refusal(actor) if isinstance(actor, User) else None
+        if refusal is not None:
+            with own_transaction("reveal"):
+                _record_refusal(tenant, actor, record, wanted, purpose, refusal, gate)
+            raise refusal
+    # Still not appended (a suspension coming and going under us): the durable
+    # transaction decides, as on other databases.
+    with own_transaction("reveal"):
+        refusal = _suspension_refusal(actor) if isinstance(actor, User) else None
+        if refusal is not None:
+            _record_refusal(tenant, actor, record, wanted, purpose, refusal, gate)
+        else:
+            record_events(tenant=tenant, actor=actor, events=[event])
+    if refusal is not None:
+        raise refusal
+    return values
+
+
+_APPENDED, _SUSPENDED, _NO_CHAIN_HEAD = "appended", "suspended", "no chain head"
+
+
+def _append_unless_suspended(tenant: Tenant, actor: Actor, event: Event, alias: str) -> str:
+    """One statement, committed on its own (autocommit; inside a test case's transaction
+    it joins it): append ``event`` to the tenant's chain unless ``actor`` (a user) holds
+    a suspension in force that refuses reveals (``_suspension_scopes``). The outcome:
+    appended, suspended, or no chain head yet (nothing written)."""
+    scopes = _suspension_scopes(actor)
+    append = chained_append_sql(tenant, actor, [event], when="reveal_go")
+    with tenant_scope(tenant):
+        if scopes and isinstance(actor, User):
+            now = timezone.now()
+            held, params = select_statement(
+                UserSuspension,
+                ["id"],
+                limit=1,
+                where=(_active_suspension_sql(alias), [now, now]),
+                user=actor.pk,
+                scope=scopes,
+            )
+            # Only the helpers' statements from model metadata; every value a parameter.
+            ctes = (
+                f"reveal_held AS ({held}), "  # noqa: S608
+                "reveal_go AS (SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM reveal_held))"
+            )
+        else:
+            ctes, params = "reveal_held AS (SELECT 1 WHERE false), reveal_go AS (SELECT 1)", []
+        statement = (
+            f"WITH {ctes}{append.ctes} SELECT EXISTS (SELECT 1 FROM reveal_held), "  # noqa: S608
+            f"EXISTS (SELECT 1 FROM {append.appended})"
+        )
+        with hot_cursor(connections[alias]) as cursor:
+            cursor.execute(statement, [*params, *append.params])
+            suspended, appended = cursor.fetchone()
+    if appended:
+        return _APPENDED
+    return _SUSPENDED if suspended else _NO_CHAIN_HEAD
+
+
+def _suspension_scopes(actor: Actor) -> list[str]:
+    """The suspension scopes that refuse ``actor``'s reveals (``_suspension_refusal``):
+    reveal, and for a rider dispatch too; none for a system actor or a user without a
+    tenant."""
+    if not isinstance(actor, User) or actor.tenant_id is None:
+        return []
+    scopes = [SuspensionScope.REVEAL.value]
+    if Role.RIDER in roles_of(actor):
+        scopes.append(SuspensionScope.DISPATCH.value)
+    return scopes
+
+
+@functools.lru_cache(maxsize=4)
+def _active_suspension_sql(alias: str) -> str:
+    """``tenants.suspensions``' "in force at %s" as SQL (the time given twice)."""
+    meta, quote = UserSuspension._meta, connections[alias].ops.quote_name
+    lifted, starts, ends = (
+        quote(str(meta.get_field(name).column))  # type: ignore[union-attr]
+        for name in ("lifted_at", "starts_at", "ends_at")
+    )
+    return f"{lifted} IS NULL AND {starts} <= %s AND ({ends} IS NULL OR {ends} > %s)"
 
 
 def _open(
@@ -420,7 +620,7 @@ def reveal_many(
         raise model.DoesNotExist()  # type: ignore[attr-defined]
     results: dict[Any, RevealResult] = {}
     with own_transaction("reveal_many"):
-        tenant = Tenant.objects.get(pk=tenant_id)
+        tenant = _tenant_of(actor, records[0])
         allowed = []
         for record in records:
             if _rule_refusal(actor, record, spec, wanted, purpose, table=REVEAL_RULES):
@@ -652,7 +852,7 @@ def copy_sealed(
         raise model.DoesNotExist()  # type: ignore[attr-defined]
     failure: Exception | None = None
     with own_transaction("copy_sealed"):
-        tenant = Tenant.objects.get(pk=tenant_id)
+        tenant = _tenant_of(actor, source)
         gate: Gate | None = None
         if not isinstance(actor, User):
             failure = RevealDenied(_("Only an active user may copy personal data."))

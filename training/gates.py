@@ -318,19 +318,20 @@ def reveal_gate(user: User, *, now: datetime | None = None) -> Gate:
     """Whether ``user``'s training lets them reveal personal data now. Open for anyone
     without a gated role (customer service, privacy officer). For a gated user: the courses
     of their gated roles with a published version, and the staff pledge — four queries
-    when they are cleared (``_gate_for``), or one cache read when a recent decision said
-    so (``_cached_open``)."""
+    when they are cleared (``_gate_for``), or one cache round trip when a recent decision
+    said so (``_kept``)."""
     gated = roles_of(user) & REVEAL_GATED_ROLES
     tenant = user.tenant
     if not gated or tenant is None:
         return Gate()
     now = now or timezone.now()
-    key = _cache_key(tenant.pk, user.pk, gated)
-    if key is not None and _cached_open(key, now):
+    key = _decision_key(tenant.pk, user.pk, gated)
+    kept, generation = _kept(tenant.pk, key, now)
+    if kept:
         return Gate(zone=tenant.zone)
     gate = _gate_for([user.pk], tenant, {user.pk: gated}, with_pledge=True, now=now)[user.pk]
-    if key is not None and gate.open and not gate.warned:
-        _remember_open(key, gate.cleared_until)
+    if generation is not None and gate.open and not gate.warned:
+        _remember_open(key, generation, gate.cleared_until)
     return gate
 
 
@@ -341,9 +342,12 @@ def reveal_gate(user: User, *, now: datetime | None = None) -> Gate:
 # (``Gate.cleared_until``). Only open decisions are kept: a refusal or a warning is
 # recomputed every time, so passing a course or signing the pledge takes effect at once.
 # What can close an open gate besides time is a new course version, a new course or a new
-# pledge: each bumps the tenant's generation (``bump_generation``, on their save), which is
-# part of every key, so no decision from before it is reused. Roles are part of the key. A
-# cache that fails is a miss: the gate is computed from the database.
+# pledge: each bumps the tenant's generation (``bump_generation``, on their save). A kept
+# decision names the generation that was current *before* it was computed, and is used
+# only while that generation is still current, so no decision from before a bump is
+# reused. The generation and the decision are read together (one MGET: a reveal pays one
+# cache round trip). Roles are part of the key. A cache that fails is a miss: the gate is
+# computed from the database.
 
 OPEN_FOR = timedelta(minutes=5)
 
@@ -369,33 +373,43 @@ def bump_generation(tenant_id: int) -> None:
         logger.warning("training gate: the cache could not be reset for tenant %s", tenant_id)
 
 
-def _cache_key(tenant_id: int, user_id: int, roles: frozenset[str]) -> str | None:
+def _decision_key(tenant_id: int, user_id: int, roles: frozenset[str]) -> str:
+    return f"training-gate:{tenant_id}:{user_id}:{','.join(sorted(roles))}"
+
+
+def _kept(tenant_id: int, key: str, now: datetime) -> tuple[bool, str | None]:
+    """Whether an open decision is kept for ``key`` under the tenant's current generation
+    and has not run out, and that generation (to keep the decision about to be computed
+    under; None when the cache cannot say: a decision is then neither used nor kept)."""
+    generation_key = _generation_key(tenant_id)
     try:
-        generation = cache.get(_generation_key(tenant_id))
+        found = cache.get_many([generation_key, key])
+        generation = found.get(generation_key)
         if generation is None:
-            cache.add(_generation_key(tenant_id), secrets.token_hex(8), None)
-            generation = cache.get(_generation_key(tenant_id))
+            cache.add(generation_key, secrets.token_hex(8), None)
+            generation = cache.get(generation_key)
     except Exception:  # noqa: BLE001
-        return None
-    if generation is None:
-        return None
-    return f"training-gate:{tenant_id}:{generation}:{user_id}:{','.join(sorted(roles))}"
+        return False, None
+    if not isinstance(generation, str):
+        return False, None
+    kept = found.get(key)
+    if (
+        isinstance(kept, tuple)
+        and len(kept) == 2
+        and kept[0] == generation
+        and isinstance(kept[1], float)
+        and now.timestamp() < kept[1]
+    ):
+        return True, generation
+    return False, generation
 
 
-def _cached_open(key: str, now: datetime) -> bool:
-    try:
-        until = cache.get(key)
-    except Exception:  # noqa: BLE001
-        return False
-    return isinstance(until, float) and now.timestamp() < until
-
-
-def _remember_open(key: str, cleared_until: datetime | None) -> None:
+def _remember_open(key: str, generation: str, cleared_until: datetime | None) -> None:
     until = timezone.now() + OPEN_FOR
     if cleared_until is not None:
         until = min(until, cleared_until)
     try:
-        cache.set(key, until.timestamp(), int(OPEN_FOR.total_seconds()))
+        cache.set(key, (generation, until.timestamp()), int(OPEN_FOR.total_seconds()))
     except Exception:  # noqa: BLE001
         return
 
