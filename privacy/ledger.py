@@ -63,20 +63,40 @@ def _subject(entry: dict[str, Any]) -> UUID | None:
         return None
 
 
-def _database_entries(tenant: Tenant) -> Iterator[ErasureLedgerEntry]:
-    """The tenant's database ledger in keyset pages (bounded memory at any size)."""
+def _database_subjects(tenant: Tenant) -> Iterator[tuple[int, UUID]]:
+    """(id, subject) of the tenant's database ledger in keyset pages: plain tuples, no
+    model instance per entry (a reconcile reads every entry the tenant ever made)."""
     after = 0
     while True:
         with tenant_scope(tenant):
             page = list(
                 ErasureLedgerEntry.objects.filter(pk__gt=after)
                 .order_by("pk")
-                .only("id", "subject_id", "reference", "reason", "erased_at")[:PAGE]
+                .values_list("id", "subject_id")[:PAGE]
             )
         if not page:
             return
         yield from page
-        after = page[-1].pk
+        after = page[-1][0]
+
+
+def _missing_lines(tenant: Tenant, ids: list[int]) -> list[LedgerLine]:
+    """The file-ledger lines of these database-ledger entries (those the file lacks)."""
+    if not ids:
+        return []
+    with tenant_scope(tenant):
+        rows = ErasureLedgerEntry.objects.filter(pk__any=ids).order_by("pk")
+        return [
+            LedgerLine(
+                tenant.pk,
+                str(row.subject_id),
+                row.reference,
+                str(row.reason),
+                row.erased_at,
+                kind="reconciled",
+            )
+            for row in rows.only("id", "subject_id", "reference", "reason", "erased_at")
+        ]
 
 
 def reconcile_ledger(*, now: datetime | None = None, grace: timedelta = INTENT_GRACE) -> Reconciled:
@@ -98,23 +118,14 @@ def reconcile_ledger(*, now: datetime | None = None, grace: timedelta = INTENT_G
     appended = finished = 0
     for tenant in Tenant.objects.order_by("pk"):
         added, missing, recorded = 0, [], set()
-        for row in _database_entries(tenant):
-            recorded.add(row.subject_id)
-            if row.subject_id not in in_file:
-                missing.append(
-                    LedgerLine(
-                        tenant.pk,
-                        str(row.subject_id),
-                        row.reference,
-                        str(row.reason),
-                        row.erased_at,
-                        kind="reconciled",
-                    )
-                )
+        for entry_id, subject_id in _database_subjects(tenant):
+            recorded.add(subject_id)
+            if subject_id not in in_file:
+                missing.append(entry_id)
             if len(missing) >= PAGE:
-                append_ledger_lines(missing)
+                append_ledger_lines(_missing_lines(tenant, missing))
                 added, missing = added + len(missing), []
-        append_ledger_lines(missing)
+        append_ledger_lines(_missing_lines(tenant, missing))
         added += len(missing)
         candidates = [
             subject
