@@ -29,13 +29,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.db import connections
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from bench.common import ROOT, copy_rows, spread
+from bench.common import ROOT, copy_rows, paired_ratio, spread
 
 ROUNDS = 3
 ORDERS_PER_SUBJECT = (3, 4, 5)  # cycled: 4 on average
@@ -490,13 +491,13 @@ LAUNCHER = (
 )
 
 
-def run_sweep(slug: str, *extra: str) -> SweepRun:
+def run_sweep(slug: str, *extra: str, root: Path = ROOT) -> SweepRun:
     """``manage.py retention_sweep --tenant <slug>`` in a fresh process, timed; its peak RSS
-    (VmHWM: this process's own since exec)."""
+    (VmHWM: this process's own since exec). ``root``: the checkout whose code runs."""
     start = time.perf_counter()
     worker = subprocess.run(  # noqa: S603
         [sys.executable, "-c", LAUNCHER, "--tenant", slug, *extra],
-        cwd=ROOT,
+        cwd=root,
         env=os.environ,
         capture_output=True,
         text=True,
@@ -590,6 +591,15 @@ def verify_chain(fx: Any) -> int:
     return checked
 
 
+def _round(fx: Any, subjects: int, events: bool, root: Path) -> tuple[SweepRun, Seeded, float]:
+    start = time.perf_counter()
+    seeded = seed_subjects(fx, subjects, events=events)
+    seed_seconds = time.perf_counter() - start
+    run = run_sweep(fx.tenant.slug, root=root)
+    check_swept(fx, seeded)
+    return run, seeded, seed_seconds
+
+
 def bench_retention(fx: Any, quick: bool) -> dict[str, Any]:
     """``ROUNDS`` rounds, each with a fresh seed of 5,000 (quick) or 100,000 customers past
     their retention; subjects per second of the command end to end (process start
@@ -597,22 +607,32 @@ def bench_retention(fx: Any, quick: bool) -> dict[str, Any]:
 
     The audit history (10 events per delivered order) is seeded with every round in quick
     mode; at full size with the first round only (4 million events: the sweep never reads
-    them, and the chain they make is verified at the end all the same)."""
+    them, and the chain they make is verified at the end all the same).
+
+    With ``BENCH_RETENTION_BASELINE`` naming another checkout of the project (an older
+    commit, same schema), every round also sweeps a second fresh seed with that code, in
+    alternating order, and the paired ratio (ours ÷ baseline, command's own time) is
+    reported."""
     subjects = 5_000 if quick else 100_000
+    baseline = os.environ.get("BENCH_RETENTION_BASELINE")
     rates, own_rates, seconds, setups, peaks, seed_seconds = [], [], [], [], [], []
+    base_rates: list[float] = []
     rows: dict[str, int] = {}
     for index in range(ROUNDS):
-        start = time.perf_counter()
-        seeded = seed_subjects(fx, subjects, events=quick or index == 0)
-        seed_seconds.append(time.perf_counter() - start)
-        rows = rows or seeded.rows
-        run = run_sweep(fx.tenant.slug)
-        check_swept(fx, seeded)
-        rates.append(subjects / run.seconds)
-        own_rates.append(subjects / run.command_seconds)
-        seconds.append(run.seconds)
-        setups.append(run.setup_seconds)
-        peaks.append(run.peak_rss_mb)
+        events = quick or index == 0
+        order = [ROOT, Path(baseline)] if baseline else [ROOT]
+        for root in order if index % 2 == 0 else reversed(order):
+            run, seeded, seeded_in = _round(fx, subjects, events, root)
+            if root != ROOT:
+                base_rates.append(subjects / run.command_seconds)
+                continue
+            seed_seconds.append(seeded_in)
+            rows = rows or seeded.rows
+            rates.append(subjects / run.seconds)
+            own_rates.append(subjects / run.command_seconds)
+            seconds.append(run.seconds)
+            setups.append(run.setup_seconds)
+            peaks.append(run.peak_rss_mb)
     start = time.perf_counter()
     checked = verify_chain(fx)
     return {
@@ -622,6 +642,14 @@ def bench_retention(fx: Any, quick: bool) -> dict[str, Any]:
         "subjects_per_s_command": spread(own_rates),
         "per_round_end_to_end": [round(r) for r in rates],
         "per_round_command": [round(r) for r in own_rates],
+        **(
+            {
+                "baseline_subjects_per_s_command": spread(base_rates),
+                "ratio_to_baseline_command": paired_ratio(own_rates, base_rates),
+            }
+            if baseline
+            else {}
+        ),
         "seconds": spread(seconds),
         "process_setup_seconds": spread(setups),
         "worker_peak_rss_mb": max(peaks),
