@@ -426,7 +426,7 @@ def seed_subjects(fx: Any, due: int, *, now: datetime | None = None, events: boo
     )
     # The audit events intake and the lifecycle wrote about them, through the product's
     # own append (hashed and chained, COPYed in large batches).
-    events = 0
+    appended = 0
     pending: list[Any] = []
     staff = SystemActor("bench-history")
     with tenant_scope(tenant):
@@ -438,9 +438,9 @@ def seed_subjects(fx: Any, due: int, *, now: datetime | None = None, events: boo
             )
             if len(pending) >= EVENT_CHUNK:
                 record_events(tenant=tenant, actor=staff, events=pending)
-                events, pending = events + len(pending), []
+                appended, pending = appended + len(pending), []
         record_events(tenant=tenant, actor=staff, events=pending)
-        events += len(pending)
+        appended += len(pending)
     with connections["default"].cursor() as cursor:
         for model in (
             DataSubject,
@@ -462,7 +462,7 @@ def seed_subjects(fx: Any, due: int, *, now: datetime | None = None, events: boo
         "anomalies": len(anomalies),
         "handover_codes": len(handovers),
         "privacy_reports": len(reports),
-        "audit_events": events,
+        "audit_events": appended,
     }
     return seeded
 
