@@ -508,7 +508,7 @@ def run_sweep(slug: str, *extra: str, root: Path = ROOT) -> SweepRun:
         raise AssertionError(
             f"retention_sweep failed ({worker.returncode}): {worker.stderr[-2000:]}"
         )
-    _label, setup, command, _hwm, peak_kb = worker.stderr.rsplit("TIMES", 1)[1].split()[:5]
+    setup, command, _hwm, peak_kb = worker.stderr.rsplit("TIMES", 1)[1].split()[:4]
     return SweepRun(elapsed, float(setup), float(command), int(peak_kb) / 1024, worker.stdout)
 
 
