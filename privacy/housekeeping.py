@@ -86,8 +86,9 @@ def sweep_retention() -> int:
         logger.info("retention_sweep: another run holds the lock; skipping")
         return 0
     try:
-        # The file ledger first catches up with the database (docs/privacy.md).
-        reconcile_or_alert()
+        # The file ledger first catches up with the database (docs/privacy.md): from the
+        # last reconcile's checkpoint on; the hourly reconcile job reads it all.
+        reconcile_or_alert(incremental=True)
         total = 0
         for tenant in iter_tenants(active_only=True):
             total += sweep_tenant(tenant)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.db.models import Max
 from django.utils import timezone
 
 from audits.services import record_event
@@ -27,12 +28,17 @@ from privacy.backups import Manifest
 from privacy.erasure import erase_subjects
 from privacy.keys import destroy_subject_keys
 from privacy.ledger_file import (
+    Checkpoint,
     LedgerLine,
     append_ledger_lines,
     ensure_ledger,
     ledger_exists,
+    read_checkpoint,
     read_ledger_copy,
     read_ledger_file,
+    read_ledger_tail,
+    read_ledger_with_offsets,
+    write_checkpoint,
 )
 from privacy.models import DataSubject, ErasureLedgerEntry, ErasureReason
 from tenants.actors import SystemActor
@@ -63,77 +69,101 @@ def _subject(entry: dict[str, Any]) -> UUID | None:
         return None
 
 
-def _database_entries(tenant: Tenant) -> Iterator[ErasureLedgerEntry]:
-    """The tenant's database ledger in keyset pages (bounded memory at any size)."""
+def _database_subjects(tenant: Tenant) -> Iterator[tuple[int, UUID]]:
+    """(id, subject) of the tenant's database ledger in keyset pages: plain tuples, no
+    model instance per entry (a reconcile reads every entry the tenant ever made)."""
     after = 0
     while True:
         with tenant_scope(tenant):
             page = list(
                 ErasureLedgerEntry.objects.filter(pk__gt=after)
                 .order_by("pk")
-                .only("id", "subject_id", "reference", "reason", "erased_at")[:PAGE]
+                .values_list("id", "subject_id")[:PAGE]
             )
         if not page:
             return
         yield from page
-        after = page[-1].pk
+        after = page[-1][0]
 
 
-def reconcile_ledger(*, now: datetime | None = None, grace: timedelta = INTENT_GRACE) -> Reconciled:
+def _missing_lines(tenant: Tenant, ids: list[int]) -> list[LedgerLine]:
+    """The file-ledger lines of these database-ledger entries (those the file lacks)."""
+    if not ids:
+        return []
+    with tenant_scope(tenant):
+        rows = ErasureLedgerEntry.objects.filter(pk__any=ids).order_by("pk")
+        return [
+            LedgerLine(
+                tenant.pk,
+                str(row.subject_id),
+                row.reference,
+                str(row.reason),
+                row.erased_at,
+                kind="reconciled",
+            )
+            for row in rows.only("id", "subject_id", "reference", "reason", "erased_at")
+        ]
+
+
+def reconcile_ledger(
+    *, now: datetime | None = None, grace: timedelta = INTENT_GRACE, incremental: bool = False
+) -> Reconciled:
     """Make the file ledger hold every database-ledger entry, and finish stranded intents.
 
     Raises BackupError (``LedgerWriteError``) if the file ledger is damaged or cannot be
     written; the caller's job fails loudly rather than going on with a ledger that could
     forget. A missing ledger is started afresh from the database's entries (and audited):
     every committed erasure is in the database ledger.
+
+    ``incremental`` (the start of a sweep) reads only what was appended since the last
+    reconcile's checkpoint (privacy/ledger_file.py) and the database entries after it, and
+    falls back to the full read whenever the two do not continue it. The hourly job and
+    restores read everything, authenticating every line.
     """
     now = now or timezone.now()
     rebuilt = not ledger_exists()
     ensure_ledger()
+    if incremental and not rebuilt:
+        checkpoint = read_checkpoint()
+        tail = read_ledger_tail(checkpoint) if checkpoint is not None else None
+        if checkpoint is not None and tail is not None:
+            result = _reconcile_tail(checkpoint, tail, now=now, grace=grace)
+            if result is not None:
+                return result
+    return _reconcile_full(now=now, grace=grace, rebuilt=rebuilt)
+
+
+def _reconcile_full(*, now: datetime, grace: timedelta, rebuilt: bool) -> Reconciled:
+    lines = read_ledger_with_offsets()
     in_file: dict[UUID, dict[str, Any]] = {}
-    for entry in read_ledger_file():
+    for entry, _end in lines:
         subject = _subject(entry)
         if subject is not None:
             in_file.setdefault(subject, entry)
     appended = finished = 0
+    unresolved: set[UUID] = set()
+    high: dict[int, int] = {}
     for tenant in Tenant.objects.order_by("pk"):
         added, missing, recorded = 0, [], set()
-        for row in _database_entries(tenant):
-            recorded.add(row.subject_id)
-            if row.subject_id not in in_file:
-                missing.append(
-                    LedgerLine(
-                        tenant.pk,
-                        str(row.subject_id),
-                        row.reference,
-                        str(row.reason),
-                        row.erased_at,
-                        kind="reconciled",
-                    )
-                )
+        for entry_id, subject_id in _database_subjects(tenant):
+            recorded.add(subject_id)
+            if subject_id not in in_file:
+                missing.append(entry_id)
             if len(missing) >= PAGE:
-                append_ledger_lines(missing)
+                append_ledger_lines(_missing_lines(tenant, missing))
                 added, missing = added + len(missing), []
-        append_ledger_lines(missing)
+        append_ledger_lines(_missing_lines(tenant, missing))
         added += len(missing)
-        candidates = [
-            subject
-            for subject, entry in in_file.items()
-            if entry["tenant"] == tenant.pk
-            and subject not in recorded
-            and datetime.fromisoformat(entry["erased_at"]) <= now - grace
-        ]
-        with tenant_scope(tenant):
-            # Only subjects whose row is here: a replay already shredded the others' keys.
-            alive = set(DataSubject.objects.filter(pk__any=candidates).values_list("pk", flat=True))
-        done = _finish(
-            tenant, [(pk, in_file[pk]) for pk in candidates if pk in alive], actor=RECONCILER
-        )
+        mine = [s for s, entry in in_file.items() if entry["tenant"] == tenant.pk]
+        done, left = _finish_stranded(tenant, mine, in_file, recorded, now=now, grace=grace)
+        unresolved |= left
+        high[tenant.pk] = _high(tenant, now - grace)
         if added or done or (rebuilt and recorded):
             _record(
                 tenant, "privacy.ledger_reconciled", appended=added, finished=done, rebuilt=rebuilt
             )
         appended, finished = appended + added, finished + done
+    _advance(Checkpoint(0, 0, "", {}), lines, unresolved, now - grace, high)
     if appended or finished:
         logger.warning(
             "erasure ledger reconciled: %d entries appended, %d intents finished",
@@ -143,12 +173,114 @@ def reconcile_ledger(*, now: datetime | None = None, grace: timedelta = INTENT_G
     return Reconciled(appended=appended, finished=finished)
 
 
-def reconcile_or_alert() -> Reconciled:
+def _reconcile_tail(
+    checkpoint: Checkpoint,
+    tail: list[tuple[dict[str, Any], int]],
+    *,
+    now: datetime,
+    grace: timedelta,
+) -> Reconciled | None:
+    """The incremental reconcile; None when a database entry after the checkpoint is not
+    among the lines after it (then the full read decides)."""
+    in_tail: dict[UUID, dict[str, Any]] = {}
+    for entry, _end in tail:
+        subject = _subject(entry)
+        if subject is not None:
+            in_tail.setdefault(subject, entry)
+    finished = 0
+    unresolved: set[UUID] = set()
+    high: dict[int, int] = {}
+    for tenant in Tenant.objects.order_by("pk"):
+        since = checkpoint.high.get(tenant.pk, 0)
+        mine = [s for s, entry in in_tail.items() if entry["tenant"] == tenant.pk]
+        with tenant_scope(tenant):
+            newer = set(
+                ErasureLedgerEntry.objects.filter(pk__gt=since).values_list("subject_id", flat=True)
+            )
+            if newer - set(in_tail):
+                return None
+            recorded = newer | set(
+                ErasureLedgerEntry.objects.filter(subject_id__any=mine).values_list(
+                    "subject_id", flat=True
+                )
+            )
+        done, left = _finish_stranded(tenant, mine, in_tail, recorded, now=now, grace=grace)
+        unresolved |= left
+        high[tenant.pk] = max(since, _high(tenant, now - grace))
+        if done:
+            _record(tenant, "privacy.ledger_reconciled", appended=0, finished=done, rebuilt=False)
+        finished += done
+    _advance(checkpoint, tail, unresolved, now - grace, high)
+    if finished:
+        logger.warning("erasure ledger reconciled: %d intents finished", finished)
+    return Reconciled(appended=0, finished=finished)
+
+
+def _finish_stranded(
+    tenant: Tenant,
+    subjects: list[UUID],
+    lines: dict[UUID, dict[str, Any]],
+    recorded: set[UUID],
+    *,
+    now: datetime,
+    grace: timedelta,
+) -> tuple[int, set[UUID]]:
+    """Finish the tenant's intents older than ``grace`` whose erasure never committed.
+    Returns (subjects erased now, subjects still without an entry: locked by a running
+    erasure, which commits them, or to retry)."""
+    candidates = [
+        subject
+        for subject in subjects
+        if subject not in recorded
+        and datetime.fromisoformat(lines[subject]["erased_at"]) <= now - grace
+    ]
+    if not candidates:
+        return 0, set()
+    with tenant_scope(tenant):
+        # Only subjects whose row is here: a replay already shredded the others' keys.
+        alive = set(DataSubject.objects.filter(pk__any=candidates).values_list("pk", flat=True))
+    done = _finish(tenant, [(pk, lines[pk]) for pk in candidates if pk in alive], actor=RECONCILER)
+    with tenant_scope(tenant):
+        entered = set(
+            ErasureLedgerEntry.objects.filter(subject_id__any=list(alive)).values_list(
+                "subject_id", flat=True
+            )
+        )
+    return done, alive - entered
+
+
+def _high(tenant: Tenant, cut: datetime) -> int:
+    """The highest id of the tenant's database-ledger entries made before ``cut``: every
+    entry up to it has committed (an erasure commits within the grace period) and is in the
+    file once a reconcile has run."""
+    with tenant_scope(tenant):
+        value = ErasureLedgerEntry.objects.filter(erased_at__lte=cut).aggregate(top=Max("id"))
+    return int(value["top"] or 0)
+
+
+def _advance(
+    checkpoint: Checkpoint,
+    lines: list[tuple[dict[str, Any], int]],
+    unresolved: set[UUID],
+    cut: datetime,
+    high: dict[int, int],
+) -> None:
+    """Move the checkpoint past the lines that need no second look: up to the first one
+    younger than ``cut`` or naming a subject whose erasure is still open."""
+    count, size, last = checkpoint.count, checkpoint.size, checkpoint.last
+    for entry, end in lines:
+        if _subject(entry) in unresolved or datetime.fromisoformat(entry["erased_at"]) > cut:
+            break
+        count, size, last = count + 1, end, str(entry["mac"])
+    write_checkpoint(Checkpoint(count, size, last, high))
+
+
+def reconcile_or_alert(*, incremental: bool = False) -> Reconciled:
     """``reconcile_ledger`` for scheduled jobs: a ledger that cannot be read or written is
     an audited alert in every active tenant's log (erasures stop until it is repaired),
     then the error is raised so the job fails."""
     try:
-        return reconcile_ledger()
+        return reconcile_ledger(incremental=incremental)
     except BackupError as error:
         for tenant in iter_tenants(active_only=True):
             _record(tenant, "privacy.ledger_damaged", error=str(error)[:300])

@@ -52,6 +52,7 @@ from privacy.backup_store import (
 LEDGER_FILE = "erasure-ledger.jsonl"
 HEAD_FILE = "erasure-ledger.head"
 LOCK_FILE = "erasure-ledger.lock"
+CHECKPOINT_FILE = "erasure-ledger.reconciled"
 
 
 class LedgerWriteError(BackupError):
@@ -204,8 +205,22 @@ def read_ledger_file() -> list[dict[str, Any]]:
     return parse_ledger(path.read_text(), _read_head())
 
 
+def read_ledger_with_offsets() -> list[tuple[dict[str, Any], int]]:
+    """``read_ledger_file`` with the byte offset where each line ends (for a checkpoint)."""
+    path = _ledger_path()
+    entries = read_ledger_file()
+    data = path.read_bytes()
+    offsets, position = [], 0
+    for _line in range(len(entries)):
+        position = data.index(b"\n", position) + 1
+        offsets.append(position)
+    return list(zip(entries, offsets, strict=True))
+
+
 def _start_ledger() -> None:
-    """Create an empty ledger with its head (caller holds the lock)."""
+    """Create an empty ledger with its head (caller holds the lock). A reconcile
+    checkpoint of a former ledger no longer applies."""
+    _checkpoint_path().unlink(missing_ok=True)
     fd = _open_private(_ledger_path(), os.O_WRONLY | os.O_APPEND)
     os.fsync(fd)
     os.close(fd)
@@ -386,3 +401,116 @@ def ledger_lock() -> Iterator[None]:
     chain's anchors, privacy/anchor_sinks.py)."""
     with _ledger_lock():
         yield
+
+
+# --- The reconcile checkpoint ----------------------------------------------------------------
+# ``erasure-ledger.reconciled`` (signed like the head) lets the reconcile at the start of a
+# sweep read only what was appended since the last one: the first ``count`` lines (``size``
+# bytes, the last one's MAC ``last``) hold no intent left to finish, and for each tenant every
+# database-ledger entry with an id up to ``high[tenant]`` is in the file. Anything that does
+# not continue it (a new ledger, a file cut or replaced, a database behind it) sends the
+# reconcile back to a full read; the hourly job and restores always read in full.
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    count: int
+    size: int
+    last: str
+    high: dict[int, int]
+
+
+def _checkpoint_path() -> Path:
+    return backup_dir() / CHECKPOINT_FILE
+
+
+def _checkpoint_mac(body: dict[str, Any], version: int) -> str:
+    return hmac.new(
+        derived(version, b"ledger-checkpoint"), _canonical(body), hashlib.sha256
+    ).hexdigest()
+
+
+def read_checkpoint() -> Checkpoint | None:
+    """The reconcile checkpoint, if present and authentic."""
+    try:
+        data = json.loads(_checkpoint_path().read_text())
+        mac, body = data.pop("mac"), data
+        if body["v"] not in ring() or not hmac.compare_digest(
+            mac, _checkpoint_mac(body, body["v"])
+        ):
+            return None
+        return Checkpoint(
+            int(body["count"]),
+            int(body["size"]),
+            str(body["last"]),
+            {int(k): int(v) for k, v in body["high"].items()},
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def write_checkpoint(checkpoint: Checkpoint) -> None:
+    version = max(ring())
+    body = {
+        "count": checkpoint.count,
+        "size": checkpoint.size,
+        "last": checkpoint.last,
+        "high": {str(k): v for k, v in checkpoint.high.items()},
+        "v": version,
+    }
+    with _ledger_lock():
+        write_private(
+            _checkpoint_path(), json.dumps({**body, "mac": _checkpoint_mac(body, version)}).encode()
+        )
+
+
+def read_ledger_tail(checkpoint: Checkpoint) -> list[tuple[dict[str, Any], int]] | None:
+    """The lines after the checkpoint, each with the byte offset where it ends, authenticated
+    from the checkpoint's MAC on and checked against the signed head; None when the file
+    does not continue the checkpoint (then the caller reads it in full). Raises BackupError
+    if the lines after it were altered."""
+    path, head = _ledger_path(), _read_head()
+    if head is None or not path.exists():
+        return None
+    with path.open("rb") as handle:
+        start = max(0, checkpoint.size - 4096)
+        handle.seek(start)
+        data = handle.read()
+    cut = checkpoint.size - start
+    if len(data) < cut or (checkpoint.size and data[cut - 1 : cut] != b"\n"):
+        return None
+    if checkpoint.count:
+        before = data[:cut].rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        try:
+            if json.loads(before).get("mac") != checkpoint.last:
+                return None
+        except ValueError:
+            return None
+    elif checkpoint.size:
+        return None
+    entries: list[tuple[dict[str, Any], int]] = []
+    previous, keys, offset = checkpoint.last, _line_keys(), checkpoint.size
+    for number, line in enumerate(data[cut:].split(b"\n")[:-1], start=checkpoint.count + 1):
+        offset += len(line) + 1
+        try:
+            entry = json.loads(line)
+            mac = entry.pop("mac")
+        except (ValueError, KeyError, AttributeError):
+            raise BackupError(f"{LEDGER_FILE} line {number} is unreadable") from None
+        if not _line_verifies(previous, entry, mac, keys):
+            raise BackupError(
+                f"{LEDGER_FILE} line {number} failed authentication: the ledger was altered"
+            )
+        entries.append(({**entry, "mac": mac}, offset))
+        previous = mac
+    count, total = int(head["count"]), checkpoint.count + len(entries)
+    if count < checkpoint.count or count > total:
+        return None
+    last = (
+        entries[count - checkpoint.count - 1][0]["mac"]
+        if count > checkpoint.count
+        else (checkpoint.last)
+    )
+    if last != head["last"]:
+        return None
+    return entries

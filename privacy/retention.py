@@ -82,6 +82,7 @@ def sweep_tenant(
                     reason=ErasureReason.RETENTION,
                     actor=actor,
                     skip_locked=True,
+                    materialise=False,
                 )
             )
     return len(seen)

@@ -29,7 +29,7 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be between 1 and 10000.")
         try:
             # The file ledger first catches up with the database (docs/privacy.md).
-            reconciled = reconcile_ledger()
+            reconciled = reconcile_ledger(incremental=True)
             for tenant in tenants:
                 erased = sweep_tenant(tenant, batch_size=options["batch_size"])
                 self.stdout.write(f"{tenant.slug}: {erased} subjects erased")
