@@ -54,7 +54,7 @@ class Key:
 def _field(model: type[Model], name: str) -> Field | None:
     """The concrete, non-null, non-relational field ``name`` of ``model`` ("pk" is the key)."""
     if name == "pk":
-        return model._meta.pk  # type: ignore[return-value]
+        return model._meta.pk
     try:
         field = model._meta.get_field(name)
     except FieldDoesNotExist:
@@ -67,11 +67,12 @@ def _field(model: type[Model], name: str) -> Field | None:
 def keys_of(model: type[Model], ordering: Iterable[Any], *, then: Iterable[str] = ()) -> list[Key]:
     """The keys for ``ordering`` (``"field"``/``"-field"`` strings): parts that are not a
     plain non-null column (an expression, a related or nullable field) are left out; then
-    the fields of ``then`` not already there and the primary key make the order total, in
-    the direction of the last key (so one index scan in one direction serves it)."""
+    the fields of ``then`` not already there and the primary key (always last) make the
+    order total, in the direction of the last key (so one index scan in one direction
+    serves it)."""
     keys: list[Key] = []
     seen: set[str] = set()
-    pk_name = model._meta.pk.name  # type: ignore[union-attr]
+    pk_name = model._meta.pk.name
 
     def add(part: str, descending: bool | None = None) -> None:
         name = part.lstrip("-")
@@ -85,10 +86,8 @@ def keys_of(model: type[Model], ordering: Iterable[Any], *, then: Iterable[str] 
         keys.append(Key(name, part.startswith("-") if descending is None else descending))
 
     for part in ordering:
-        if isinstance(part, str) and part and part != "?":
+        if isinstance(part, str) and part.lstrip("-") not in ("pk", pk_name, "?", ""):
             add(part)
-            if pk_name in seen:
-                return keys  # the primary key is unique: nothing after it changes the order
     direction = keys[-1].descending if keys else True
     for part in then:
         add(part, direction if keys else part.startswith("-"))
