@@ -69,8 +69,7 @@ class KeysetChangeList(ChangeList):
     def get_ordering(self, request: HttpRequest, queryset: Any) -> list[Any]:
         ordering = super().get_ordering(request, queryset)
         defaults = (
-            self.model_admin.get_ordering(request)
-            or self._get_default_ordering()  # type: ignore[attr-defined]
+            self.model_admin.get_ordering(request) or self._get_default_ordering()  # type: ignore[attr-defined]
         )
         self.keys = keys_of(
             self.model, ordering, then=[part for part in defaults if isinstance(part, str)]
