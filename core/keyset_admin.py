@@ -88,7 +88,9 @@ class KeysetChangeList(ChangeList):
         page = keyset_page(self.queryset, self.keys, position, self.list_per_page)
         self.result_list = page.rows
         self.result_count = len(page.rows)
-        self.full_result_count = None
+        # No total is known: equal counts keep the header and the search box from showing
+        # "N results (Show all)" for the rows of one page.
+        self.full_result_count = self.result_count
         self.show_full_result_count = False
         self.show_admin_actions = True
         self.can_show_all = False
