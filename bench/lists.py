@@ -202,7 +202,7 @@ def bench_lists(fx: Fixture, quick: bool) -> dict[str, Any]:
     }
     with gunicorn(workers=2) as port:
 
-        def run(name: str, size: int) -> Callable[[], float]:
+        def run(name: str, size: int) -> Callable[..., float]:
             who, path = targets(size)[name]
             sent = headers[size][who]
 
