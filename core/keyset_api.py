@@ -17,6 +17,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from core.keyset import (
     CURSOR_MAX_LENGTH,
+    CURSOR_PATTERN,
     CURSOR_VAR,
     InvalidCursor,
     KeysetPage,
@@ -96,6 +97,10 @@ class KeysetPagination(BasePagination):
                 "required": False,
                 "in": "query",
                 "description": CURSOR_DESCRIPTION,
-                "schema": {"type": "string", "maxLength": CURSOR_MAX_LENGTH},
+                "schema": {
+                    "type": "string",
+                    "maxLength": CURSOR_MAX_LENGTH,
+                    "pattern": CURSOR_PATTERN,
+                },
             }
         ]

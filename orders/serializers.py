@@ -14,7 +14,7 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.keyset import CURSOR_MAX_LENGTH
+from core.keyset import CURSOR_MAX_LENGTH, CURSOR_PATTERN
 from core.keyset_api import CURSOR_DESCRIPTION
 from orders.intake import ITEM_NAME_LIMIT, MAX_ITEMS, MAX_QUANTITY
 from orders.lifecycle import SEAL_PATTERN
@@ -319,5 +319,13 @@ class OrderFilterIn(StrictSerializer):
     created_before = serializers.DateTimeField(required=False)
     # Read by the list's pagination (core.keyset_api); declared here so that it is known.
     cursor = serializers.CharField(
-        required=False, max_length=CURSOR_MAX_LENGTH, help_text=CURSOR_DESCRIPTION
+        required=False,
+        max_length=CURSOR_MAX_LENGTH,
+        help_text=CURSOR_DESCRIPTION,
+        validators=[
+            RegexValidator(
+                CURSOR_PATTERN,
+                _("This cursor cannot be read: use the next or previous link as given."),
+            )
+        ],
     )

@@ -96,7 +96,7 @@ def test_the_order_list_declares_its_cursor_parameter_and_no_page_number(
     parameters = {p["name"]: p for p in schema["paths"]["/api/v1/orders/"]["get"]["parameters"]}
     assert (parameters["cursor"]["in"], parameters["cursor"]["schema"], "page" in parameters) == (
         "query",
-        {"type": "string", "maxLength": 512, "minLength": 1},
+        {"type": "string", "maxLength": 300, "minLength": 1, "pattern": "^[A-Za-z0-9_-]+$"},
         False,
     )
 
