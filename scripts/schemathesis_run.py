@@ -146,8 +146,7 @@ def write_config(path: Path, notice_version: int, rider: int) -> None:
         "",
         "[[operations]]",
         'include-name = "GET /api/v1/orders/"',
-        "checks.positive_data_acceptance.expected-statuses = "
-        + json.dumps(POSITIVE_STATUSES),
+        "checks.positive_data_acceptance.expected-statuses = " + json.dumps(POSITIVE_STATUSES),
     ]
     path.write_text("\n".join(lines) + "\n")
 
