@@ -161,3 +161,5 @@ def test_the_pager_speaks_the_pages_language(
     html = _page(agent_client, reverse(LIST), language).content.decode()
     assert [word in html for word in words] == [True, True]
     assert 'id="page-next"' in html and 'id="page-previous"' not in html
+    # No total is known: the header claims no "3 results (Show all)" for one page.
+    assert ("Show all" in html, "显示全部" in html) == (False, False)
