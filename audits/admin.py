@@ -30,7 +30,6 @@ from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from unfold.paginator import InfinitePaginator
 
 from audits.list_filters import day_range_filter
 from audits.models import AuditEvent
@@ -43,6 +42,7 @@ from core.audit_registry import (
     purpose_choices,
     purpose_label,
 )
+from core.keyset_admin import KEYSET_CHANGE_LIST, KeysetChangeList
 from tenants.admin import ReadOnlyAdminMixin, TenantScopedModelAdmin
 from tenants.models import IntegrationToken, Membership, Role, User
 
@@ -301,7 +301,7 @@ def _display(event: AuditEvent) -> EventDisplay:
     return display
 
 
-class AuditChangeList(ChangeList):
+class AuditChangeList(KeysetChangeList):
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
         describe(self.result_list)  # fills the page's queryset cache; the template reuses it
@@ -515,9 +515,24 @@ class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedModelAdmin):
     ]
     date_hierarchy = "occurred_at"
     actions = None
+    # Pages by keyset, newest first: no COUNT over the log, no offset (core.keyset_admin).
+    # By time and id, not by ``sequence``, whose meaning belongs to the chain.
+    ordering = ("-occurred_at", "-id")
     show_full_result_count = False
-    # Pages without COUNT(*) over the tenant (unfold: "Previous"/"Next" only).
-    paginator = InfinitePaginator
+    show_facets = admin.ShowFacets.NEVER  # facets count over the whole log
+    change_list_template = KEYSET_CHANGE_LIST
+    # The columns the list's rows read (not the hashes, request id or address).
+    list_columns = (
+        "tenant",
+        "occurred_at",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "fields",
+        "purpose",
+        "details",
+    )
 
     class Media:
         css = {"all": ["baomi/audit.css"]}

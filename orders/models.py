@@ -105,7 +105,9 @@ class Order(TenantOwnedModel):
         ]
         indexes = [
             models.Index(fields=["tenant", "status", "created_at"], name="order_status_time"),
-            models.Index(fields=["tenant", "created_at"], name="order_time"),
+            # The lists' order (orders.api.OrderPages, the back office): newest first, the id
+            # breaking ties, so that a page starts at a position (keyset), never an offset.
+            models.Index(fields=["tenant", "-created_at", "-id"], name="order_list"),
             models.Index(fields=["tenant", "subject"], name="order_subject"),
             models.Index(fields=["tenant", "notice_record"], name="order_notice"),
         ]

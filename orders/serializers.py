@@ -14,6 +14,8 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.keyset import CURSOR_MAX_LENGTH, CURSOR_PATTERN
+from core.keyset_api import CURSOR_DESCRIPTION
 from orders.intake import ITEM_NAME_LIMIT, MAX_ITEMS, MAX_QUANTITY
 from orders.lifecycle import SEAL_PATTERN
 from orders.models import Order, Status
@@ -217,6 +219,20 @@ class OrderOut(serializers.ModelSerializer):
             "status_changed_at",
         ]
 
+    #: The columns a list of orders reads for it (never the sealed ``*_ct`` columns).
+    LIST_COLUMNS = (
+        "id",
+        "code",
+        "status",
+        "recipient_masked",
+        "phone_masked",
+        "address_masked",
+        "item_count",
+        "seal_number",
+        "created_at",
+        "status_changed_at",
+    )
+
 
 class ItemOut(serializers.Serializer):
     name = serializers.CharField()
@@ -301,4 +317,15 @@ class OrderFilterIn(StrictSerializer):
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
-    page = serializers.IntegerField(min_value=1, required=False)
+    # Read by the list's pagination (core.keyset_api); declared here so that it is known.
+    cursor = serializers.CharField(
+        required=False,
+        max_length=CURSOR_MAX_LENGTH,
+        help_text=CURSOR_DESCRIPTION,
+        validators=[
+            RegexValidator(
+                CURSOR_PATTERN,
+                _("This cursor cannot be read: use the next or previous link as given."),
+            )
+        ],
+    )

@@ -140,6 +140,14 @@ def write_config(path: Path, notice_version: int, rider: int) -> None:
             "phases.coverage.checks.positive_data_acceptance.expected-statuses = "
             + json.dumps(POSITIVE_STATUSES),
         ]
+    # The order list's cursor is opaque: only the server's next/previous links hold one, so
+    # any other schema-valid string is a 400 naming ``cursor`` (docs/decisions/0019).
+    lines += [
+        "",
+        "[[operations]]",
+        'include-name = "GET /api/v1/orders/"',
+        "checks.positive_data_acceptance.expected-statuses = " + json.dumps(POSITIVE_STATUSES),
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 
