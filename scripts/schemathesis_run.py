@@ -141,7 +141,7 @@ def write_config(path: Path, notice_version: int, rider: int) -> None:
             + json.dumps(POSITIVE_STATUSES),
         ]
     # The order list's cursor is opaque: only the server's next/previous links hold one, so
-    # any other schema-valid string is a 400 naming ``cursor`` (docs/decisions/0019).
+    # any other schema-valid string is a 400 naming ``cursor`` (docs/decisions/0021).
     lines += [
         "",
         "[[operations]]",
