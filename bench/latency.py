@@ -14,32 +14,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.db import connection
-
 from bench.common import (
     CLIENTS,
     ORDER,
     ROUNDS,
     Fixture,
-    bulk_orders,
     gunicorn,
     load,
     paired_ratio,
     percentiles,
     staff_headers,
 )
-
-
-def sized_tenant(orders: int) -> Fixture:
-    """A fixture tenant holding ``orders`` orders (one real, the rest bulk-loaded)."""
-    fx = Fixture()
-    if orders > 1:
-        from django.utils import timezone
-
-        bulk_orders(fx, orders - 1, status="delivered", changed_at=timezone.now())
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE orders_order")
-    return fx
 
 
 def _quiet_alerts(fx: Fixture) -> None:

@@ -28,11 +28,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.db import connection
-from django.test import Client
 
-from bench.common import Fixture, gunicorn, interleaved, load, paired_ratio, percentiles, spread
+from bench.common import (
+    Fixture,
+    gunicorn,
+    interleaved,
+    load,
+    paired_ratio,
+    percentiles,
+    spread,
+    staff_headers,
+)
 from bench.dashboard import seed_events, seed_orders
 
 SIZES = [10_000, 1_100_000]
@@ -56,27 +63,6 @@ def seed_sized_tenants(sizes: list[int]) -> dict[int, Fixture]:
 def _seed_log(fx: Fixture, events: int) -> float:
     actors = [f"user:{user.pk}" for user in fx.users.values()]
     return seed_events(fx.tenant, events, actors)
-
-
-def session_cookie(user: Any) -> str:
-    """The ``Cookie`` header of a staff session as the admin's login leaves it, with the
-    second factor verified when the user's roles need one."""
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    from tenants.two_factor import needs_two_factor
-
-    client = Client()
-    client.force_login(user)
-    if needs_two_factor(user):
-        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
-        if device is None:
-            device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
-        session = client.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.save()
-    name = settings.SESSION_COOKIE_NAME
-    return f"{name}={client.cookies[name].value}"
 
 
 def _middle_cursor(fx: Fixture, size: int) -> str:
@@ -155,13 +141,16 @@ def _follow(port: int, path: str, headers: dict[str, str], pages: int) -> int:
     return reached
 
 
-def bench_lists(fx: Fixture, quick: bool) -> dict[str, Any]:
+def bench_lists(
+    fx: Fixture, quick: bool, tenants: dict[int, Fixture] | None = None
+) -> dict[str, Any]:
+    """The step; ``tenants`` (two sizes) when the caller seeded them already."""
     from tenants.models import Role
 
-    sizes = QUICK_SIZES if quick else SIZES
+    sizes = sorted(tenants) if tenants else (QUICK_SIZES if quick else SIZES)
     per_client = 2  # 32 requests a measurement; 2 sizes x 5 lists x 7 rounds
     started = time.perf_counter()
-    tenants = seed_sized_tenants(sizes)
+    tenants = tenants or seed_sized_tenants(sizes)
     seeded_orders = time.perf_counter() - started
     log_seconds = {size: _seed_log(tenants[size], size * EVENTS_PER_ORDER) for size in sizes}
     middle = {size: _middle_cursor(tenants[size], size) for size in sizes}
@@ -169,8 +158,8 @@ def bench_lists(fx: Fixture, quick: bool) -> dict[str, Any]:
 
     headers: dict[int, dict[str, dict[str, str]]] = {}
     for size, tenant in tenants.items():
-        agent = session_cookie(tenant.users[Role.CUSTOMER_SERVICE])
-        supervisor = session_cookie(tenant.users[Role.SUPERVISOR])
+        agent = staff_headers(tenant.users[Role.CUSTOMER_SERVICE])["Cookie"]
+        supervisor = staff_headers(tenant.users[Role.SUPERVISOR])["Cookie"]
         token = {"Authorization": f"Bearer {tenant.token}", "Accept": "application/json"}
         headers[size] = {
             "api": token,

@@ -600,7 +600,7 @@ def _round(fx: Any, subjects: int, events: bool, root: Path) -> tuple[SweepRun, 
     return run, seeded, seed_seconds
 
 
-def bench_retention(fx: Any, quick: bool) -> dict[str, Any]:
+def bench_retention(fx: Any, quick: bool, subjects: int | None = None) -> dict[str, Any]:
     """``ROUNDS`` rounds, each with a fresh seed of 5,000 (quick) or 100,000 customers past
     their retention; subjects per second of the command end to end (process start
     included), and of the command's own work (reconcile and sweep), median and IQR.
@@ -612,8 +612,8 @@ def bench_retention(fx: Any, quick: bool) -> dict[str, Any]:
     With ``BENCH_RETENTION_BASELINE`` naming another checkout of the project (an older
     commit, same schema), every round also sweeps a second fresh seed with that code, in
     alternating order, and the paired ratio (ours ÷ baseline, command's own time) is
-    reported."""
-    subjects = 5_000 if quick else 100_000
+    reported. ``subjects`` overrides the size of a round."""
+    subjects = subjects or (5_000 if quick else 100_000)
     baseline = os.environ.get("BENCH_RETENTION_BASELINE")
     rates, own_rates, seconds, setups, peaks, seed_seconds = [], [], [], [], [], []
     base_rates: list[float] = []
