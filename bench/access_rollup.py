@@ -73,10 +73,10 @@ def seed(events: int) -> Tenant:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
-                INSERT INTO audits_auditevent (tenant_id, sequence, occurred_at, actor, action,
-                    object_type, object_id, fields, purpose, request_id, ip, details,
+                INSERT INTO audits_auditevent (tenant_id, stripe, sequence, occurred_at, actor,
+                    action, object_type, object_id, fields, purpose, request_id, ip, details,
                     prev_hash, hash)
-                SELECT %s, g, %s::timestamptz + (g - %s) * (interval '365 days' / %s),
+                SELECT %s, 0, g, %s::timestamptz + (g - %s) * (interval '365 days' / %s),
                     'user:' || (%s + (g * 31) %% {STAFF}),
                     CASE WHEN r < 35 THEN 'privacy.reveal'
                          WHEN r < 45 THEN 'privacy.reveal_batch'

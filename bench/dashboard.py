@@ -184,9 +184,9 @@ def seed_events(tenant: Any, count: int, actors: list[str]) -> float:
         cursor.execute(
             f"""
             INSERT INTO {AuditEvent._meta.db_table} (
-                tenant_id, sequence, occurred_at, actor, action, object_type, object_id,
-                fields, purpose, request_id, ip, details, prev_hash, hash)
-            SELECT %(tenant)s, %(first)s + n,
+                tenant_id, stripe, sequence, occurred_at, actor, action, object_type,
+                object_id, fields, purpose, request_id, ip, details, prev_hash, hash)
+            SELECT %(tenant)s, 0, %(first)s + n,
                 now() - (%(count)s - n) * (%(days)s * interval '1 day') / %(count)s,
                 ({_sql_array(actors)})[1 + ((n * 31) %% {len(actors)})::int],
                 ({_sql_array(codes)})[kind],
