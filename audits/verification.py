@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -257,7 +257,7 @@ def _worker_start(conninfo: dict[str, Any], snapshot: str) -> None:
     _worker["connection"] = connection
 
 
-def _range_rows(statement: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
+def _range_rows(statement: str, params: list[Any]) -> Generator[tuple[Any, ...], None, None]:
     """A range's rows, without the stripe, streamed by a server-side cursor of the worker's
     connection with the next batch read ahead in a thread (as the serial path does: the
     server's work overlaps the hashing; measured faster here than COPY ... TO STDOUT,
