@@ -271,7 +271,8 @@ class Fixture:
         sign_agreement(rider=self.rider, version=1, language="en", ip=None)
         from orders.intake import create_order
 
-        create_order(
+        #: The tenant's one real order (sealed for real: what the reveal steps open).
+        self.order = create_order(
             tenant=self.tenant,
             actor=self.users[Role.CUSTOMER_SERVICE],
             privacy_notice_version=1,
@@ -279,7 +280,7 @@ class Fixture:
             items=ORDER["items"],
             note=ORDER["note"],
             channel="phone",
-        )
+        ).order
 
 
 def copy_rows(alias: str, table: str, columns: tuple[str, ...], rows: Any) -> None:

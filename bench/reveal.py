@@ -22,7 +22,6 @@ from bench.common import PLAIN, ROUNDS, Fixture, interleaved, paired_ratio, spre
 
 def bench_reveal(fx: Fixture, quick: bool) -> dict[str, Any]:
     from bench.models import PlainOrder
-    from orders.models import Order
     from privacy.permissions import Purpose
     from privacy.reveal import reveal
     from tenants.models import Role
@@ -32,7 +31,7 @@ def bench_reveal(fx: Fixture, quick: bool) -> dict[str, Any]:
     per_round = 50 if quick else 500
     agent = fx.users[Role.CUSTOMER_SERVICE]
     with tenant_scope(fx.tenant):
-        order = Order.objects.order_by("created_at").first()
+        order = fx.order
     plain = PlainOrder.objects.order_by("pk").first() or PlainOrder.objects.create(**PLAIN)
     assert order is not None
 
