@@ -31,9 +31,12 @@ class StrictSerializer(serializers.Serializer):
     # Rules across fields that the schema states (JSON Schema keywords); enforced elsewhere.
     schema_rules: ClassVar[dict[str, Any]] = {}
 
+    #: What an undeclared field is told (a query's filters say it otherwise).
+    unknown_message: ClassVar[Any] = UNKNOWN_FIELD
+
     def to_internal_value(self, data: Any) -> Any:
         unknown = (
-            {name: [UNKNOWN_FIELD] for name in sorted(set(data) - set(self.fields))}
+            {name: [self.unknown_message] for name in sorted(set(data) - set(self.fields))}
             if isinstance(data, dict)
             else {}
         )
@@ -314,6 +317,11 @@ class TransitionIn(StrictSerializer):
 
 
 class OrderFilterIn(StrictSerializer):
+    unknown_message = _(
+        "Unknown parameter: the list filters by status, created_after and created_before, "
+        "and pages by cursor (follow its next and previous links)."
+    )
+
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
