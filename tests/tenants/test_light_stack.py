@@ -221,6 +221,10 @@ for line in sys.stdin:
 """
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="a second process shares the test databases only on PostgreSQL (SQLite's are in memory)",
+)
 @pytest.mark.django_db(transaction=True)
 def test_a_token_revoked_in_one_process_is_refused_by_another_with_its_cache_warm(
     stores: RedisServer,
