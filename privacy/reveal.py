@@ -422,12 +422,8 @@ def _reveal_in_one_statement(
             _record_refusal(tenant, actor, record, wanted, purpose, refusal, gate)
         raise refusal
     subject_id = spec.subject_id(record)
-    table = type(record)._meta.db_table
     try:
-        cipher = subject_cipher(tenant, subject_id)
-        values = {
-            f: cipher.open(table, f, record.pk, getattr(record, spec.column(f))) for f in wanted
-        }
+        values = _open_fields(tenant, spec, record, wanted)
     except (DecryptionIntegrityError, SubjectErasedError, KeyRetiredError) as error:
         with own_transaction("reveal"):
             refusal = _suspension_refusal(actor) if isinstance(actor, User) else None
@@ -532,6 +528,16 @@ def _active_suspension_sql(alias: str) -> str:
     return f"{lifted} IS NULL AND {starts} <= %s AND ({ends} IS NULL OR {ends} > %s)"
 
 
+def _open_fields(
+    tenant: Tenant, spec: SealedModel, record: models.Model, wanted: Iterable[str]
+) -> dict[str, str]:
+    """``wanted`` fields of ``record`` in clear, opened with its subject's key (raises
+    what the vault raises: erased, retired key, failed integrity)."""
+    cipher = subject_cipher(tenant, spec.subject_id(record))
+    table = type(record)._meta.db_table
+    return {f: cipher.open(table, f, record.pk, getattr(record, spec.column(f))) for f in wanted}
+
+
 def _open(
     tenant: Tenant,
     actor: Actor,
@@ -545,12 +551,8 @@ def _open(
     """The clear values and the ``privacy.reveal`` event (with ``details``: the training
     gate's warnings), or the recorded failure."""
     subject_id = spec.subject_id(record)
-    table = type(record)._meta.db_table
     try:
-        cipher = subject_cipher(tenant, subject_id)
-        values = {
-            f: cipher.open(table, f, record.pk, getattr(record, spec.column(f))) for f in wanted
-        }
+        values = _open_fields(tenant, spec, record, wanted)
     except (DecryptionIntegrityError, SubjectErasedError, KeyRetiredError) as error:
         _record_failure(tenant, actor, record, wanted, purpose, error)
         return {}, error
