@@ -861,15 +861,7 @@ def copy_sealed(
         else:
             failure, gate = _reveal_decision(actor, source, spec, wanted, purpose, table=COPY_RULES)
         if failure is not None:
-            record_event(
-                tenant=tenant,
-                actor=actor,
-                action="privacy.reveal_denied",
-                target=source,
-                fields=wanted,
-                purpose=purpose,
-                details=refusal_details(failure, gate),
-            )
+            _record_refusal(tenant, actor, source, wanted, purpose, failure, gate)
         else:
             failure = _copy(tenant, actor, source, target, spec, wanted, purpose)
     # Raised once the event is committed: the refusal or failure stays on record.
