@@ -305,7 +305,7 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.cache.RedisCache",  # keeps its Redis clients (core/cache.py)
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "baomi",
             # An unreachable Redis fails fast (a 503), never hangs a request.
