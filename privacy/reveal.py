@@ -55,7 +55,13 @@ from tenants.models import Role, SuspensionScope, Tenant, User, UserSuspension
 from tenants.roles import roles_of
 from tenants.scoping import tenant_scope
 from tenants.suspensions import active_suspensions, suspended_message
-from training.gates import Gate, reveal_gate
+from training.gates import (
+    Gate,
+    forget_kept,
+    generation_condition,
+    kept_reveal_gate,
+    reveal_gate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +113,11 @@ def reveal_choices(actor: Actor) -> tuple[frozenset[str], list[str]]:
     )
 
 
+_PURPOSES = frozenset(Purpose.values)  # Purpose.values builds a new list on every call
+
+
 def check_purpose(purpose: str) -> None:
-    if purpose not in Purpose.values:
+    if purpose not in _PURPOSES:
         raise ValidationError({"purpose": _("Unknown purpose %(purpose)r.") % {"purpose": purpose}})
 
 
@@ -397,12 +406,15 @@ def _reveal_in_one_statement(
     suspensions read by the statement that records the reveal:
 
     1. the rules (privacy.permissions; guardian's object permission for a rider) and the
-       training gate (one cache round trip when a recent open decision is kept);
+       training gate (no query when this process keeps a recent open decision: the
+       statement of step 3 confirms its generation, ``training.gates.kept_reveal_gate``);
     2. the subject's key from the key store (one indexed read), unwrapped, and the fields
        opened in this frame;
-    3. one statement in autocommit: unless the actor holds a suspension in force, append
-       the ``privacy.reveal`` event (the database chains it: ``chained_append_sql``);
-       it commits before ``execute`` returns, and only then are the values returned.
+    3. one statement in autocommit: unless the actor holds a suspension in force, or the
+       kept gate decision's generation is no longer the tenant's, append the
+       ``privacy.reveal`` event (the database chains it: ``chained_append_sql``); it
+       commits before ``execute`` returns, and only then are the values returned. A stale
+       decision is forgotten and the gate asked again before another try.
 
     A suspended actor's values are dropped unseen and the refusal is recorded, as it is
     when the rules or the gate refuse, or a key or a ciphertext fails (each in a durable
@@ -411,8 +423,9 @@ def _reveal_in_one_statement(
     tenant = _tenant_of(actor, record)
     refusal = _rule_refusal(actor, record, spec, wanted, purpose, table=REVEAL_RULES)
     gate: Gate | None = None
+    generation: int | None = None  # a kept gate decision's, confirmed by the statement
     if refusal is None and isinstance(actor, User):
-        gate = reveal_gate(actor)
+        gate, generation = kept_reveal_gate(actor)
         if not gate.open:
             refusal = _suspension_refusal(actor) or RevealUntrained(
                 gate.refusal_message(what=_("reveal personal data")), gate_url=gate.url
@@ -432,19 +445,36 @@ def _reveal_in_one_statement(
             else:
                 _record_failure(tenant, actor, record, wanted, purpose, error)
         raise (refusal or error) from None
-    event = Event(
-        action="privacy.reveal",
-        target=record,
-        fields=wanted,
-        purpose=purpose,
-        details={"subject": str(subject_id), **gate_details(gate)},
-    )
+
+    def reveal_event() -> Event:
+        return Event(
+            action="privacy.reveal",
+            target=record,
+            fields=wanted,
+            purpose=purpose,
+            details={"subject": str(subject_id), **gate_details(gate)},
+        )
+
+    event = reveal_event()
     for _attempt in range(3):
-        outcome = _append_unless_suspended(tenant, actor, event, alias)
+        outcome = _append_unless_suspended(tenant, actor, event, alias, generation)
         if outcome == _APPENDED:
             return values
         if outcome == _NO_CHAIN_HEAD:
             ensure_chain_head(tenant)
+            continue
+        if outcome == _STALE_GATE and isinstance(actor, User):
+            # A course, a version or a pledge changed since the kept decision: ask again.
+            forget_kept(actor)
+            gate, generation = reveal_gate(actor), None
+            if not gate.open:
+                refusal = RevealUntrained(
+                    gate.refusal_message(what=_("reveal personal data")), gate_url=gate.url
+                )
+                with own_transaction("reveal"):
+                    _record_refusal(tenant, actor, record, wanted, purpose, refusal, gate)
+                raise refusal
+            event = reveal_event()  # with the gate's warnings, if any now
             continue
         # Suspended: which suspension, for the refusal (lifted meanwhile: try again).
         refusal = _suspension_refusal(actor) if isinstance(actor, User) else None
@@ -466,15 +496,35 @@ def _reveal_in_one_statement(
 
 
 _APPENDED, _SUSPENDED, _NO_CHAIN_HEAD = "appended", "suspended", "no chain head"
+_STALE_GATE = "stale gate"
 
 
-def _append_unless_suspended(tenant: Tenant, actor: Actor, event: Event, alias: str) -> str:
+def _append_unless_suspended(
+    tenant: Tenant, actor: Actor, event: Event, alias: str, generation: int | None = None
+) -> str:
     """One statement, committed on its own (autocommit; inside a test case's transaction
-    it joins it): append ``event`` to the tenant's chain unless ``actor`` (a user) holds
-    a suspension in force that refuses reveals (``_suspension_scopes``). The outcome:
-    appended, suspended, or no chain head yet (nothing written)."""
+    it joins it): ``_append_statement``. The outcome: appended, suspended, stale gate, or
+    no chain head yet (nothing written)."""
+    statement, params = _append_statement(tenant, actor, event, alias, generation)
+    with tenant_scope(tenant), hot_cursor(connections[alias]) as cursor:
+        cursor.execute(statement, params)
+        return _outcome(cursor.fetchone())
+
+
+def _append_statement(
+    tenant: Tenant, actor: Actor, event: Event, alias: str, generation: int | None
+) -> tuple[str, list[Any]]:
+    """The statement that appends ``event`` to the tenant's chain unless ``actor`` (a
+    user) holds a suspension in force that refuses reveals (``_suspension_scopes``), or,
+    with ``generation`` (a kept training-gate decision's), unless the tenant's gate
+    generation has moved on; it answers one row for ``_outcome``."""
     scopes = _suspension_scopes(actor)
     append = chained_append_sql(tenant, actor, [event], when="reveal_go")
+    if generation is None:
+        current, current_params = "SELECT 1", []
+    else:
+        current = f"SELECT 1 WHERE {generation_condition(alias)}"
+        current_params = [tenant.pk, generation]
     with tenant_scope(tenant):
         if scopes and isinstance(actor, User):
             now = timezone.now()
@@ -487,22 +537,26 @@ def _append_unless_suspended(tenant: Tenant, actor: Actor, event: Event, alias: 
                 scope=scopes,
             )
             # Only the helpers' statements from model metadata; every value a parameter.
-            ctes = (
-                f"reveal_held AS ({held}), "  # noqa: S608
-                "reveal_go AS (SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM reveal_held))"
-            )
+            held_cte = f"reveal_held AS ({held}), "  # noqa: S608
         else:
-            ctes, params = "reveal_held AS (SELECT 1 WHERE false), reveal_go AS (SELECT 1)", []
-        statement = (
-            f"WITH {ctes}{append.ctes} SELECT EXISTS (SELECT 1 FROM reveal_held), "  # noqa: S608
-            f"EXISTS (SELECT 1 FROM {append.appended})"
-        )
-        with hot_cursor(connections[alias]) as cursor:
-            cursor.execute(statement, [*params, *append.params])
-            suspended, appended = cursor.fetchone()
+            held_cte, params = "reveal_held AS (SELECT 1 WHERE false), ", []
+    statement = (
+        f"WITH {held_cte}reveal_current AS ({current}), "  # noqa: S608
+        "reveal_go AS (SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM reveal_held) "
+        f"AND EXISTS (SELECT 1 FROM reveal_current)){append.ctes} "
+        "SELECT EXISTS (SELECT 1 FROM reveal_held), "
+        f"EXISTS (SELECT 1 FROM reveal_current), EXISTS (SELECT 1 FROM {append.appended})"
+    )
+    return statement, [*params, *current_params, *append.params]
+
+
+def _outcome(row: tuple[bool, bool, bool]) -> str:
+    suspended, current_gate, appended = row
     if appended:
         return _APPENDED
-    return _SUSPENDED if suspended else _NO_CHAIN_HEAD
+    if suspended:
+        return _SUSPENDED
+    return _NO_CHAIN_HEAD if current_gate else _STALE_GATE
 
 
 def _suspension_scopes(actor: Actor) -> list[str]:

@@ -65,12 +65,16 @@ def english_messages() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def fresh_key_caches() -> Iterator[None]:
-    """Unwrapped keys are cached per process; each test starts without them."""
+    """Unwrapped keys and the reveal gate's open decisions are kept per process; each test
+    starts without them (ids can repeat from one test to the next on SQLite)."""
     from privacy.keys import clear_key_caches
+    from training.gates import clear_kept_decisions
 
     clear_key_caches()
+    clear_kept_decisions()
     yield
     clear_key_caches()
+    clear_kept_decisions()
 
 
 @pytest.fixture

@@ -21,15 +21,17 @@ assignment allowed under the grace period names them in its own event.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from threading import Lock
 from typing import Any
 
-from django.core.cache import cache
-from django.db import transaction
+from django.db import connections, router
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -46,7 +48,7 @@ from training.clearance import (
     course_statuses,
     pledge_statuses,
 )
-from training.models import Course, CourseVersion
+from training.models import Course, CourseVersion, GateGeneration
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ class Gate:
     warned: tuple[Unmet, ...] = ()
     zone: object = field(default=None, compare=False, repr=False)
     # When the first of the passes that meet the gate expires (None: none expires): how
-    # long an open decision may be reused (``reveal_gate``'s cache).
+    # long an open decision may be kept (``reveal_gate``'s kept decisions).
     cleared_until: datetime | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -316,102 +318,155 @@ def _gate_for(
 
 def reveal_gate(user: User, *, now: datetime | None = None) -> Gate:
     """Whether ``user``'s training lets them reveal personal data now. Open for anyone
-    without a gated role (customer service, privacy officer). For a gated user: the courses
-    of their gated roles with a published version, and the staff pledge — four queries
-    when they are cleared (``_gate_for``), or one cache round trip when a recent decision
-    said so (``_kept``)."""
+    without a gated role. For a gated user (customer service, privacy officer): the courses
+    of their gated roles with a published version, and the staff pledge — one query (the
+    tenant's generation) when this process keeps a recent open decision for them, four
+    more when it computes one (``_gate_for``)."""
+    return _reveal_gate(user, now, confirmed=True)[0]
+
+
+def kept_reveal_gate(user: User, *, now: datetime | None = None) -> tuple[Gate, int | None]:
+    """``reveal_gate`` for a caller that confirms the tenant's generation itself, in the
+    statement that acts on the decision (privacy.reveal: ``generation_condition``). An
+    open decision this process keeps costs no query: it comes back with the generation it
+    was computed under, which the caller's statement must find still current (else it
+    writes nothing, and the caller forgets the decision with ``forget_kept`` and asks
+    ``reveal_gate``). A decision computed now comes back with None: nothing to confirm."""
+    return _reveal_gate(user, now, confirmed=False)
+
+
+def _reveal_gate(user: User, now: datetime | None, *, confirmed: bool) -> tuple[Gate, int | None]:
     gated = roles_of(user) & REVEAL_GATED_ROLES
     tenant = user.tenant
     if not gated or tenant is None:
-        return Gate()
+        return Gate(), None
     now = now or timezone.now()
-    key = _decision_key(tenant.pk, user.pk, gated)
-    kept, generation = _kept(tenant.pk, key, now)
-    if kept:
-        return Gate(zone=tenant.zone)
+    key = (tenant.pk, user.pk, gated)
+    kept = _kept_decisions.get(key, now)
+    if kept is not None and not confirmed:
+        return Gate(zone=tenant.zone), kept
+    generation = current_generation(tenant)
+    if kept == generation:
+        return Gate(zone=tenant.zone), None
+    if kept is not None:
+        _kept_decisions.forget(key)  # from before a course, a version or a pledge changed
     gate = _gate_for([user.pk], tenant, {user.pk: gated}, with_pledge=True, now=now)[user.pk]
-    if generation is not None and gate.open and not gate.warned:
-        _remember_open(key, generation, gate.cleared_until)
-    return gate
+    if gate.open and not gate.warned:
+        _kept_decisions.put(key, generation, now, gate.cleared_until)
+    return gate, None
 
 
-# --- The reveal gate's cache ---------------------------------------------------------------
+# --- The reveal gate's kept decisions --------------------------------------------------------
 # A customer-service agent reveals many times an hour, and the answer rarely changes: an
-# open decision with nothing to warn about is kept (Django's cache: Redis in production)
-# for at most OPEN_FOR, and never past the moment the first of the agent's passes expires
+# open decision with nothing to warn about is kept in the process's memory for at most
+# OPEN_FOR, and never past the moment the first of the agent's passes expires
 # (``Gate.cleared_until``). Only open decisions are kept: a refusal or a warning is
 # recomputed every time, so passing a course or signing the pledge takes effect at once.
 # What can close an open gate besides time is a new course version, a new course or a new
-# pledge: each bumps the tenant's generation (``bump_generation``, on their save). A kept
-# decision names the generation that was current *before* it was computed, and is used
-# only while that generation is still current, so no decision from before a bump is
-# reused. The generation and the decision are read together (one MGET: a reveal pays one
-# cache round trip). Roles are part of the key. A cache that fails is a miss: the gate is
-# computed from the database.
+# pledge: each renews the tenant's generation (``GateGeneration``) in the transaction that
+# saves it. A kept decision names the generation read *before* it was computed and is used
+# only while that generation is still the tenant's: ``reveal_gate`` reads it (one query),
+# a reveal confirms it inside the statement that records the reveal (``kept_reveal_gate``,
+# ``generation_condition``), so a course published in another process closes the gate for
+# the next reveal in every process. Roles are part of the key. Nothing is kept in Redis:
+# a reveal pays no cache round trip (issue 21, point 5).
 
 OPEN_FOR = timedelta(minutes=5)
+KEPT_DECISIONS = 10_000
+
+
+class _KeptDecisions:
+    """(tenant, user, roles) -> (generation, until): bounded, oldest forgotten first."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.items, self.lock = size, OrderedDict[Any, tuple[int, float]](), Lock()
+
+    def get(self, key: Any, now: datetime) -> int | None:
+        with self.lock:
+            entry = self.items.get(key)
+        if entry is None or now.timestamp() >= entry[1]:
+            return None
+        return entry[0]
+
+    def put(self, key: Any, generation: int, now: datetime, cleared_until: datetime | None) -> None:
+        until = now + OPEN_FOR
+        if cleared_until is not None:
+            until = min(until, cleared_until)
+        with self.lock:
+            self.items[key] = (generation, until.timestamp())
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+    def forget(self, key: Any) -> None:
+        with self.lock:
+            self.items.pop(key, None)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+_kept_decisions = _KeptDecisions(KEPT_DECISIONS)
+
+
+def forget_kept(user: User) -> None:
+    """Forget this process's kept decision for ``user`` (its generation was not current)."""
+    if user.tenant_id is not None:
+        _kept_decisions.forget((user.tenant_id, user.pk, roles_of(user) & REVEAL_GATED_ROLES))
+
+
+def clear_kept_decisions() -> None:
+    """Forget every kept decision of this process (tests)."""
+    _kept_decisions.clear()
+
+
+def current_generation(tenant: Tenant) -> int:
+    with tenant_scope(tenant):
+        found = GateGeneration.objects.values_list("value", flat=True).first()
+    return found or 0
 
 
 def bump_on_save(sender: type, instance: Any, **_: Any) -> None:
-    """post_save of a course, a course version or a pledge: forget the tenant's cached
-    decisions now and again once the write commits (a reveal in between could otherwise
-    cache a decision read from before it)."""
-    tenant_id = instance.tenant_id
-    bump_generation(tenant_id)
-    transaction.on_commit(lambda: bump_generation(tenant_id))
+    """post_save of a course, a course version or a pledge: renew the tenant's generation
+    in the same transaction (a decision kept under the old one is used no more once the
+    save commits; one computed before the commit was computed under the old one)."""
+    bump_generation(instance.tenant)
 
 
-def _generation_key(tenant_id: int) -> str:
-    return f"training-gate-generation:{tenant_id}"
+def bump_generation(tenant: Tenant) -> None:
+    """Renew the tenant's gate generation: every kept decision of the tenant ends."""
+    meta = GateGeneration._meta
+    connection = connections[router.db_for_write(GateGeneration)]
+    quote = connection.ops.quote_name
+    table, tenant_column, value = (
+        quote(meta.db_table),
+        quote(str(meta.get_field("tenant").column)),
+        quote(str(meta.get_field("value").column)),
+    )
+    # A new random value, not a count: a database restored to an earlier state, or a row
+    # lost, never comes back to a value a process still holds a decision under (0: none).
+    generation = secrets.randbits(62) + 1
+    with tenant_scope(tenant), connection.cursor() as cursor:
+        # Identifiers from the model's metadata; the values are parameters.
+        cursor.execute(
+            f"INSERT INTO {table} ({tenant_column}, {value}) VALUES (%s, %s) "  # noqa: S608
+            f"ON CONFLICT ({tenant_column}) DO UPDATE SET {value} = EXCLUDED.{value}",
+            [tenant.pk, generation],
+        )
 
 
-def bump_generation(tenant_id: int) -> None:
-    """Forget the tenant's cached gate decisions (a course, a version or a pledge changed)."""
-    try:
-        cache.set(_generation_key(tenant_id), secrets.token_hex(8), None)
-    except Exception:  # noqa: BLE001 - a cache that fails only costs the cache
-        logger.warning("training gate: the cache could not be reset for tenant %s", tenant_id)
-
-
-def _decision_key(tenant_id: int, user_id: int, roles: frozenset[str]) -> str:
-    return f"training-gate:{tenant_id}:{user_id}:{','.join(sorted(roles))}"
-
-
-def _kept(tenant_id: int, key: str, now: datetime) -> tuple[bool, str | None]:
-    """Whether an open decision is kept for ``key`` under the tenant's current generation
-    and has not run out, and that generation (to keep the decision about to be computed
-    under; None when the cache cannot say: a decision is then neither used nor kept)."""
-    generation_key = _generation_key(tenant_id)
-    try:
-        found = cache.get_many([generation_key, key])
-        generation = found.get(generation_key)
-        if generation is None:
-            cache.add(generation_key, secrets.token_hex(8), None)
-            generation = cache.get(generation_key)
-    except Exception:  # noqa: BLE001
-        return False, None
-    if not isinstance(generation, str):
-        return False, None
-    kept = found.get(key)
-    if (
-        isinstance(kept, tuple)
-        and len(kept) == 2
-        and kept[0] == generation
-        and isinstance(kept[1], float)
-        and now.timestamp() < kept[1]
-    ):
-        return True, generation
-    return False, generation
-
-
-def _remember_open(key: str, generation: str, cleared_until: datetime | None) -> None:
-    until = timezone.now() + OPEN_FOR
-    if cleared_until is not None:
-        until = min(until, cleared_until)
-    try:
-        cache.set(key, (generation, until.timestamp()), int(OPEN_FOR.total_seconds()))
-    except Exception:  # noqa: BLE001
-        return
+@functools.lru_cache(maxsize=4)
+def generation_condition(alias: str) -> str:
+    """SQL that holds when the tenant's generation is still the one given: its parameters
+    are the tenant's id and the generation (``kept_reveal_gate``'s)."""
+    meta, quote = GateGeneration._meta, connections[alias].ops.quote_name
+    tenant_column = quote(str(meta.get_field("tenant").column))
+    value = quote(str(meta.get_field("value").column))
+    return (
+        f"COALESCE((SELECT {value} FROM {quote(meta.db_table)} "  # noqa: S608
+        f"WHERE {tenant_column} = %s), 0) = %s"
+    )
 
 
 def dispatch_gate(

@@ -463,3 +463,20 @@ class TrainingReminder(TenantOwnedModel):
                 fields=["tenant", "enrolment", "kind", "period"], name="training_reminder_once"
             )
         ]
+
+
+class GateGeneration(TenantOwnedModel):
+    """The tenant's reveal-gate generation (training.gates): a random number that every
+    save of a course, a course version or a pledge renews, in the same transaction as the
+    save. An
+    open gate decision kept in a process's memory names the generation it was computed
+    under and is used only while that is still the tenant's; the reveal confirms it in the
+    statement that records the reveal (no round trip of its own). One row per tenant,
+    created by the first renewal (no row reads as 0)."""
+
+    value = models.BigIntegerField(_("generation"), default=0)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = _("training gate generation")
+        verbose_name_plural = _("training gate generations")
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="gate_generation_tenant")]

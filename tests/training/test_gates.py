@@ -21,11 +21,11 @@ from riders.eligibility import dispatch_blockers_of
 from riders.models import Rider
 from tenants.models import Role, Tenant, User
 from tenants.scoping import tenant_scope
-from tests.factories import OrderFactory, UserFactory, verified_second_factor
+from tests.factories import OrderFactory, TenantFactory, UserFactory, verified_second_factor
 from tests.riders.conftest import make_rider, packed_order
 from tests.training.conftest import SYSTEM, cleared_staff, pass_course, sign_current_pledge
 from training import courses
-from training.gates import dispatch_gate, reveal_gate
+from training.gates import current_generation, dispatch_gate, kept_reveal_gate, reveal_gate
 from training.models import Course, CourseVersion, QuizAttempt, StaffPledge
 from training.pledges import publish_pledge
 from training.starter import ALL_STAFF, RIDERS
@@ -348,15 +348,52 @@ def test_the_phone_search_is_gated_like_a_reveal(tenant: Tenant) -> None:
 # --- the reveal gate's cache ---------------------------------------------------------------
 
 
-def test_an_open_decision_is_reused_without_a_query_until_something_changes(
+def test_an_open_decision_is_kept_for_one_query_until_something_changes(
     tenant: Tenant, django_assert_num_queries
 ) -> None:
     agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
     assert reveal_gate(agent).open  # computed, then kept
-    with django_assert_num_queries(0):
+    with django_assert_num_queries(1):  # the tenant's generation, nothing else
         assert reveal_gate(agent).open
-    _new_version(tenant, INDUCTION)  # a new version forgets it: warned at once
+    _new_version(tenant, INDUCTION)  # a new version ends it: warned at once
     assert [u.code for u in reveal_gate(agent).warned] == [INDUCTION]
+
+
+def test_a_reveal_confirms_a_kept_decision_in_the_statement_that_records_it(
+    tenant: Tenant, django_assert_num_queries
+) -> None:
+    order = OrderFactory(tenant=tenant)
+    agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
+    assert _reveal(order, agent) == {"phone": "13912345678"}  # the decision is kept
+    with django_assert_num_queries(0):
+        gate, generation = kept_reveal_gate(agent)
+    assert gate.open and generation == current_generation(tenant)
+    # No grace: a new version refuses at once. Publishing it raises the generation but,
+    # as in another process, leaves this process's kept decision in place.
+    Tenant.objects.filter(pk=tenant.pk).update(training_grace_days=0)
+    agent = User.objects.get(pk=agent.pk)
+    _new_version(tenant, INDUCTION)
+    assert kept_reveal_gate(agent)[1] == generation
+    with tenant_scope(tenant):
+        reveals = AuditEvent.objects.filter(action="privacy.reveal").count()
+    with pytest.raises(RevealUntrained):
+        _reveal(order, agent)
+    assert _last(tenant, "privacy.reveal_denied").details == {
+        "training_refused": [f"{INDUCTION}:expired"]
+    }
+    with tenant_scope(tenant):
+        assert AuditEvent.objects.filter(action="privacy.reveal").count() == reveals
+    assert kept_reveal_gate(agent)[0].refused  # forgotten, and refusals are never kept
+
+
+def test_a_stale_kept_decision_is_asked_again_and_its_warning_recorded(tenant: Tenant) -> None:
+    order = OrderFactory(tenant=tenant)
+    agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
+    assert _reveal(order, agent)
+    _new_version(tenant, INDUCTION)  # under the grace period: a warning, not a refusal
+    assert kept_reveal_gate(agent)[1] is not None  # still kept by this process
+    assert _reveal(order, agent) == {"phone": "13912345678"}
+    assert _last(tenant, "privacy.reveal").details["training_grace"] == [INDUCTION]
 
 
 def test_a_kept_decision_ends_when_the_first_pass_expires(tenant: Tenant) -> None:
@@ -365,22 +402,24 @@ def test_a_kept_decision_ends_when_the_first_pass_expires(tenant: Tenant) -> Non
     # The induction pass expires in 12 months: asked as if then, the gate is computed again.
     later = timezone.now() + timedelta(days=370)
     assert not reveal_gate(agent, now=later).open
+    assert not kept_reveal_gate(agent, now=later)[0].open
 
 
-def test_refusals_are_never_kept_and_a_failing_cache_is_a_miss(
-    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_refusals_and_warnings_are_never_kept(tenant: Tenant) -> None:
     agent = UserFactory(tenant=tenant, roles=[Role.CUSTOMER_SERVICE])
     assert not reveal_gate(agent).open
+    assert kept_reveal_gate(agent)[1] is None  # nothing kept: computed again
     pass_course(agent, INDUCTION)
     sign_current_pledge(agent)
     assert reveal_gate(agent).open  # at once after the pledge
+    publish_pledge(tenant=tenant, actor=SYSTEM, text_zh="新承诺", text_en="New pledge")
+    assert [u.code for u in reveal_gate(agent).warned] == ["pledge"]
+    assert kept_reveal_gate(agent)[1] is None  # the stale decision was forgotten
 
-    def broken(*_args: object, **_kwargs: object) -> None:
-        raise ConnectionError("cache down")
 
-    from django.core.cache import cache
-
-    monkeypatch.setattr(cache, "get", broken)
-    monkeypatch.setattr(cache, "set", broken)
-    assert reveal_gate(agent).open  # computed from the database
+def test_a_generation_is_per_tenant(tenant: Tenant) -> None:
+    other_tenant = TenantFactory()
+    before, ours = current_generation(other_tenant), current_generation(tenant)
+    _new_version(tenant, INDUCTION)
+    assert current_generation(other_tenant) == before
+    assert current_generation(tenant) not in (0, ours)
