@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
@@ -40,7 +41,7 @@ from tenants.notifications import (
     notification_of,
 )
 from tenants.roles import has_role
-from tenants.selectors import membership_role, users_of
+from tenants.selectors import actor_names, membership_role, users_of
 from tenants.services import (
     change_tenant_settings,
     end_sessions,
@@ -551,21 +552,52 @@ class MembershipAdmin(TenantScopedModelAdmin):
             revoke_role(user=membership.user, role=membership.role, actor=_acting_user(request))
 
 
+class _TokenChangeList(ChangeList):
+    """Who created each token, by username (one query for the page), not its stored label."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        rows = list(self.result_list)
+        if rows:
+            names = actor_names([t.created_by for t in rows], tenant_id=rows[0].tenant_id)
+            for token in rows:
+                token.created_by_name = names.get(token.created_by, token.created_by)
+
+
 @admin.register(IntegrationToken)
 class IntegrationTokenAdmin(TenantScopedModelAdmin):
     """Tokens are created here by tenant administrators and shown once; they are revoked,
     never deleted."""
 
-    list_display = ["name", "prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "created_at",
+        "created_by_name",
+        "last_used_at",
+        "revoked_at",
+    ]
     fields = ["name"]
     actions = ["revoke"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return (
-            ["name", "prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+            ["name", "prefix", "created_at", "created_by_name", "last_used_at", "revoked_at"]
             if obj
             else []
         )
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        return _TokenChangeList
+
+    @admin.display(description=_("created by"))
+    def created_by_name(self, obj: IntegrationToken) -> str:
+        named = getattr(obj, "created_by_name", None)  # set for the list's page at once
+        if named is None:
+            named = actor_names([obj.created_by], tenant_id=obj.tenant_id).get(
+                obj.created_by, obj.created_by
+            )
+        return str(named)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.get_readonly_fields(request, obj) if obj else ["name"]

@@ -117,8 +117,9 @@ def test_a_timeout_gives_a_clear_error(server: GatewayServer) -> None:
 
 
 def test_a_timeout_is_retried(server: GatewayServer) -> None:
-    server.answer(Answer(200, delay=1.0), Answer(200))
-    HttpSmsBackend(server.config(timeout=0.2, retries=1)).send(phone=PHONE, text=TEXT)
+    # The second answer is immediate; a 1 s timeout leaves it room on a busy machine.
+    server.answer(Answer(200, delay=3.0), Answer(200))
+    HttpSmsBackend(server.config(timeout=1.0, retries=1)).send(phone=PHONE, text=TEXT)
     assert len(server.requests) == 2
 
 
@@ -137,19 +138,21 @@ def test_a_closed_port_is_retried_then_reported() -> None:
 
 
 @pytest.mark.parametrize(
-    "answers",
+    ("answers", "timeout"),
     [
-        [Answer(400, f'{{"echo": "{PHONE}"}}'.encode())],
-        [Answer(503, PHONE.encode())] * 3,
-        [Answer(200, delay=1.0)] * 3,
+        # A generous timeout where no timeout is meant: on a busy machine a 0.2 s one
+        # expired before the 400 came back, and the retry found no answer queued.
+        ([Answer(400, f'{{"echo": "{PHONE}"}}'.encode())], 5.0),
+        ([Answer(503, PHONE.encode())] * 3, 5.0),
+        ([Answer(200, delay=1.0)] * 3, 0.2),
     ],
     ids=["400", "503", "timeout"],
 )
 def test_no_failure_names_the_number_or_the_text(
-    server: GatewayServer, caplog: pytest.LogCaptureFixture, answers: list[Answer]
+    server: GatewayServer, caplog: pytest.LogCaptureFixture, answers: list[Answer], timeout: float
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    error = _failure(server, *answers, timeout=0.2)
+    error = _failure(server, *answers, timeout=timeout)
     said = " ".join([str(error), repr(error), *map(str, error.args), caplog.text])
     assert (PHONE in said, "424242" in said, error.__cause__, error.__suppress_context__) == (
         False,

@@ -154,6 +154,7 @@ _SURROGATE_ID_TABLES = (
     "training.CourseVersion",
     "training.Drill",
     "training.Enrolment",
+    "training.GateGeneration",
     "training.LessonImage",
     "training.LessonRead",
     "training.PledgeSignature",

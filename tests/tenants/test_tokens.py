@@ -68,6 +68,20 @@ def test_tenant_admin_creates_a_token_in_the_admin_and_sees_it_once(client: Clie
     )
 
 
+def test_the_token_list_and_page_name_their_creator_by_username(client: Client) -> None:
+    admin = UserFactory(roles=[Role.TENANT_ADMIN], username="amy-admin")
+    client.force_login(admin)
+    client.post(reverse("admin:tenants_integrationtoken_add"), {"name": "POS"})
+    listing = client.get(reverse("admin:tenants_integrationtoken_changelist")).content.decode()
+    assert "amy-admin" in listing and f"user:{admin.pk}" not in listing
+    with tenant_scope(admin.tenant):
+        token = IntegrationToken.objects.get(name="POS")
+    page = client.get(
+        reverse("admin:tenants_integrationtoken_change", args=[token.pk])
+    ).content.decode()
+    assert "amy-admin" in page and f"user:{admin.pk}" not in page
+
+
 def test_tenant_admin_revokes_tokens_in_the_admin(client: Client) -> None:
     token = IntegrationTokenFactory()
     client.force_login(UserFactory(tenant=token.tenant, roles=[Role.TENANT_ADMIN]))
