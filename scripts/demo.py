@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,8 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 CELERY = [PYTHON, "-m", "celery", "-A", "config"]
 
+# BAOMI_DEMO_PORT chooses another port when 8000 is taken.
+PORT = os.environ.get("BAOMI_DEMO_PORT", "8000")
 PROCESSES = {
-    "web": [PYTHON, "manage.py", "runserver", "127.0.0.1:8000", "--noreload"],
+    "web": [PYTHON, "manage.py", "runserver", f"127.0.0.1:{PORT}", "--noreload"],
     "worker": [
         *CELERY,
         "worker",
@@ -32,7 +35,26 @@ PROCESSES = {
 }
 
 
+def _port_problem() -> str | None:
+    """Why the web server could not listen on PORT, said before anything starts."""
+    if not PORT.isdigit() or not 0 < int(PORT) < 65536:
+        return f"BAOMI_DEMO_PORT={PORT!r} is not a port number (1-65535)"
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", int(PORT)))
+        except OSError:
+            return (
+                f"port {PORT} on 127.0.0.1 is already in use (another demo?); stop it, or "
+                "choose another port: BAOMI_DEMO_PORT=8001 make demo"
+            )
+    return None
+
+
 def main() -> int:
+    problem = _port_problem()
+    if problem is not None:
+        print(f"demo: {problem}", file=sys.stderr, flush=True)
+        return 2
     env = dict(os.environ)
     env.setdefault("BAOMI_ENV", "development")
     # The demo shows scheduled work happening: housekeeping every 30 s, not every 15 min.
@@ -59,7 +81,7 @@ def main() -> int:
         # Own process group: the terminal's Ctrl-C reaches us, and we stop the children.
         children[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
         print(f"demo: started {name} (pid {children[name].pid})", flush=True)
-    print("demo: http://127.0.0.1:8000/admin/ — press Ctrl-C to stop everything", flush=True)
+    print(f"demo: http://127.0.0.1:{PORT}/admin/ — press Ctrl-C to stop everything", flush=True)
     exit_code = 0
     parent = os.getppid()
     while not stopping:
