@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from audits.models import AuditEvent
-from tenants.models import Role
+from tenants.models import Role, Tenant
 from tenants.scoping import tenant_scope
 from tests.browser.roles import clean, step, with_session
 from tests.factories import OrderFactory, TenantFactory, UserFactory
-from tests.training.conftest import SYSTEM
+from tests.training.conftest import SYSTEM, cleared_staff
+from training import courses
+from training.models import Course
 from training.starter import ALL_STAFF, seed_training
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
@@ -115,3 +117,53 @@ def test_the_gate_says_it_in_chinese(desktop_zh: Any, live_server: Any, axe_sour
     assert step(desktop_zh, axe_source, "training-gate-06-order-refused-zh") == clean(
         "training-gate-06-order-refused-zh"
     )
+
+
+def test_a_version_published_while_the_order_is_open_refuses_the_click_in_chinese(
+    desktop_zh: Any, live_server: Any, axe_source: str
+) -> None:
+    """Decision 0022: the agent revealed once (the server keeps the open decision in its
+    memory), went back to the order, and, while the page is open, a new version of the
+    induction is published with no grace. The next click on "reveal" is refused, says why
+    in Chinese, and records the refusal: the reveal's own statement found the tenant's
+    generation changed, although the server's memory still held the old decision."""
+    tenant = TenantFactory()
+    seed_training(tenant, SYSTEM)
+    Tenant.objects.filter(pk=tenant.pk).update(training_grace_days=0)
+    order = OrderFactory(tenant=tenant)
+    agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
+    base = live_server.url
+    order_url = f"{base}/admin/orders/order/{order.pk}/change/"
+    with_session(desktop_zh, base, agent, language="zh-hans")
+    desktop_zh.goto(order_url)
+    _reveal_phone(desktop_zh)
+    assert "13912345678" in desktop_zh.content()
+    desktop_zh.goto(order_url)  # back to the order, masked; the reveal form is open
+    assert desktop_zh.locator("#training-gate").count() == 0
+    with tenant_scope(tenant):
+        course = Course.objects.get(code=ALL_STAFF["code"])
+    current = courses.current_course_version(course)
+    assert current is not None
+    courses.publish_course_version(
+        course=course,
+        actor=SYSTEM,
+        title_zh=current.title_zh,
+        title_en=current.title_en,
+        content=current.content,
+        pass_mark=current.pass_mark,
+    )
+    _reveal_phone(desktop_zh)
+    message = desktop_zh.locator(".messagelist, [role=alert], .messages").first.inner_text()
+    assert "外卖保密送达制度" in message, message
+    assert desktop_zh.url == order_url
+    assert "13912345678" not in desktop_zh.content()
+    assert step(desktop_zh, axe_source, "training-gate-07-new-version-refused-zh") == clean(
+        "training-gate-07-new-version-refused-zh"
+    )
+    with tenant_scope(tenant):
+        assert AuditEvent.objects.filter(action="privacy.reveal").count() == 1
+        denied = AuditEvent.objects.filter(action="privacy.reveal_denied").get()
+    assert denied.details == {"training_refused": [f"{ALL_STAFF['code']}:expired"]}
+    desktop_zh.reload()  # after the POST: the order page says why, with the link
+    assert "前往我的培训" in desktop_zh.locator("#training-gate").inner_text()
+    assert "13912345678" not in desktop_zh.content()
