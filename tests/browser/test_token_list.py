@@ -39,9 +39,7 @@ def test_an_admin_creates_a_token_and_the_list_names_its_creator(
         header = page.locator("#result_list thead").inner_text()
         assert CREATED_BY[language] in header.upper(), header
         assert token not in page.content()
-        assert step(page, axe_source, f"tokens-{language}-list") == clean(
-            f"tokens-{language}-list"
-        )
+        assert step(page, axe_source, f"tokens-{language}-list") == clean(f"tokens-{language}-list")
         page.locator("#result_list tbody tr a").first.click()
         page.wait_for_load_state()
         text = page.locator("#content").inner_text()
@@ -50,8 +48,6 @@ def test_an_admin_creates_a_token_and_the_list_names_its_creator(
             False,
             False,
         )
-        assert step(page, axe_source, f"tokens-{language}-page") == clean(
-            f"tokens-{language}-page"
-        )
+        assert step(page, axe_source, f"tokens-{language}-page") == clean(f"tokens-{language}-page")
     finally:
         page.context.close()
