@@ -16,9 +16,7 @@ from tenants.models import Role, Tenant
 from tenants.scoping import tenant_scope
 from tests.browser.roles import clean, step, with_session
 from tests.factories import OrderFactory, TenantFactory, UserFactory
-from tests.training.conftest import SYSTEM, cleared_staff
-from training import courses
-from training.models import Course
+from tests.training.conftest import SYSTEM, cleared_staff, new_course_version
 from training.starter import ALL_STAFF, seed_training
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
@@ -140,18 +138,7 @@ def test_a_version_published_while_the_order_is_open_refuses_the_click_in_chines
     assert "13912345678" in desktop_zh.content()
     desktop_zh.goto(order_url)  # back to the order, masked; the reveal form is open
     assert desktop_zh.locator("#training-gate").count() == 0
-    with tenant_scope(tenant):
-        course = Course.objects.get(code=ALL_STAFF["code"])
-    current = courses.current_course_version(course)
-    assert current is not None
-    courses.publish_course_version(
-        course=course,
-        actor=SYSTEM,
-        title_zh=current.title_zh,
-        title_en=current.title_en,
-        content=current.content,
-        pass_mark=current.pass_mark,
-    )
+    new_course_version(tenant, ALL_STAFF["code"])
     _reveal_phone(desktop_zh)
     message = desktop_zh.locator(".messagelist, [role=alert], .messages").first.inner_text()
     assert "外卖保密送达制度" in message, message

@@ -8,7 +8,7 @@ from tenants.scoping import tenant_scope
 from tests.factories import TenantFactory, UserFactory
 from training import courses
 from training.courses import correct_answers
-from training.models import Course, PledgeSignature, QuizAttempt
+from training.models import Course, CourseVersion, PledgeSignature, QuizAttempt
 from training.pledges import pledge_to_sign, sign_pledge
 from training.starter import ALL_STAFF, seed_training
 
@@ -47,3 +47,20 @@ def cleared_staff(tenant: Tenant, *roles: Role) -> User:
     pass_course(user, ALL_STAFF["code"])
     sign_current_pledge(user)
     return user
+
+
+def new_course_version(tenant: Tenant, code: str) -> CourseVersion:
+    """Publish a new version of the course ``code`` with the current one's content (what a
+    tenant admin does to make everyone retake it)."""
+    with tenant_scope(tenant):
+        course = Course.objects.get(code=code)
+    current = courses.current_course_version(course)
+    assert current is not None
+    return courses.publish_course_version(
+        course=course,
+        actor=SYSTEM,
+        title_zh=current.title_zh,
+        title_en=current.title_en,
+        content=current.content,
+        pass_mark=current.pass_mark,
+    )

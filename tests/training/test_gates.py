@@ -23,10 +23,15 @@ from tenants.models import Role, Tenant, User
 from tenants.scoping import tenant_scope
 from tests.factories import OrderFactory, TenantFactory, UserFactory, verified_second_factor
 from tests.riders.conftest import make_rider, packed_order
-from tests.training.conftest import SYSTEM, cleared_staff, pass_course, sign_current_pledge
-from training import courses
+from tests.training.conftest import (
+    SYSTEM,
+    cleared_staff,
+    new_course_version,
+    pass_course,
+    sign_current_pledge,
+)
 from training.gates import current_generation, dispatch_gate, kept_reveal_gate, reveal_gate
-from training.models import Course, CourseVersion, QuizAttempt, StaffPledge
+from training.models import CourseVersion, QuizAttempt, StaffPledge
 from training.pledges import publish_pledge
 from training.starter import ALL_STAFF, RIDERS
 
@@ -43,21 +48,6 @@ def _reveal(order: Order, user: User) -> dict[str, str]:
 def _last(tenant: Tenant, action: str) -> AuditEvent:
     with tenant_scope(tenant):
         return AuditEvent.objects.filter(action=action).latest("pk")
-
-
-def _new_version(tenant: Tenant, code: str) -> CourseVersion:
-    with tenant_scope(tenant):
-        course = Course.objects.get(code=code)
-    current = courses.current_course_version(course)
-    assert current is not None
-    return courses.publish_course_version(
-        course=course,
-        actor=SYSTEM,
-        title_zh=current.title_zh,
-        title_en=current.title_en,
-        content=current.content,
-        pass_mark=current.pass_mark,
-    )
 
 
 def _age_passes(user: User, months: int) -> None:
@@ -131,7 +121,7 @@ def test_a_new_course_version_warns_during_the_grace_period_then_refuses(
     order = OrderFactory(tenant=tenant)
     officer = cleared_staff(tenant, Role.PRIVACY_OFFICER)
     agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
-    _new_version(tenant, INDUCTION)
+    new_course_version(tenant, INDUCTION)
     gate = reveal_gate(agent)
     assert (gate.open, [u.code for u in gate.warned]) == (True, [INDUCTION])
     assert _reveal(order, agent) == {"phone": "13912345678"}
@@ -154,7 +144,7 @@ def test_a_new_course_version_warns_during_the_grace_period_then_refuses(
 def test_the_tenant_sets_the_grace_period(tenant: Tenant) -> None:
     agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
     Tenant.objects.filter(pk=tenant.pk).update(training_grace_days=0)
-    _new_version(tenant, INDUCTION)
+    new_course_version(tenant, INDUCTION)
     agent = User.objects.get(pk=agent.pk)
     assert [u.code for u in reveal_gate(agent).refused] == [INDUCTION]
     Tenant.objects.filter(pk=tenant.pk).update(training_grace_days=30)
@@ -271,7 +261,7 @@ def test_an_expired_rider_course_refuses_dispatch(tenant: Tenant) -> None:
 def test_a_new_rider_course_version_warns_during_the_grace_period(tenant: Tenant) -> None:
     order, rider = packed_order(tenant), make_rider(tenant)
     pass_course(rider.user, RIDER_COURSE)
-    _new_version(tenant, RIDER_COURSE)
+    new_course_version(tenant, RIDER_COURSE)
     assign_rider(order=order, rider=rider, actor=_dispatcher(tenant))
     assert _last(tenant, "riders.order_assigned").details["training_grace"] == [RIDER_COURSE]
     _publish_days_ago(CourseVersion, tenant, 15, course__code=RIDER_COURSE)
@@ -299,10 +289,10 @@ def test_a_later_version_does_not_restart_the_grace_of_someone_already_behind(
     tenant: Tenant,
 ) -> None:
     agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
-    _new_version(tenant, INDUCTION)  # v2
+    new_course_version(tenant, INDUCTION)  # v2
     _publish_days_ago(CourseVersion, tenant, 60, course__code=INDUCTION)
     assert not reveal_gate(agent).open
-    _new_version(tenant, INDUCTION)  # v3, today: still refused (behind since v2)
+    new_course_version(tenant, INDUCTION)  # v3, today: still refused (behind since v2)
     gate = reveal_gate(agent)
     assert [(u.code, u.state) for u in gate.refused] == [(INDUCTION, "expired")]
     publish_pledge(tenant=tenant, actor=SYSTEM, text_zh="二", text_en="Two")
@@ -318,7 +308,7 @@ def test_the_grace_never_outlasts_a_pass_that_expires_by_age(tenant: Tenant) -> 
         QuizAttempt.objects.filter(user=agent, passed=True).update(
             submitted_at=timezone.now() - timedelta(days=360)
         )
-    _new_version(tenant, INDUCTION)  # ...and a new version is out today.
+    new_course_version(tenant, INDUCTION)  # ...and a new version is out today.
     gate = reveal_gate(agent)
     assert gate.open
     (warned,) = gate.warned
@@ -355,7 +345,7 @@ def test_an_open_decision_is_kept_for_one_query_until_something_changes(
     assert reveal_gate(agent).open  # computed, then kept
     with django_assert_num_queries(1):  # the tenant's generation, nothing else
         assert reveal_gate(agent).open
-    _new_version(tenant, INDUCTION)  # a new version ends it: warned at once
+    new_course_version(tenant, INDUCTION)  # a new version ends it: warned at once
     assert [u.code for u in reveal_gate(agent).warned] == [INDUCTION]
 
 
@@ -372,7 +362,7 @@ def test_a_reveal_confirms_a_kept_decision_in_the_statement_that_records_it(
     # as in another process, leaves this process's kept decision in place.
     Tenant.objects.filter(pk=tenant.pk).update(training_grace_days=0)
     agent = User.objects.get(pk=agent.pk)
-    _new_version(tenant, INDUCTION)
+    new_course_version(tenant, INDUCTION)
     assert kept_reveal_gate(agent)[1] == generation
     with tenant_scope(tenant):
         reveals = AuditEvent.objects.filter(action="privacy.reveal").count()
@@ -390,7 +380,7 @@ def test_a_stale_kept_decision_is_asked_again_and_its_warning_recorded(tenant: T
     order = OrderFactory(tenant=tenant)
     agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
     assert _reveal(order, agent)
-    _new_version(tenant, INDUCTION)  # under the grace period: a warning, not a refusal
+    new_course_version(tenant, INDUCTION)  # under the grace period: a warning, not a refusal
     assert kept_reveal_gate(agent)[1] is not None  # still kept by this process
     assert _reveal(order, agent) == {"phone": "13912345678"}
     assert _last(tenant, "privacy.reveal").details["training_grace"] == [INDUCTION]
@@ -420,6 +410,6 @@ def test_refusals_and_warnings_are_never_kept(tenant: Tenant) -> None:
 def test_a_generation_is_per_tenant(tenant: Tenant) -> None:
     other_tenant = TenantFactory()
     before, ours = current_generation(other_tenant), current_generation(tenant)
-    _new_version(tenant, INDUCTION)
+    new_course_version(tenant, INDUCTION)
     assert current_generation(other_tenant) == before
     assert current_generation(tenant) not in (0, ours)

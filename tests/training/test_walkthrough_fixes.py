@@ -17,8 +17,8 @@ from django.utils import timezone
 from tenants.models import Role, Tenant
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory
-from tests.training.conftest import cleared_staff
-from tests.training.test_gates import INDUCTION, _new_version
+from tests.training.conftest import cleared_staff, new_course_version
+from tests.training.test_gates import INDUCTION
 from training import courses
 from training.coverage import Coverage, coverage_of
 from training.enrolments import refresh_enrolments
@@ -33,7 +33,7 @@ def test_the_grace_period_is_due_soon_everywhere_with_its_end_as_the_date(
     tenant: Tenant, client: Client
 ) -> None:
     agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
-    _new_version(tenant, INDUCTION)
+    new_course_version(tenant, INDUCTION)
     end = timezone.localtime(reveal_gate(agent).warned[0].until)
     cell = next(p for p in coverage_of(tenant).people if p.user_id == agent.pk).cells[INDUCTION]
     assert (cell.state, cell.at) == (Coverage.DUE_SOON, end)
@@ -50,7 +50,7 @@ def test_the_grace_period_is_due_soon_everywhere_with_its_end_as_the_date(
 
 def test_a_changed_grace_period_moves_open_enrolments(tenant: Tenant) -> None:
     agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
-    published = _new_version(tenant, INDUCTION).published_at
+    published = new_course_version(tenant, INDUCTION).published_at
     refresh_enrolments(tenant)
     Tenant.objects.filter(pk=tenant.pk).update(training_grace_days=3)
     tenant.refresh_from_db()
@@ -92,6 +92,6 @@ def test_a_file_named_as_an_image_that_is_not_one_is_said_so(tenant: Tenant) -> 
 
 def test_the_warnings_say_what_will_be_refused(tenant: Tenant) -> None:
     agent = cleared_staff(tenant, Role.CUSTOMER_SERVICE)
-    _new_version(tenant, INDUCTION)
+    new_course_version(tenant, INDUCTION)
     text = reveal_gate(agent).warning_message(what="reveal personal data")
     assert text.endswith("or you will not be able to reveal personal data.")
