@@ -41,7 +41,7 @@ from tenants.notifications import (
     notification_of,
 )
 from tenants.roles import has_role
-from tenants.selectors import actor_names, membership_role, users_of
+from tenants.selectors import actor_name_of, membership_role, name_actors, users_of
 from tenants.services import (
     change_tenant_settings,
     end_sessions,
@@ -552,16 +552,17 @@ class MembershipAdmin(TenantScopedModelAdmin):
             revoke_role(user=membership.user, role=membership.role, actor=_acting_user(request))
 
 
-class _TokenChangeList(ChangeList):
-    """Who created each token, by username (one query for the page), not its stored label."""
+def naming_changelist(*fields: str) -> type[ChangeList]:
+    """A changelist that names the stored actor labels ``fields`` of its page's rows
+    (``<field>_name``, one query for the page: ``tenants.selectors.name_actors``)."""
 
-    def get_results(self, request: HttpRequest) -> None:
-        super().get_results(request)
-        rows = list(self.result_list)
-        if rows:
-            names = actor_names([t.created_by for t in rows], tenant_id=rows[0].tenant_id)
-            for token in rows:
-                token.created_by_name = names.get(token.created_by, token.created_by)
+    class NamingChangeList(ChangeList):
+        def get_results(self, request: HttpRequest) -> None:
+            super().get_results(request)
+            for field in fields:
+                name_actors(self.result_list, field)
+
+    return NamingChangeList
 
 
 @admin.register(IntegrationToken)
@@ -588,16 +589,11 @@ class IntegrationTokenAdmin(TenantScopedModelAdmin):
         )
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
-        return _TokenChangeList
+        return naming_changelist("created_by")
 
     @admin.display(description=_("created by"))
     def created_by_name(self, obj: IntegrationToken) -> str:
-        named = getattr(obj, "created_by_name", None)  # set for the list's page at once
-        if named is None:
-            named = actor_names([obj.created_by], tenant_id=obj.tenant_id).get(
-                obj.created_by, obj.created_by
-            )
-        return str(named)
+        return actor_name_of(obj, "created_by")
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.get_readonly_fields(request, obj) if obj else ["name"]

@@ -5,6 +5,7 @@ tenant's data enters ``tenant_scope`` with the tenant returned here."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
@@ -86,3 +87,23 @@ def actor_names(labels: Iterable[str], *, tenant_id: int) -> dict[str, str]:
         else:
             names[label] = label
     return names
+
+
+def name_actors(rows: Iterable[Any], field: str) -> None:
+    """Set ``<field>_name`` on each of ``rows`` (one tenant's: an admin list's page) to the
+    readable name of its stored actor label ``field`` (``actor_names``: one query for all)."""
+    rows = list(rows)
+    if not rows:
+        return
+    labels = [getattr(row, field) for row in rows]
+    names = actor_names(labels, tenant_id=rows[0].tenant_id)
+    for row, label in zip(rows, labels, strict=True):
+        setattr(row, f"{field}_name", names.get(label, label))
+
+
+def actor_name_of(row: Any, field: str) -> str:
+    """``row``'s ``<field>_name`` as ``name_actors`` set it for a list's page, or read now
+    (one row: its own page)."""
+    if not hasattr(row, f"{field}_name"):
+        name_actors([row], field)
+    return str(getattr(row, f"{field}_name"))

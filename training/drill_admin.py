@@ -11,7 +11,6 @@ from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -22,9 +21,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.errors import Conflict
-from tenants.admin import TenantScopedModelAdmin, refuse
+from tenants.admin import TenantScopedModelAdmin, naming_changelist, refuse
 from tenants.models import Role, User
-from tenants.selectors import actor_names
+from tenants.selectors import actor_name_of, actor_names
 from training import drills
 from training.models import DRILL_LESSONS_MAX_LENGTH, Drill, DrillOutcome, DrillState
 
@@ -87,16 +86,6 @@ class CloseDrillForm(forms.Form):
             "personal data: no names, phone numbers or addresses."
         ),
     )
-
-
-class DrillChangeList(ChangeList):
-    def get_results(self, request: HttpRequest) -> None:
-        super().get_results(request)
-        rows = list(self.result_list)
-        if rows:
-            names = actor_names([d.planned_by for d in rows], tenant_id=rows[0].tenant_id)
-            for drill in rows:
-                drill.planned_by_name = names.get(drill.planned_by, drill.planned_by)
 
 
 def _case_link(drill: Drill) -> str:
@@ -174,7 +163,7 @@ class DrillAdmin(TenantScopedModelAdmin):
         return False
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
-        return DrillChangeList
+        return naming_changelist("planned_by")
 
     @admin.display(description=gettext_lazy("drill case"))
     def case_link(self, drill: Drill) -> str:
@@ -191,11 +180,7 @@ class DrillAdmin(TenantScopedModelAdmin):
 
     @admin.display(description=gettext_lazy("planned by"))
     def planned_by_name(self, drill: Drill) -> str:
-        if not hasattr(drill, "planned_by_name"):
-            return actor_names([drill.planned_by], tenant_id=drill.tenant_id).get(
-                drill.planned_by, drill.planned_by
-            )
-        return cast(str, drill.planned_by_name)
+        return actor_name_of(drill, "planned_by")
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         data = form.cleaned_data
