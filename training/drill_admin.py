@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.errors import Conflict
-from tenants.admin import TenantScopedModelAdmin, naming_changelist, refuse
+from tenants.admin import TenantScopedModelAdmin, refuse
 from tenants.models import Role, User
 from tenants.selectors import actor_name_of, actor_names
 from training import drills
@@ -161,9 +161,6 @@ class DrillAdmin(TenantScopedModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
-        return naming_changelist("planned_by")
 
     @admin.display(description=gettext_lazy("drill case"))
     def case_link(self, drill: Drill) -> str:

@@ -344,6 +344,14 @@ def test_the_list_shows_the_drills_and_the_12_month_banner(tenant: Tenant, offic
     ) == (True, True, True, True, True, True, False)
 
 
+def test_the_drill_page_names_the_planner_by_username(tenant: Tenant, officer: User) -> None:
+    drill = _plan(tenant, officer, scheduled_for=timezone.now() + timedelta(days=2))
+    # Another officer looks (the viewer's own name is in every page's user menu).
+    client = _client(UserFactory(tenant=tenant, roles=[Role.PRIVACY_OFFICER], username="po-wang"))
+    page = client.get(reverse("admin:training_drill_change", args=[drill.pk])).content.decode()
+    assert (officer.username in page, f"user:{officer.pk}" in page) == (True, False)
+
+
 def test_the_add_form_plans_and_goes_to_the_drill(tenant: Tenant, officer: User) -> None:
     rider = UserFactory(tenant=tenant, roles=[Role.RIDER], username="rider-wu")
     client = _client(officer)
