@@ -13,7 +13,8 @@ intake) answers its POST with a redirect; the value rides to the next GET in a c
 - deleted by ``take`` the first time it is read, so a reload shows nothing.
 
 Nothing is stored in the database, the session or the URL; the server keeps no copy
-(docs/decisions/0009). Used for the delivery PIN after intake and the handover code.
+(docs/decisions/0009). Used for the delivery PIN after intake, the handover code and a
+new integration token.
 """
 
 from __future__ import annotations

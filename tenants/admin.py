@@ -20,7 +20,7 @@ from django.forms import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +29,7 @@ from unfold.admin import TabularInline as UnfoldTabularInline
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from core.errors import Conflict
+from core.one_time import stash, take
 from tenants.forms import NotificationChannelForm, TenantSettingsForm
 from tenants.login_security import unlock_login
 from tenants.models import IntegrationToken, Membership, Notification, Role, Tenant, User
@@ -565,6 +566,9 @@ def naming_changelist(*fields: str) -> type[ChangeList]:
     return NamingChangeList
 
 
+JUST_CREATED = "new_api_token"  # core.one_time's purpose: an integration token just created
+
+
 @admin.register(IntegrationToken)
 class IntegrationTokenAdmin(TenantScopedModelAdmin):
     """Tokens are created here by tenant administrators and shown once; they are revoked,
@@ -614,20 +618,51 @@ class IntegrationTokenAdmin(TenantScopedModelAdmin):
         request._baomi_new_token = raw  # type: ignore[attr-defined]
 
     def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
-        # The token is rendered into this one response and stored nowhere (not in a message,
-        # the session or a cache).
+        """Post/redirect/get: the new token travels to its "created" page in a sealed
+        one-minute cookie (core.one_time, decision 0009), so a reload never creates a second
+        token, and the token is stored nowhere (not in a message, the session or a cache)."""
+        url = reverse("admin:tenants_integrationtoken_created", args=[obj.pk])
+        response = redirect(url)
+        stash(
+            response,
+            user=request.user,
+            purpose=JUST_CREATED,
+            object_id=obj.pk,
+            value=request._baomi_new_token,  # type: ignore[attr-defined]
+            path=url,
+        )
+        return response
+
+    def get_urls(self) -> list[Any]:
+        created = path(
+            "<path:object_id>/created/",
+            self.admin_site.admin_view(self.created_view),
+            name="tenants_integrationtoken_created",
+        )
+        return [created, *super().get_urls()]
+
+    def created_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The new token, the first time only (a reload says it was shown once)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        token = self.get_object(request, unquote(object_id))
+        if token is None:  # another tenant's token is no token
+            raise Http404
+        url = reverse("admin:tenants_integrationtoken_created", args=[token.pk])
         response = TemplateResponse(
             request,
             "admin/tenants/integrationtoken/created.html",
             {
                 **self.admin_site.each_context(request),
-                "token": request._baomi_new_token,  # type: ignore[attr-defined]
-                "object": obj,
+                "object": token,
                 "opts": self.opts,
                 "title": _("Integration token created"),
             },
         )
-        response["Cache-Control"] = "no-store"
+        response.context_data["token"] = take(  # type: ignore[index]
+            request, response, user=request.user, purpose=JUST_CREATED, object_id=token.pk, path=url
+        )
+        response["Cache-Control"] = "no-store"  # the token is shown in this response only
         return response
 
     @admin.action(description=_("Revoke the selected tokens"), permissions=["revoke"])

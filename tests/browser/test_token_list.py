@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tenants.models import Role
+from tenants.models import IntegrationToken, Role
+from tenants.scoping import tenant_scope
 from tests.browser.conftest import desk_page
 from tests.browser.roles import clean, step, with_session
 from tests.factories import UserFactory
@@ -33,6 +34,17 @@ def test_an_admin_creates_a_token_and_the_list_names_its_creator(
         page.click("button[name=_save]")
         token = page.locator("#api-token").inner_text()
         assert token and token not in page.url
+        assert step(page, axe_source, f"tokens-{language}-created") == clean(
+            f"tokens-{language}-created"
+        )
+        page.reload()  # after the POST: a GET of the created page, no second token
+        assert page.locator("#api-token").count() == 0
+        assert page.locator("#api-token-shown").count() == 1
+        with tenant_scope(admin.tenant):
+            assert IntegrationToken.objects.count() == 1
+        assert step(page, axe_source, f"tokens-{language}-created-reloaded") == clean(
+            f"tokens-{language}-created-reloaded"
+        )
         page.goto(f"{base}/admin/tenants/integrationtoken/")
         listing = page.locator("#result_list").inner_text()
         assert (admin.username in listing, f"user:{admin.pk}" in listing) == (True, False)

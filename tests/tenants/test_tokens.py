@@ -54,7 +54,9 @@ def test_a_token_names_its_tenant_and_cannot_be_used_for_another() -> None:
 def test_tenant_admin_creates_a_token_in_the_admin_and_sees_it_once(client: Client) -> None:
     admin = UserFactory(roles=[Role.TENANT_ADMIN])
     client.force_login(admin)
-    response = client.post(reverse("admin:tenants_integrationtoken_add"), {"name": "POS"})
+    response = client.post(
+        reverse("admin:tenants_integrationtoken_add"), {"name": "POS"}, follow=True
+    )
     raw = re.search(r'id="api-token"[^>]*>([^<]+)<', response.content.decode()).group(1)
     listing = client.get(reverse("admin:tenants_integrationtoken_changelist")).content.decode()
     assert (
@@ -66,6 +68,40 @@ def test_tenant_admin_creates_a_token_in_the_admin_and_sees_it_once(client: Clie
         False,
         True,
     )
+
+
+def test_the_new_token_page_is_a_redirect_and_a_reload_shows_nothing_nor_creates_one(
+    client: Client,
+) -> None:
+    admin = UserFactory(roles=[Role.TENANT_ADMIN])
+    client.force_login(admin)
+    posted = client.post(reverse("admin:tenants_integrationtoken_add"), {"name": "POS"})
+    with tenant_scope(admin.tenant):
+        token = IntegrationToken.objects.get()
+    created = reverse("admin:tenants_integrationtoken_created", args=[token.pk])
+    assert (posted.status_code, posted["Location"]) == (302, created)
+    first = client.get(created).content.decode()
+    again = client.get(created).content.decode()  # the reload
+    raw = re.search(r'id="api-token"[^>]*>([^<]+)<', first).group(1)
+    with tenant_scope(admin.tenant):
+        count = IntegrationToken.objects.count()
+    assert (
+        authenticate_api_token(raw).pk,
+        raw in again,
+        'id="api-token-shown"' in again,
+        count,
+    ) == (token.pk, False, True, 1)
+
+
+def test_another_tenants_new_token_page_is_a_404_and_other_roles_get_a_403(
+    client: Client,
+) -> None:
+    theirs = IntegrationTokenFactory()
+    client.force_login(UserFactory(roles=[Role.TENANT_ADMIN]))
+    url = reverse("admin:tenants_integrationtoken_created", args=[theirs.pk])
+    assert client.get(url).status_code == 404
+    client.force_login(UserFactory(tenant=theirs.tenant, roles=[Role.DISPATCHER]))
+    assert client.get(url).status_code == 403
 
 
 def test_the_token_list_and_page_name_their_creator_by_username(client: Client) -> None:
