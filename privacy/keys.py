@@ -230,30 +230,15 @@ def wrap_subject_key(tenant: Tenant, subject_id: UUID, raw: bytes, key: TenantKe
 
 def create_subject_key(tenant: Tenant, subject_id: UUID) -> SubjectCipher:
     """Write a new subject key to the key store (committed before any row that needs it)."""
-    key = tenant_key(tenant, KeyPurpose.DATA)
-    raw = new_key()
-    row = SubjectKey(
-        id=subject_id,
-        tenant_id=tenant.pk,
-        tenant_key_version=key.version,
-        wrapped_key=wrap_subject_key(tenant, subject_id, raw, key),
-    )
-    with tenant_scope(tenant):  # one INSERT, committed by itself outside a transaction
-        row.save(using=KEYSTORE, force_insert=True)
+    new = write_subject_key(tenant, subject_id)  # one INSERT, committed by itself
     # A rotation may have retired this version between our read and our write. Retirement
     # marks the version first and erases it only after rewrapping stragglers, so either it
     # saw this row, or we see the mark here and rewrap under the newest version ourselves.
     with tenant_scope(tenant):
-        retired = TenantKey.objects.filter(pk=key.pk, retired_at__isnull=False).exists()
+        retired = TenantKey.objects.filter(pk=new.tenant_key_id, retired_at__isnull=False).exists()
     if retired:
-        _tenant_key_rows.forget((tenant.pk, KeyPurpose.DATA, None))  # it was stale
-        newest = tenant_key(tenant, KeyPurpose.DATA)
-        with tenant_scope(tenant), transaction.atomic(using=KEYSTORE):
-            SubjectKey.objects.filter(pk=subject_id).update(
-                tenant_key_version=newest.version,
-                wrapped_key=wrap_subject_key(tenant, subject_id, raw, newest),
-            )
-    return SubjectCipher(tenant.pk, subject_id, raw)
+        new.rewrap()
+    return new.cipher
 
 
 def unwrap_subject_key(tenant: Tenant, row: SubjectKey, *, draining: bool = False) -> bytes:
