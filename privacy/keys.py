@@ -9,15 +9,13 @@ Nothing is derived from SECRET_KEY. ``AESGCM`` objects are built once per key an
 from __future__ import annotations
 
 import hashlib
-import time
-from collections import OrderedDict
-from threading import Lock
 from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from core.lru import LRU
 from privacy.crypto import field_binding, header_version, new_key, open_sealed, seal
 from privacy.errors import DecryptionIntegrityError, KeyRetiredError, SubjectErasedError
 from privacy.models import KeyPurpose, SubjectKey, TenantKey
@@ -25,45 +23,6 @@ from privacy.routers import KEYSTORE
 from tenants.bulk import fetch_rows
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
-
-
-class LRU:
-    """A small bounded cache of keys and key rows (process memory only, never Redis).
-    With ``ttl`` (seconds), an entry is forgotten that long after it was stored."""
-
-    instances: list[LRU] = []
-
-    def __init__(self, size: int, ttl: float | None = None) -> None:
-        self.size, self.ttl = size, ttl
-        self.items, self.lock = OrderedDict[object, tuple[float, object]](), Lock()
-        LRU.instances.append(self)
-
-    def get(self, key: object) -> object | None:
-        with self.lock:
-            entry = self.items.get(key)
-            if entry is None:
-                return None
-            if self.ttl is not None and time.monotonic() - entry[0] > self.ttl:
-                del self.items[key]
-                return None
-            self.items.move_to_end(key)
-            return entry[1]
-
-    def put(self, key: object, value: object) -> None:
-        with self.lock:
-            self.items[key] = (time.monotonic(), value)
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-    def forget(self, key: object) -> None:
-        with self.lock:
-            self.items.pop(key, None)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-
 
 _master_ciphers = LRU(16)
 _tenant_keys = LRU(4096)
@@ -77,7 +36,8 @@ _tenant_key_rows = LRU(4096, ttl=TENANT_KEY_ROW_TTL)
 
 
 def clear_key_caches() -> None:
-    """Forget every cached key and key row in this process (tests; after retiring keys)."""
+    """Forget every cached key and key row in this process (tests; after retiring keys):
+    every ``core.lru.LRU``, so the training gate's kept decisions too (recomputed at once)."""
     for cache in LRU.instances:
         cache.clear()
 

@@ -24,11 +24,9 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from threading import Lock
 from typing import Any
 
 from django.db import connections, router
@@ -38,6 +36,7 @@ from django.utils.formats import date_format
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from core.lru import LRU
 from tenants.models import Role, Tenant, User
 from tenants.roles import roles_of
 from tenants.scoping import tenant_scope
@@ -342,7 +341,7 @@ def _reveal_gate(user: User, now: datetime | None, *, confirmed: bool) -> tuple[
         return Gate(), None
     now = now or timezone.now()
     key = (tenant.pk, user.pk, gated)
-    kept = _kept_decisions.get(key, now)
+    kept = _kept(key, now)
     if kept is not None and not confirmed:
         return Gate(zone=tenant.zone), kept
     generation = current_generation(tenant)
@@ -352,7 +351,7 @@ def _reveal_gate(user: User, now: datetime | None, *, confirmed: bool) -> tuple[
         _kept_decisions.forget(key)  # from before a course, a version or a pledge changed
     gate = _gate_for([user.pk], tenant, {user.pk: gated}, with_pledge=True, now=now)[user.pk]
     if gate.open and not gate.warned:
-        _kept_decisions.put(key, generation, now, gate.cleared_until)
+        _keep(key, generation, now, gate.cleared_until)
     return gate, None
 
 
@@ -375,39 +374,23 @@ OPEN_FOR = timedelta(minutes=5)
 KEPT_DECISIONS = 10_000
 
 
-class _KeptDecisions:
-    """(tenant, user, roles) -> (generation, until): bounded, oldest forgotten first."""
-
-    def __init__(self, size: int) -> None:
-        self.size, self.items, self.lock = size, OrderedDict[Any, tuple[int, float]](), Lock()
-
-    def get(self, key: Any, now: datetime) -> int | None:
-        with self.lock:
-            entry = self.items.get(key)
-        if entry is None or now.timestamp() >= entry[1]:
-            return None
-        return entry[0]
-
-    def put(self, key: Any, generation: int, now: datetime, cleared_until: datetime | None) -> None:
-        until = now + OPEN_FOR
-        if cleared_until is not None:
-            until = min(until, cleared_until)
-        with self.lock:
-            self.items[key] = (generation, until.timestamp())
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-    def forget(self, key: Any) -> None:
-        with self.lock:
-            self.items.pop(key, None)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
+# (tenant, user, gated roles) -> (generation, until: a timestamp); oldest forgotten first.
+_kept_decisions = LRU(KEPT_DECISIONS)
 
 
-_kept_decisions = _KeptDecisions(KEPT_DECISIONS)
+def _kept(key: Any, now: datetime) -> int | None:
+    """The generation of the open decision kept for ``key``, unless it ran out."""
+    entry = _kept_decisions.get(key)
+    if not isinstance(entry, tuple) or now.timestamp() >= entry[1]:
+        return None
+    return int(entry[0])
+
+
+def _keep(key: Any, generation: int, now: datetime, cleared_until: datetime | None) -> None:
+    until = now + OPEN_FOR
+    if cleared_until is not None:
+        until = min(until, cleared_until)
+    _kept_decisions.put(key, (generation, until.timestamp()))
 
 
 def forget_kept(user: User) -> None:
