@@ -195,10 +195,13 @@ def actor_refusal(actor: Actor) -> tuple[RevealDenied | None, Gate | None]:
         return refusal, None
     gate = reveal_gate(actor)
     if not gate.open:
-        return RevealUntrained(
-            gate.refusal_message(what=_("reveal personal data")), gate_url=gate.url
-        ), gate
+        return untrained(gate), gate
     return None, gate
+
+
+def untrained(gate: Gate) -> RevealUntrained:
+    """The refusal of a closed training gate: why, and where to go to meet it."""
+    return RevealUntrained(gate.refusal_message(what=_("reveal personal data")), gate_url=gate.url)
 
 
 def gate_details(gate: Gate | None) -> dict[str, Any]:
@@ -427,9 +430,7 @@ def _reveal_in_one_statement(
     if refusal is None and isinstance(actor, User):
         gate, generation = kept_reveal_gate(actor)
         if not gate.open:
-            refusal = _suspension_refusal(actor) or RevealUntrained(
-                gate.refusal_message(what=_("reveal personal data")), gate_url=gate.url
-            )
+            refusal = _suspension_refusal(actor) or untrained(gate)
     if refusal is not None:
         with own_transaction("reveal"):
             _record_refusal(tenant, actor, record, wanted, purpose, refusal, gate)
@@ -468,9 +469,7 @@ def _reveal_in_one_statement(
             forget_kept(actor)
             gate, generation = reveal_gate(actor), None
             if not gate.open:
-                refusal = RevealUntrained(
-                    gate.refusal_message(what=_("reveal personal data")), gate_url=gate.url
-                )
+                refusal = untrained(gate)
                 with own_transaction("reveal"):
                     _record_refusal(tenant, actor, record, wanted, purpose, refusal, gate)
                 raise refusal
