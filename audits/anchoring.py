@@ -152,8 +152,9 @@ def anchor_chain_head(
 ) -> AnchorResult:
     """Anchor ``tenant``'s chain head for the hour of ``now``: once per tenant and hour,
     however often it runs (the ``ChainAnchor`` row of the hour is claimed first, in its own
-    transaction). Each sink is written outside any transaction; one failing does not stop
-    the others, and is recorded (``sinks_failed``) and audited (``anchors.sink_failed``).
+    transaction, then locked while the sinks are written: two runs at once write it once).
+    One sink failing does not stop the others, and is recorded (``sinks_failed``) and
+    audited (``anchors.sink_failed``).
     Raises ``NoAnchorSink`` when no sink is configured."""
     sinks = anchor_sinks()
     if not sinks:
@@ -176,16 +177,25 @@ def anchor_chain_head(
                     return AnchorResult(
                         ChainAnchor.objects.get(tenant=tenant, hour=hour), created=False
                     )
-        body = body_of(anchor)
-        written, failed = [], []
-        for sink in sinks:
-            try:
-                sink.write(tenant.pk, body)
-                written.append(sink.name)
-            except Exception as error:  # one sink down must not stop the others
-                logger.warning("anchor of tenant %s: %s", tenant.pk, error)
-                failed.append(sink.name)
         with transaction.atomic():
+            # The writer holds the claimed row until its sinks are recorded: a run that
+            # comes meanwhile (the claimer's own, or one finishing a lost worker's claim)
+            # finds it locked and leaves it, so the hour is written to the sinks once.
+            locked = (
+                ChainAnchor.objects.select_for_update(skip_locked=True).filter(pk=anchor.pk).first()
+            )
+            if locked is None or locked.sinks_written or locked.sinks_failed:
+                return AnchorResult(ChainAnchor.objects.get(pk=anchor.pk), created=False)
+            anchor = locked
+            body = body_of(anchor)
+            written, failed = [], []
+            for sink in sinks:
+                try:
+                    sink.write(tenant.pk, body)
+                    written.append(sink.name)
+                except Exception as error:  # one sink down must not stop the others
+                    logger.warning("anchor of tenant %s: %s", tenant.pk, error)
+                    failed.append(sink.name)
             anchor.sinks_written, anchor.sinks_failed = written, failed
             anchor.save(update_fields=["sinks_written", "sinks_failed"])
             if failed:

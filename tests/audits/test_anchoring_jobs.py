@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from audits.anchoring import anchor_chain_head, hour_of
@@ -256,6 +256,43 @@ def test_two_anchoring_runs_at_once_write_one_anchor() -> None:
         1,
         1,
     )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are PostgreSQL's")
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_a_run_that_finds_the_hour_being_written_leaves_it() -> None:
+    """Deterministic form of the race above: the hour is claimed and its writer holds the
+    row (between its claim and its sinks); a second run writes nothing and says so."""
+    tenant = TenantFactory()
+    _append(tenant, 2)
+    first = anchor_chain_head(tenant=tenant, now=NOON).anchor
+    with tenant_scope(tenant):  # as if that run had stopped right after claiming
+        ChainAnchor.objects.filter(pk=first.pk).update(sinks_written=[], sinks_failed=[])
+    path = Path(settings.BAOMI_ANCHOR_DIR) / f"tenant-{tenant.pk}.jsonl"
+    path.unlink()
+    held, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        try:
+            with tenant_scope(tenant), transaction.atomic():
+                ChainAnchor.objects.select_for_update().get(pk=first.pk)
+                held.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert held.wait(10)
+    try:
+        result = anchor_chain_head(tenant=tenant, now=NOON)
+    finally:
+        release.set()
+        thread.join()
+    assert (result.created, path.exists()) == (False, False)
+    # Once the writer is gone without writing (a lost worker), the next run finishes it.
+    assert anchor_chain_head(tenant=tenant, now=NOON).created is True
+    assert len(path.read_text().splitlines()) == 1
 
 
 def _wait(condition: Callable[[], bool], seconds: float = 30) -> None:
