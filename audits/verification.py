@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -279,13 +279,18 @@ def _range_rows(statement: str, params: list[Any]) -> Generator[tuple[Any, ...],
             raise
 
 
-def _check_range(tenant_id: int, part: Range, statement: str) -> tuple[Range, Walked]:
+def range_params(tenant_id: int, part: Range) -> list[Any]:
+    """The parameters of ``part``'s statement (``range_statement``)."""
     params: list[Any] = [tenant_id, part.stripe]
     if part.low is not None:
         params.append(part.low)
     if part.high is not None:
         params.append(part.high)
-    with closing(_range_rows(statement, params)) as rows:
+    return params
+
+
+def _check_range(tenant_id: int, part: Range, statement: str) -> tuple[Range, Walked]:
+    with closing(_range_rows(statement, range_params(tenant_id, part))) as rows:
         return part, walk(tenant_id, rows, stripe=part.stripe, as_text=True)
 
 
@@ -347,6 +352,35 @@ def verify_parallel(
     """``verify_tenant_chain`` by ranges of ``size`` events checked in ``workers``
     processes (one per CPU by default), on PostgreSQL, outside any transaction of the
     caller's connection (workers see only committed rows)."""
+    ran = _in_ranges(tenant, workers, size, _check_range)
+    if isinstance(ran, ChainBreak):
+        return 0, ran
+    heads, stray, results = ran
+    count, broken = join_ranges(tenant.pk, heads, results)
+    if broken is None and stray is not None:
+        return count, _stray(tenant, stray)
+    return count, broken
+
+
+def read_parallel(tenant: Tenant, *, workers: int | None = None, size: int = RANGE) -> int:
+    """Read the tenant's events exactly as ``verify_parallel`` reads them — the same
+    ranges, statements, processes and snapshot — and check nothing: the floor under
+    verification on this host (the bench compares the two). Returns the rows read."""
+    ran = _in_ranges(tenant, workers, size, _count_range)
+    return 0 if isinstance(ran, ChainBreak) else sum(ran[2])
+
+
+def _count_range(tenant_id: int, part: Range, statement: str) -> int:
+    with closing(_range_rows(statement, range_params(tenant_id, part))) as rows:
+        return sum(1 for _row in rows)
+
+
+def _in_ranges(
+    tenant: Tenant, workers: int | None, size: int, task: Callable[[int, Range, str], Any]
+) -> tuple[Heads, int | None, list[Any]] | ChainBreak:
+    """Run ``task`` on every range of the tenant's stripes in worker processes sharing
+    one snapshot; the heads, the lowest stripe number out of range (or None) and each
+    range's result in plan order — or the break when heads are missing."""
     import psycopg
 
     alias = router.db_for_read(AuditEvent)
@@ -366,7 +400,7 @@ def verify_parallel(
             )
         }
         if (broken := _missing_heads(tenant, heads)) is not None:
-            return 0, broken
+            return broken
         stray = coordinator.execute(
             f"SELECT min(stripe) FROM {event_table} WHERE tenant_id = %s "  # noqa: S608
             "AND (stripe < 0 OR stripe >= %s)",
@@ -376,7 +410,6 @@ def verify_parallel(
         statements = {
             (p.low is None, p.high is None): _range_statement(connection, p) for p in parts
         }
-        # Largest first: the open-ended last ranges may hold more than their share.
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(
             max_workers=min(workers, len(parts)),
@@ -386,16 +419,14 @@ def verify_parallel(
         ) as pool:
             futures = [
                 pool.submit(
-                    _check_range, tenant.pk, part, statements[(part.low is None, part.high is None)]
+                    task, tenant.pk, part, statements[(part.low is None, part.high is None)]
                 )
                 for part in parts
             ]
             results = [future.result() for future in futures]
         coordinator.execute("COMMIT")
-    count, broken = join_ranges(tenant.pk, heads, results)
-    if broken is None and stray is not None and stray[0] is not None:
-        return count, _stray(tenant, int(stray[0]))
-    return count, broken
+    first_stray = None if stray is None or stray[0] is None else int(stray[0])
+    return heads, first_stray, results
 
 
 @dataclass(frozen=True)

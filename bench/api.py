@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import generics, serializers
 from rest_framework.permissions import AllowAny
 
+from bench.floors import intake_round_trips
 from bench.models import PlainOrder
 
 
@@ -35,3 +36,13 @@ class BarePlainOrderCreate(PlainOrderCreate):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
     throttle_classes: list[type] = []
+
+
+class FloorOrderCreate(PlainOrderCreate):
+    """The floor under intake, behind the same stack: the plaintext baseline after the two
+    round trips intake cannot skip before its write (``bench.floors.intake_round_trips``;
+    ``?new=1``: a new customer's, with the key row inserted)."""
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        intake_round_trips(new=self.request.query_params.get("new") == "1")
+        serializer.save()

@@ -11,7 +11,9 @@
 - **verification**: 1M events (quick: 50k) over every stripe, seeded with real hashes by
   COPY, verified ≥ 3 rounds by ranges in worker processes (``verify_parallel``) and, for
   reference, in one process (the serial path), interleaved; events/s median with IQR, the
-  paired ratio, and the number of worker processes.
+  paired ratio, and the number of worker processes. In the same rounds the same ranges are
+  read by the same processes with nothing hashed (``verification.read_parallel``): the
+  floor no verification of these rows can beat on this host.
 - the same transactions inserting as many rows into a plain table (no chain) as the
   baseline: the paired ratio chain / plain per round says what the chain costs the
   writers (1.0: nothing), whatever the host's load.
@@ -256,7 +258,15 @@ def _verification(events: int, rounds: int) -> dict[str, Any]:
             raise AssertionError(f"{count} events, {broken}")
         return count / (time.perf_counter() - start)
 
-    par, ser = interleaved(rounds, parallel, serial)
+    def read_only() -> float:
+        # The floor: the same ranges read by the same processes, nothing hashed.
+        start = time.perf_counter()
+        count = verification.read_parallel(tenant, workers=workers, size=size)
+        if count < events:
+            raise AssertionError(f"{count} events read")
+        return count / (time.perf_counter() - start)
+
+    par, ser, read = interleaved(rounds, parallel, serial, read_only)
     return {
         "events": events,
         "seed_seconds": round(seeded, 1),
@@ -265,6 +275,9 @@ def _verification(events: int, rounds: int) -> dict[str, Any]:
         "events_per_s_parallel": spread(par),
         "events_per_s_serial": spread(ser),
         "parallel_over_serial": paired_ratio(par, ser),
+        # Reading the rows alone, as verification reads them: no hashing can be faster.
+        "events_per_s_read_only": spread(read),
+        "parallel_over_read_only": paired_ratio(par, read),
     }
 
 

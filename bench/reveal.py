@@ -7,7 +7,9 @@ The ratio is the median of per-round paired ratios with its interquartile range,
 least ``bench.common.ROUNDS`` interleaved rounds. The training gate alone (as reveal asks
 it) is measured in the same rounds, and its share of a reveal's time given per round; so is
 a plaintext one-row write, which pays the commit's WAL flush that a reveal's audit event
-pays and a read does not (on a busy disk that flush is most of a reveal).
+pays and a read does not (on a busy disk that flush is most of a reveal), and the floor: a
+plaintext read followed by a plaintext one-row write, the two round trips no reveal can
+skip (the key store's read before the event is committed), without any of its work.
 What one reveal sends to each store (statements on the main database and on the key
 store, Redis commands) is counted once and printed with the figures.
 """
@@ -62,6 +64,18 @@ def bench_reveal(fx: Fixture, quick: bool) -> dict[str, Any]:
 
         return timed(per_round, run)
 
+    def floor() -> float:
+        # The least any reveal can cost here, whatever its code: what it cannot skip is
+        # one read (the subject's key, from the key store) and then one durable write (its
+        # audit event, committed before a value is shown) — done here as a plaintext read
+        # and a plaintext one-row write, with no decryption, no check and no chain.
+        def run() -> None:
+            for _ in range(per_round):
+                PlainOrder.objects.only("phone").get(pk=plain.pk)
+                PlainOrder.objects.filter(pk=plain.pk).update(note="")
+
+        return timed(per_round, run)
+
     def gate() -> float:
         # The training gate alone, as reveal asks it (training.gates.kept_reveal_gate: a
         # kept decision, whose generation the reveal's own statement confirms).
@@ -72,11 +86,13 @@ def bench_reveal(fx: Fixture, quick: bool) -> dict[str, Any]:
 
         return timed(per_round, run)
 
-    for run in (product, baseline, plain_write, gate):  # warm every path (statements, caches)
+    for run in (product, baseline, plain_write, gate, floor):  # warm every path
         run()
     with tenant_scope(fx.tenant):
         sent = round_trips(one_reveal)
-    ours, base, writes, gates = interleaved(ROUNDS, product, baseline, plain_write, gate)
+    ours, base, writes, gates, floors = interleaved(
+        ROUNDS, product, baseline, plain_write, gate, floor
+    )
     shares = [r / g for r, g in zip(ours, gates, strict=True)]
     return {
         "reveals_per_s": spread(ours),
@@ -85,6 +101,11 @@ def bench_reveal(fx: Fixture, quick: bool) -> dict[str, Any]:
         # Against a plaintext one-row write, which pays the same commit (WAL flush).
         "plain_writes_per_s": spread(writes),
         "ratio_to_plain_write": paired_ratio(ours, writes),
+        # The floor (a read, then a durable write) against the read: the most any reveal
+        # could score on this host; and the reveal against that floor.
+        "floor_per_s": spread(floors),
+        "floor_ratio": paired_ratio(floors, base),
+        "ratio_to_floor": paired_ratio(ours, floors),
         "gate_checks_per_s": statistics.median(gates),
         # The share of a reveal's time the training gate takes (paired per round).
         "gate_share_of_reveal": spread(shares),

@@ -8,7 +8,7 @@ from config.api_docs import SchemaView, SwaggerView
 from tenants.api import MeView
 
 if settings.BAOMI_BENCH:
-    from bench.api import BarePlainOrderCreate, PlainOrderCreate
+    from bench.api import BarePlainOrderCreate, FloorOrderCreate, PlainOrderCreate
 
 api_v1 = [
     path("me/", MeView.as_view(), name="me"),
@@ -22,6 +22,7 @@ urlpatterns: list = (
     else [
         path("bench/plain-orders/", PlainOrderCreate.as_view()),
         path("bench/bare-plain-orders/", BarePlainOrderCreate.as_view()),
+        path("bench/floor-orders/", FloorOrderCreate.as_view()),
     ]
 )
 urlpatterns += [

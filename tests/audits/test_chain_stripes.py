@@ -21,7 +21,13 @@ from audits.anchoring import anchor_chain_head, check_anchors
 from audits.chain import CHAINED_FIELDS, event_hash
 from audits.models import CHAIN_STRIPES, AuditChainHead, AuditEvent, stripe_genesis
 from audits.services import Event, chained_append_sql, ensure_chain_head, record_event
-from audits.verification import join_ranges, plan_ranges, verify_parallel, verify_tenant_chain
+from audits.verification import (
+    join_ranges,
+    plan_ranges,
+    read_parallel,
+    verify_parallel,
+    verify_tenant_chain,
+)
 from tenants.actors import SystemActor
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
@@ -524,6 +530,16 @@ def test_parallel_verification_finds_a_truncated_tail_and_stray_events(seeded: T
     broken = verify_parallel(seeded, workers=2, size=10)[1]
     assert broken is not None
     assert (broken.stripe, broken.sequence, broken.event_id) == (15, 40, None)
+
+
+def test_the_bench_floor_reads_every_range_verification_reads_and_checks_nothing(
+    seeded: Tenant,
+) -> None:
+    # bench/audit_chain.py compares verification with reading the same rows alone.
+    assert read_parallel(seeded, workers=2, size=10) == 640
+    _sql("UPDATE audits_auditevent SET object_id = 'x' WHERE id = %s", [_event_at(seeded, 2, 5).pk])
+    assert read_parallel(seeded, workers=2, size=10) == 640
+    assert verify_parallel(seeded, workers=2, size=10)[1] is not None
 
 
 def test_ranges_cover_every_sequence_with_open_ends() -> None:
