@@ -280,7 +280,7 @@ def _range_rows(statement: str, params: list[Any]) -> Generator[tuple[Any, ...],
 
 
 def range_params(tenant_id: int, part: Range) -> list[Any]:
-    """The parameters of ``part``'s statement (``range_statement``)."""
+    """The parameters of ``part``'s statement (``_range_statement``)."""
     params: list[Any] = [tenant_id, part.stripe]
     if part.low is not None:
         params.append(part.low)

@@ -645,6 +645,7 @@ def sweep_floor(fx: Any, due: list[uuid.UUID]) -> float:
         for n, pk in enumerate(due)
     ]
     ledger = ROOT / "var" / "bench" / f"floor-ledger-{os.getpid()}.jsonl"
+    ledger.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         for copy, sets in copies:
