@@ -201,7 +201,7 @@ def withdraw_orders_of_erased_subjects(
     with transaction.atomic(), tenant_scope(tenant):
         live = list(
             Order.objects.select_for_update(of=("self",))
-            .filter(subject__in=subject_ids)
+            .filter(subject__any=list(subject_ids))
             .exclude(status__in=FINISHED)
             .order_by("created_at")
         )
