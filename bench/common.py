@@ -295,6 +295,74 @@ def copy_rows(alias: str, table: str, columns: tuple[str, ...], rows: Any) -> No
             copy.write_row(row)
 
 
+#: The columns of an order row the bench's seeders write by COPY (``order_row``).
+ORDER_COLUMNS = (
+    "id",
+    "tenant_id",
+    "code",
+    "status",
+    "subject_id",
+    "notice_record_id",
+    "name_ct",
+    "phone_ct",
+    "address_ct",
+    "note_ct",
+    "items_ct",
+    "recipient_masked",
+    "phone_masked",
+    "address_masked",
+    "district",
+    "item_count",
+    "seal_number",
+    "kitchen_ready_at",
+    "pin_hash",
+    "pin_attempts",
+    "created_at",
+    "status_changed_at",
+)
+
+
+def order_row(
+    order_id: uuid.UUID,
+    tenant_id: int,
+    code: str,
+    status: str,
+    subject: uuid.UUID,
+    notice_record_id: int,
+    *,
+    created_at: Any,
+    changed_at: Any,
+    seal: str = "",
+    kitchen_ready_at: Any = None,
+) -> tuple[Any, ...]:
+    """One order for COPY in ``ORDER_COLUMNS``' order, its ciphertexts filler and its masks
+    those of the bench's one customer (seeded orders are listed and swept, never revealed)."""
+    return (
+        order_id,
+        tenant_id,
+        code,
+        status,
+        subject,
+        notice_record_id,
+        b"x" * 60,
+        b"x" * 40,
+        b"x" * 80,
+        b"x" * 30,
+        b"x" * 80,
+        "张*",
+        "138****5678",
+        "上海市浦东新区张江路****",
+        "上海市浦东新区",
+        3,
+        seal,
+        kitchen_ready_at,
+        "0" * 64,
+        0,
+        created_at,
+        changed_at,
+    )
+
+
 def bulk_orders(
     fx: Fixture,
     count: int,
@@ -317,56 +385,20 @@ def bulk_orders(
     owners = subjects or [first.pk] * count
     ids = [uuid.uuid4() for _ in range(count)]
     now = created_at or timezone.now()
-    columns = (
-        "id",
-        "tenant_id",
-        "code",
-        "status",
-        "subject_id",
-        "notice_record_id",
-        "name_ct",
-        "phone_ct",
-        "address_ct",
-        "note_ct",
-        "items_ct",
-        "recipient_masked",
-        "phone_masked",
-        "address_masked",
-        "district",
-        "item_count",
-        "seal_number",
-        "pin_hash",
-        "pin_attempts",
-        "created_at",
-        "status_changed_at",
-    )
     copy_rows(
         "default",
         Order._meta.db_table,
-        columns,
+        ORDER_COLUMNS,
         (
-            (
+            order_row(
                 order_id,
                 fx.tenant.pk,
                 f"Z{uuid.uuid4().hex[:15].upper()}",
                 status,
                 owner,
                 record.pk,
-                b"x" * 60,
-                b"x" * 40,
-                b"x" * 80,
-                b"x" * 30,
-                b"x" * 80,
-                "张*",
-                "138****5678",
-                "上海市浦东新区张江路****",
-                "上海市浦东新区",
-                3,
-                "",
-                "0" * 64,
-                0,
-                now,
-                changed_at,
+                created_at=now,
+                changed_at=changed_at,
             )
             for order_id, owner in zip(ids, owners, strict=True)
         ),

@@ -36,7 +36,7 @@ from django.db import connection, connections, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from bench.common import ROOT, copy_rows, paired_ratio, spread
+from bench.common import ORDER_COLUMNS, ROOT, copy_rows, order_row, paired_ratio, spread
 
 ROUNDS = 3
 ORDERS_PER_SUBJECT = (3, 4, 5)  # cycled: 4 on average
@@ -231,54 +231,19 @@ def seed_subjects(fx: Any, due: int, *, now: datetime | None = None, events: boo
     copy_rows(
         "default",
         Order._meta.db_table,
+        ORDER_COLUMNS,
         (
-            "id",
-            "tenant_id",
-            "code",
-            "status",
-            "subject_id",
-            "notice_record_id",
-            "name_ct",
-            "phone_ct",
-            "address_ct",
-            "note_ct",
-            "items_ct",
-            "recipient_masked",
-            "phone_masked",
-            "address_masked",
-            "district",
-            "item_count",
-            "seal_number",
-            "kitchen_ready_at",
-            "pin_hash",
-            "pin_attempts",
-            "created_at",
-            "status_changed_at",
-        ),
-        (
-            (
+            order_row(
                 order_id,
                 tenant.pk,
                 codes[order_id],
                 status,
                 subject,
                 nid,
-                b"x" * 60,
-                b"x" * 40,
-                b"x" * 80,
-                b"x" * 30,
-                b"x" * 80,
-                "张*",
-                "138****5678",
-                "上海市浦东新区张江路****",
-                "上海市浦东新区",
-                3,
-                "" if status == "cancelled" else "SEAL-0001",
-                None if status == "cancelled" else at - timedelta(minutes=30),
-                "0" * 64,
-                0,
-                at - timedelta(hours=1),
-                at,
+                created_at=at - timedelta(hours=1),
+                changed_at=at,
+                seal="" if status == "cancelled" else "SEAL-0001",
+                kitchen_ready_at=None if status == "cancelled" else at - timedelta(minutes=30),
             )
             for nid, (order_id, subject, _k, status, at) in zip(notice_ids, orders, strict=True)
         ),
