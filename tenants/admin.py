@@ -567,6 +567,7 @@ def naming_changelist(*fields: str) -> type[ChangeList]:
 
 
 JUST_CREATED = "new_api_token"  # core.one_time's purpose: an integration token just created
+_TokenChangeList = naming_changelist("created_by")  # who created each token, by username
 
 
 @admin.register(IntegrationToken)
@@ -593,7 +594,7 @@ class IntegrationTokenAdmin(TenantScopedModelAdmin):
         )
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
-        return naming_changelist("created_by")
+        return _TokenChangeList
 
     @admin.display(description=_("created by"))
     def created_by_name(self, obj: IntegrationToken) -> str:
