@@ -163,3 +163,27 @@ def test_the_pager_speaks_the_pages_language(
     assert 'id="page-next"' in html and 'id="page-previous"' not in html
     # No total is known: the header claims no "3 results (Show all)" for one page.
     assert ("Show all" in html, "显示全部" in html) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("can_add", "filters", "query", "reset"),
+    [(False, False, "NOPE", True), (False, False, "", False), (True, False, "", False)],
+)
+def test_an_empty_search_offers_the_reset_even_to_a_role_that_cannot_add(
+    can_add: bool, filters: bool, query: str, reset: bool
+) -> None:
+    """templates/unfold/helpers/empty_results.html: a search that finds nothing can be
+    undone from the page, whatever the role may add and whether the list has filters."""
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    page = render_to_string(
+        "unfold/helpers/empty_results.html",
+        {
+            "cl": SimpleNamespace(opts=Order._meta, has_filters=filters, query=query),
+            "has_add_permission": can_add,
+            "title": "Add order",
+        },
+    )
+    assert ("Reset filters" in page, "Add order" in page) == (reset, can_add)
