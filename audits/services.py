@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast, overload
 
 from django.db import IntegrityError, connections, models, router, transaction
 from django.utils import timezone
@@ -18,7 +18,7 @@ from audits.context import current_request_context
 from audits.models import CHAIN_STRIPES, AuditChainHead, AuditEvent, stripe_genesis
 from core.audit_registry import writable_action
 from tenants.actors import Actor, actor_label
-from tenants.bulk import COPY_THRESHOLD, append_rows, hot_cursor, insert_rows
+from tenants.bulk import COPY_THRESHOLD, append_rows, copy_values, hot_cursor, insert_rows
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
@@ -140,9 +140,10 @@ def batched_events() -> Iterator[EventBatch]:
 
 
 def _event_values(
-    tenant: Tenant, actor: Actor, events: Sequence[Event]
-) -> list[tuple[AuditEvent, dict[str, Any]]]:
-    """Each event's row to fill and its chained values, ``sequence`` and ``prev_hash``
+    tenant: Tenant, actor: Actor, events: Sequence[Event], *, instances: bool = True
+) -> list[tuple[AuditEvent | None, dict[str, Any]]]:
+    """Each event's row to fill (``None`` without ``instances``) and its chained values,
+    ``sequence`` and ``prev_hash``
     left for the append to set. Refuses (``core.audit_registry.AuditActionError``) an action
     that is not registered, or legacy, and a ``details`` key the action does not declare:
     every path that appends builds its events here."""
@@ -171,22 +172,38 @@ def _event_values(
             "details": dict(spec.details or {}),
             "prev_hash": None,
         }
-        out.append((spec.row if spec.row is not None else AuditEvent(), values))
+        row = spec.row if spec.row is not None or not instances else AuditEvent()
+        out.append((row, values))
     return out
 
 
-def _fill(row: AuditEvent, values: dict[str, Any], hash_: str) -> AuditEvent:
+def _fill(row: AuditEvent, values: dict[str, Any]) -> AuditEvent:
     for name, value in values.items():
         setattr(row, name, value)
-    row.hash = hash_
     return row
 
 
-def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> list[AuditEvent]:
+@overload
+def record_events(
+    *, tenant: Tenant, actor: Actor, events: Sequence[Event], instances: Literal[True] = ...
+) -> list[AuditEvent]: ...
+
+
+@overload
+def record_events(
+    *, tenant: Tenant, actor: Actor, events: Sequence[Event], instances: Literal[False]
+) -> None: ...
+
+
+def record_events(
+    *, tenant: Tenant, actor: Actor, events: Sequence[Event], instances: bool = True
+) -> list[AuditEvent] | None:
     """Append ``events`` to one stripe of ``tenant``'s chain, in order, under one lock of
     that stripe's head (decision 0019): two or three round trips whatever their number (a
     batch erasure, an intake's events). Events of a large batch come back without database
-    ids (``tenants.bulk.append_rows``).
+    ids (``tenants.bulk.append_rows``). With ``instances=False`` (a caller that never reads
+    them back: the retention sweep) a large batch is copied from its values, no
+    ``AuditEvent`` built, and nothing is returned.
 
     Runs in the caller's transaction (no savepoint of its own: if the append fails, the
     caller's transaction fails with it), so an event describes only what was committed
@@ -194,7 +211,8 @@ def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> l
     """
     if not events:
         return []
-    built = _event_values(tenant, actor, events)
+    copy = not instances and len(events) >= COPY_THRESHOLD
+    built = _event_values(tenant, actor, events, instances=not copy)
     connection = connections[router.db_for_write(AuditEvent)]
     free, wait, update = _head_sql(connection)
     with (
@@ -203,19 +221,22 @@ def record_events(*, tenant: Tenant, actor: Actor, events: Sequence[Event]) -> l
         hot_cursor(connection) as cursor,
     ):
         stripe, sequence, previous = _locked_head(tenant, cursor, free, wait)
-        rows: list[AuditEvent] = []
-        for row, values in built:
+        for _row, values in built:
             sequence += 1
             values["stripe"], values["sequence"], values["prev_hash"] = stripe, sequence, previous
-            previous = event_hash(values)
-            rows.append(_fill(row, values, previous))
+            values["hash"] = previous = event_hash(values)
         move_head: tuple[str, list[Any]] = (update, [sequence, previous, tenant.pk, stripe])
+        if copy:
+            copy_values(AuditEvent, _EVENT_FIELDS, [values for _row, values in built])
+            cursor.execute(*move_head)
+            return None
+        rows = [_fill(cast(AuditEvent, row), values) for row, values in built]
         if len(rows) < COPY_THRESHOLD:
             insert_rows(AuditEvent, rows, _EVENT_FIELDS, along=move_head)  # one round trip
         else:
             append_rows(AuditEvent, rows, _EVENT_FIELDS)
             cursor.execute(*move_head)
-    return rows
+    return rows if instances else None
 
 
 _DB_CHAINED = ("stripe", "sequence", "prev_hash", "hash")
@@ -242,8 +263,8 @@ class ChainedAppend:
             self.rows, sorted(returned, key=lambda r: int(r[1])), strict=True
         ):
             values["sequence"], values["prev_hash"] = int(sequence), prev
-            values["stripe"] = int(stripe[0]) if stripe else None
-            out.append(_fill(row, values, hash_))
+            values["stripe"], values["hash"] = (int(stripe[0]) if stripe else None), hash_
+            out.append(_fill(row, values))
             if not stripe:  # left deferred: read from the database if asked for
                 del row.__dict__["stripe"]
             row.pk = pk
@@ -266,7 +287,8 @@ def chained_append_sql(
     (``chain_head_exists_sql``)."""
     if not events:
         raise ValueError("chained_append_sql needs at least one event")
-    rows = _event_values(tenant, actor, events)  # refuses unregistered actions first
+    # Refuses unregistered actions first; every event gets its row.
+    rows = cast(list[tuple[AuditEvent, dict[str, Any]]], _event_values(tenant, actor, events))
     alias = router.db_for_write(AuditEvent)
     ctes, columns = _chain_plan(len(events), when, alias)
     connection = connections[alias]

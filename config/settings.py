@@ -353,6 +353,9 @@ BAOMI_BEAT_LOCK_SECONDS = env_int("BAOMI_BEAT_LOCK_SECONDS", 30, minimum=3)
 # An audited alert in every tenant's log when no verified nightly backup finished within
 # this many hours (checked hourly, at most one alert a day).
 BAOMI_BACKUP_ALERT_HOURS = env_int("BAOMI_BACKUP_ALERT_HOURS", 26, minimum=1)
+# Threads that erase the retention sweep's batches (privacy.retention.sweep_tenant); each
+# holds a connection to the main database and one to the key store while the sweep runs.
+RETENTION_SWEEP_WORKERS = env_int("BAOMI_RETENTION_SWEEP_WORKERS", 2, minimum=1)
 # Scheduled jobs (each task's base is tenants.tasks.ScheduledJob: once per period).
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {

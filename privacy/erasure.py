@@ -262,6 +262,7 @@ def _erase_batch(
                 )
                 for pk in todo
             ],
+            instances=False,
         )
         # Later layers hear of it once it is committed (privacy.signals).
         transaction.on_commit(partial(_announce, tenant, list(todo), reason))
@@ -297,10 +298,14 @@ def _lock_sql(
     ledger = quote(ErasureLedgerEntry._meta.db_table)
     skip = " SKIP LOCKED" if skip_locked else ""
     # Table names from the models' metadata; every value is a parameter.
+    # Index lookups whatever the tables' statistics say: ``= ANY(ARRAY(...))`` for the
+    # subjects, and each one's entry by the ledger's unique (tenant, subject). (A join
+    # planned from stale statistics hashed the tenant's whole ledger in every batch.)
     statement = (
-        f"SELECT s.id, s.erased_at IS NOT NULL, e.reference FROM {subjects} s "  # noqa: S608
-        f"LEFT JOIN {ledger} e ON e.tenant_id = s.tenant_id AND e.subject_id = s.id "
-        f"WHERE s.tenant_id = %s AND s.id = ANY(%s::uuid[]) FOR UPDATE OF s{skip}"
+        f"SELECT s.id, s.erased_at IS NOT NULL, (SELECT e.reference FROM {ledger} e "  # noqa: S608
+        f"WHERE e.tenant_id = s.tenant_id AND e.subject_id = s.id) FROM {subjects} s "
+        f"WHERE s.tenant_id = %s AND s.id = ANY(ARRAY(SELECT unnest(%s::uuid[]))) "
+        f"FOR UPDATE OF s{skip}"
     )
     with connection.cursor() as cursor:
         cursor.execute(statement, [tenant.pk, ids])

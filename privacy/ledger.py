@@ -199,10 +199,14 @@ def _reconcile_tail(
             )
             if newer - set(in_tail):
                 return None
+            # Only the tail's subjects not among the newer entries can have an older one.
+            older = [s for s in mine if s not in newer]
             recorded = newer | set(
-                ErasureLedgerEntry.objects.filter(subject_id__any=mine).values_list(
+                ErasureLedgerEntry.objects.filter(subject_id__any=older).values_list(
                     "subject_id", flat=True
                 )
+                if older
+                else ()
             )
         done, left = _finish_stranded(tenant, mine, in_tail, recorded, now=now, grace=grace)
         unresolved |= left

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -22,6 +22,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.base import CursorDebugWrapper as PgDebugCursor
 from django.db.backends.postgresql.base import CursorMixin  # type: ignore[attr-defined]
 from django.db.backends.utils import CursorWrapper
+from django_scopes.exceptions import ScopeError
+
+from tenants.scoping import active_tenant_id, scopes_are_disabled
 
 COPY_THRESHOLD = 100
 
@@ -100,24 +103,66 @@ def append_rows(
     if connection.vendor != "postgresql" or len(rows) < COPY_THRESHOLD:
         model._default_manager.db_manager(alias).bulk_create(rows, batch_size=1000)
         return
+    columns = _columns(model, fields)
+    names = [c.attname for c in columns]
+    _copy(connection, model, columns, ([getattr(row, name) for name in names] for row in rows))
+
+
+def copy_values(
+    model: type[models.Model], fields: Sequence[str], values: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert rows given as mappings of attribute names (``tenant_id``, not ``tenant``) to
+    values, with COPY on PostgreSQL, building no model instance: for batches whose rows
+    nobody reads back (the retention sweep's audit events). Each row's tenant must be
+    the active scope's, as ``append_rows`` checks; elsewhere than on PostgreSQL the rows
+    go through ``append_rows``."""
+    if not values:
+        return
+    connection = connections[router.db_for_write(model)]
+    columns = _columns(model, fields)
+    names = [c.attname for c in columns]
+    if connection.vendor != "postgresql":
+        append_rows(model, [model(**{n: row[n] for n in names}) for row in values], fields)
+        return
+    if not scopes_are_disabled():
+        active = active_tenant_id()
+        if active is None or any(row["tenant_id"] != active for row in values):
+            raise ScopeError(
+                f"Saving {model.__name__}: every row must belong to the active tenant scope."
+            )
+    _copy(connection, model, columns, ([row[name] for name in names] for row in values))
+
+
+def _columns(model: type[models.Model], fields: Sequence[str]) -> list[models.Field[Any, Any]]:
     columns: list[models.Field[Any, Any]] = []
     for name in fields:
         field = model._meta.get_field(name)
         if not isinstance(field, models.Field) or field.column is None:
             raise TypeError(f"{model.__name__}.{name} is not a concrete column")
         columns.append(field)
+    return columns
+
+
+def _copy(
+    connection: BaseDatabaseWrapper,
+    model: type[models.Model],
+    columns: Sequence[models.Field[Any, Any]],
+    rows: Iterable[list[Any]],
+) -> None:
     quote = connection.ops.quote_name
     statement = "COPY {} ({}) FROM STDIN".format(
         quote(model._meta.db_table), ", ".join(quote(str(c.column)) for c in columns)
     )
     # The driver adapts plain values itself; JSON goes as its text.
-    encoders = [_json_encoder(c) if isinstance(c, models.JSONField) else None for c in columns]
-    names = [c.attname for c in columns]
+    encoders = [
+        (index, _json_encoder(c))
+        for index, c in enumerate(columns)
+        if isinstance(c, models.JSONField)
+    ]
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for row in rows:
-            values = [getattr(row, name) for name in names]
-            for index, encode in enumerate(encoders):
-                if encode is not None and values[index] is not None:
+        for values in rows:
+            for index, encode in encoders:
+                if values[index] is not None:
                     values[index] = encode(values[index])
             copy.write_row(values)
 

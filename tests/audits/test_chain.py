@@ -219,14 +219,17 @@ def test_verify_command_refuses_an_unknown_tenant() -> None:
 
 
 @pytest.mark.django_db
-def test_a_batch_append_chains_every_event_and_stores_what_was_hashed() -> None:
+@pytest.mark.parametrize("instances", [True, False], ids=["rows", "values-only"])
+def test_a_batch_append_chains_every_event_and_stores_what_was_hashed(instances) -> None:
+    """Both ways of appending a large batch: events returned as rows, or (the retention
+    sweep's) copied from their values with no row built and nothing returned."""
     from audits.services import Event, record_events
     from tenants.bulk import COPY_THRESHOLD
 
     tenant = TenantFactory()
     _append(tenant, 2)
     count = COPY_THRESHOLD + 20  # large enough for the COPY path on PostgreSQL
-    record_events(
+    returned = record_events(
         tenant=tenant,
         actor=SYSTEM,
         events=[
@@ -238,7 +241,12 @@ def test_a_batch_append_chains_every_event_and_stores_what_was_hashed() -> None:
             )
             for n in range(count)
         ],
+        instances=instances,
     )
+    if instances:
+        assert [(e.sequence, e.object_id) for e in returned[:2]] == [(3, "0"), (4, "1")]
+    else:
+        assert returned is None
     _append(tenant, 1)  # a single append continues the batch's chain
     with tenant_scope(tenant):
         stored = list(AuditEvent.objects.filter(action="test.batch").order_by("sequence"))
@@ -265,6 +273,36 @@ def test_a_batch_append_outside_the_tenant_scope_of_its_rows_writes_nothing() ->
     assert record_events(tenant=ours, actor=SYSTEM, events=[]) == []
     with tenant_scope(other):
         assert AuditEvent.objects.filter(action="x").count() == 0
+
+
+@pytest.mark.django_db
+def test_rows_copied_from_values_must_belong_to_the_active_tenant_scope() -> None:
+    from tenants.bulk import copy_values
+    from tenants.scoping import ScopeError
+
+    ours, other = TenantFactory(), TenantFactory()
+    fields = ("tenant", "sequence", "action", "prev_hash", "hash")
+
+    def rows(tenant: Tenant) -> list[dict]:
+        return [
+            {
+                "tenant_id": tenant.pk,
+                "sequence": n + 1,
+                "action": "x",
+                "prev_hash": "0",
+                "hash": "0",
+            }
+            for n in range(150)
+        ]
+
+    mixed = rows(ours)[:-1] + rows(other)[-1:]  # one row of another tenant, the last
+    with tenant_scope(ours), pytest.raises(ScopeError):
+        copy_values(AuditEvent, fields, mixed)
+    with pytest.raises(ScopeError):
+        copy_values(AuditEvent, fields, rows(ours))  # no scope at all
+    for tenant in (ours, other):
+        with tenant_scope(tenant):
+            assert AuditEvent.objects.filter(action="x").count() == 0
 
 
 @pytest.mark.django_db

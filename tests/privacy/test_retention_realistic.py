@@ -209,7 +209,11 @@ def dying(**kwargs):
     return result
 
 retention.erase_subjects = dying
-retention.sweep_tenant(Tenant.objects.get(pk=int(sys.argv[1])), actor=SystemActor("t"), batch_size=2)
+# One batch at a time, so that the kill falls between two (tests/privacy/test_retention_threads.py
+# kills a sweep whose batches run side by side).
+retention.sweep_tenant(
+    Tenant.objects.get(pk=int(sys.argv[1])), actor=SystemActor("t"), batch_size=2, workers=1
+)
 sys.exit(3)
 """
 
