@@ -40,6 +40,7 @@ from privacy.registry import SealedModel, sealed_models
 from privacy.signals import subjects_erased
 from tenants.actors import Actor, actor_label
 from tenants.bulk import append_rows
+from tenants.lookups import uuid_array
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
@@ -308,7 +309,7 @@ def _lock_sql(
         f"FOR UPDATE OF s{skip}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(statement, [tenant.pk, ids])
+        cursor.execute(statement, [tenant.pk, uuid_array(ids)])
         return {row[0]: (bool(row[1]), row[2]) for row in cursor.fetchall()}
 
 
@@ -412,7 +413,7 @@ def _clear_and_record_sql(
     connection = connections[router.db_for_write(DataSubject)]
     quote = connection.ops.quote_name
     ctes = ["ids AS MATERIALIZED (SELECT DISTINCT unnest(%s::uuid[]) AS subject_id)"]
-    params: list[Any] = [todo]
+    params: list[Any] = [uuid_array(todo)]
     selected = []
     hops: dict[tuple[Any, str], str] = {}
     for index, spec in enumerate(sealed_models()):
@@ -460,7 +461,7 @@ def _clear_and_record_sql(
         "FROM unnest(%s::uuid[], %s::text[]) AS f(subject_id, reference) "
         "LEFT JOIN counts c USING (subject_id) RETURNING id, subject_id)"
     )
-    params += [tenant.pk, reason, label, now, new, [chosen[pk] for pk in new]]
+    params += [tenant.pk, reason, label, now, uuid_array(new), [chosen[pk] for pk in new]]
     statement = (
         f"WITH {', '.join(ctes)} SELECT i.subject_id, coalesce(c.n, 0), l.id "  # noqa: S608
         "FROM ids i LEFT JOIN counts c USING (subject_id) LEFT JOIN ledger l USING (subject_id)"

@@ -47,9 +47,28 @@ def test_any_finds_what_in_finds_by_key_foreign_key_and_join() -> None:
         assert {o.pk for o in by_instance} == {o.pk for o in mine}
     sql = queries.captured_queries[0]["sql"]
     if connection.vendor == "postgresql":
-        assert "= ANY(" in sql and " IN (" not in sql
+        # A list of ids goes as one array text, cast in the statement.
+        assert "= ANY(" in sql and "::uuid[]" in sql and " IN (" not in sql
     else:
         assert " IN (" in sql
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_any_takes_other_arrays_as_lists_of_values() -> None:
+    order = OrderFactory()
+    with tenant_scope(order.tenant):
+        assert list(Order.objects.filter(tenant_id__any=[order.tenant_id, 10**9])) == [order]
+        assert list(Order.objects.filter(code__any=[order.code, "x'y,\"{}"])) == [order]
+
+
+def test_a_uuid_array_is_the_text_postgresql_reads_and_only_ids_go_in_it() -> None:
+    from tenants.lookups import uuid_array
+
+    one, two = uuid.uuid4(), uuid.uuid4()
+    assert uuid_array([one, str(two)]) == "{" + f"{one},{two}" + "}"
+    assert uuid_array([]) == "{}"
+    with pytest.raises(ValueError):
+        uuid_array(["1'}, {x"])
 
 
 def test_any_refuses_a_string() -> None:
