@@ -104,12 +104,18 @@ def _ledger_lock() -> Iterator[None]:
         os.close(fd)
 
 
+# One encoder each, built once (``json.dumps`` with options builds one per call): the same
+# text as ``json.dumps(..., sort_keys=True[, separators=...])``.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+_LINE = json.JSONEncoder(sort_keys=True).encode
+
+
 def _canonical(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return _CANONICAL(body).encode()
 
 
 def _line_mac(previous: str, body: dict[str, Any], key: bytes) -> str:
-    return hmac.new(key, previous.encode() + _canonical(body), hashlib.sha256).hexdigest()
+    return hmac.digest(key, (previous + _CANONICAL(body)).encode(), "sha256").hex()
 
 
 def _line_verifies(previous: str, body: dict[str, Any], mac: str, keys: dict[int, bytes]) -> bool:
@@ -272,7 +278,7 @@ def append_ledger_lines(lines: Sequence[LedgerLine]) -> None:
             for line in lines:
                 body = _body(line, version)
                 previous = _line_mac(previous, body, key)
-                text.append(json.dumps({**body, "mac": previous}, sort_keys=True) + "\n")
+                text.append(_LINE({**body, "mac": previous}) + "\n")
             fd = _open_private(path, os.O_WRONLY | os.O_APPEND)
             try:
                 data = "".join(text).encode()
@@ -501,7 +507,8 @@ def read_ledger_tail(checkpoint: Checkpoint) -> list[tuple[dict[str, Any], int]]
             raise BackupError(
                 f"{LEDGER_FILE} line {number} failed authentication: the ledger was altered"
             )
-        entries.append(({**entry, "mac": mac}, offset))
+        entry["mac"] = mac
+        entries.append((entry, offset))
         previous = mac
     count, total = int(head["count"]), checkpoint.count + len(entries)
     if count < checkpoint.count or count > total:
