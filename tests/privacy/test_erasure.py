@@ -433,29 +433,16 @@ def test_after_the_sweep_raw_sql_finds_no_ciphertext_or_key_of_erased_subjects()
 )
 @pytest.mark.django_db(databases="__all__", transaction=True)
 def test_a_sweep_killed_mid_run_and_rerun_erases_everyone_exactly_once(tmp_path, settings) -> None:
-    import os
     import signal
     import subprocess
     import sys
 
-    from django.db import connections
-
-    from tests.subprocess_manage import ROOT
+    from tests.subprocess_manage import ROOT, child_env
 
     tenant = TenantFactory(slug="sweep-kill")
     orders = _due_orders(tenant, 40, "1390000")
 
-    def url(alias: str) -> str:
-        cfg = connections[alias].settings_dict
-        return f"postgres://{cfg['USER']}@{cfg['HOST']}:{cfg['PORT']}/{cfg['NAME']}"
-
-    env = {
-        **os.environ,
-        "BAOMI_ENV": "test",
-        "DATABASE_URL": url("default"),
-        "KEYSTORE_DATABASE_URL": url("keystore"),
-        "BACKUP_DIR": str(settings.BACKUP_DIR),
-    }
+    env = child_env(settings.BACKUP_DIR)
     sweep = subprocess.Popen(
         [
             sys.executable,

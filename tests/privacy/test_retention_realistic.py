@@ -5,9 +5,6 @@ batches resumed exactly once."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import types
 from collections import Counter
 from datetime import timedelta
@@ -37,6 +34,7 @@ from tenants.models import Role
 from tenants.scoping import tenant_scope
 from tests.factories import OrderFactory, TenantFactory, UserFactory
 from tests.rawdb import write_column
+from tests.subprocess_manage import child_env, run_python
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the set-based erasure is PostgreSQL's"
@@ -223,26 +221,7 @@ def test_a_sweep_killed_between_batches_resumes_exactly_once(settings) -> None:
     tenant = TenantFactory()
     subjects = _due_customers(tenant, 7)
 
-    def url(alias: str) -> str:
-        cfg = connections[alias].settings_dict
-        return f"postgres://{cfg['USER']}@{cfg['HOST']}:{cfg['PORT']}/{cfg['NAME']}"
-
-    env = {
-        **os.environ,
-        "BAOMI_ENV": "test",
-        "DATABASE_URL": url("default"),
-        "KEYSTORE_DATABASE_URL": url("keystore"),
-        "BACKUP_DIR": str(settings.BACKUP_DIR),
-    }
-    killed = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", KILLER, str(tenant.pk)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    killed = run_python(KILLER, str(tenant.pk), env=child_env(settings.BACKUP_DIR))
     assert killed.returncode == -9, killed.stderr[-2000:]
     halfway = _counts(tenant, subjects)
     assert (halfway["ledger"], halfway["keys"], halfway["live"]) == (4, 3, 3)

@@ -5,14 +5,11 @@ in its own thread."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from audits.verification import verify_tenant_chain
 from privacy import retention
@@ -21,7 +18,8 @@ from privacy.models import ErasureLedgerEntry
 from privacy.retention import sweep_tenant
 from tenants.scoping import tenant_scope
 from tests.factories import TenantFactory
-from tests.privacy.test_retention_realistic import ROOT, _counts, _due_customers
+from tests.privacy.test_retention_realistic import _counts, _due_customers
+from tests.subprocess_manage import child_env, run_python
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the sweep's threads run on PostgreSQL"
@@ -151,26 +149,7 @@ def test_a_sweep_killed_while_its_threads_erase_is_finished_by_the_rerun_once(se
     tenant = TenantFactory()
     subjects = _due_customers(tenant, 9)
 
-    def url(alias: str) -> str:
-        cfg = connections[alias].settings_dict
-        return f"postgres://{cfg['USER']}@{cfg['HOST']}:{cfg['PORT']}/{cfg['NAME']}"
-
-    env = {
-        **os.environ,
-        "BAOMI_ENV": "test",
-        "DATABASE_URL": url("default"),
-        "KEYSTORE_DATABASE_URL": url("keystore"),
-        "BACKUP_DIR": str(settings.BACKUP_DIR),
-    }
-    killed = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", KILLER, str(tenant.pk)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    killed = run_python(KILLER, str(tenant.pk), env=child_env(settings.BACKUP_DIR))
     assert killed.returncode == -9, killed.stderr[-2000:]
     halfway = _counts(tenant, subjects)
     # Two batches committed, maybe a third; a batch cut short committed nothing (its
