@@ -210,7 +210,7 @@ def record_events(
     with it. ``details`` must hold ids and labels, never personal data.
     """
     if not events:
-        return []
+        return [] if instances else None
     copy = not instances and len(events) >= COPY_THRESHOLD
     built = _event_values(tenant, actor, events, instances=not copy)
     connection = connections[router.db_for_write(AuditEvent)]

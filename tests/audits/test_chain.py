@@ -271,6 +271,7 @@ def test_a_batch_append_outside_the_tenant_scope_of_its_rows_writes_nothing() ->
     with tenant_scope(ours), pytest.raises(ScopeError):
         append_rows(AuditEvent, rows, ("tenant", "sequence", "action", "prev_hash", "hash"))
     assert record_events(tenant=ours, actor=SYSTEM, events=[]) == []
+    assert record_events(tenant=ours, actor=SYSTEM, events=[], instances=False) is None
     with tenant_scope(other):
         assert AuditEvent.objects.filter(action="x").count() == 0
 
