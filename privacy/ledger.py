@@ -273,7 +273,9 @@ def _advance(
     younger than ``cut`` or naming a subject whose erasure is still open."""
     count, size, last = checkpoint.count, checkpoint.size, checkpoint.last
     for entry, end in lines:
-        if _subject(entry) in unresolved or datetime.fromisoformat(entry["erased_at"]) > cut:
+        if datetime.fromisoformat(entry["erased_at"]) > cut or (
+            unresolved and _subject(entry) in unresolved
+        ):
             break
         count, size, last = count + 1, end, str(entry["mac"])
     write_checkpoint(Checkpoint(count, size, last, high))

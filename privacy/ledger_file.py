@@ -104,10 +104,15 @@ def _ledger_lock() -> Iterator[None]:
         os.close(fd)
 
 
-# One encoder each, built once (``json.dumps`` with options builds one per call): the same
-# text as ``json.dumps(..., sort_keys=True[, separators=...])``.
+# One encoder, built once (``json.dumps`` with options builds one per call): the same text as
+# ``json.dumps(..., sort_keys=True, separators=(",", ":"))``, ASCII only.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
-_LINE = json.JSONEncoder(sort_keys=True).encode
+# A line is its body's canonical text with the MAC added as the last member: what was signed
+# is the line up to ``,"mac":"`` plus the closing brace, so a reader authenticates those
+# bytes and parses exactly them, with no second encoding. (Lines written before 2026-12-01
+# hold the MAC among the body's sorted keys; they are read by re-encoding their body.)
+_MAC_MEMBER = ',"mac":"'
+_MAC_TAIL = len(_MAC_MEMBER) + 64 + 2  # ,"mac":"<64 hex>"}
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
@@ -115,7 +120,19 @@ def _canonical(body: dict[str, Any]) -> bytes:
 
 
 def _line_mac(previous: str, body: dict[str, Any], key: bytes) -> str:
-    return hmac.digest(key, (previous + _CANONICAL(body)).encode(), "sha256").hex()
+    return _text_mac(previous, _CANONICAL(body), key)
+
+
+def _text_mac(previous: str, text: str, key: bytes) -> str:
+    return hmac.digest(key, (previous + text).encode(), "sha256").hex()
+
+
+def _line(previous: str, body: dict[str, Any], key: bytes) -> tuple[str, str]:
+    """The line of ``body`` chained after the line whose MAC is ``previous`` (without its
+    newline), and its MAC."""
+    text = _CANONICAL(body)
+    mac = _text_mac(previous, text, key)
+    return f'{text[:-1]}{_MAC_MEMBER}{mac}"}}', mac
 
 
 def _line_verifies(previous: str, body: dict[str, Any], mac: str, keys: dict[int, bytes]) -> bool:
@@ -126,6 +143,42 @@ def _line_verifies(previous: str, body: dict[str, Any], mac: str, keys: dict[int
         version in keys and hmac.compare_digest(mac, _line_mac(previous, body, keys[version]))
         for version in versions
     )
+
+
+class _Unreadable(ValueError):
+    pass
+
+
+def _authenticated(line: str, previous: str, keys: dict[int, bytes]) -> dict[str, Any] | None:
+    """The entry of ``line`` (its MAC under ``"mac"``) if it is authentic as the line after
+    the one whose MAC is ``previous``, else None; ``_Unreadable`` if it is not a ledger line.
+
+    A line in the current form is authenticated as the bytes it holds (the body's text, as
+    signed) and only those are parsed; an older line, or one that fails that check, is
+    parsed in full and its body re-encoded and checked (as every line was before)."""
+    if line[-_MAC_TAIL : -_MAC_TAIL + len(_MAC_MEMBER)] == _MAC_MEMBER and line.endswith('"}'):
+        text, mac = line[:-_MAC_TAIL] + "}", line[-_MAC_TAIL + len(_MAC_MEMBER) : -2]
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        version = body.get("v") if isinstance(body, dict) else None
+        if (
+            type(version) is int
+            and version in keys
+            and hmac.compare_digest(mac, _text_mac(previous, text, keys[version]))
+        ):
+            body["mac"] = mac
+            return body
+    try:
+        entry = json.loads(line)
+        mac = entry.pop("mac")
+    except (ValueError, KeyError, AttributeError, TypeError):
+        raise _Unreadable from None
+    if not isinstance(mac, str) or not _line_verifies(previous, entry, mac, keys):
+        return None
+    entry["mac"] = mac
+    return entry
 
 
 def _line_keys() -> dict[int, bytes]:
@@ -176,14 +229,13 @@ def parse_ledger(text: str, head: dict[str, Any] | None, *, name: str = LEDGER_F
     entries, previous, keys = [], "", _line_keys()
     for number, line in enumerate(text.splitlines(), start=1):
         try:
-            entry = json.loads(line)
-            mac = entry.pop("mac")
-        except (ValueError, KeyError, AttributeError):
+            entry = _authenticated(line, previous, keys)
+        except _Unreadable:
             raise BackupError(f"{name} line {number} is unreadable") from None
-        if not _line_verifies(previous, entry, mac, keys):
+        if entry is None:
             raise BackupError(f"{name} line {number} failed authentication: the ledger was altered")
-        entries.append({**entry, "mac": mac})
-        previous = mac
+        entries.append(entry)
+        previous = entry["mac"]
     # The head is written after the lines, so a crash in between leaves the file longer
     # than its head (those lines are authenticated by the chain); a shorter file, or one
     # whose line at the head's position differs, lost entries.
@@ -276,9 +328,8 @@ def append_ledger_lines(lines: Sequence[LedgerLine]) -> None:
             version, text = max(ring()), []
             key = derived(version, b"ledger")
             for line in lines:
-                body = _body(line, version)
-                previous = _line_mac(previous, body, key)
-                text.append(_LINE({**body, "mac": previous}) + "\n")
+                written, previous = _line(previous, _body(line, version), key)
+                text.append(written + "\n")
             fd = _open_private(path, os.O_WRONLY | os.O_APPEND)
             try:
                 data = "".join(text).encode()
@@ -499,17 +550,15 @@ def read_ledger_tail(checkpoint: Checkpoint) -> list[tuple[dict[str, Any], int]]
     for number, line in enumerate(data[cut:].split(b"\n")[:-1], start=checkpoint.count + 1):
         offset += len(line) + 1
         try:
-            entry = json.loads(line)
-            mac = entry.pop("mac")
-        except (ValueError, KeyError, AttributeError):
+            entry = _authenticated(line.decode("ascii"), previous, keys)
+        except (_Unreadable, UnicodeDecodeError):
             raise BackupError(f"{LEDGER_FILE} line {number} is unreadable") from None
-        if not _line_verifies(previous, entry, mac, keys):
+        if entry is None:
             raise BackupError(
                 f"{LEDGER_FILE} line {number} failed authentication: the ledger was altered"
             )
-        entry["mac"] = mac
         entries.append((entry, offset))
-        previous = mac
+        previous = entry["mac"]
     count, total = int(head["count"]), checkpoint.count + len(entries)
     if count < checkpoint.count or count > total:
         return None
