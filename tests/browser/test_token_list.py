@@ -30,7 +30,7 @@ def test_an_admin_creates_a_token_and_the_list_names_its_creator(
         base = live_server.url
         with_session(page, base, admin, language=language)
         page.goto(f"{base}/admin/tenants/integrationtoken/add/")
-        page.fill("input[name=name]", "POS 收银")
+        page.fill("input[name=name]", "pos 收银")
         page.click("button[name=_save]")
         token = page.locator("#api-token").inner_text()
         assert token and token not in page.url
@@ -60,6 +60,8 @@ def test_an_admin_creates_a_token_and_the_list_names_its_creator(
             False,
             False,
         )
+        # The header names the token as typed (unfold capitalised it: "Pos 收银").
+        assert "pos 收银 (" in page.locator("h1").first.inner_text()
         assert step(page, axe_source, f"tokens-{language}-page") == clean(f"tokens-{language}-page")
     finally:
         page.context.close()

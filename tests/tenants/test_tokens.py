@@ -139,3 +139,30 @@ def test_only_tenant_admins_manage_tokens(client: Client, role: Role) -> None:
 def test_riders_are_sent_to_the_login_page_instead(client: Client) -> None:
     client.force_login(UserFactory(roles=[Role.RIDER]))
     assert client.get(reverse("admin:tenants_integrationtoken_add")).status_code == 302
+
+
+def _header(html: str) -> list[str]:
+    """The parts of the page's header (the breadcrumb in its h1), as shown."""
+    h1 = re.search(r'<h1 class="overflow-hidden[^"]*">(.*?)</h1>', html, re.S)
+    assert h1, "no header"
+    return [
+        re.sub(r"\s+", " ", text).strip() for text in re.findall(r"<a [^>]*>(.*?)</a", h1[1], re.S)
+    ]
+
+
+def test_the_page_header_shows_an_objects_name_as_it_was_typed(client: Client) -> None:
+    """unfold capitalised every part of the header: a token's or a user's own name is
+    shown as typed, the section and the model names still capitalised."""
+    admin = UserFactory(roles=[Role.TENANT_ADMIN], username="li-admin-header")
+    client.force_login(admin)
+    client.post(reverse("admin:tenants_integrationtoken_add"), {"name": "pos-sync"})
+    with tenant_scope(admin.tenant):
+        token = IntegrationToken.objects.get()
+    url = reverse("admin:tenants_integrationtoken_change", args=[token.pk])
+    parts = _header(client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode())
+    assert (parts[:2], parts[2].split(" ")[0]) == (
+        ["Tenants and staff", "Integration tokens"],
+        "pos-sync",
+    ), parts
+    url = reverse("admin:tenants_user_change", args=[admin.pk])
+    assert _header(client.get(url).content.decode())[-1] == "li-admin-header"
