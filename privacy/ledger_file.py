@@ -155,7 +155,11 @@ def _authenticated(line: str, previous: str, keys: dict[int, bytes]) -> dict[str
 
     A line in the current form is authenticated as the bytes it holds (the body's text, as
     signed) and only those are parsed; an older line, or one that fails that check, is
-    parsed in full and its body re-encoded and checked (as every line was before)."""
+    parsed in full and its body re-encoded and checked (as every line was before). The
+    writer makes ASCII only: any other character is an alteration (and would make
+    ``hmac.compare_digest`` raise TypeError instead of refusing the line)."""
+    if not line.isascii():
+        return None
     if line[-_MAC_TAIL : -_MAC_TAIL + len(_MAC_MEMBER)] == _MAC_MEMBER and line.endswith('"}'):
         text, mac = line[:-_MAC_TAIL] + "}", line[-_MAC_TAIL + len(_MAC_MEMBER) : -2]
         try:

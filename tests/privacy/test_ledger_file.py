@@ -173,3 +173,19 @@ def test_a_new_line_whose_mac_was_moved_or_respaced_is_read_by_its_body() -> Non
     path.write_text("not json\n" + lines[1] + "\n")
     with pytest.raises(BackupError, match="line 1 is unreadable"):
         read_ledger_file()
+
+
+@pytest.mark.parametrize("where", ["mac", "body"])
+def test_a_character_beyond_ascii_is_an_alteration_not_a_crash(where: str) -> None:
+    """The writer makes ASCII only; a MAC or a value given a non-ASCII character fails
+    authentication (hmac.compare_digest would raise TypeError on such a MAC)."""
+    _append(2)
+    path = backup_dir() / LEDGER_FILE
+    lines = path.read_text().splitlines()
+    if where == "mac":
+        lines[1] = lines[1][:-10] + "é" + lines[1][-9:]
+    else:
+        lines[1] = lines[1].replace("ER-TEST", "ER-TESTé", 1)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(BackupError, match="line 2 failed authentication"):
+        read_ledger_file()
